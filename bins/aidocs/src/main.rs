@@ -1,0 +1,214 @@
+//! `aidocs`: the admin CLI over a data dir. Parses arguments and calls the `aidocs` crate.
+
+use aidocs::core::{DocMetadata, SearchMode};
+use aidocs::{Config, ConfigSource, Engine, IngestRequest, SearchRequest};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "aidocs", version, about = "aidocs: hybrid documentation search (admin CLI)")]
+struct Cli {
+    /// Config file (TOML or JSON).
+    #[arg(long, global = true, env = "AIDOCS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides config `data_dir`).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Config template (personal-use, development, production, testing).
+    #[arg(long, global = true)]
+    template: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ingest a directory or file of HTML / Markdown / reST / text (incremental).
+    Ingest {
+        path: PathBuf,
+        /// Target collection or alias (created when absent).
+        #[arg(long)]
+        collection: Option<String>,
+        /// Metadata for every document: language, framework, doc_type, version, difficulty_level.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Base URL replacing file:// links (e.g. https://docs.python.org/3.11).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search a collection.
+    Search {
+        query: String,
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// hybrid, dense or sparse.
+        #[arg(long)]
+        mode: Option<String>,
+        /// key=value (repeat a key for any-of), key>=value, key<=value.
+        #[arg(long = "filter", value_name = "FILTER")]
+        filter: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, inspect and delete collections.
+    Collections {
+        #[command(subcommand)]
+        command: CollectionsCommand,
+    },
+    /// Show or validate the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CollectionsCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Info {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration as JSON.
+    Show,
+    /// Check the configuration and exit 0 if it is valid.
+    Validate,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (mut cfg, warnings) = Config::load(&ConfigSource {
+        file: cli.config.clone(),
+        template: cli.template.clone(),
+        use_env: true,
+    })?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(d) = &cli.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn parse_metadata(pairs: &[String]) -> anyhow::Result<DocMetadata> {
+    let mut m = DocMetadata::default();
+    for pair in pairs {
+        let Some((k, v)) = pair.split_once('=') else { bail!("--set `{pair}` must look like key=value") };
+        let v = v.trim().to_owned();
+        match k.trim() {
+            "language" => m.language = Some(v),
+            "framework" => m.framework = Some(v),
+            "doc_type" => m.doc_type = Some(v),
+            "version" => m.version = Some(v),
+            "difficulty_level" => {
+                m.difficulty_level = Some(v.parse().with_context(|| format!("--set difficulty_level: `{v}` is not an integer"))?)
+            }
+            other => bail!("--set: unknown metadata key `{other}` (known: language, framework, doc_type, version, difficulty_level)"),
+        }
+    }
+    Ok(m)
+}
+
+fn open_engine(cfg: Config) -> anyhow::Result<Engine> {
+    Ok(Engine::open(cfg)?)
+}
+
+#[tokio::main]
+async fn main() {
+    aidocs::telemetry::init_logging("warn");
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cfg = load_config(&cli)?;
+    match cli.command {
+        Command::Config { command: ConfigCommand::Show } => {
+            println!("{}", serde_json::to_string_pretty(&cfg)?);
+        }
+        Command::Config { command: ConfigCommand::Validate } => {
+            println!("configuration is valid (template: {})", cfg.template.as_deref().unwrap_or("none"));
+        }
+        Command::Ingest { path, collection, set, base_url, json } => {
+            let metadata = parse_metadata(&set)?;
+            let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());
+            let engine = open_engine(cfg)?;
+            let progress = aidocs::progress::for_terminal();
+            let report = engine.ingest(IngestRequest { path, collection, metadata, base_url }, progress.as_ref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
+                    report.collection, report.files_seen, report.documents_written, report.documents_unchanged,
+                    report.documents_deleted, report.chunks_written, report.points_deleted, report.skipped.len(),
+                    report.took_ms / 1000.0
+                );
+                for s in &report.skipped {
+                    eprintln!("skipped {}: {}", s.path, s.reason);
+                }
+            }
+        }
+        Command::Search { query, collection, limit, mode, filter, json } => {
+            let mode = mode.map(|m| m.parse::<SearchMode>()).transpose().map_err(anyhow::Error::msg)?;
+            let filter = aidocs::filters::from_pairs(&filter)?;
+            let engine = open_engine(cfg)?;
+            let resp = engine.search(SearchRequest { query: query.clone(), collection, limit, mode, filter }).await?;
+            if json {
+                let mut v = serde_json::to_value(&resp)?;
+                v["query"] = serde_json::Value::String(query);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else if resp.hits.is_empty() {
+                println!("no results in `{}`", resp.collection);
+            } else {
+                for (i, h) in resp.hits.iter().enumerate() {
+                    println!("{:>2}. [{:.4}] {} — {}", i + 1, h.score, h.title, h.heading_path.join(" > "));
+                    println!("    {}", h.url);
+                    println!("    {}", h.snippet);
+                }
+            }
+        }
+        Command::Collections { command } => {
+            let engine = open_engine(cfg)?;
+            match command {
+                CollectionsCommand::List { json } => {
+                    let list = engine.collections().await?;
+                    let aliases = engine.store().list_aliases().await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"collections": list, "aliases": aliases}))?);
+                    } else {
+                        for c in list {
+                            println!("{}\t{} points\t{} dims\taliases: {}", c.name, c.points, c.dims, c.aliases.join(","));
+                        }
+                    }
+                }
+                CollectionsCommand::Info { name } => {
+                    println!("{}", serde_json::to_string_pretty(&engine.collection(&name).await?)?);
+                }
+                CollectionsCommand::Delete { name } => {
+                    engine.delete_collection(&name).await?;
+                    println!("deleted collection `{name}`");
+                }
+            }
+        }
+    }
+    Ok(())
+}

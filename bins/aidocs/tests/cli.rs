@@ -1,0 +1,95 @@
+//! The `aidocs` CLI as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn model_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    assert!(dir.join("model.safetensors").is_file(), "model missing: run `cargo xtask models`");
+    dir
+}
+
+fn aidocs(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        .env_remove("CONFIG_TEMPLATE")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "should fail: {}", String::from_utf8_lossy(&out.stdout));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "stderr should mention `{needle}`: {err}");
+}
+
+#[test]
+fn ingest_search_collections_and_errors() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("tokio.md"), "# Runtime\n\n## Spawning\n\nUse tokio::spawn to run a future on the runtime.\n").unwrap();
+    std::fs::write(docs.path().join("serde.md"), "# Serde\n\nDerive Serialize and Deserialize for your structs.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let docs_path = docs.path().to_str().unwrap();
+
+    let summary = ok(&aidocs(d, &["ingest", docs_path, "--collection", "rs", "--set", "language=rust", "--set", "version=1.0"]));
+    assert!(summary.contains("2 written"), "{summary}");
+    let again: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["ingest", docs_path, "--collection", "rs", "--json"]))).unwrap();
+    assert_eq!(again["documents_unchanged"], 0, "metadata changed (no --set), so documents are rewritten");
+    let third: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["ingest", docs_path, "--collection", "rs", "--json"]))).unwrap();
+    assert_eq!((third["documents_unchanged"].as_u64(), third["chunks_written"].as_u64()), (Some(2), Some(0)));
+
+    let text = ok(&aidocs(d, &["search", "spawn a task on the runtime", "--collection", "rs", "--limit", "1"]));
+    assert!(text.contains("tokio.md#spawning"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&aidocs(d, &["search", "derive serialization", "--collection", "rs", "--json", "--mode", "dense"]))).unwrap();
+    let hit = &json["hits"][0];
+    assert_eq!(hit["path"], "serde.md");
+    for field in ["score", "path", "anchor", "url", "title", "heading_path", "snippet", "metadata"] {
+        assert!(!hit[field].is_null(), "hit lacks `{field}`: {hit}");
+    }
+    let filtered: serde_json::Value = serde_json::from_str(&ok(&aidocs(
+        d,
+        &["search", "runtime", "--collection", "rs", "--json", "--filter", "language=python"],
+    )))
+    .unwrap();
+    assert_eq!(filtered["hits"].as_array().unwrap().len(), 0);
+
+    fails_with(&aidocs(d, &["search", "", "--collection", "rs"]), "query");
+    fails_with(&aidocs(d, &["search", "x", "--collection", "rs", "--limit", "1000"]), "limit");
+    fails_with(&aidocs(d, &["search", "x", "--collection", "rs", "--filter", "colour=red"]), "colour");
+    fails_with(&aidocs(d, &["search", "x", "--collection", "ghost"]), "collection `ghost` not found");
+    fails_with(&aidocs(d, &["search", "x", "--mode", "fuzzy"]), "fuzzy");
+    fails_with(&aidocs(d, &["ingest", "/no/such/dir", "--collection", "rs"]), "/no/such/dir");
+    fails_with(&aidocs(d, &["ingest", docs_path, "--collection", "rs", "--set", "colour=red"]), "colour");
+
+    let list = ok(&aidocs(d, &["collections", "list"]));
+    assert!(list.contains("rs\t2 points\t384 dims"), "{list}");
+    let info: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["collections", "info", "rs"]))).unwrap();
+    assert_eq!(info["points"], 2);
+    ok(&aidocs(d, &["collections", "delete", "rs"]));
+    fails_with(&aidocs(d, &["collections", "info", "rs"]), "not found");
+}
+
+#[test]
+fn config_show_validate_and_templates() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let shown: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["--template", "production", "config", "show"]))).unwrap();
+    assert_eq!(shown["server"]["bind"], "0.0.0.0:8000");
+    let out = aidocs(d, &["--template", "minimal-cost", "config", "validate"]);
+    assert!(ok(&out).contains("personal-use"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("deprecated"));
+    let cfg = d.join("bad.toml");
+    std::fs::write(&cfg, "[search]\nmax_limt = 5\n").unwrap();
+    fails_with(&aidocs(d, &["--config", cfg.to_str().unwrap(), "config", "validate"]), "max_limt");
+    fails_with(&aidocs(d, &["--template", "huge", "config", "validate"]), "unknown config template `huge`");
+}

@@ -1,0 +1,166 @@
+//! The HTTP API (axum). Wire shapes live here; the engine knows nothing of HTTP.
+//!
+//! Every error response is `{"error": {"code", "message"}}` with the status from the table
+//! in [`crate::error::ErrorCode`]; request-body rejections (bad JSON, wrong content type,
+//! oversized body) go through the same table.
+
+use crate::engine::{Engine, IngestRequest, SearchRequest};
+use crate::error::{Error, ErrorCode};
+use crate::filters;
+use crate::progress::LogProgress;
+use aidocs_core::{DocMetadata, SearchMode};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// An error on the wire.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        if e.code() == ErrorCode::Internal {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self { code: e.code(), message: e.public_message() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code.as_str_and_status();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(json!({"error": {"code": code, "message": self.message}}))).into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are API errors with JSON bodies.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rej) => {
+                let code = match rej.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+                    _ => ErrorCode::InvalidRequest,
+                };
+                Err(ApiError::new(code, rej.body_text()))
+            }
+        }
+    }
+}
+
+/// `POST /v1/search` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    pub query: String,
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
+    #[serde(default)]
+    pub filter: Value,
+}
+
+/// `POST /v1/documents` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsBody {
+    /// A file or directory on the server's machine.
+    pub path: String,
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub metadata: crate::config::MetadataDefaults,
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// The router with every route, over an engine.
+pub fn router(engine: Engine) -> Router {
+    let limit = engine.config().server.max_body_bytes;
+    Router::new()
+        .route("/v1/search", post(search))
+        .route("/v1/documents", post(documents))
+        .route("/v1/collections", get(collections))
+        .route("/v1/collections/{name}", get(collection))
+        .route("/health", get(health))
+        .route("/health/ready", get(ready))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(engine)
+}
+
+async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>) -> Result<Json<Value>, ApiError> {
+    let filter = filters::from_json(&body.filter)?;
+    let req = SearchRequest { query: body.query.clone(), collection: body.collection, limit: body.limit, mode: body.mode, filter };
+    let resp = engine.search(req).await?;
+    let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
+    v["query"] = Value::String(body.query);
+    Ok(Json(v))
+}
+
+async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<DocumentsBody>) -> Result<Json<Value>, ApiError> {
+    let collection = body.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
+    let req = IngestRequest {
+        path: body.path.into(),
+        collection,
+        metadata: DocMetadata::from(&body.metadata),
+        base_url: body.base_url,
+    };
+    let report = engine.ingest(req, &LogProgress::new(Duration::from_secs(5))).await?;
+    Ok(Json(serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+async fn collections(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"collections": engine.collections().await?})))
+}
+
+async fn collection(State(engine): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(serde_json::to_value(engine.collection(&name).await?).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+/// Liveness: no dependency calls.
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the store answers and the model is loaded (an engine exists only with both).
+async fn ready(State(engine): State<Engine>) -> Response {
+    match engine.store().list_aliases().await {
+        Ok(_) => Json(json!({
+            "status": "ready",
+            "store": engine.store().backend(),
+            "model": engine.embedder().model_id(),
+        }))
+        .into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": e.to_string()}))).into_response(),
+    }
+}

@@ -1,0 +1,379 @@
+//! Configuration: one typed tree, layered with figment.
+//!
+//! Layers, lowest first: built-in defaults -> template (`template` key or `CONFIG_TEMPLATE`:
+//! `personal-use`, `development`, `production`, `testing`; `minimal-cost` is the old name of
+//! `personal-use`) -> config file (`--config`, TOML or JSON by extension) -> environment
+//! (`AIDOCS__SECTION__KEY`). Unknown keys are rejected with their path.
+
+use aidocs_core::SearchMode;
+use figment::Figment;
+use figment::providers::{Env, Format, Json, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Templates shipped in `config/templates/`, compiled in.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("personal-use", include_str!("../../../config/templates/personal-use.json")),
+    ("development", include_str!("../../../config/templates/development.json")),
+    ("production", include_str!("../../../config/templates/production.json")),
+    ("testing", include_str!("../../../config/templates/testing.json")),
+];
+
+/// Deprecated template names and what they load.
+const TEMPLATE_ALIASES: &[(&str, &str)] = &[("minimal-cost", "personal-use")];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Template this config was layered on (informational after loading).
+    pub template: Option<String>,
+    /// Where collections, the catalog and the lock live.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub embedding: EmbeddingConfig,
+    pub sparse: SparseConfig,
+    pub chunking: ChunkingConfig,
+    pub search: SearchConfig,
+    pub store: StoreConfig,
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Embedding provider (closed set; more come with later backends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingProvider {
+    /// all-MiniLM-L6-v2 in-process (candle).
+    Local,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingConfig {
+    pub provider: EmbeddingProvider,
+    pub model_dir: PathBuf,
+    pub model_id: String,
+    pub batch_size: usize,
+    pub max_seq_len: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SparseConfig {
+    pub k1: f32,
+    pub b: f32,
+    pub avg_doc_len: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChunkingConfig {
+    pub max_tokens: usize,
+    pub overlap_tokens: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    pub default_collection: String,
+    pub default_limit: usize,
+    pub max_limit: usize,
+    pub default_mode: SearchMode,
+    /// Candidates per prefetch (dense and sparse) before fusion.
+    pub prefetch_limit: usize,
+    pub rrf_k: usize,
+    pub snippet_chars: usize,
+    pub max_query_chars: usize,
+}
+
+/// Vector store backend (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// Embedded Qdrant engine in the data dir.
+    Edge,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub kind: StoreKind,
+    /// WAL segment size per collection, MiB.
+    pub wal_segment_mb: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Replaces `file://<root>` in document URLs (e.g. `https://docs.example.com`).
+    pub base_url: Option<String>,
+    /// Chunks embedded and written per batch.
+    pub batch_size: usize,
+    /// Build the HNSW index after an ingest that wrote points.
+    pub optimize: bool,
+    /// Run-level metadata defaults (front matter overrides them).
+    pub metadata: MetadataDefaults,
+}
+
+/// Metadata applied to every document of an ingest run unless its front matter says otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetadataDefaults {
+    pub language: Option<String>,
+    pub framework: Option<String>,
+    pub doc_type: Option<String>,
+    pub version: Option<String>,
+    pub difficulty_level: Option<i64>,
+}
+
+impl From<&MetadataDefaults> for aidocs_core::DocMetadata {
+    fn from(m: &MetadataDefaults) -> Self {
+        Self {
+            language: m.language.clone(),
+            framework: m.framework.clone(),
+            doc_type: m.doc_type.clone(),
+            version: m.version.clone(),
+            last_updated: None,
+            difficulty_level: m.difficulty_level,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            template: None,
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            embedding: EmbeddingConfig::default(),
+            sparse: SparseConfig::default(),
+            chunking: ChunkingConfig::default(),
+            search: SearchConfig::default(),
+            store: StoreConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8000".into(), max_body_bytes: 1 << 20 }
+    }
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingProvider::Local,
+            model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+            batch_size: 32,
+            max_seq_len: 256,
+        }
+    }
+}
+
+impl Default for SparseConfig {
+    fn default() -> Self {
+        let d = aidocs_embed::Bm25Config::default();
+        Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len }
+    }
+}
+
+impl Default for ChunkingConfig {
+    fn default() -> Self {
+        Self { max_tokens: 256, overlap_tokens: 32 }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            default_collection: "docs".into(),
+            default_limit: 10,
+            max_limit: 100,
+            default_mode: SearchMode::Hybrid,
+            prefetch_limit: 100,
+            rrf_k: 60,
+            snippet_chars: 300,
+            max_query_chars: 2000,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { kind: StoreKind::Edge, wal_segment_mb: 8 }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default() }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown config template `{0}` (known: personal-use, development, production, testing)")]
+    UnknownTemplate(String),
+    #[error("config file {0} not found")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Where configuration comes from besides the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    /// Config file (TOML, or JSON if it ends in `.json`).
+    pub file: Option<PathBuf>,
+    /// Template override (else `template` in file/env, else `CONFIG_TEMPLATE`).
+    pub template: Option<String>,
+    /// Read `AIDOCS__*` and `CONFIG_TEMPLATE` from the environment.
+    pub use_env: bool,
+}
+
+/// Messages about the load worth logging (deprecations).
+pub type Warnings = Vec<String>;
+
+fn file_figment(file: &Path) -> Figment {
+    if file.extension().is_some_and(|e| e == "json") {
+        Figment::from(Json::file_exact(file))
+    } else {
+        Figment::from(Toml::file_exact(file))
+    }
+}
+
+impl Config {
+    /// Load and validate configuration from all layers.
+    pub fn load(src: &ConfigSource) -> Result<(Config, Warnings), ConfigError> {
+        let mut warnings = Vec::new();
+        if let Some(f) = &src.file {
+            if !f.is_file() {
+                return Err(ConfigError::MissingFile(f.clone()));
+            }
+        }
+        // Upper layers alone, to find the template name.
+        let mut upper = Figment::new();
+        if let Some(f) = &src.file {
+            upper = upper.merge(file_figment(f));
+        }
+        if src.use_env {
+            upper = upper.merge(Env::prefixed("AIDOCS__").split("__"));
+        }
+        let template = src
+            .template
+            .clone()
+            .or_else(|| upper.extract_inner::<String>("template").ok())
+            .or_else(|| if src.use_env { std::env::var("CONFIG_TEMPLATE").ok() } else { None });
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut resolved_template = None;
+        if let Some(name) = template {
+            let canonical = match TEMPLATE_ALIASES.iter().find(|(old, _)| *old == name) {
+                Some((old, new)) => {
+                    warnings.push(format!("config template `{old}` is deprecated; it now loads `{new}`"));
+                    *new
+                }
+                None => name.as_str(),
+            };
+            let (_, text) = TEMPLATES
+                .iter()
+                .find(|(n, _)| *n == canonical)
+                .ok_or_else(|| ConfigError::UnknownTemplate(name.clone()))?;
+            fig = fig.merge(Json::string(text));
+            resolved_template = Some(canonical.to_owned());
+        }
+        fig = fig.merge(upper);
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.template = resolved_template;
+        cfg.validate()?;
+        Ok((cfg, warnings))
+    }
+
+    /// Semantic checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.search.max_limit == 0 || self.search.default_limit == 0 || self.search.default_limit > self.search.max_limit {
+            return bad("search.default_limit must be between 1 and search.max_limit");
+        }
+        if self.chunking.max_tokens < 16 {
+            return bad("chunking.max_tokens must be at least 16");
+        }
+        if self.chunking.overlap_tokens >= self.chunking.max_tokens {
+            return bad("chunking.overlap_tokens must be smaller than chunking.max_tokens");
+        }
+        if self.embedding.batch_size == 0 || self.ingest.batch_size == 0 {
+            return bad("embedding.batch_size and ingest.batch_size must be positive");
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(&format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_file(text: &str, ext: &str) -> Result<(Config, Warnings), ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join(format!("c.{ext}"));
+        std::fs::write(&f, text).unwrap();
+        Config::load(&ConfigSource { file: Some(f), ..Default::default() })
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let (cfg, w) = Config::load(&ConfigSource::default()).unwrap();
+        assert_eq!(cfg, Config::default());
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn shipped_default_toml_matches_the_built_in_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let (cfg, _) = Config::load(&ConfigSource { file: Some(path), ..Default::default() }).unwrap();
+        assert_eq!(cfg, Config::default(), "config/default.toml must document the real defaults");
+    }
+
+    #[test]
+    fn every_template_loads() {
+        for (name, _) in TEMPLATES {
+            let (cfg, _) = Config::load(&ConfigSource { template: Some(name.to_string()), ..Default::default() }).unwrap();
+            assert_eq!(cfg.template.as_deref(), Some(*name));
+        }
+    }
+
+    #[test]
+    fn minimal_cost_loads_personal_use_with_deprecation_warning() {
+        let (cfg, w) = load_file("template = \"minimal-cost\"\n", "toml").unwrap();
+        let (personal, _) = Config::load(&ConfigSource { template: Some("personal-use".into()), ..Default::default() }).unwrap();
+        assert_eq!(cfg, personal);
+        assert!(w[0].contains("deprecated"), "{w:?}");
+    }
+
+    #[test]
+    fn file_overrides_template_and_unknown_keys_are_named() {
+        let (cfg, _) = load_file("template = \"production\"\n[search]\ndefault_limit = 7\n", "toml").unwrap();
+        assert_eq!(cfg.search.default_limit, 7);
+        assert_eq!(cfg.server.bind, "0.0.0.0:8000", "from the production template");
+        let err = load_file("[search]\ndefault_limt = 7\n", "toml").unwrap_err().to_string();
+        assert!(err.contains("default_limt"), "{err}");
+        let err = load_file("{\"serverr\": {}}", "json").unwrap_err().to_string();
+        assert!(err.contains("serverr"), "{err}");
+        let err = load_file("template = \"tiny\"\n", "toml").unwrap_err().to_string();
+        assert!(err.contains("unknown config template `tiny`"), "{err}");
+        let err = load_file("[search]\ndefault_limit = 0\n", "toml").unwrap_err().to_string();
+        assert!(err.contains("search.default_limit"), "{err}");
+    }
+}

@@ -1,0 +1,441 @@
+//! [`Engine`]: the assembled service. Built from [`Config`]; runs the search and ingest
+//! pipelines over the layer crates' traits.
+
+use crate::config::{Config, EmbeddingProvider, StoreKind};
+use crate::error::{Error, Result};
+use crate::progress::{FileOutcome, IngestProgress};
+use aidocs_core::{
+    ChunkPayload, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, SearchMode, SparseEncoder,
+    StoreError, StoreQuery, TokenCounter, VectorStore,
+};
+use aidocs_embed::{Bm25Config, Bm25Encoder, LocalEmbedder, LocalEmbedderConfig};
+use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
+use aidocs_store::{EdgeStore, EdgeStoreConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Collection property naming the embedding model its vectors came from.
+pub const MODEL_PROPERTY: &str = "embedding_model";
+
+/// A validated search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub query: String,
+    /// Collection or alias; `None` uses `search.default_collection`.
+    pub collection: Option<String>,
+    pub limit: Option<usize>,
+    pub mode: Option<SearchMode>,
+    pub filter: Filter,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+    pub path: String,
+    pub anchor: String,
+    /// Deep link: document URL plus `#anchor` when the section has one.
+    pub url: String,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub snippet: String,
+    pub metadata: DocMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// The collection that answered (an alias resolved).
+    pub collection: String,
+    pub mode: SearchMode,
+    pub took_ms: f64,
+    pub hits: Vec<SearchHit>,
+}
+
+/// What to ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestRequest {
+    pub path: PathBuf,
+    pub collection: String,
+    /// Overrides `ingest.metadata` for this run.
+    pub metadata: DocMetadata,
+    /// Overrides `ingest.base_url`.
+    pub base_url: Option<String>,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    pub collection: String,
+    pub files_seen: usize,
+    /// New or changed documents (re)written.
+    pub documents_written: usize,
+    pub documents_unchanged: usize,
+    pub documents_deleted: usize,
+    pub chunks_written: usize,
+    pub points_deleted: usize,
+    pub skipped: Vec<SkippedFile>,
+    pub took_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The assembled service. Cheap to share (`Arc` inside).
+#[derive(Clone)]
+pub struct Engine {
+    cfg: Arc<Config>,
+    embedder: Arc<dyn Embedder>,
+    sparse: Arc<dyn SparseEncoder>,
+    counter: Arc<dyn TokenCounter>,
+    store: Arc<dyn VectorStore>,
+    /// One ingest at a time per engine: runs compute deltas against the stored state.
+    ingest_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("store", &self.store.backend()).field("model", &self.embedder.model_id()).finish()
+    }
+}
+
+impl Engine {
+    /// Build every component from config: load the model, open the store (taking the
+    /// data-dir lock).
+    pub fn open(cfg: Config) -> Result<Self> {
+        let (embedder, counter): (Arc<dyn Embedder>, Arc<dyn TokenCounter>) = match cfg.embedding.provider {
+            EmbeddingProvider::Local => {
+                let local = LocalEmbedder::load(LocalEmbedderConfig {
+                    model_dir: cfg.embedding.model_dir.clone(),
+                    model_id: cfg.embedding.model_id.clone(),
+                    max_seq_len: cfg.embedding.max_seq_len,
+                    batch_size: cfg.embedding.batch_size,
+                })?;
+                let counter = Arc::new(local.token_counter());
+                (Arc::new(local), counter)
+            }
+        };
+        let sparse = Arc::new(Bm25Encoder::new(Bm25Config { k1: cfg.sparse.k1, b: cfg.sparse.b, avg_doc_len: cfg.sparse.avg_doc_len }));
+        let store: Arc<dyn VectorStore> = match cfg.store.kind {
+            StoreKind::Edge => Arc::new(EdgeStore::open(EdgeStoreConfig {
+                data_dir: cfg.data_dir.clone(),
+                wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024,
+            })?),
+        };
+        Ok(Self::from_parts(cfg, embedder, sparse, counter, store))
+    }
+
+    /// Assemble from ready components (for embedding aidocs with custom backends).
+    pub fn from_parts(
+        cfg: Config,
+        embedder: Arc<dyn Embedder>,
+        sparse: Arc<dyn SparseEncoder>,
+        counter: Arc<dyn TokenCounter>,
+        store: Arc<dyn VectorStore>,
+    ) -> Self {
+        Self { cfg: Arc::new(cfg), embedder, sparse, counter, store, ingest_lock: Default::default() }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &Arc<dyn VectorStore> {
+        &self.store
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// Validate a request against config limits; returns (query, limit, mode).
+    fn validate(&self, req: &SearchRequest) -> Result<(String, usize, SearchMode)> {
+        let s = &self.cfg.search;
+        let query = req.query.trim();
+        if query.is_empty() {
+            return Err(Error::InvalidRequest("`query` must not be empty".into()));
+        }
+        if query.chars().count() > s.max_query_chars {
+            return Err(Error::InvalidRequest(format!("`query` is longer than {} characters", s.max_query_chars)));
+        }
+        let limit = req.limit.unwrap_or(s.default_limit);
+        if limit == 0 || limit > s.max_limit {
+            return Err(Error::InvalidRequest(format!("`limit` must be between 1 and {} (got {limit})", s.max_limit)));
+        }
+        Ok((query.to_owned(), limit, req.mode.unwrap_or(s.default_mode)))
+    }
+
+    /// The search pipeline: validate, resolve alias, encode, one store query, shape hits.
+    pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
+        let started = Instant::now();
+        let (query, limit, mode) = self.validate(&req)?;
+        let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
+        let collection = self.store.resolve(&name).await?;
+        let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
+        let mut effective = mode;
+        if let Some(sv) = &sparse {
+            if sv.is_empty() {
+                // Only stop words: lexical search has nothing to match.
+                if mode == SearchMode::Sparse {
+                    return Ok(SearchResponse { collection, mode, took_ms: ms(started), hits: Vec::new() });
+                }
+                effective = SearchMode::Dense;
+            }
+        }
+        let dense = if effective != SearchMode::Sparse {
+            Some(self.embedder.embed(std::slice::from_ref(&query)).await?.pop().ok_or_else(|| Error::Internal("embedder returned no vector".into()))?)
+        } else {
+            None
+        };
+        let q = StoreQuery {
+            mode: effective,
+            dense,
+            sparse,
+            filter: req.filter.clone(),
+            limit,
+            prefetch_limit: self.cfg.search.prefetch_limit,
+            rrf_k: self.cfg.search.rrf_k,
+        };
+        let scored = self.store.query(&collection, &q).await?;
+        let hits = scored
+            .into_iter()
+            .map(|s| {
+                let p = s.payload;
+                SearchHit {
+                    id: s.id.to_string(),
+                    score: s.score,
+                    snippet: snippet(&p.text, self.cfg.search.snippet_chars),
+                    path: p.path,
+                    anchor: p.anchor,
+                    url: p.url,
+                    title: p.title,
+                    heading_path: p.heading_path,
+                    metadata: p.meta,
+                }
+            })
+            .collect();
+        Ok(SearchResponse { collection, mode, took_ms: ms(started), hits })
+    }
+
+    pub async fn collections(&self) -> Result<Vec<CollectionInfo>> {
+        Ok(self.store.list_collections().await?)
+    }
+
+    pub async fn collection(&self, name: &str) -> Result<CollectionInfo> {
+        Ok(self.store.collection_info(name).await?)
+    }
+
+    pub async fn delete_collection(&self, name: &str) -> Result<()> {
+        Ok(self.store.delete_collection(name).await?)
+    }
+
+    /// Resolve `name` to a collection, creating it for this engine's model if absent, and
+    /// refuse collections built with another model.
+    async fn ensure_collection(&self, name: &str) -> Result<String> {
+        match self.store.resolve(name).await {
+            Ok(c) => {
+                let info = self.store.collection_info(&c).await?;
+                if let Some(found) = info.properties.get(MODEL_PROPERTY) {
+                    if found != self.embedder.model_id() {
+                        return Err(Error::ModelMismatch { collection: c, expected: self.embedder.model_id().into(), found: found.clone() });
+                    }
+                }
+                Ok(c)
+            }
+            Err(StoreError::CollectionNotFound(_)) => {
+                let spec = CollectionSpec {
+                    name: name.to_owned(),
+                    dims: self.embedder.dims(),
+                    properties: BTreeMap::from([(MODEL_PROPERTY.to_owned(), self.embedder.model_id().to_owned())]),
+                };
+                match self.store.create_collection(&spec).await {
+                    Ok(()) | Err(StoreError::CollectionExists(_)) => Ok(name.to_owned()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The ingest pipeline. Incremental: unchanged documents are skipped without embedding,
+    /// changed ones have all their chunks rewritten and stale chunks removed, documents gone
+    /// from the tree are removed. Returns only after every write is durable.
+    pub async fn ingest(&self, req: IngestRequest, progress: &dyn IngestProgress) -> Result<IngestReport> {
+        let _one_at_a_time = self.ingest_lock.lock().await;
+        let started = Instant::now();
+        let base_url = req.base_url.clone().or_else(|| self.cfg.ingest.base_url.clone());
+        let source = DirSource::new(&req.path, base_url)?;
+        let collection = self.ensure_collection(&req.collection).await?;
+        let defaults = DocMetadata::from(&self.cfg.ingest.metadata).overlay(&req.metadata);
+
+        // What the collection holds for this source tree: source id -> (doc hashes, ids).
+        let prefix = source.source_prefix();
+        let mut existing: HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)> = HashMap::new();
+        for p in self.store.scroll(&collection, &Filter::default()).await? {
+            if p.payload.source.starts_with(&prefix) {
+                let e = existing.entry(p.payload.source.clone()).or_default();
+                e.0.insert(p.payload.doc_hash.clone());
+                e.1.push(p.id);
+            }
+        }
+
+        let files = source.files();
+        progress.start(files.len());
+        let mut report = IngestReport { collection: collection.clone(), files_seen: files.len(), ..Default::default() };
+        let mut batch = Batch::default();
+        let mut seen = HashSet::new();
+        for file in files {
+            let loaded = {
+                let (source, file, defaults, cfg, counter) =
+                    (source.clone(), file.clone(), defaults.clone(), self.cfg.clone(), self.counter.clone());
+                tokio::task::spawn_blocking(move || {
+                    source.load(&file, &defaults).map(|doc| {
+                        let chunks = prepare_chunks(&doc, &cfg, counter.as_ref());
+                        (doc, chunks)
+                    })
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
+            };
+            let (doc, chunks) = match loaded {
+                Ok(x) => x,
+                Err(reason) => {
+                    if reason != Skipped::Empty {
+                        tracing::warn!(path = %file.abs.display(), %reason, "skipping file");
+                    }
+                    // A file that became unreadable keeps its old chunks: nothing is lost.
+                    seen.insert(file.source_id());
+                    report.skipped.push(SkippedFile { path: file.rel.clone(), reason: reason.to_string() });
+                    progress.file_done(&file.rel, FileOutcome::Skipped);
+                    continue;
+                }
+            };
+            seen.insert(doc.source_id.clone());
+            let old = existing.get(&doc.source_id);
+            if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(&doc.doc_hash)) {
+                report.documents_unchanged += 1;
+                progress.file_done(&file.rel, FileOutcome::Unchanged);
+                continue;
+            }
+            let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
+            if let Some((_, ids)) = old {
+                batch.deletes.extend(ids.iter().filter(|id| !new_ids.contains(id)));
+            }
+            report.documents_written += 1;
+            report.chunks_written += chunks.len();
+            batch.chunks.extend(chunks);
+            progress.file_done(&file.rel, FileOutcome::Written);
+            if batch.chunks.len() >= self.cfg.ingest.batch_size {
+                report.points_deleted += self.flush(&collection, &mut batch).await?;
+            }
+        }
+        report.points_deleted += self.flush(&collection, &mut batch).await?;
+        // Documents that disappeared from the tree.
+        let gone: Vec<uuid::Uuid> = existing
+            .iter()
+            .filter(|(src, _)| !seen.contains(*src))
+            .flat_map(|(_, (_, ids))| ids.iter().copied())
+            .collect();
+        report.documents_deleted = existing.keys().filter(|src| !seen.contains(*src)).count();
+        report.points_deleted += gone.len();
+        self.store.delete(&collection, gone).await?;
+        if self.cfg.ingest.optimize && (report.chunks_written > 0 || report.points_deleted > 0) {
+            self.store.optimize(&collection).await?;
+        }
+        report.took_ms = ms(started);
+        progress.finish(&report);
+        Ok(report)
+    }
+
+    /// Embed and write pending chunks, then delete the stale ids they replace.
+    async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
+        let chunks = std::mem::take(&mut batch.chunks);
+        let deletes = std::mem::take(&mut batch.deletes);
+        if !chunks.is_empty() {
+            let texts: Vec<String> = chunks.iter().map(|c| c.1.clone()).collect();
+            let dense = self.embedder.embed(&texts).await?;
+            let points = chunks
+                .into_iter()
+                .zip(dense)
+                .map(|((id, text, payload), dense)| Point { id, sparse: self.sparse.encode_doc(&text), dense, payload })
+                .collect();
+            self.store.upsert(collection, points).await?;
+        }
+        let n = deletes.len();
+        self.store.delete(collection, deletes).await?;
+        Ok(n)
+    }
+}
+
+/// Pending writes of an ingest run: (id, text to encode, payload) and ids to delete after.
+#[derive(Default)]
+struct Batch {
+    chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
+    deletes: Vec<uuid::Uuid>,
+}
+
+/// Chunk a document and build each chunk's id, encoder text and payload.
+fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> Vec<(uuid::Uuid, String, ChunkPayload)> {
+    let chunker = Chunker::new(
+        ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
+        counter,
+    );
+    chunker
+        .chunk(&doc.title, &doc.sections)
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let content_hash = sha256_hex(&c.text);
+            let id = point_id(&doc.source_id, i as u32, &content_hash);
+            let text = c.embedding_text(&doc.title);
+            let url = if c.anchor.is_empty() { doc.url.clone() } else { format!("{}#{}", doc.url, c.anchor) };
+            let payload = ChunkPayload {
+                source: doc.source_id.clone(),
+                path: doc.path.clone(),
+                url,
+                title: doc.title.clone(),
+                anchor: c.anchor,
+                heading_path: c.heading_path,
+                text: c.text,
+                chunk_index: i as u32,
+                content_hash,
+                doc_hash: doc.doc_hash.clone(),
+                meta: doc.meta.clone(),
+            };
+            (id, text, payload)
+        })
+        .collect()
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// First `max` characters of `text` on a word boundary, with an ellipsis when cut.
+pub fn snippet(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snippet_cuts_on_words() {
+        assert_eq!(super::snippet("short  text\nhere", 50), "short text here");
+        assert_eq!(super::snippet("alpha beta gamma delta", 12), "alpha beta…");
+    }
+}

@@ -1,0 +1,95 @@
+//! The one error type of the composition crate and the one table mapping it to HTTP.
+
+use aidocs_core::{CoreError, StoreError};
+
+/// Everything a pipeline or admin operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller sent something invalid; the message says what.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Embedding(#[from] CoreError),
+    #[error(transparent)]
+    Ingest(#[from] aidocs_ingest::IngestError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Model(#[from] aidocs_embed::EmbedError),
+    #[error("collection `{collection}` was built with embedding model `{found}`, but this server uses `{expected}`")]
+    ModelMismatch { collection: String, expected: String, found: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Stable, documented error codes of the API (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidName,
+    InvalidPath,
+    CollectionNotFound,
+    AliasNotFound,
+    CollectionExists,
+    ModelMismatch,
+    StoreLocked,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The table: code string and HTTP status. Keep `docs/api.md` in sync.
+    pub fn as_str_and_status(self) -> (&'static str, u16) {
+        match self {
+            Self::InvalidRequest => ("invalid_request", 400),
+            Self::InvalidName => ("invalid_name", 400),
+            Self::InvalidPath => ("invalid_path", 400),
+            Self::CollectionNotFound => ("collection_not_found", 404),
+            Self::AliasNotFound => ("alias_not_found", 404),
+            Self::NotFound => ("not_found", 404),
+            Self::MethodNotAllowed => ("method_not_allowed", 405),
+            Self::CollectionExists => ("collection_exists", 409),
+            Self::ModelMismatch => ("model_mismatch", 409),
+            Self::PayloadTooLarge => ("payload_too_large", 413),
+            Self::UnsupportedMediaType => ("unsupported_media_type", 415),
+            Self::StoreLocked => ("store_locked", 503),
+            Self::Internal => ("internal", 500),
+        }
+    }
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidRequest(_) | Error::Config(_) => ErrorCode::InvalidRequest,
+            Error::Store(e) => match e {
+                StoreError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
+                StoreError::AliasNotFound(_) => ErrorCode::AliasNotFound,
+                StoreError::CollectionExists(_) => ErrorCode::CollectionExists,
+                StoreError::InvalidName { .. } => ErrorCode::InvalidName,
+                StoreError::DimensionMismatch { .. } => ErrorCode::ModelMismatch,
+                StoreError::Locked { .. } => ErrorCode::StoreLocked,
+                StoreError::Io { .. } | StoreError::Catalog { .. } | StoreError::Backend(_) => ErrorCode::Internal,
+            },
+            Error::Ingest(_) => ErrorCode::InvalidPath,
+            Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
+            Error::Embedding(CoreError::InvalidInput(_)) => ErrorCode::InvalidRequest,
+            Error::Embedding(_) | Error::Model(_) | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Message safe to show a client: internal details stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::Internal => "internal error; see the server log".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,23 @@
+//! `aidocs`: the composition crate.
+//!
+//! Owns configuration ([`config`], figment layers and templates), the [`Engine`] that
+//! assembles embedder, sparse encoder, token counter and store from config, the search and
+//! ingest pipelines, the HTTP API ([`api`], axum) and its error table ([`error`]).
+//!
+//! Must not know: the internals of any backend; it talks to them only through the traits in
+//! `aidocs-core`. Binaries stay thin: they parse arguments and call into this crate.
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod filters;
+pub mod progress;
+pub mod telemetry;
+
+pub use config::{Config, ConfigSource};
+pub use engine::{Engine, IngestReport, IngestRequest, SearchHit, SearchRequest, SearchResponse};
+pub use error::{Error, ErrorCode, Result};
+
+/// Re-exports for embedders of the library.
+pub use aidocs_core as core;

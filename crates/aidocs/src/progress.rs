@@ -1,0 +1,103 @@
+//! Ingest progress: a bar on a terminal, periodic log lines otherwise.
+
+use crate::engine::IngestReport;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOutcome {
+    Written,
+    Unchanged,
+    Skipped,
+}
+
+/// Observer of an ingest run. Calls come from the ingest task, in order.
+pub trait IngestProgress: Send + Sync {
+    fn start(&self, total_files: usize);
+    fn file_done(&self, path: &str, outcome: FileOutcome);
+    fn finish(&self, report: &IngestReport);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl IngestProgress for NoProgress {
+    fn start(&self, _: usize) {}
+    fn file_done(&self, _: &str, _: FileOutcome) {}
+    fn finish(&self, _: &IngestReport) {}
+}
+
+/// Logs a line every `every` (and at the end) through `tracing`.
+pub struct LogProgress {
+    every: Duration,
+    state: Mutex<(usize, usize, Instant)>,
+}
+
+impl LogProgress {
+    pub fn new(every: Duration) -> Self {
+        Self { every, state: Mutex::new((0, 0, Instant::now())) }
+    }
+}
+
+impl IngestProgress for LogProgress {
+    fn start(&self, total: usize) {
+        *self.state.lock().unwrap() = (total, 0, Instant::now());
+        tracing::info!(files = total, "ingest started");
+    }
+    fn file_done(&self, _: &str, _: FileOutcome) {
+        let mut s = self.state.lock().unwrap();
+        s.1 += 1;
+        if s.2.elapsed() >= self.every {
+            s.2 = Instant::now();
+            tracing::info!(done = s.1, total = s.0, "ingest progress");
+        }
+    }
+    fn finish(&self, r: &IngestReport) {
+        tracing::info!(
+            collection = %r.collection, written = r.documents_written, unchanged = r.documents_unchanged,
+            deleted = r.documents_deleted, chunks = r.chunks_written, skipped = r.skipped.len(), took_ms = r.took_ms,
+            "ingest finished"
+        );
+    }
+}
+
+/// An indicatif bar on stderr.
+pub struct BarProgress {
+    bar: ProgressBar,
+}
+
+impl Default for BarProgress {
+    fn default() -> Self {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}")
+                .expect("valid template"),
+        );
+        Self { bar }
+    }
+}
+
+impl IngestProgress for BarProgress {
+    fn start(&self, total: usize) {
+        self.bar.set_length(total as u64);
+    }
+    fn file_done(&self, path: &str, _: FileOutcome) {
+        self.bar.set_message(path.to_owned());
+        self.bar.inc(1);
+    }
+    fn finish(&self, _: &IngestReport) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A bar when stderr is a terminal, log lines every 5 s otherwise.
+pub fn for_terminal() -> Box<dyn IngestProgress> {
+    if std::io::stderr().is_terminal() {
+        Box::new(BarProgress::default())
+    } else {
+        Box::new(LogProgress::new(Duration::from_secs(5)))
+    }
+}

@@ -1,0 +1,98 @@
+//! HTTP API through the router (`oneshot`), with the real engine behind it.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn assert_error(resp: &(StatusCode, Value), status: u16, code: &str, mentions: &str) {
+    assert_eq!(resp.0.as_u16(), status, "{:?}", resp.1);
+    assert_eq!(resp.1["error"]["code"], code, "{:?}", resp.1);
+    let msg = resp.1["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(mentions), "message `{msg}` should mention `{mentions}`");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_contract() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("guide.md"), "# Guide\n\n## Install\n\nInstall the server with cargo.\n\n## Configure\n\nSet the data dir in config.toml.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let app = aidocs::api::router(common::engine(data.path()));
+
+    assert_eq!(call(&app, "GET", "/health", None).await.0, StatusCode::OK);
+    let ready = call(&app, "GET", "/health/ready", None).await;
+    assert_eq!((ready.0, ready.1["status"].as_str()), (StatusCode::OK, Some("ready")));
+
+    let ing = call(&app, "POST", "/v1/documents", Some(json!({"path": docs.path(), "collection": "api", "metadata": {"language": "en"}}))).await;
+    assert_eq!(ing.0, StatusCode::OK, "{:?}", ing.1);
+    assert_eq!(ing.1["chunks_written"], 2);
+
+    let ok = call(&app, "POST", "/v1/search", Some(json!({"query": "how to install", "collection": "api", "limit": 2, "filter": {"language": "en"}}))).await;
+    assert_eq!(ok.0, StatusCode::OK, "{:?}", ok.1);
+    let hit = &ok.1["hits"][0];
+    assert_eq!(hit["path"], "guide.md");
+    assert_eq!(hit["anchor"], "install");
+    assert!(hit["url"].as_str().unwrap().ends_with("guide.md#install"));
+    assert_eq!(hit["heading_path"], json!(["Guide", "Install"]));
+    assert_eq!(hit["title"], "Guide");
+    assert_eq!(hit["metadata"]["language"], "en");
+    assert!(hit["snippet"].as_str().unwrap().contains("cargo"));
+    assert!(hit["score"].as_f64().unwrap() > 0.0);
+    assert_eq!(ok.1["collection"], "api");
+    assert_eq!(ok.1["mode"], "hybrid");
+
+    for mode in ["dense", "sparse"] {
+        let r = call(&app, "POST", "/v1/search", Some(json!({"query": "install", "collection": "api", "mode": mode}))).await;
+        assert_eq!(r.0, StatusCode::OK);
+        assert_eq!(r.1["mode"], mode);
+    }
+
+    let search = |body: Value| call(&app, "POST", "/v1/search", Some(body));
+    assert_error(&search(json!({"query": "  ", "collection": "api"})).await, 400, "invalid_request", "query");
+    assert_error(&search(json!({"query": "x", "collection": "api", "limit": 0})).await, 400, "invalid_request", "limit");
+    assert_error(&search(json!({"query": "x", "collection": "api", "limit": 1000})).await, 400, "invalid_request", "limit");
+    assert_error(&search(json!({"query": "x", "collection": "api", "filter": {"colour": "red"}})).await, 400, "invalid_request", "colour");
+    assert_error(&search(json!({"query": "x", "collection": "api", "mode": "fuzzy"})).await, 400, "invalid_request", "fuzzy");
+    assert_error(&search(json!({"query": "x", "collection": "api", "sort": "asc"})).await, 400, "invalid_request", "sort");
+    assert_error(&search(json!({"query": "x", "collection": "nope"})).await, 404, "collection_not_found", "nope");
+
+    let raw = app
+        .clone()
+        .oneshot(Request::post("/v1/search").header("content-type", "application/json").body(Body::from("{not json")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let v: Value = serde_json::from_slice(&raw.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(v["error"]["code"], "invalid_request");
+    let no_ct = app.clone().oneshot(Request::post("/v1/search").body(Body::from("{}")).unwrap()).await.unwrap();
+    assert_eq!(no_ct.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let list = call(&app, "GET", "/v1/collections", None).await;
+    assert_eq!(list.1["collections"][0]["name"], "api");
+    assert_eq!(list.1["collections"][0]["points"], 2);
+    let info = call(&app, "GET", "/v1/collections/api", None).await;
+    assert_eq!((info.0, info.1["dims"].as_u64()), (StatusCode::OK, Some(384)));
+    assert_eq!(info.1["properties"]["embedding_model"], "sentence-transformers/all-MiniLM-L6-v2");
+    assert_error(&call(&app, "GET", "/v1/collections/ghost", None).await, 404, "collection_not_found", "ghost");
+    assert_error(&call(&app, "POST", "/v1/documents", Some(json!({"path": "/definitely/not/here"}))).await, 400, "invalid_path", "/definitely/not/here");
+    assert_error(&call(&app, "GET", "/v2/nothing", None).await, 404, "not_found", "route");
+    assert_error(&call(&app, "DELETE", "/v1/search", None).await, 405, "method_not_allowed", "method");
+}

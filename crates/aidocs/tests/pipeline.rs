@@ -1,0 +1,194 @@
+//! End-to-end pipelines with the real model, the embedded Qdrant engine and real docs.
+
+mod common;
+
+use aidocs::core::{Filter, FilterField, FilterValue, SearchMode};
+use aidocs::progress::NoProgress;
+use aidocs::{IngestRequest, SearchRequest};
+use common::*;
+use std::collections::BTreeSet;
+
+fn ingest_req(path: &std::path::Path, collection: &str) -> IngestRequest {
+    IngestRequest { path: path.to_path_buf(), collection: collection.into(), metadata: Default::default(), base_url: None }
+}
+
+fn search(query: &str, collection: &str, limit: usize) -> SearchRequest {
+    SearchRequest { query: query.into(), collection: Some(collection.into()), limit: Some(limit), mode: None, filter: Filter::default() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_python_docs_answer_known_sections() {
+    let docs = tempfile::tempdir().unwrap();
+    copy_pages(&python_docs(), &["tutorial/venv.html", "tutorial/errors.html", "tutorial/controlflow.html", "tutorial/modules.html"], docs.path());
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let report = engine.ingest(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
+    assert_eq!((report.files_seen, report.documents_written), (4, 4));
+    assert!(report.chunks_written > 40, "{report:?}");
+
+    // Every chunk has a path, an anchor (Sphinx sections all have ids) and a heading path.
+    let points = engine.store().scroll("py", &Filter::default()).await.unwrap();
+    assert_eq!(points.len(), report.chunks_written);
+    for p in &points {
+        assert!(!p.payload.path.is_empty() && !p.payload.heading_path.is_empty(), "{:?}", p.payload);
+        assert!(!p.payload.anchor.is_empty(), "chunk without anchor: {:?}", p.payload.heading_path);
+        assert!(p.payload.url.ends_with(&format!("#{}", p.payload.anchor)));
+        assert!(!p.payload.text.contains('¶') && !p.payload.text.contains("Navigation"), "chrome leaked: {}", p.payload.text);
+    }
+
+    let cases = [
+        ("How do I create a virtual environment?", "tutorial/venv.html#creating-virtual-environments"),
+        ("catch an exception with try except", "tutorial/errors.html#handling-exceptions"),
+        ("default values for function arguments", "tutorial/controlflow.html#default-argument-values"),
+    ];
+    for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
+        for (q, want) in cases {
+            let mut req = search(q, "py", 5);
+            req.mode = Some(mode);
+            let resp = engine.search(req).await.unwrap();
+            let got: Vec<String> = resp.hits.iter().map(|h| format!("{}#{}", h.path, h.anchor)).collect();
+            if mode == SearchMode::Hybrid {
+                assert!(got.iter().any(|g| g == want), "{mode:?} `{q}`: {want} not in top 5: {got:?}");
+            }
+            assert!(resp.hits.len() <= 5);
+            assert!(resp.hits.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+    }
+    // Results are stable run to run (RRF ties broken by id).
+    let a = engine.search(search("modules and packages import", "py", 10)).await.unwrap();
+    let b = engine.search(search("modules and packages import", "py", 10)).await.unwrap();
+    assert_eq!(a.hits, b.hits);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reingest_is_incremental() {
+    let docs = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| std::fs::write(docs.path().join(name), body).unwrap();
+    write("a.md", "# Alpha\n\nAlpha explains caching layers.\n\n## Details\n\nTTL and eviction.\n");
+    write("b.md", "# Beta\n\nBeta covers rate limits.\n");
+    write("c.rst", "Gamma\n=====\n\nGamma describes backups.\n");
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let first = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    assert_eq!((first.documents_written, first.chunks_written), (3, 4));
+    let ids = |pts: Vec<aidocs::core::StoredPoint>, path: Option<&str>| -> BTreeSet<uuid::Uuid> {
+        pts.into_iter().filter(|p| path.is_none_or(|x| p.payload.path == x)).map(|p| p.id).collect()
+    };
+    let before = ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), None);
+
+    // Unchanged tree: nothing written, nothing deleted.
+    let again = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    assert_eq!((again.documents_unchanged, again.documents_written, again.chunks_written, again.points_deleted), (3, 0, 0, 0));
+    assert_eq!(ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), None), before);
+
+    // One file changed: only its chunks change.
+    let b_before = ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), Some("b.md"));
+    write("a.md", "# Alpha\n\nAlpha explains caching layers and cache stampedes.\n");
+    let changed = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    assert_eq!((changed.documents_written, changed.documents_unchanged, changed.chunks_written), (1, 2, 1));
+    assert_eq!(changed.points_deleted, 2, "both old chunks of a.md replaced");
+    let all = engine.store().scroll("inc", &Filter::default()).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(ids(all.clone(), Some("b.md")), b_before);
+    assert!(all.iter().any(|p| p.payload.text.contains("stampedes")));
+
+    // One file deleted: its chunks are gone.
+    std::fs::remove_file(docs.path().join("c.rst")).unwrap();
+    let deleted = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    assert_eq!((deleted.documents_deleted, deleted.points_deleted, deleted.documents_unchanged), (1, 1, 2));
+    let all = engine.store().scroll("inc", &Filter::default()).await.unwrap();
+    assert!(all.iter().all(|p| p.payload.path != "c.rst"));
+    assert_eq!(all.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_restrict_results_by_metadata() {
+    let py = tempfile::tempdir().unwrap();
+    let rs = tempfile::tempdir().unwrap();
+    std::fs::write(py.path().join("async.md"), "# Async\n\nRun coroutines concurrently with an event loop and tasks.\n").unwrap();
+    std::fs::write(rs.path().join("async.md"), "# Async\n\nRun futures concurrently on the runtime with spawned tasks.\n").unwrap();
+    std::fs::write(rs.path().join("own.md"), "---\nlanguage: rust-nightly\n---\n# Ownership\n\nBorrowing rules for tasks.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    for (dir, lang) in [(py.path(), "python"), (rs.path(), "rust")] {
+        let mut req = ingest_req(dir, "mixed");
+        req.metadata.language = Some(lang.into());
+        engine.ingest(req, &NoProgress).await.unwrap();
+    }
+    for (lang, n) in [("python", 1), ("rust", 1), ("rust-nightly", 1)] {
+        for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
+            let mut req = search("run tasks concurrently", "mixed", 10);
+            req.mode = Some(mode);
+            req.filter = Filter::default().and(FilterField::Language, FilterValue::Keyword(lang.into()));
+            let resp = engine.search(req).await.unwrap();
+            assert_eq!(resp.hits.len(), n, "{lang} {mode:?}: {:?}", resp.hits);
+            assert!(resp.hits.iter().all(|h| h.metadata.language.as_deref() == Some(lang)), "front matter overrides run metadata");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_restart_and_second_process_is_locked_out() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("a.md"), "# Alpha\n\nPersistent text.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    {
+        let engine = engine(data.path());
+        engine.ingest(ingest_req(docs.path(), "keep"), &NoProgress).await.unwrap();
+        engine.store().set_alias("live", "keep").await.unwrap();
+        let err = aidocs::Engine::open(config(data.path())).unwrap_err();
+        assert_eq!(err.code(), aidocs::ErrorCode::StoreLocked, "{err}");
+    }
+    let engine = engine(data.path());
+    let resp = engine.search(search("persistent", "live", 3)).await.unwrap();
+    assert_eq!(resp.collection, "keep");
+    assert_eq!(resp.hits.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_skipped_and_nothing_else_is_lost() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("good.md"), "# Good\n\nFine text.\n").unwrap();
+    std::fs::write(docs.path().join("latin1.txt"), b"caf\xe9 au lait").unwrap();
+    std::fs::write(docs.path().join("broken.html"), "<html><body><h1 id=t>Title<p>unclosed <div>content here</body").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let r = engine.ingest(ingest_req(docs.path(), "bad"), &NoProgress).await.unwrap();
+    assert_eq!(r.skipped.len(), 1, "{r:?}");
+    assert_eq!(r.skipped[0].path, "latin1.txt");
+    assert!(r.skipped[0].reason.contains("UTF-8"));
+    assert_eq!(r.documents_written, 2);
+    let resp = engine.search(search("content here", "bad", 5)).await.unwrap();
+    assert!(resp.hits.iter().any(|h| h.path == "broken.html" && h.anchor == "t"));
+
+    let err = engine.ingest(ingest_req(&docs.path().join("missing"), "bad"), &NoProgress).await.unwrap_err();
+    assert_eq!(err.code(), aidocs::ErrorCode::InvalidPath);
+    assert_eq!(engine.store().count("bad", &Filter::default()).await.unwrap(), 2, "a failed ingest loses nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_during_ingest_keep_working() {
+    let docs = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        std::fs::write(docs.path().join(format!("p{i}.md")), format!("# Page {i}\n\nTopic number {i} about caching, search and indexing.\n\n## More\n\n{}\n", "Filler sentence about vectors. ".repeat(20))).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    std::fs::write(data.path().join("seed.md"), "# Seed\n\nseed text\n").unwrap();
+    engine.ingest(ingest_req(&data.path().join("seed.md"), "busy"), &NoProgress).await.unwrap();
+    let ingest = {
+        let engine = engine.clone();
+        let path = docs.path().to_path_buf();
+        tokio::spawn(async move { engine.ingest(ingest_req(&path, "busy"), &NoProgress).await })
+    };
+    let mut searches = 0;
+    while !ingest.is_finished() {
+        let resp = engine.search(search("caching and indexing", "busy", 5)).await.unwrap();
+        assert!(!resp.hits.is_empty());
+        searches += 1;
+    }
+    let report = ingest.await.unwrap().unwrap();
+    assert_eq!(report.documents_written, 30);
+    assert!(searches > 0);
+    assert_eq!(engine.store().count("busy", &Filter::default()).await.unwrap(), 1 + report.chunks_written);
+}

@@ -1,0 +1,40 @@
+//! Error types shared across layers.
+
+use thiserror::Error;
+
+/// Errors a [`crate::VectorStore`] reports. Each variant is a distinct, user-visible
+/// situation; the composition crate maps them to HTTP statuses in one table.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("collection `{0}` not found")]
+    CollectionNotFound(String),
+    #[error("collection `{0}` already exists")]
+    CollectionExists(String),
+    #[error("alias `{0}` not found")]
+    AliasNotFound(String),
+    #[error("invalid name `{name}`: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("vector dimension mismatch: collection has {expected}, got {got}")]
+    DimensionMismatch { expected: usize, got: usize },
+    #[error("data dir {path} is locked by another aidocs process ({detail}); stop it or use another --data-dir")]
+    Locked { path: String, detail: String },
+    #[error("store I/O error at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt store catalog {path}: {detail}")]
+    Catalog { path: String, detail: String },
+    #[error("store backend error: {0}")]
+    Backend(String),
+}
+
+/// Errors from encoders and other core-level validation.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}

@@ -1,0 +1,171 @@
+//! Domain types: what flows from sources through chunks into points and back as hits.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Dimension of a dense vector.
+pub type Dims = usize;
+
+/// A sparse vector: parallel sorted `indices` and `values`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SparseVector {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseVector {
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// Metadata attached to every chunk of a document; all optional fields are filterable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocMetadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difficulty_level: Option<i64>,
+}
+
+impl DocMetadata {
+    /// Fields set in `over` win over fields set in `self`.
+    pub fn overlay(&self, over: &DocMetadata) -> DocMetadata {
+        DocMetadata {
+            language: over.language.clone().or_else(|| self.language.clone()),
+            framework: over.framework.clone().or_else(|| self.framework.clone()),
+            doc_type: over.doc_type.clone().or_else(|| self.doc_type.clone()),
+            version: over.version.clone().or_else(|| self.version.clone()),
+            last_updated: over.last_updated.clone().or_else(|| self.last_updated.clone()),
+            difficulty_level: over.difficulty_level.or(self.difficulty_level),
+        }
+    }
+}
+
+/// The stored payload of one chunk. This is the one wire shape between ingest, store and
+/// search; field names are the store's payload keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkPayload {
+    /// Stable id of the source document (e.g. `file:///abs/path.html`).
+    pub source: String,
+    /// Path relative to the ingest root.
+    pub path: String,
+    /// Deep link (base URL or `file://` plus `#anchor`).
+    pub url: String,
+    pub title: String,
+    /// Section anchor (HTML id, Markdown slug); empty when the section has none.
+    pub anchor: String,
+    pub heading_path: Vec<String>,
+    /// Text of the chunk as embedded (without the heading prefix).
+    pub text: String,
+    pub chunk_index: u32,
+    /// sha256 of the chunk text.
+    pub content_hash: String,
+    /// sha256 of the whole source file; equal hash means the file is unchanged.
+    pub doc_hash: String,
+    #[serde(flatten)]
+    pub meta: DocMetadata,
+}
+
+/// A point ready to be written: id, both vectors, payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub id: uuid::Uuid,
+    pub dense: Vec<f32>,
+    pub sparse: SparseVector,
+    pub payload: ChunkPayload,
+}
+
+/// A stored point as returned by a scroll (vectors only on request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPoint {
+    pub id: uuid::Uuid,
+    pub payload: ChunkPayload,
+}
+
+/// Retrieval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Dense + sparse prefetch fused with RRF.
+    #[default]
+    Hybrid,
+    Dense,
+    Sparse,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::Dense => "dense",
+            Self::Sparse => "sparse",
+        }
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hybrid" => Ok(Self::Hybrid),
+            "dense" => Ok(Self::Dense),
+            "sparse" => Ok(Self::Sparse),
+            other => Err(format!("unknown mode `{other}` (expected hybrid, dense or sparse)")),
+        }
+    }
+}
+
+/// Parameters of one store query; vectors are already encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreQuery {
+    pub mode: SearchMode,
+    pub dense: Option<Vec<f32>>,
+    pub sparse: Option<SparseVector>,
+    pub filter: crate::Filter,
+    pub limit: usize,
+    /// Candidates taken from each prefetch in hybrid mode.
+    pub prefetch_limit: usize,
+    /// RRF constant `k`.
+    pub rrf_k: usize,
+}
+
+/// One scored result from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredChunk {
+    pub id: uuid::Uuid,
+    pub score: f32,
+    pub payload: ChunkPayload,
+}
+
+/// Static facts about a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub dims: Dims,
+    pub points: usize,
+    pub indexed_vectors: usize,
+    pub segments: usize,
+    pub aliases: Vec<String>,
+    pub created_at: String,
+    /// Free-form backend-level properties (model id, etc.).
+    pub properties: BTreeMap<String, String>,
+}
+
+/// How to create a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionSpec {
+    pub name: String,
+    pub dims: Dims,
+    /// Recorded with the collection (e.g. `embedding_model`).
+    pub properties: BTreeMap<String, String>,
+}

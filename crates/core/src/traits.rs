@@ -1,0 +1,71 @@
+//! The small traits each layer implements. Contracts are written on each trait; every
+//! implementation is held to them by a shared conformance suite.
+
+use crate::{
+    CollectionInfo, CollectionSpec, CoreError, Dims, Filter, Point, ScoredChunk, SparseVector,
+    StoreError, StoreQuery, StoredPoint,
+};
+use async_trait::async_trait;
+
+/// Dense text embedder.
+///
+/// Contract: `embed(texts)` returns exactly `texts.len()` vectors, in order, each of
+/// length `dims()`, L2-normalised. The same input always gives the same vector. An empty
+/// slice returns an empty vec.
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Stable id of the model (part of cache keys and collection properties).
+    fn model_id(&self) -> &str;
+    fn dims(&self) -> Dims;
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError>;
+}
+
+/// Sparse (lexical) encoder.
+///
+/// Contract: deterministic; indices sorted ascending and unique; values > 0. `encode_query`
+/// gives query-side weights (the store applies IDF), `encode_doc` document-side weights.
+pub trait SparseEncoder: Send + Sync {
+    fn encode_doc(&self, text: &str) -> SparseVector;
+    fn encode_query(&self, text: &str) -> SparseVector;
+}
+
+/// Counts tokens the way the embedding model will see them, so chunking respects its budget.
+///
+/// Contract: `count("")` is 0; counts are additive enough that the sum over parts is within a
+/// few tokens of the count of their concatenation.
+pub trait TokenCounter: Send + Sync {
+    fn count(&self, text: &str) -> usize;
+}
+
+/// Storage of points with dense + sparse vectors, payload filters and aliases.
+///
+/// Contract:
+/// - a write that returned `Ok` is durable: it survives a crash of the process right after;
+/// - `upsert` with an existing id replaces that point; `delete` of a missing id is not an error;
+/// - names resolve through aliases everywhere a collection name is accepted (`resolve`);
+/// - `set_alias` switches atomically: readers see the old or the new target, never none;
+/// - `query` returns at most `limit` hits, best first, ties broken by id ascending.
+#[async_trait]
+pub trait VectorStore: Send + Sync {
+    /// Backend name for diagnostics ("edge", "qdrant").
+    fn backend(&self) -> &'static str;
+    async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError>;
+    async fn delete_collection(&self, name: &str) -> Result<(), StoreError>;
+    async fn list_collections(&self) -> Result<Vec<CollectionInfo>, StoreError>;
+    /// Info on a collection or alias target.
+    async fn collection_info(&self, name: &str) -> Result<CollectionInfo, StoreError>;
+    /// Resolve an alias (or a collection name) to the collection name.
+    async fn resolve(&self, name: &str) -> Result<String, StoreError>;
+    /// Point alias at collection, replacing any previous target atomically.
+    async fn set_alias(&self, alias: &str, collection: &str) -> Result<(), StoreError>;
+    async fn delete_alias(&self, alias: &str) -> Result<(), StoreError>;
+    async fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), StoreError>;
+    async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError>;
+    /// All points matching `filter`, payload only.
+    async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError>;
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, StoreError>;
+    async fn query(&self, collection: &str, query: &StoreQuery) -> Result<Vec<ScoredChunk>, StoreError>;
+    /// Build indexes after a bulk load. May take long; queries keep working meanwhile.
+    async fn optimize(&self, collection: &str) -> Result<(), StoreError>;
+}

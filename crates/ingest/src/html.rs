@@ -1,0 +1,198 @@
+//! HTML: main-content extraction, sections at headings with their anchors.
+
+use crate::document::{ParsedDoc, SectionBuilder, collapse_ws};
+use ego_tree::NodeRef;
+use scraper::{ElementRef, Html, Node, Selector};
+
+/// Containers tried in order for the main content; the first match wins.
+const MAIN_SELECTORS: &[&str] = &["main", "[role=main]", "article", "div.body", "div#content", "div.document", "body"];
+/// Elements dropped with their subtree.
+const SKIP_TAGS: &[&str] = &[
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "button", "svg", "iframe",
+    "template", "head", "select", "input",
+];
+/// Classes of navigation chrome dropped with their subtree (Sphinx, DocBook, common themes).
+const SKIP_CLASSES: &[&str] = &[
+    "sphinxsidebar", "related", "headerlink", "navheader", "navfooter", "breadcrumbs", "breadcrumb",
+    "sidebar", "navigation", "nav", "toc-sidebar", "skip-link", "copybutton",
+];
+const BLOCK_TAGS: &[&str] = &[
+    "p", "div", "section", "article", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "blockquote", "br",
+    "hr", "figure", "figcaption", "caption", "main", "body", "td", "th",
+];
+
+pub fn parse(src: &str) -> ParsedDoc {
+    let doc = Html::parse_document(src);
+    let title = Selector::parse("title")
+        .ok()
+        .and_then(|s| doc.select(&s).next())
+        .map(|t| collapse_ws(&t.text().collect::<String>()))
+        .filter(|t| !t.is_empty());
+    let root = MAIN_SELECTORS
+        .iter()
+        .filter_map(|s| Selector::parse(s).ok())
+        .find_map(|s| doc.select(&s).next())
+        .unwrap_or_else(|| doc.root_element());
+    let mut b = SectionBuilder::default();
+    walk(*root, &mut b);
+    let sections = b.finish();
+    // The first top-level heading names the page better than <title>, which often carries
+    // the site name too.
+    let title = sections.iter().find_map(|s| s.heading_path.first().cloned()).or(title);
+    ParsedDoc { title, sections, meta: Default::default() }
+}
+
+fn heading_level(name: &str) -> Option<usize> {
+    match name {
+        "h1" => Some(1),
+        "h2" => Some(2),
+        "h3" => Some(3),
+        "h4" => Some(4),
+        "h5" => Some(5),
+        "h6" => Some(6),
+        _ => None,
+    }
+}
+
+fn skipped(el: &ElementRef) -> bool {
+    let v = el.value();
+    SKIP_TAGS.contains(&v.name()) || v.classes().any(|c| SKIP_CLASSES.contains(&c)) || v.attr("aria-hidden") == Some("true")
+}
+
+/// Visible text of an element, without skipped chrome (e.g. Sphinx's `¶` header links).
+fn visible_text(node: NodeRef<Node>, out: &mut String) {
+    for child in node.children() {
+        match child.value() {
+            Node::Text(t) => out.push_str(t),
+            Node::Element(_) => {
+                if let Some(el) = ElementRef::wrap(child) {
+                    if !skipped(&el) {
+                        visible_text(child, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn walk(node: NodeRef<Node>, b: &mut SectionBuilder) {
+    for child in node.children() {
+        match child.value() {
+            Node::Text(t) => b.text(t),
+            Node::Element(e) => {
+                let Some(el) = ElementRef::wrap(child) else { continue };
+                if skipped(&el) {
+                    continue;
+                }
+                let name = e.name();
+                if let Some(level) = heading_level(name) {
+                    let mut text = String::new();
+                    visible_text(child, &mut text);
+                    let text = collapse_ws(&text).trim_end_matches('¶').trim().to_owned();
+                    if !text.is_empty() {
+                        b.heading(level, &text, anchor_of(el));
+                    }
+                } else if name == "pre" {
+                    b.code(&el.text().collect::<String>());
+                } else if BLOCK_TAGS.contains(&name) {
+                    b.break_para();
+                    walk(child, b);
+                    b.break_para();
+                } else {
+                    if name == "code" || name == "span" || name == "a" || name == "em" || name == "strong" {
+                        walk(child, b);
+                    } else {
+                        b.text(" ");
+                        walk(child, b);
+                        b.text(" ");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The section anchor of a heading: its own id, an id/name on an element inside it, or the
+/// id of the nearest enclosing element whose first heading is this one (Sphinx `<section
+/// id>`, DocBook `<div class="sect1" id>`).
+fn anchor_of(h: ElementRef) -> String {
+    if let Some(id) = h.value().id() {
+        return id.to_owned();
+    }
+    for d in h.descendants().filter_map(ElementRef::wrap) {
+        if let Some(id) = d.value().id().or_else(|| if d.value().name() == "a" { d.value().attr("name") } else { None }) {
+            return id.to_owned();
+        }
+    }
+    let mut cur = h.parent();
+    while let Some(node) = cur {
+        let Some(el) = ElementRef::wrap(node) else { break };
+        let first_heading = el
+            .descendants()
+            .filter_map(ElementRef::wrap)
+            .find(|d| heading_level(d.value().name()).is_some());
+        if first_heading.map(|f| f.id()) != Some(h.id()) {
+            break;
+        }
+        if let Some(id) = el.value().id() {
+            return id.to_owned();
+        }
+        cur = node.parent();
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Block;
+
+    #[test]
+    fn sphinx_sections_anchors_and_code() {
+        let html = r#"<html><head><title>asyncio — Python 3.11.14 documentation</title></head><body>
+        <div class="related"><a href="x">Index</a></div>
+        <div class="sphinxsidebar">Sidebar junk</div>
+        <div class="body" role="main">
+          <section id="asyncio"><h1>asyncio<a class="headerlink" href="#asyncio">¶</a></h1>
+            <p>Intro text.</p>
+            <section id="running"><h2>Running <code>tasks</code><a class="headerlink" href="#running">¶</a></h2>
+              <p>Use <code>asyncio.run()</code> to run.</p>
+              <div class="highlight"><pre>import asyncio
+
+asyncio.run(main())</pre></div>
+            </section>
+          </section>
+        </div>
+        <footer>Copyright</footer><script>var x = 1;</script></body></html>"#;
+        let d = parse(html);
+        assert_eq!(d.title.as_deref(), Some("asyncio"));
+        assert_eq!(d.sections.len(), 2);
+        assert_eq!(d.sections[0].anchor, "asyncio");
+        assert_eq!(d.sections[1].anchor, "running");
+        assert_eq!(d.sections[1].heading_path, vec!["asyncio", "Running tasks"]);
+        assert_eq!(d.sections[1].blocks[0], Block::Text("Use asyncio.run() to run.".into()));
+        assert_eq!(d.sections[1].blocks[1], Block::Code("import asyncio\n\nasyncio.run(main())".into()));
+        let all: String = d.sections.iter().flat_map(|s| s.blocks.iter().map(|b| b.text().to_owned())).collect();
+        assert!(!all.contains("Sidebar") && !all.contains("Copyright") && !all.contains("var x") && !all.contains('¶'));
+    }
+
+    #[test]
+    fn docbook_div_ids_and_heading_ids() {
+        let html = r#"<body><div class="sect1" id="SQL-SELECT"><div class="titlepage"><div><div>
+            <h2 class="title">SELECT</h2></div></div></div><p>Retrieves rows.</p>
+            <h3 id="own">Own id</h3><p>More.</p></div></body>"#;
+        let d = parse(html);
+        assert_eq!(d.sections[0].anchor, "SQL-SELECT");
+        assert_eq!(d.sections[1].anchor, "own");
+        assert_eq!(d.sections[1].heading_path, vec!["SELECT", "Own id"]);
+    }
+
+    #[test]
+    fn malformed_html_still_parses() {
+        let d = parse("<html><body><h1>Broken<p>unclosed <b>bold <div>text</body>");
+        assert_eq!(d.sections.len(), 1);
+        assert!(d.sections[0].blocks.iter().any(|b| b.text().contains("unclosed bold")));
+    }
+}

@@ -1,0 +1,200 @@
+//! The `VectorStore` conformance suite. Every backend runs it (EdgeStore always; the Qdrant
+//! server backend when one is reachable). Each check panics with a message on violation.
+//!
+//! Use: `conformance::run_all(&store, "prefix").await` on an empty store.
+
+use aidocs_core::{
+    ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Point, SearchMode,
+    SparseVector, StoreError, StoreQuery, VectorStore,
+};
+use std::collections::BTreeMap;
+
+const DIMS: usize = 4;
+
+fn unit(v: [f32; DIMS]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / n).collect()
+}
+
+/// A synthetic point: dense direction `dense`, sparse terms `terms`, language `lang`.
+pub fn point(n: u128, dense: [f32; DIMS], terms: &[(u32, f32)], lang: &str) -> Point {
+    Point {
+        id: uuid::Uuid::from_u128(n),
+        dense: unit(dense),
+        sparse: SparseVector { indices: terms.iter().map(|t| t.0).collect(), values: terms.iter().map(|t| t.1).collect() },
+        payload: ChunkPayload {
+            source: format!("test://doc{n}"),
+            path: format!("doc{n}.md"),
+            url: format!("file:///doc{n}.md#s{n}"),
+            title: format!("Doc {n}"),
+            anchor: format!("s{n}"),
+            heading_path: vec![format!("Doc {n}")],
+            text: format!("text of {n}"),
+            chunk_index: 0,
+            content_hash: format!("h{n}"),
+            doc_hash: format!("d{n}"),
+            meta: DocMetadata {
+                language: Some(lang.into()),
+                difficulty_level: Some((n % 5) as i64 + 1),
+                last_updated: Some(format!("2026-0{}-01T00:00:00Z", (n % 9) + 1)),
+                ..Default::default()
+            },
+        },
+    }
+}
+
+fn query(mode: SearchMode, dense: [f32; DIMS], terms: &[(u32, f32)], limit: usize) -> StoreQuery {
+    StoreQuery {
+        mode,
+        dense: Some(unit(dense)),
+        sparse: Some(SparseVector { indices: terms.iter().map(|t| t.0).collect(), values: terms.iter().map(|t| t.1).collect() }),
+        filter: Filter::default(),
+        limit,
+        prefetch_limit: 50,
+        rrf_k: 60,
+    }
+}
+
+fn spec(name: &str) -> CollectionSpec {
+    CollectionSpec { name: name.into(), dims: DIMS, properties: BTreeMap::from([("embedding_model".into(), "test".into())]) }
+}
+
+fn ids(hits: &[aidocs_core::ScoredChunk]) -> Vec<u128> {
+    hits.iter().map(|h| h.id.as_u128()).collect()
+}
+
+/// Run every check. `prefix` namespaces the collections the suite creates.
+pub async fn run_all(store: &dyn VectorStore, prefix: &str) {
+    collections_lifecycle(store, prefix).await;
+    writes_reads_and_queries(store, prefix).await;
+    filters(store, prefix).await;
+    aliases(store, prefix).await;
+}
+
+pub async fn collections_lifecycle(store: &dyn VectorStore, prefix: &str) {
+    let name = format!("{prefix}_life");
+    store.create_collection(&spec(&name)).await.expect("create");
+    assert!(matches!(store.create_collection(&spec(&name)).await, Err(StoreError::CollectionExists(_))), "duplicate create must fail");
+    assert!(matches!(store.create_collection(&spec("bad name!")).await, Err(StoreError::InvalidName { .. })));
+    let info = store.collection_info(&name).await.expect("info");
+    assert_eq!((info.name.as_str(), info.dims, info.points), (name.as_str(), DIMS, 0));
+    assert_eq!(info.properties.get("embedding_model").map(String::as_str), Some("test"));
+    assert!(store.list_collections().await.unwrap().iter().any(|c| c.name == name));
+    store.delete_collection(&name).await.expect("delete");
+    assert!(matches!(store.collection_info(&name).await, Err(StoreError::CollectionNotFound(_))));
+    assert!(matches!(store.delete_collection(&name).await, Err(StoreError::CollectionNotFound(_))));
+    assert!(matches!(store.count("nope_missing", &Filter::default()).await, Err(StoreError::CollectionNotFound(_))));
+}
+
+pub async fn writes_reads_and_queries(store: &dyn VectorStore, prefix: &str) {
+    let name = format!("{prefix}_rw");
+    store.create_collection(&spec(&name)).await.unwrap();
+    let pts = vec![
+        point(1, [1.0, 0.0, 0.0, 0.0], &[(10, 1.0)], "python"),
+        point(2, [0.9, 0.1, 0.0, 0.0], &[(11, 1.0)], "python"),
+        point(3, [0.0, 1.0, 0.0, 0.0], &[(10, 0.5), (12, 1.0)], "rust"),
+        point(4, [0.0, 0.0, 1.0, 0.0], &[(13, 1.0)], "rust"),
+        point(5, [0.0, 0.0, 0.0, 1.0], &[], "go"),
+    ];
+    store.upsert(&name, pts.clone()).await.unwrap();
+    assert_eq!(store.count(&name, &Filter::default()).await.unwrap(), 5);
+    // Upsert of an existing id replaces it.
+    let mut changed = pts[4].clone();
+    changed.payload.title = "Changed".into();
+    store.upsert(&name, vec![changed]).await.unwrap();
+    assert_eq!(store.count(&name, &Filter::default()).await.unwrap(), 5);
+    let all = store.scroll(&name, &Filter::default()).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all.iter().find(|p| p.id.as_u128() == 5).unwrap().payload.title, "Changed");
+    assert_eq!(all.iter().find(|p| p.id.as_u128() == 1).unwrap().payload, pts[0].payload, "payload round-trips");
+
+    let dense = store.query(&name, &query(SearchMode::Dense, [1.0, 0.05, 0.0, 0.0], &[], 3)).await.unwrap();
+    assert_eq!(ids(&dense)[..2], [1, 2], "dense: nearest first");
+    assert!(dense.len() <= 3 && dense.windows(2).all(|w| w[0].score >= w[1].score));
+    let sparse = store.query(&name, &query(SearchMode::Sparse, [1.0, 0.0, 0.0, 0.0], &[(12, 1.0)], 10)).await.unwrap();
+    assert_eq!(ids(&sparse), [3], "sparse: only points sharing a term");
+    let hybrid = store.query(&name, &query(SearchMode::Hybrid, [0.0, 1.0, 0.0, 0.0], &[(12, 1.0)], 2)).await.unwrap();
+    assert_eq!(hybrid.len(), 2);
+    assert_eq!(hybrid[0].id.as_u128(), 3, "hybrid: first in both lists wins");
+    assert_eq!(hybrid[0].payload, pts[2].payload);
+    // Deterministic order on repeat (ties broken by id).
+    for _ in 0..5 {
+        let again = store.query(&name, &query(SearchMode::Hybrid, [0.0, 1.0, 0.0, 0.0], &[(12, 1.0)], 2)).await.unwrap();
+        assert_eq!(ids(&again), ids(&hybrid));
+    }
+    // One candidate per prefetch: point 5 is dense rank 1, point 4 sparse rank 1, so their
+    // RRF scores are equal and the smaller id must win, every time.
+    let mut tie_q = query(SearchMode::Hybrid, [0.0, 0.0, 0.0, 1.0], &[(13, 1.0)], 1);
+    tie_q.prefetch_limit = 1;
+    for _ in 0..5 {
+        assert_eq!(ids(&store.query(&name, &tie_q).await.unwrap()), [4], "equal RRF scores are ordered by id");
+    }
+
+    // Wrong dimensions are rejected.
+    let mut bad = query(SearchMode::Dense, [1.0, 0.0, 0.0, 0.0], &[], 3);
+    bad.dense = Some(vec![1.0; DIMS + 1]);
+    assert!(matches!(store.query(&name, &bad).await, Err(StoreError::DimensionMismatch { .. })));
+    let mut badp = point(9, [1.0, 0.0, 0.0, 0.0], &[], "x");
+    badp.dense.push(0.0);
+    assert!(matches!(store.upsert(&name, vec![badp]).await, Err(StoreError::DimensionMismatch { .. })));
+
+    store.delete(&name, vec![uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(999)]).await.unwrap();
+    assert_eq!(store.count(&name, &Filter::default()).await.unwrap(), 4);
+    store.optimize(&name).await.unwrap();
+    assert_eq!(store.count(&name, &Filter::default()).await.unwrap(), 4);
+    store.delete_collection(&name).await.unwrap();
+}
+
+pub async fn filters(store: &dyn VectorStore, prefix: &str) {
+    let name = format!("{prefix}_filter");
+    store.create_collection(&spec(&name)).await.unwrap();
+    let pts: Vec<Point> = (1..=30)
+        .map(|i| point(i, [1.0, i as f32 / 30.0, 0.0, 0.0], &[(7, 1.0)], ["python", "rust", "go"][(i % 3) as usize]))
+        .collect();
+    store.upsert(&name, pts).await.unwrap();
+    for mode in [SearchMode::Dense, SearchMode::Sparse, SearchMode::Hybrid] {
+        let mut q = query(mode, [1.0, 0.5, 0.0, 0.0], &[(7, 1.0)], 20);
+        q.filter = Filter::default().and(FilterField::Language, FilterValue::Keyword("rust".into()));
+        let hits = store.query(&name, &q).await.unwrap();
+        assert_eq!(hits.len(), 10, "{mode:?}: all 10 rust points");
+        assert!(hits.iter().all(|h| h.payload.meta.language.as_deref() == Some("rust")), "{mode:?} filter leaked");
+    }
+    let any = Filter::default().and(FilterField::Language, FilterValue::AnyKeyword(vec!["go".into(), "rust".into()]));
+    assert_eq!(store.count(&name, &any).await.unwrap(), 20);
+    let lvl = Filter::default().and(FilterField::DifficultyLevel, FilterValue::IntRange { gte: Some(4), lte: None });
+    assert_eq!(store.count(&name, &lvl).await.unwrap(), 12);
+    let date = Filter::default().and(
+        FilterField::LastUpdated,
+        FilterValue::DateRange { gte: Some("2026-08-01T00:00:00Z".into()), lte: None },
+    );
+    assert_eq!(store.count(&name, &date).await.unwrap(), 6);
+    let both = any.clone().and(FilterField::DifficultyLevel, FilterValue::Integer(1));
+    assert!(store.scroll(&name, &both).await.unwrap().iter().all(|p| p.payload.meta.difficulty_level == Some(1)
+        && p.payload.meta.language.as_deref() != Some("python")));
+    store.delete_collection(&name).await.unwrap();
+}
+
+pub async fn aliases(store: &dyn VectorStore, prefix: &str) {
+    let (blue, green, alias) = (format!("{prefix}_blue"), format!("{prefix}_green"), format!("{prefix}_live"));
+    store.create_collection(&spec(&blue)).await.unwrap();
+    store.create_collection(&spec(&green)).await.unwrap();
+    store.upsert(&blue, vec![point(1, [1.0, 0.0, 0.0, 0.0], &[], "python")]).await.unwrap();
+    store.upsert(&green, vec![point(2, [1.0, 0.0, 0.0, 0.0], &[], "python"), point(3, [0.0, 1.0, 0.0, 0.0], &[], "x")]).await.unwrap();
+    assert!(matches!(store.set_alias(&alias, "missing_coll").await, Err(StoreError::CollectionNotFound(_))));
+    store.set_alias(&alias, &blue).await.unwrap();
+    assert_eq!(store.resolve(&alias).await.unwrap(), blue);
+    assert_eq!(store.resolve(&blue).await.unwrap(), blue);
+    assert_eq!(store.count(&alias, &Filter::default()).await.unwrap(), 1);
+    store.set_alias(&alias, &green).await.unwrap();
+    assert_eq!(store.count(&alias, &Filter::default()).await.unwrap(), 2, "alias switched");
+    let hits = store.query(&alias, &query(SearchMode::Dense, [1.0, 0.0, 0.0, 0.0], &[], 1)).await.unwrap();
+    assert_eq!(ids(&hits), [2]);
+    assert!(store.list_aliases().await.unwrap().contains(&(alias.clone(), green.clone())));
+    assert_eq!(store.collection_info(&green).await.unwrap().aliases, vec![alias.clone()]);
+    assert!(matches!(store.set_alias(&blue, &green).await, Err(StoreError::CollectionExists(_))), "alias may not shadow a collection");
+    store.delete_alias(&alias).await.unwrap();
+    assert!(matches!(store.resolve(&alias).await, Err(StoreError::CollectionNotFound(_))));
+    assert!(matches!(store.delete_alias(&alias).await, Err(StoreError::AliasNotFound(_))));
+    store.delete_collection(&blue).await.unwrap();
+    store.delete_collection(&green).await.unwrap();
+}

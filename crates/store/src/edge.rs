@@ -1,0 +1,633 @@
+//! [`EdgeStore`]: the embedded backend, one `qdrant-edge` shard per collection.
+//!
+//! Pitfalls of qdrant-edge 0.7.2 handled here:
+//! 1. `load()` does not replay the WAL: every write batch is flushed before it is
+//!    acknowledged, so an acknowledged write survives `kill -9`.
+//! 2. The WAL never shrinks: its size is reported as `wal_bytes` in collection info.
+//! 3. `flush()` panics if another thread holds the WAL lock: `update`, `flush` and
+//!    `optimize` are serialised behind one mutex per shard, and a flush panic is caught
+//!    and reported as an error instead of killing the process.
+//! 4. RRF does not break ties deterministically: results are re-sorted by (score desc,
+//!    id asc) over the whole fused candidate list before the limit is applied.
+//! 5. `EdgeShard::new` needs its directory: created here.
+
+use crate::catalog::{Catalog, CollectionEntry, sync_dir};
+use crate::lock::DirLock;
+use aidocs_core::{
+    ChunkPayload, CollectionInfo, CollectionSpec, FieldKind, Filter, FilterField, FilterValue, Point,
+    ScoredChunk, SearchMode, StoreError, StoreQuery, StoredPoint, VectorStore,
+};
+use async_trait::async_trait;
+use qdrant_edge::external::ordered_float::OrderedFloat;
+use qdrant_edge::{
+    Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
+    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
+    ScoringQuery, ScrollRequest, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
+    WithVector,
+};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+pub const DENSE: &str = "dense";
+pub const SPARSE: &str = "sparse";
+const COLLECTIONS_DIR: &str = "collections";
+
+/// Options for the embedded store.
+#[derive(Debug, Clone)]
+pub struct EdgeStoreConfig {
+    pub data_dir: PathBuf,
+    /// WAL segment size in bytes (qdrant default 32 MiB). Smaller bounds WAL growth per
+    /// collection at the cost of more files.
+    pub wal_segment_capacity: usize,
+}
+
+impl EdgeStoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self { data_dir: data_dir.into(), wal_segment_capacity: 8 * 1024 * 1024 }
+    }
+}
+
+struct Shard {
+    edge: EdgeShard,
+    /// Serialises update / flush / optimize (pitfall 3).
+    write: Mutex<()>,
+}
+
+struct Inner {
+    root: PathBuf,
+    cfg: EdgeStoreConfig,
+    _lock: DirLock,
+    catalog: RwLock<Catalog>,
+    shards: RwLock<HashMap<String, Arc<Shard>>>,
+    /// Serialises catalog changes (create/delete collection, alias changes).
+    admin: Mutex<()>,
+}
+
+/// Embedded vector store. Cheap to clone.
+#[derive(Clone)]
+pub struct EdgeStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EdgeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeStore").field("root", &self.inner.root).finish()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.display().to_string(), source }
+}
+
+/// Names: 1-64 chars of `[A-Za-z0-9_-]`, not starting with `-` or `_`.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName {
+            name: name.to_owned(),
+            reason: "use 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit".into(),
+        })
+    }
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(path) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+impl EdgeStore {
+    /// Open (or create) the store in `cfg.data_dir`, taking the data-dir lock.
+    pub fn open(cfg: EdgeStoreConfig) -> Result<Self, StoreError> {
+        let root = cfg.data_dir.clone();
+        std::fs::create_dir_all(root.join(COLLECTIONS_DIR)).map_err(io_err(&root))?;
+        let lock = DirLock::acquire(&root)?;
+        let catalog = Catalog::load(&root)?;
+        let mut shards = HashMap::new();
+        for (name, entry) in &catalog.collections {
+            let path = root.join(COLLECTIONS_DIR).join(&entry.dir);
+            let edge = EdgeShard::load(&path, None).map_err(|e| {
+                StoreError::Backend(format!("cannot open collection `{name}` at {}: {e}", path.display()))
+            })?;
+            shards.insert(name.clone(), Arc::new(Shard { edge, write: Mutex::new(()) }));
+        }
+        remove_orphans(&root, &catalog);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                root,
+                cfg,
+                _lock: lock,
+                catalog: RwLock::new(catalog),
+                shards: RwLock::new(shards),
+                admin: Mutex::new(()),
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.root
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+/// Delete shard directories that no catalog entry references (left by a crash between
+/// creating a shard and committing the catalog, or between the catalog commit and the
+/// directory removal of a delete).
+fn remove_orphans(root: &Path, catalog: &Catalog) {
+    let Ok(rd) = std::fs::read_dir(root.join(COLLECTIONS_DIR)) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !catalog.collections.values().any(|c| c.dir == name) {
+            tracing::warn!(dir = %e.path().display(), "removing orphaned collection directory");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+impl Inner {
+    fn shard(&self, name: &str) -> Result<(String, Arc<Shard>), StoreError> {
+        let collection = self
+            .catalog
+            .read()
+            .unwrap()
+            .resolve(name)
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::CollectionNotFound(name.to_owned()))?;
+        let shard = self
+            .shards
+            .read()
+            .unwrap()
+            .get(&collection)
+            .cloned()
+            .ok_or_else(|| StoreError::CollectionNotFound(name.to_owned()))?;
+        Ok((collection, shard))
+    }
+
+    fn dims(&self, collection: &str) -> usize {
+        self.catalog.read().unwrap().collections.get(collection).map(|c| c.dims).unwrap_or(0)
+    }
+
+    fn commit_catalog(&self, edit: impl FnOnce(&mut Catalog) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut next = self.catalog.read().unwrap().clone();
+        edit(&mut next)?;
+        next.save(&self.root)?;
+        *self.catalog.write().unwrap() = next;
+        Ok(())
+    }
+}
+
+impl Shard {
+    /// Apply write operations and make them durable before returning.
+    fn write(&self, ops: Vec<UpdateOperation>) -> Result<(), StoreError> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        for op in ops {
+            self.edge.update(op).map_err(backend)?;
+        }
+        self.flush_locked()
+    }
+
+    fn flush_locked(&self) -> Result<(), StoreError> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.edge.flush()))
+            .map_err(|_| StoreError::Backend("flush failed; the last write may not be durable".into()))
+    }
+}
+
+fn field_schema(kind: FieldKind) -> PayloadSchemaType {
+    match kind {
+        FieldKind::Keyword => PayloadSchemaType::Keyword,
+        FieldKind::Integer => PayloadSchemaType::Integer,
+        FieldKind::Datetime => PayloadSchemaType::Datetime,
+    }
+}
+
+fn parse_datetime(field: FilterField, s: &str) -> Result<DateTimeWrapper, StoreError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| DateTimeWrapper(d.with_timezone(&chrono::Utc)))
+        .map_err(|e| StoreError::Backend(format!("filter `{field}`: `{s}` is not an RFC 3339 datetime ({e})")))
+}
+
+fn to_edge_filter(filter: &Filter) -> Result<Option<qdrant_edge::Filter>, StoreError> {
+    if filter.is_empty() {
+        return Ok(None);
+    }
+    let mut must = Vec::new();
+    for (field, value) in &filter.must {
+        let key = JsonPath::new(field.as_str());
+        let cond = match value {
+            FilterValue::Keyword(s) => FieldCondition::new_match(key, Match::from(s.clone())),
+            FilterValue::AnyKeyword(v) => FieldCondition::new_match(key, Match::from(v.clone())),
+            FilterValue::Integer(i) => FieldCondition::new_match(key, Match::from(*i)),
+            FilterValue::AnyInteger(v) => FieldCondition::new_match(key, Match::from(v.clone())),
+            FilterValue::IntRange { gte, lte } => FieldCondition::new_range(
+                key,
+                Range { lt: None, gt: None, gte: gte.map(|x| OrderedFloat(x as f64)), lte: lte.map(|x| OrderedFloat(x as f64)) },
+            ),
+            FilterValue::DateRange { gte, lte } => FieldCondition::new_datetime_range(
+                key,
+                Range {
+                    lt: None,
+                    gt: None,
+                    gte: gte.as_deref().map(|s| parse_datetime(*field, s)).transpose()?,
+                    lte: lte.as_deref().map(|s| parse_datetime(*field, s)).transpose()?,
+                },
+            ),
+        };
+        must.push(Condition::Field(cond));
+    }
+    Ok(Some(qdrant_edge::Filter { must: Some(must), ..Default::default() }))
+}
+
+fn uuid_of(id: &PointId) -> Result<uuid::Uuid, StoreError> {
+    match id {
+        PointId::Uuid(u) => Ok(*u),
+        PointId::NumId(n) => Err(StoreError::Backend(format!("unexpected numeric point id {n}"))),
+    }
+}
+
+fn payload_of(map: Option<qdrant_edge::Payload>) -> Result<ChunkPayload, StoreError> {
+    let map = map.map(|p| p.0).unwrap_or_default();
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| StoreError::Backend(format!("bad payload: {e}")))
+}
+
+fn sparse_internal(s: &aidocs_core::SparseVector) -> Result<VectorInternal, StoreError> {
+    Ok(Vector::new_sparse(s.indices.clone(), s.values.clone()).map_err(backend)?.0)
+}
+
+#[async_trait]
+impl VectorStore for EdgeStore {
+    fn backend(&self) -> &'static str {
+        "edge"
+    }
+
+    async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
+        validate_name(&spec.name)?;
+        let spec = spec.clone();
+        self.blocking(move |inner| {
+            let _admin = inner.admin.lock().unwrap();
+            {
+                let cat = inner.catalog.read().unwrap();
+                if cat.collections.contains_key(&spec.name) || cat.aliases.contains_key(&spec.name) {
+                    return Err(StoreError::CollectionExists(spec.name.clone()));
+                }
+            }
+            let dir = format!("{}-{}", spec.name, uuid::Uuid::new_v4().simple());
+            let path = inner.root.join(COLLECTIONS_DIR).join(&dir);
+            std::fs::create_dir_all(&path).map_err(io_err(&path))?;
+            let config = EdgeConfigBuilder::new()
+                .vector(DENSE, EdgeVectorParamsBuilder::new(spec.dims, Distance::Cosine).build())
+                .sparse_vector(SPARSE, EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build())
+                .on_disk_payload(true)
+                .wal_options(qdrant_edge::WalOptions {
+                    segment_capacity: inner.cfg.wal_segment_capacity,
+                    ..Default::default()
+                })
+                .build();
+            let edge = EdgeShard::new(&path, config).map_err(backend)?;
+            let shard = Shard { edge, write: Mutex::new(()) };
+            let index_ops = FilterField::ALL
+                .into_iter()
+                .map(|f| {
+                    UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: JsonPath::new(f.as_str()),
+                        field_schema: Some(PayloadFieldSchema::FieldType(field_schema(f.kind()))),
+                    }))
+                })
+                .collect();
+            shard.write(index_ops)?;
+            sync_dir(&path).map_err(io_err(&path))?;
+            inner.commit_catalog(|cat| {
+                cat.collections.insert(
+                    spec.name.clone(),
+                    CollectionEntry {
+                        dir,
+                        dims: spec.dims,
+                        created_at: chrono::Utc::now().to_rfc3339(),
+                        properties: spec.properties.clone(),
+                    },
+                );
+                Ok(())
+            })?;
+            inner.shards.write().unwrap().insert(spec.name.clone(), Arc::new(shard));
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_collection(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            let _admin = inner.admin.lock().unwrap();
+            let entry = inner
+                .catalog
+                .read()
+                .unwrap()
+                .collections
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| StoreError::CollectionNotFound(name.clone()))?;
+            inner.commit_catalog(|cat| {
+                cat.collections.remove(&name);
+                cat.aliases.retain(|_, target| *target != name);
+                Ok(())
+            })?;
+            let shard = inner.shards.write().unwrap().remove(&name);
+            if let Some(mut shard) = shard {
+                // Wait for in-flight readers to finish before the shard is dropped (its drop
+                // flushes) and its files removed.
+                for _ in 0..600 {
+                    match Arc::try_unwrap(shard) {
+                        Ok(s) => {
+                            drop(s);
+                            break;
+                        }
+                        Err(s) => {
+                            shard = s;
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                }
+            }
+            let path = inner.root.join(COLLECTIONS_DIR).join(&entry.dir);
+            std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_collections(&self) -> Result<Vec<CollectionInfo>, StoreError> {
+        let names: Vec<String> = self.inner.catalog.read().unwrap().collections.keys().cloned().collect();
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            out.push(self.collection_info(&n).await?);
+        }
+        Ok(out)
+    }
+
+    async fn collection_info(&self, name: &str) -> Result<CollectionInfo, StoreError> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            let (collection, shard) = inner.shard(&name)?;
+            let info = shard.edge.info();
+            let cat = inner.catalog.read().unwrap();
+            let entry = cat.collections.get(&collection).cloned().ok_or_else(|| StoreError::CollectionNotFound(name.clone()))?;
+            let aliases = cat.aliases.iter().filter(|(_, t)| **t == collection).map(|(a, _)| a.clone()).collect();
+            let path = inner.root.join(COLLECTIONS_DIR).join(&entry.dir);
+            let mut properties = entry.properties.clone();
+            properties.insert("disk_bytes".into(), dir_size(&path).to_string());
+            properties.insert("wal_bytes".into(), dir_size(&path.join("wal")).to_string());
+            Ok(CollectionInfo {
+                name: collection,
+                dims: entry.dims,
+                points: info.points_count,
+                indexed_vectors: info.indexed_vectors_count,
+                segments: info.segments_count,
+                aliases,
+                created_at: entry.created_at,
+                properties,
+            })
+        })
+        .await
+    }
+
+    async fn resolve(&self, name: &str) -> Result<String, StoreError> {
+        self.inner
+            .catalog
+            .read()
+            .unwrap()
+            .resolve(name)
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::CollectionNotFound(name.to_owned()))
+    }
+
+    async fn set_alias(&self, alias: &str, collection: &str) -> Result<(), StoreError> {
+        validate_name(alias)?;
+        let (alias, collection) = (alias.to_owned(), collection.to_owned());
+        self.blocking(move |inner| {
+            let _admin = inner.admin.lock().unwrap();
+            inner.commit_catalog(|cat| {
+                if !cat.collections.contains_key(&collection) {
+                    return Err(StoreError::CollectionNotFound(collection.clone()));
+                }
+                if cat.collections.contains_key(&alias) {
+                    return Err(StoreError::CollectionExists(alias.clone()));
+                }
+                cat.aliases.insert(alias.clone(), collection.clone());
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, alias: &str) -> Result<(), StoreError> {
+        let alias = alias.to_owned();
+        self.blocking(move |inner| {
+            let _admin = inner.admin.lock().unwrap();
+            inner.commit_catalog(|cat| {
+                cat.aliases.remove(&alias).map(|_| ()).ok_or_else(|| StoreError::AliasNotFound(alias.clone()))
+            })
+        })
+        .await
+    }
+
+    async fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self.inner.catalog.read().unwrap().aliases.iter().map(|(a, c)| (a.clone(), c.clone())).collect())
+    }
+
+    async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), StoreError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (collection, shard) = inner.shard(&name)?;
+            let dims = inner.dims(&collection);
+            let mut list = Vec::with_capacity(points.len());
+            for p in points {
+                if p.dense.len() != dims {
+                    return Err(StoreError::DimensionMismatch { expected: dims, got: p.dense.len() });
+                }
+                let payload = serde_json::to_value(&p.payload).map_err(backend)?;
+                let sparse = Vector::new_sparse(p.sparse.indices, p.sparse.values).map_err(backend)?;
+                let vectors = Vectors::new_named([(DENSE, Vector::new_dense(p.dense)), (SPARSE, sparse)]);
+                list.push(PointStruct::new(PointId::Uuid(p.id), vectors, payload).into());
+            }
+            shard.write(vec![UpdateOperation::PointOperation(PointOperations::UpsertPoints(
+                PointInsertOperations::PointsList(list),
+            ))])
+        })
+        .await
+    }
+
+    async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let ids = ids.into_iter().map(PointId::Uuid).collect();
+            shard.write(vec![UpdateOperation::PointOperation(PointOperations::DeletePoints { ids })])
+        })
+        .await
+    }
+
+    async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError> {
+        let name = collection.to_owned();
+        let filter = to_edge_filter(filter)?;
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let mut out = Vec::new();
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .edge
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(1000),
+                        filter: filter.clone(),
+                        with_payload: Some(WithPayloadInterface::Bool(true)),
+                        with_vector: WithVector::Bool(false),
+                        order_by: None,
+                    })
+                    .map_err(backend)?;
+                for r in records {
+                    out.push(StoredPoint { id: uuid_of(&r.id)?, payload: payload_of(r.payload)? });
+                }
+                match next {
+                    Some(n) => offset = Some(n),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, StoreError> {
+        let name = collection.to_owned();
+        let filter = to_edge_filter(filter)?;
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            shard.edge.count(CountRequest { filter, exact: true }).map_err(backend)
+        })
+        .await
+    }
+
+    async fn query(&self, collection: &str, q: &StoreQuery) -> Result<Vec<ScoredChunk>, StoreError> {
+        let name = collection.to_owned();
+        let filter = to_edge_filter(&q.filter)?;
+        let q = q.clone();
+        self.blocking(move |inner| {
+            let (collection, shard) = inner.shard(&name)?;
+            let dims = inner.dims(&collection);
+            let dense = match &q.dense {
+                Some(v) if v.len() != dims => return Err(StoreError::DimensionMismatch { expected: dims, got: v.len() }),
+                Some(v) => Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                    query: VectorInternal::Dense(v.clone()),
+                    using: Some(DENSE.into()),
+                }))),
+                None => None,
+            };
+            let sparse = match &q.sparse {
+                Some(s) => Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                    query: sparse_internal(s)?,
+                    using: Some(SPARSE.into()),
+                }))),
+                None => None,
+            };
+            let need = |v: Option<ScoringQuery>, what: &str| {
+                v.ok_or_else(|| StoreError::Backend(format!("{} query needs a {what} vector", q.mode.as_str())))
+            };
+            // Fetch ids and scores of every candidate, order them deterministically, then
+            // load payloads for the page only.
+            let (prefetches, query, fetch) = match q.mode {
+                SearchMode::Dense => (vec![], need(dense, "dense")?, q.limit),
+                SearchMode::Sparse => (vec![], need(sparse, "sparse")?, q.limit),
+                SearchMode::Hybrid => {
+                    let pf = |query| Prefetch {
+                        prefetches: vec![],
+                        query: Some(query),
+                        limit: q.prefetch_limit.max(q.limit),
+                        params: None,
+                        filter: filter.clone(),
+                        score_threshold: None,
+                    };
+                    let prefetches = vec![pf(need(dense, "dense")?), pf(need(sparse, "sparse")?)];
+                    let fetch = 2 * q.prefetch_limit.max(q.limit);
+                    (prefetches, ScoringQuery::Fusion(Fusion::Rrf { k: q.rrf_k, weights: None }), fetch)
+                }
+            };
+            let mut scored = shard
+                .edge
+                .query(QueryRequest {
+                    prefetches,
+                    query: Some(query),
+                    filter: filter.clone(),
+                    score_threshold: None,
+                    limit: fetch,
+                    offset: 0,
+                    params: None,
+                    with_vector: WithVector::Bool(false),
+                    with_payload: WithPayloadInterface::Bool(false),
+                })
+                .map_err(backend)?
+                .into_iter()
+                .map(|p| Ok((uuid_of(&p.id)?, p.score)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            scored.truncate(q.limit);
+            let ids: Vec<PointId> = scored.iter().map(|(id, _)| PointId::Uuid(*id)).collect();
+            let records = shard
+                .edge
+                .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
+                .map_err(backend)?;
+            let mut payloads: HashMap<uuid::Uuid, _> =
+                records.into_iter().map(|r| Ok((uuid_of(&r.id)?, r.payload))).collect::<Result<_, StoreError>>()?;
+            scored
+                .into_iter()
+                .filter_map(|(id, score)| payloads.remove(&id).map(|p| (id, score, p)))
+                .map(|(id, score, p)| Ok(ScoredChunk { id, score, payload: payload_of(p)? }))
+                .collect()
+        })
+        .await
+    }
+
+    async fn optimize(&self, collection: &str) -> Result<(), StoreError> {
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let _guard = shard.write.lock().unwrap_or_else(|p| p.into_inner());
+            shard.edge.optimize().map_err(backend)?;
+            shard.flush_locked()
+        })
+        .await
+    }
+}

