@@ -150,7 +150,7 @@ async fn bad_files_are_skipped_and_nothing_else_is_lost() {
     let docs = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("good.md"), "# Good\n\nFine text.\n").unwrap();
     std::fs::write(docs.path().join("latin1.txt"), b"caf\xe9 au lait").unwrap();
-    std::fs::write(docs.path().join("broken.html"), "<html><body><h1 id=t>Title<p>unclosed <div>content here</body").unwrap();
+    std::fs::write(docs.path().join("broken.html"), "<html><body><h1 id=t>Title</h2><p>unclosed <div>content here</body").unwrap();
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
     let r = engine.ingest(ingest_req(docs.path(), "bad"), &NoProgress).await.unwrap();

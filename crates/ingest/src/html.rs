@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn sphinx_sections_anchors_and_code() {
-        let html = r#"<html><head><title>asyncio — Python 3.11.14 documentation</title></head><body>
+        let html = r##"<html><head><title>asyncio — Python 3.11.14 documentation</title></head><body>
         <div class="related"><a href="x">Index</a></div>
         <div class="sphinxsidebar">Sidebar junk</div>
         <div class="body" role="main">
@@ -165,7 +165,7 @@ asyncio.run(main())</pre></div>
             </section>
           </section>
         </div>
-        <footer>Copyright</footer><script>var x = 1;</script></body></html>"#;
+        <footer>Copyright</footer><script>var x = 1;</script></body></html>"##;
         let d = parse(html);
         assert_eq!(d.title.as_deref(), Some("asyncio"));
         assert_eq!(d.sections.len(), 2);
@@ -191,7 +191,8 @@ asyncio.run(main())</pre></div>
 
     #[test]
     fn malformed_html_still_parses() {
-        let d = parse("<html><body><h1>Broken<p>unclosed <b>bold <div>text</body>");
+        // Mismatched end tag, unclosed inline and block elements, no </html>.
+        let d = parse("<html><body><h1>Broken</h3><p>unclosed <b>bold <div>text</body>");
         assert_eq!(d.sections.len(), 1);
         assert!(d.sections[0].blocks.iter().any(|b| b.text().contains("unclosed bold")));
     }

@@ -234,13 +234,17 @@ fn parse_datetime(field: FilterField, s: &str) -> Result<DateTimeWrapper, StoreE
         .map_err(|e| StoreError::Backend(format!("filter `{field}`: `{s}` is not an RFC 3339 datetime ({e})")))
 }
 
+fn json_path(field: FilterField) -> JsonPath {
+    field.as_str().parse().expect("filter field names are valid JSON paths")
+}
+
 fn to_edge_filter(filter: &Filter) -> Result<Option<qdrant_edge::Filter>, StoreError> {
     if filter.is_empty() {
         return Ok(None);
     }
     let mut must = Vec::new();
     for (field, value) in &filter.must {
-        let key = JsonPath::new(field.as_str());
+        let key = json_path(*field);
         let cond = match value {
             FilterValue::Keyword(s) => FieldCondition::new_match(key, Match::from(s.clone())),
             FilterValue::AnyKeyword(v) => FieldCondition::new_match(key, Match::from(v.clone())),
@@ -316,7 +320,7 @@ impl VectorStore for EdgeStore {
                 .into_iter()
                 .map(|f| {
                     UpdateOperation::FieldIndexOperation(FieldIndexOperations::CreateIndex(CreateIndex {
-                        field_name: JsonPath::new(f.as_str()),
+                        field_name: json_path(f),
                         field_schema: Some(PayloadFieldSchema::FieldType(field_schema(f.kind()))),
                     }))
                 })
