@@ -181,8 +181,17 @@ fn demo(root: &Path) -> Result<()> {
     run(cargo().args(["build", "--workspace", "--bins"]))?;
     let bin = |name: &str| target_dir().join("debug").join(name);
     let data = root.join("data/demo");
+    // The ONNX Runtime engine embeds several times faster than candle on CPU (docs/benchmarks.md).
+    let provider = "onnx";
     let ingest = |path: &Path, extra: &[&str]| -> Result<()> {
-        run(Command::new(bin("aidocs")).arg("--data-dir").arg(&data).arg("ingest").arg(path).args(["--collection", "docs"]).args(extra))
+        run(Command::new(bin("aidocs"))
+            .env("AIDOCS__EMBEDDING__PROVIDER", provider)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("ingest")
+            .arg(path)
+            .args(["--collection", "docs"])
+            .args(extra))
     };
     ingest(&root.join("docs"), &["--set", "language=en", "--set", "framework=aidocs", "--set", "doc_type=guide"])?;
     if !Path::new(PYTHON_DOCS).is_dir() {
@@ -197,7 +206,7 @@ fn demo(root: &Path) -> Result<()> {
     } else {
         eprintln!("python3.11-doc unavailable: demo serves the project's own docs only");
     }
-    let mut server = Command::new(bin("aidocs-server")).arg("--data-dir").arg(&data).args(["--bind", DEMO_ADDR]).stderr(Stdio::piped()).spawn()?;
+    let mut server = Command::new(bin("aidocs-server")).env("AIDOCS__EMBEDDING__PROVIDER", provider).arg("--data-dir").arg(&data).args(["--bind", DEMO_ADDR]).stderr(Stdio::piped()).spawn()?;
     let stderr = server.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {

@@ -192,3 +192,32 @@ async fn searches_during_ingest_keep_working() {
     assert!(searches > 0);
     assert_eq!(engine.store().count("busy", &Filter::default()).await.unwrap(), 1 + report.chunks_written);
 }
+
+/// Both engines run the same model under one model id, so a collection indexed on candle is
+/// searchable with the ONNX Runtime engine (and they agree on the best hit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onnx_engine_searches_a_collection_built_by_candle() {
+    let docs = tempfile::tempdir().unwrap();
+    copy_pages(&python_docs(), &["tutorial/venv.html", "tutorial/errors.html"], docs.path());
+    let data = tempfile::tempdir().unwrap();
+    let q = "How do I create a virtual environment?";
+    let candle_top = {
+        let engine = engine(data.path());
+        engine.ingest(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
+        let mut req = search(q, "py", 3);
+        req.mode = Some(SearchMode::Dense);
+        engine.search(req).await.unwrap().hits
+    };
+    let mut cfg = config(data.path());
+    cfg.embedding.provider = aidocs::config::EmbeddingProvider::Onnx;
+    let models = model_dir().parent().unwrap().to_path_buf();
+    cfg.embedding.onnx_model_dir = models.join("all-MiniLM-L6-v2-int8");
+    cfg.embedding.onnx_runtime_lib = models.join("onnxruntime/libonnxruntime.so.1.31.1");
+    let engine = aidocs::Engine::open(cfg).unwrap();
+    let mut req = search(q, "py", 3);
+    req.mode = Some(SearchMode::Dense);
+    let onnx_top = engine.search(req).await.unwrap().hits;
+    assert_eq!(onnx_top[0].id, candle_top[0].id);
+    assert_eq!(format!("{}#{}", onnx_top[0].path, onnx_top[0].anchor), "tutorial/venv.html#creating-virtual-environments");
+    assert!((onnx_top[0].score - candle_top[0].score).abs() < 0.02);
+}

@@ -45,6 +45,18 @@ pub(crate) fn embed_batched(
     Ok(out)
 }
 
+/// Run a CPU-bound embedding on tokio's blocking pool so async callers never stall.
+pub(crate) async fn off_runtime(
+    texts: &[String],
+    f: impl FnOnce(&[String]) -> Result<Vec<Vec<f32>>, EmbedError> + Send + 'static,
+) -> Result<Vec<Vec<f32>>, aidocs_core::CoreError> {
+    let texts = texts.to_vec();
+    tokio::task::spawn_blocking(move || f(&texts))
+        .await
+        .map_err(|e| aidocs_core::CoreError::Embedding(format!("embedding task failed: {e}")))?
+        .map_err(Into::into)
+}
+
 /// Mean over unmasked token states (`n x len x dims`, row-major), then L2 normalisation.
 #[cfg_attr(not(feature = "onnx"), allow(dead_code))]
 pub(crate) fn mean_pool_normalize(hidden: &[f32], mask: &[u32], n: usize, len: usize, dims: usize) -> Vec<Vec<f32>> {

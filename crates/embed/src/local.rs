@@ -160,11 +160,7 @@ impl Embedder for LocalEmbedder {
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
         let this = self.clone();
-        let texts = texts.to_vec();
-        tokio::task::spawn_blocking(move || this.embed_blocking(&texts))
-            .await
-            .map_err(|e| CoreError::Embedding(format!("embedding task failed: {e}")))?
-            .map_err(CoreError::from)
+        crate::batch::off_runtime(texts, move |t| this.embed_blocking(t)).await
     }
 }
 

@@ -15,10 +15,27 @@ use std::time::Instant;
 
 const DIMS: usize = 384;
 
-fn unit(rng: &mut StdRng) -> Vec<f32> {
-    let v: Vec<f32> = (0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect();
+fn normalize(v: Vec<f32>) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     v.into_iter().map(|x| x / n).collect()
+}
+
+fn random_unit(rng: &mut StdRng) -> Vec<f32> {
+    normalize((0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect())
+}
+
+/// Embedding-like vectors: sentence embeddings cluster by topic, they are not uniform on the
+/// sphere. A point is a random topic centroid plus noise.
+struct Topics(Vec<Vec<f32>>);
+
+impl Topics {
+    fn new(rng: &mut StdRng, n: usize) -> Self {
+        Self((0..n).map(|_| random_unit(rng)).collect())
+    }
+    fn sample(&self, rng: &mut StdRng) -> Vec<f32> {
+        let c = &self.0[rng.random_range(0..self.0.len())];
+        normalize(c.iter().map(|x| x + 0.08 * (rng.random::<f32>() - 0.5)).collect())
+    }
 }
 
 fn sparse(rng: &mut StdRng, terms: usize) -> SparseVector {
@@ -29,8 +46,8 @@ fn sparse(rng: &mut StdRng, terms: usize) -> SparseVector {
     SparseVector { indices: idx, values }
 }
 
-fn query(rng: &mut StdRng, mode: SearchMode, filter: Filter) -> StoreQuery {
-    StoreQuery { mode, dense: Some(unit(rng)), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, rrf_k: 60 }
+fn query(rng: &mut StdRng, topics: &Topics, mode: SearchMode, filter: Filter) -> StoreQuery {
+    StoreQuery { mode, dense: Some(topics.sample(rng)), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, rrf_k: 60 }
 }
 
 fn bench(c: &mut Criterion) {
@@ -39,6 +56,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = EdgeStore::open(EdgeStoreConfig::new(dir.path())).unwrap();
     let mut rng = StdRng::seed_from_u64(7);
+    let topics = Topics::new(&mut rng, 500);
     let langs = ["python", "rust", "go", "java", "js"];
     rt.block_on(async {
         store.create_collection(&CollectionSpec { name: "bench".into(), dims: DIMS, properties: Default::default() }).await.unwrap();
@@ -47,7 +65,7 @@ fn bench(c: &mut Criterion) {
             let pts = (start..(start + 1000).min(n))
                 .map(|i| Point {
                     id: uuid::Uuid::from_u128(i as u128 + 1),
-                    dense: unit(&mut rng),
+                    dense: topics.sample(&mut rng),
                     sparse: sparse(&mut rng, 40),
                     payload: ChunkPayload {
                         source: format!("file:///doc{}", i / 20),
@@ -70,7 +88,7 @@ fn bench(c: &mut Criterion) {
     for (name, mode, filter) in &cases {
         let mut lat: Vec<f64> = (0..1000)
             .map(|_| {
-                let q = query(&mut rng, *mode, filter.clone());
+                let q = query(&mut rng, &topics, *mode, filter.clone());
                 let t = Instant::now();
                 rt.block_on(store.query("bench", &q)).unwrap();
                 t.elapsed().as_secs_f64() * 1e3
@@ -82,7 +100,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("store_{n}"));
     for (name, mode, filter) in cases {
         g.bench_function(name, |b| {
-            b.iter_batched(|| query(&mut rng, mode, filter.clone()), |q| rt.block_on(store.query("bench", &q)).unwrap(), criterion::BatchSize::SmallInput)
+            b.iter_batched(|| query(&mut rng, &topics, mode, filter.clone()), |q| rt.block_on(store.query("bench", &q)).unwrap(), criterion::BatchSize::SmallInput)
         });
     }
     g.finish();
