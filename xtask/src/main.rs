@@ -178,7 +178,8 @@ fn http(method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
 /// installed or installable), start the server on 127.0.0.1:8000, run an example query.
 fn demo(root: &Path) -> Result<()> {
     models(root)?;
-    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    // Same target set as `cargo test --workspace` (ci), so both share one build of the stack.
+    run(cargo().args(["build", "--workspace", "--tests"]))?;
     let bin = |name: &str| target_dir().join("debug").join(name);
     let data = root.join("data/demo");
     // The ONNX Runtime engine embeds several times faster than candle on CPU (docs/benchmarks.md).
@@ -199,10 +200,15 @@ fn demo(root: &Path) -> Result<()> {
         let _ = Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends", "python3.11-doc"]).env("DEBIAN_FRONTEND", "noninteractive").status();
     }
     if Path::new(PYTHON_DOCS).is_dir() {
-        ingest(
-            Path::new(PYTHON_DOCS),
-            &["--set", "language=python", "--set", "framework=cpython", "--set", "version=3.11", "--set", "doc_type=reference", "--base-url", "https://docs.python.org/3.11"],
-        )?;
+        // A slice of the Python docs that ingests in a few minutes on 2 cores; ingest the
+        // whole tree with `aidocs ingest /usr/share/doc/python3.11/html` when you have time.
+        let py = Path::new(PYTHON_DOCS);
+        for part in ["tutorial", "howto", "library/asyncio-task.html", "library/venv.html", "library/json.html"] {
+            ingest(
+                &py.join(part),
+                &["--set", "language=python", "--set", "framework=cpython", "--set", "version=3.11", "--set", "doc_type=reference"],
+            )?;
+        }
     } else {
         eprintln!("python3.11-doc unavailable: demo serves the project's own docs only");
     }

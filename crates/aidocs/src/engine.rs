@@ -319,11 +319,13 @@ impl Engine {
             let (doc, chunks) = match loaded {
                 Ok(x) => x,
                 Err(reason) => {
-                    if reason != Skipped::Empty {
+                    if reason == Skipped::Empty {
+                        // No text left: like a deleted file, its old chunks are removed below.
+                    } else {
                         tracing::warn!(path = %file.abs.display(), %reason, "skipping file");
+                        // A file that became unreadable keeps its old chunks: nothing is lost.
+                        seen.insert(file.source_id());
                     }
-                    // A file that became unreadable keeps its old chunks: nothing is lost.
-                    seen.insert(file.source_id());
                     report.skipped.push(SkippedFile { path: file.rel.clone(), reason: reason.to_string() });
                     progress.file_done(&file.rel, FileOutcome::Skipped);
                     continue;
