@@ -145,8 +145,23 @@ fn models(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A cargo command with the environment `cargo run` gave this process removed: build scripts
+/// (ring's, for one) watch `CARGO_MANIFEST_DIR` and `CARGO_PKG_*`, so leaking xtask's values
+/// would rebuild half the stack whenever the checkout moves, and differ from plain `cargo test`.
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || matches!(
+                k.as_ref(),
+                "CARGO_MANIFEST_DIR" | "CARGO_MANIFEST_PATH" | "CARGO_MANIFEST_LINKS" | "CARGO_BIN_NAME" | "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
 }
 
 fn ci(root: &Path) -> Result<()> {
