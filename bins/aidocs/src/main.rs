@@ -1,6 +1,7 @@
 //! `aidocs`: the admin CLI over a data dir. Parses arguments and calls the `aidocs` crate.
 
-use aidocs::core::{DocMetadata, SearchMode};
+use aidocs::core::{DocMetadata, Fusion, SearchMode};
+use aidocs::eval::{EvalMode, EvalOptions, EvalProgress};
 use aidocs::{Config, ConfigSource, Engine, IngestRequest, SearchRequest};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -53,6 +54,40 @@ enum Command {
         /// key=value (repeat a key for any-of), key>=value, key<=value.
         #[arg(long = "filter", value_name = "FILTER")]
         filter: Vec<String>,
+        /// HyDE query expansion (`--hyde`, `--hyde false`); default from config.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        hyde: Option<bool>,
+        /// Rerank the fused candidates (`--rerank`, `--rerank false`); default from config.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        rerank: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure retrieval quality on a BEIR-layout dataset (corpus.jsonl[.gz], queries.jsonl,
+    /// qrels-test.tsv). Runs in a scratch data dir unless --data-dir is given.
+    Eval {
+        /// Dataset directory.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Comma-separated: sparse, dense, hybrid, hyde, rerank.
+        #[arg(long, default_value = "sparse,dense,hybrid", value_delimiter = ',')]
+        modes: Vec<String>,
+        /// Extra hybrid rows with this fusion (rrf:K, rrf:K:DENSE_W:SPARSE_W, dbsf); repeatable.
+        #[arg(long = "fusion", value_name = "FUSION")]
+        fusions: Vec<String>,
+        /// Only the first N test queries.
+        #[arg(long)]
+        max_queries: Option<usize>,
+        /// Write per-query rankings (JSONL) here.
+        #[arg(long)]
+        dump: Option<PathBuf>,
+        /// Write the Markdown table here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Corpus embedding cache (default: ~/.cache/aidocs/eval).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -124,6 +159,38 @@ fn parse_metadata(pairs: &[String]) -> anyhow::Result<DocMetadata> {
     Ok(m)
 }
 
+fn default_eval_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("aidocs/eval")
+}
+
+/// Eval progress as one indicatif bar per stage (hidden when stderr is not a terminal).
+#[derive(Default)]
+struct BarEvalProgress {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl EvalProgress for BarEvalProgress {
+    fn stage(&self, what: &str, total: usize) {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(what.to_owned());
+        if let Some(old) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).replace(bar) {
+            old.finish();
+        }
+    }
+    fn inc(&self, n: usize) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            b.inc(n as u64);
+        }
+    }
+}
+
 fn open_engine(cfg: Config) -> anyhow::Result<Engine> {
     Ok(Engine::open(cfg)?)
 }
@@ -167,11 +234,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Search { query, collection, limit, mode, filter, json } => {
+        Command::Search { query, collection, limit, mode, filter, hyde, rerank, json } => {
             let mode = mode.map(|m| m.parse::<SearchMode>()).transpose().map_err(anyhow::Error::msg)?;
             let filter = aidocs::filters::from_pairs(&filter)?;
             let engine = open_engine(cfg)?;
-            let resp = engine.search(SearchRequest { query: query.clone(), collection, limit, mode, filter }).await?;
+            let resp = engine.search(SearchRequest { query: query.clone(), collection, limit, mode, filter, hyde, rerank }).await?;
+            for (stage, note) in [("hyde", &resp.hyde), ("rerank", &resp.rerank)] {
+                if let Some(n) = note.as_deref().filter(|n| n.starts_with("skipped")) {
+                    eprintln!("note: {stage} {n}");
+                }
+            }
             if json {
                 let mut v = serde_json::to_value(&resp)?;
                 v["query"] = serde_json::Value::String(query);
@@ -184,6 +256,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("    {}", h.url);
                     println!("    {}", h.snippet);
                 }
+            }
+        }
+        Command::Eval { dataset, modes, fusions, max_queries, dump, out, cache_dir, json } => {
+            let modes = modes.iter().map(|m| m.trim().parse::<EvalMode>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            let fusions = fusions.iter().map(|f| f.parse::<Fusion>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+            if !dataset.is_dir() {
+                bail!("--dataset {}: not a directory", dataset.display());
+            }
+            let scratch = tempfile::tempdir()?;
+            let mut cfg = cfg;
+            if cli.data_dir.is_none() {
+                cfg.data_dir = scratch.path().to_path_buf();
+            }
+            cfg.ingest.optimize = true;
+            let cache_dir = cache_dir.unwrap_or_else(default_eval_cache);
+            let engine = open_engine(cfg)?;
+            let opts = EvalOptions { dataset, modes, fusions, max_queries, dump, cache_dir };
+            let report = aidocs::eval::run(&engine, &opts, &BarEvalProgress::default()).await?;
+            let table = report.markdown();
+            if let Some(out) = out {
+                std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{table}");
             }
         }
         Command::Collections { command } => {

@@ -86,6 +86,12 @@ pub struct SearchBody {
     pub mode: Option<SearchMode>,
     #[serde(default)]
     pub filter: Value,
+    /// HyDE expansion; default from `hyde.enabled`.
+    #[serde(default)]
+    pub hyde: Option<bool>,
+    /// Rerank the fused candidates; default from `rerank.enabled`.
+    #[serde(default)]
+    pub rerank: Option<bool>,
 }
 
 /// `POST /v1/documents` body.
@@ -120,7 +126,15 @@ pub fn router(engine: Engine) -> Router {
 
 async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>) -> Result<Json<Value>, ApiError> {
     let filter = filters::from_json(&body.filter)?;
-    let req = SearchRequest { query: body.query.clone(), collection: body.collection, limit: body.limit, mode: body.mode, filter };
+    let req = SearchRequest {
+        query: body.query.clone(),
+        collection: body.collection,
+        limit: body.limit,
+        mode: body.mode,
+        filter,
+        hyde: body.hyde,
+        rerank: body.rerank,
+    };
     let resp = engine.search(req).await?;
     let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
     v["query"] = Value::String(body.query);

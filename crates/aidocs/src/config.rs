@@ -5,7 +5,7 @@
 //! `personal-use`) -> config file (`--config`, TOML or JSON by extension) -> environment
 //! (`AIDOCS__SECTION__KEY`). Unknown keys are rejected with their path.
 
-use aidocs_core::SearchMode;
+use aidocs_core::{Fusion, SearchMode};
 use figment::Figment;
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,96 @@ pub struct Config {
     pub search: SearchConfig,
     pub store: StoreConfig,
     pub ingest: IngestConfig,
+    pub hyde: HydeSettings,
+    pub rerank: RerankSettings,
+}
+
+/// HyDE query expansion: an OpenAI-compatible chat endpoint writes hypothetical passages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HydeSettings {
+    /// Default of a search request's `hyde` flag.
+    pub enabled: bool,
+    /// API base with version path (`https://api.openai.com/v1`, `http://127.0.0.1:8081/v1`).
+    /// Empty: HyDE is not configured and requests for it fall back to hybrid.
+    pub base_url: String,
+    /// Bearer token (`OPENAI_API_KEY` when empty).
+    pub api_key: String,
+    pub model: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    /// Hypothetical passages per query.
+    pub n: usize,
+    /// Deadline for generation; past it the search falls back to hybrid.
+    pub timeout_ms: u64,
+    /// Weight of the real query's embedding against the passages' mean (0..=1).
+    pub query_weight: f32,
+}
+
+impl Default for HydeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: String::new(),
+            api_key: String::new(),
+            model: "gpt-4o-mini".into(),
+            temperature: 0.7,
+            max_tokens: 128,
+            n: 2,
+            timeout_ms: 10_000,
+            query_weight: 0.5,
+        }
+    }
+}
+
+/// Which reranker engine (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RerankEngine {
+    /// No reranker: requests for reranking are answered unreranked, with a note.
+    None,
+    /// A BERT cross-encoder from `model_dir`, in-process.
+    Local,
+    /// A remote `/rerank` endpoint at `url` speaking `api`.
+    Http,
+}
+
+/// Reranking of the fused candidates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RerankSettings {
+    /// Default of a search request's `rerank` flag.
+    pub enabled: bool,
+    pub engine: RerankEngine,
+    /// `local`: cross-encoder directory (config.json, tokenizer.json, model.safetensors).
+    pub model_dir: PathBuf,
+    /// Model id reported and used in cache keys (and sent to Cohere/Jina).
+    pub model: String,
+    /// `http`: full endpoint URL.
+    pub url: String,
+    pub api: aidocs_embed::RerankApi,
+    pub api_key: String,
+    /// Candidates of the fused list that are rescored.
+    pub top_k: usize,
+    pub max_seq_len: usize,
+    pub timeout_ms: u64,
+}
+
+impl Default for RerankSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            engine: RerankEngine::None,
+            model_dir: PathBuf::from("models/ms-marco-MiniLM-L-6-v2"),
+            model: "cross-encoder/ms-marco-MiniLM-L-6-v2".into(),
+            url: String::new(),
+            api: aidocs_embed::RerankApi::Tei,
+            api_key: String::new(),
+            top_k: 50,
+            max_seq_len: 512,
+            timeout_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +189,9 @@ pub struct SearchConfig {
     pub default_mode: SearchMode,
     /// Candidates per prefetch (dense and sparse) before fusion.
     pub prefetch_limit: usize,
-    pub rrf_k: usize,
+    /// How hybrid mode fuses the two lists (`{kind = "rrf", k, dense_weight, sparse_weight}`
+    /// or `{kind = "dbsf"}`).
+    pub fusion: Fusion,
     pub snippet_chars: usize,
     pub max_query_chars: usize,
 }
@@ -169,6 +261,8 @@ impl Default for Config {
             search: SearchConfig::default(),
             store: StoreConfig::default(),
             ingest: IngestConfig::default(),
+            hyde: HydeSettings::default(),
+            rerank: RerankSettings::default(),
         }
     }
 }
@@ -215,7 +309,7 @@ impl Default for SearchConfig {
             max_limit: 100,
             default_mode: SearchMode::Hybrid,
             prefetch_limit: 100,
-            rrf_k: 60,
+            fusion: Fusion::default(),
             snippet_chars: 300,
             max_query_chars: 2000,
         }
@@ -327,6 +421,18 @@ impl Config {
         }
         if self.embedding.batch_size == 0 || self.ingest.batch_size == 0 {
             return bad("embedding.batch_size and ingest.batch_size must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.hyde.query_weight) {
+            return bad("hyde.query_weight must be between 0 and 1");
+        }
+        if self.hyde.n == 0 || self.hyde.n > 16 {
+            return bad("hyde.n must be between 1 and 16");
+        }
+        if self.rerank.top_k == 0 {
+            return bad("rerank.top_k must be positive");
+        }
+        if self.rerank.engine == RerankEngine::Http && self.rerank.url.is_empty() {
+            return bad("rerank.engine = \"http\" needs rerank.url");
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad(&format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind));

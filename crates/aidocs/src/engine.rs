@@ -1,14 +1,18 @@
 //! [`Engine`]: the assembled service. Built from [`Config`]; runs the search and ingest
 //! pipelines over the layer crates' traits.
 
-use crate::config::{Config, EmbeddingProvider, StoreKind};
+use crate::config::{Config, EmbeddingProvider, RerankEngine, StoreKind};
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
 use aidocs_core::{
-    ChunkPayload, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, SearchMode, SparseEncoder,
-    StoreError, StoreQuery, TokenCounter, VectorStore,
+    ChunkPayload, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, Reranker, SearchMode,
+    SparseEncoder, StoreError, StoreQuery, TokenCounter, VectorStore,
 };
-use aidocs_embed::{Bm25Config, Bm25Encoder, LocalEmbedder, LocalEmbedderConfig, OnnxEmbedder, OnnxEmbedderConfig};
+use aidocs_embed::{
+    Bm25Config, Bm25Encoder, CrossEncoder, CrossEncoderConfig, HttpReranker, HttpRerankerConfig, LocalEmbedder,
+    LocalEmbedderConfig, OnnxEmbedder, OnnxEmbedderConfig,
+};
+use aidocs_hyde::{Hyde, HydeConfig, OpenAiGenerator, OpenAiGeneratorConfig};
 use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,26 @@ pub struct SearchRequest {
     pub limit: Option<usize>,
     pub mode: Option<SearchMode>,
     pub filter: Filter,
+    /// HyDE expansion; `None` takes `hyde.enabled`.
+    pub hyde: Option<bool>,
+    /// Rerank the fused candidates; `None` takes `rerank.enabled`.
+    pub rerank: Option<bool>,
+}
+
+impl SearchRequest {
+    /// A request with defaults for everything but the query.
+    pub fn new(query: impl Into<String>) -> Self {
+        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None }
+    }
+}
+
+/// Milliseconds spent per stage of one search (0 for stages that did not run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    pub embed_ms: f64,
+    pub hyde_ms: f64,
+    pub search_ms: f64,
+    pub rerank_ms: f64,
 }
 
 /// One result.
@@ -52,6 +76,13 @@ pub struct SearchResponse {
     pub collection: String,
     pub mode: SearchMode,
     pub took_ms: f64,
+    pub timings: StageTimings,
+    /// Present when HyDE was requested: `applied (N passages, kind)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyde: Option<String>,
+    /// Present when reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<String>,
     pub hits: Vec<SearchHit>,
 }
 
@@ -64,6 +95,28 @@ pub struct IngestRequest {
     pub metadata: DocMetadata,
     /// Overrides `ingest.base_url`.
     pub base_url: Option<String>,
+}
+
+/// A pre-split unit of text to index as one point (a BEIR document, an API record): no
+/// parsing or chunking, the caller owns the split. The point id derives from `id`, so
+/// writing the same id again replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    #[serde(default)]
+    pub title: String,
+    pub text: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub metadata: DocMetadata,
+}
+
+impl Record {
+    /// What both encoders see: the title, then the text (BEIR's convention).
+    pub fn encoder_text(&self) -> String {
+        if self.title.is_empty() { self.text.clone() } else { format!("{} {}", self.title, self.text) }
+    }
 }
 
 /// What an ingest run did.
@@ -95,6 +148,8 @@ pub struct Engine {
     sparse: Arc<dyn SparseEncoder>,
     counter: Arc<dyn TokenCounter>,
     store: Arc<dyn VectorStore>,
+    hyde: Option<Arc<Hyde>>,
+    reranker: Option<Arc<dyn Reranker>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
     ingest_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -141,7 +196,32 @@ impl Engine {
                 wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024,
             })?),
         };
-        Ok(Self::from_parts(cfg, embedder, sparse, counter, store))
+        let hyde = build_hyde(&cfg)?;
+        let reranker = build_reranker(&cfg)?;
+        let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store);
+        engine.hyde = hyde.map(Arc::new);
+        engine.reranker = reranker;
+        Ok(engine)
+    }
+
+    /// The same engine (shared components) with another hybrid fusion; for studies such as
+    /// `aidocs eval --fusion`.
+    pub fn with_fusion(&self, fusion: aidocs_core::Fusion) -> Self {
+        let mut cfg = (*self.cfg).clone();
+        cfg.search.fusion = fusion;
+        Self { cfg: Arc::new(cfg), ..self.clone() }
+    }
+
+    /// Use `hyde` for HyDE requests.
+    pub fn with_hyde(mut self, hyde: Hyde) -> Self {
+        self.hyde = Some(Arc::new(hyde));
+        self
+    }
+
+    /// Use `reranker` for rerank requests.
+    pub fn with_reranker(mut self, reranker: Arc<dyn Reranker>) -> Self {
+        self.reranker = Some(reranker);
+        self
     }
 
     /// Assemble from ready components (for embedding aidocs with custom backends).
@@ -152,7 +232,7 @@ impl Engine {
         counter: Arc<dyn TokenCounter>,
         store: Arc<dyn VectorStore>,
     ) -> Self {
-        Self { cfg: Arc::new(cfg), embedder, sparse, counter, store, ingest_lock: Default::default() }
+        Self { cfg: Arc::new(cfg), embedder, sparse, counter, store, hyde: None, reranker: None, ingest_lock: Default::default() }
     }
 
     pub fn config(&self) -> &Config {
@@ -184,38 +264,88 @@ impl Engine {
         Ok((query.to_owned(), limit, req.mode.unwrap_or(s.default_mode)))
     }
 
-    /// The search pipeline: validate, resolve alias, encode, one store query, shape hits.
+    /// The search pipeline: validate, resolve alias, (HyDE), encode, one store query,
+    /// (rerank), shape hits. HyDE and rerank failures degrade to the plain pipeline with a
+    /// note in the response; they never fail the search.
     pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
         let started = Instant::now();
         let (query, limit, mode) = self.validate(&req)?;
         let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
         let collection = self.store.resolve(&name).await?;
+        let mut timings = StageTimings::default();
+        let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
+        let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
         let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
         let mut effective = mode;
         if let Some(sv) = &sparse {
             if sv.is_empty() {
                 // Only stop words: lexical search has nothing to match.
                 if mode == SearchMode::Sparse {
-                    return Ok(SearchResponse { collection, mode, took_ms: ms(started), hits: Vec::new() });
+                    let skipped = |f: bool| f.then(|| "skipped: no searchable terms".to_owned());
+                    return Ok(SearchResponse {
+                        collection,
+                        mode,
+                        took_ms: ms(started),
+                        timings,
+                        hyde: skipped(want_hyde),
+                        rerank: skipped(want_rerank),
+                        hits: Vec::new(),
+                    });
                 }
                 effective = SearchMode::Dense;
             }
         }
+        let mut hyde_note = None;
         let dense = if effective != SearchMode::Sparse {
-            Some(self.embedder.embed(std::slice::from_ref(&query)).await?.pop().ok_or_else(|| Error::Internal("embedder returned no vector".into()))?)
+            let passages = if want_hyde {
+                let t = Instant::now();
+                let (passages, note) = self.hyde_passages(&query).await;
+                timings.hyde_ms = ms(t);
+                hyde_note = Some(note);
+                passages
+            } else {
+                Vec::new()
+            };
+            let t = Instant::now();
+            let mut texts = Vec::with_capacity(1 + passages.len());
+            texts.push(query.clone());
+            texts.extend(passages);
+            let mut vecs = self.embedder.embed(&texts).await?;
+            timings.embed_ms = ms(t);
+            if vecs.is_empty() {
+                return Err(Error::Internal("embedder returned no vector".into()));
+            }
+            let q = vecs.remove(0);
+            let w = self.hyde.as_ref().map_or(1.0, |h| h.config().query_weight);
+            Some(aidocs_hyde::combine(&q, &vecs, w))
         } else {
+            if want_hyde {
+                hyde_note = Some("skipped: sparse mode does not use embeddings".to_owned());
+            }
             None
         };
+        let fetch = if want_rerank && self.reranker.is_some() { limit.max(self.cfg.rerank.top_k) } else { limit };
         let q = StoreQuery {
             mode: effective,
             dense,
             sparse,
             filter: req.filter.clone(),
-            limit,
+            limit: fetch,
             prefetch_limit: self.cfg.search.prefetch_limit,
-            rrf_k: self.cfg.search.rrf_k,
+            fusion: self.cfg.search.fusion,
         };
-        let scored = self.store.query(&collection, &q).await?;
+        let t = Instant::now();
+        let mut scored = self.store.query(&collection, &q).await?;
+        timings.search_ms = ms(t);
+        let rerank_note = if want_rerank {
+            let t = Instant::now();
+            let note = self.rerank(&query, &mut scored).await;
+            timings.rerank_ms = ms(t);
+            Some(note)
+        } else {
+            None
+        };
+        scored.truncate(limit);
         let hits = scored
             .into_iter()
             .map(|s| {
@@ -233,7 +363,60 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(SearchResponse { collection, mode, took_ms: ms(started), hits })
+        Ok(SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, hits })
+    }
+
+    /// HyDE passages for `query` and the note for the response; no passages on any failure.
+    async fn hyde_passages(&self, query: &str) -> (Vec<String>, String) {
+        let Some(hyde) = &self.hyde else {
+            return (Vec::new(), "skipped: hyde is not configured (set hyde.base_url)".into());
+        };
+        match hyde.expand(query).await {
+            Ok(x) => {
+                let note = format!("applied ({} passages, {} prompt)", x.passages.len(), x.kind.as_str());
+                (x.passages, note)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "HyDE failed; searching without expansion");
+                (Vec::new(), format!("skipped: {e}"))
+            }
+        }
+    }
+
+    /// Rescore the first `rerank.top_k` candidates in place (best first); the rest keep the
+    /// fused order after them. Returns the note for the response.
+    async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> String {
+        let Some(reranker) = &self.reranker else {
+            return "skipped: no reranker configured (set rerank.engine)".into();
+        };
+        let k = self.cfg.rerank.top_k.min(scored.len());
+        if k == 0 {
+            return "skipped: no candidates".into();
+        }
+        let passages: Vec<String> = scored[..k]
+            .iter()
+            .map(|s| if s.payload.title.is_empty() { s.payload.text.clone() } else { format!("{} {}", s.payload.title, s.payload.text) })
+            .collect();
+        let timeout = std::time::Duration::from_millis(self.cfg.rerank.timeout_ms);
+        match tokio::time::timeout(timeout, reranker.rerank(query, &passages)).await {
+            Ok(Ok(scores)) if scores.len() == k => {
+                let mut head: Vec<_> = scored.drain(..k).zip(scores).collect();
+                head.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let rest = std::mem::take(scored);
+                scored.extend(head.into_iter().map(|(mut s, score)| {
+                    s.score = score;
+                    s
+                }));
+                scored.extend(rest);
+                format!("applied ({}, {k} candidates)", reranker.model_id())
+            }
+            Ok(Ok(scores)) => format!("skipped: reranker returned {} scores for {k} passages", scores.len()),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rerank failed; keeping fused order");
+                format!("skipped: {e}")
+            }
+            Err(_) => format!("skipped: reranker timed out after {} ms", timeout.as_millis()),
+        }
     }
 
     pub async fn collections(&self) -> Result<Vec<CollectionInfo>> {
@@ -368,6 +551,62 @@ impl Engine {
         Ok(report)
     }
 
+    /// Embed and write `records` (one point each) into `collection`, created if absent.
+    /// Returns the number of points written.
+    pub async fn upsert_records(&self, collection: &str, source: &str, records: Vec<Record>) -> Result<usize> {
+        let texts: Vec<String> = records.iter().map(Record::encoder_text).collect();
+        let dense = self.embedder.embed(&texts).await?;
+        self.write_records(collection, source, records.into_iter().zip(dense).collect()).await
+    }
+
+    /// Write records whose dense vectors the caller already has (e.g. from a cache keyed by
+    /// this engine's model id). Vectors must have the collection's dimensions.
+    pub async fn write_records(&self, collection: &str, source: &str, records: Vec<(Record, Vec<f32>)>) -> Result<usize> {
+        let collection = self.ensure_collection(collection).await?;
+        let n = records.len();
+        let sparse = self.sparse.clone();
+        let source = source.to_owned();
+        let points = tokio::task::spawn_blocking(move || {
+            records
+                .into_iter()
+                .map(|(r, dense)| {
+                    let text = r.encoder_text();
+                    let content_hash = sha256_hex(&text);
+                    Point {
+                        id: point_id(&source, 0, &r.id),
+                        sparse: sparse.encode_doc(&text),
+                        dense,
+                        payload: ChunkPayload {
+                            source: source.clone(),
+                            path: r.id,
+                            url: r.url,
+                            title: r.title,
+                            anchor: String::new(),
+                            heading_path: Vec::new(),
+                            text: r.text,
+                            chunk_index: 0,
+                            doc_hash: content_hash.clone(),
+                            content_hash,
+                            meta: r.metadata,
+                        },
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("encode task failed: {e}")))?;
+        for chunk in points.chunks(self.cfg.ingest.batch_size.max(1)).map(<[Point]>::to_vec) {
+            self.store.upsert(&collection, chunk).await?;
+        }
+        Ok(n)
+    }
+
+    /// Optimize a collection's storage (merge segments, build indexes).
+    pub async fn optimize(&self, collection: &str) -> Result<()> {
+        let c = self.store.resolve(collection).await?;
+        Ok(self.store.optimize(&c).await?)
+    }
+
     /// Embed and write pending chunks, then delete the stale ids they replace.
     async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
         let chunks = std::mem::take(&mut batch.chunks);
@@ -426,6 +665,46 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> V
             (id, text, payload)
         })
         .collect()
+}
+
+/// The HyDE expander from config; `None` when `hyde.base_url` is empty.
+fn build_hyde(cfg: &Config) -> Result<Option<Hyde>> {
+    let h = &cfg.hyde;
+    if h.base_url.is_empty() {
+        return Ok(None);
+    }
+    let api_key = if h.api_key.is_empty() { std::env::var("OPENAI_API_KEY").unwrap_or_default() } else { h.api_key.clone() };
+    let timeout = std::time::Duration::from_millis(h.timeout_ms);
+    let generator = OpenAiGenerator::new(OpenAiGeneratorConfig {
+        base_url: h.base_url.clone(),
+        api_key,
+        model: h.model.clone(),
+        temperature: h.temperature,
+        max_tokens: h.max_tokens,
+        timeout,
+    })?;
+    Ok(Some(Hyde::new(Arc::new(generator), HydeConfig { n: h.n, query_weight: h.query_weight, timeout })))
+}
+
+/// The reranker from config; `None` for `engine = "none"`.
+fn build_reranker(cfg: &Config) -> Result<Option<Arc<dyn Reranker>>> {
+    let r = &cfg.rerank;
+    Ok(match r.engine {
+        RerankEngine::None => None,
+        RerankEngine::Local => Some(Arc::new(CrossEncoder::load(CrossEncoderConfig {
+            model_dir: r.model_dir.clone(),
+            model_id: r.model.clone(),
+            max_seq_len: r.max_seq_len,
+            batch_size: cfg.embedding.batch_size,
+        })?)),
+        RerankEngine::Http => Some(Arc::new(HttpReranker::new(HttpRerankerConfig {
+            url: r.url.clone(),
+            api: r.api,
+            model: r.model.clone(),
+            api_key: r.api_key.clone(),
+            timeout: std::time::Duration::from_millis(r.timeout_ms),
+        })?)),
+    })
 }
 
 fn ms(since: Instant) -> f64 {

@@ -11,12 +11,13 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod filters;
 pub mod progress;
 pub mod telemetry;
 
 pub use config::{Config, ConfigSource};
-pub use engine::{Engine, IngestReport, IngestRequest, SearchHit, SearchRequest, SearchResponse};
+pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageTimings};
 pub use error::{Error, ErrorCode, Result};
 
 /// Re-exports for embedders of the library.

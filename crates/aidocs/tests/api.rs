@@ -58,6 +58,15 @@ async fn api_contract() {
     assert!(hit["score"].as_f64().unwrap() > 0.0);
     assert_eq!(ok.1["collection"], "api");
     assert_eq!(ok.1["mode"], "hybrid");
+    assert!(ok.1["timings"]["embed_ms"].as_f64().unwrap() > 0.0 && ok.1["timings"]["search_ms"].as_f64().unwrap() > 0.0, "{:?}", ok.1);
+    assert!(ok.1.get("hyde").is_none() && ok.1.get("rerank").is_none(), "notes only when requested");
+    // HyDE and rerank requested without being configured: 200, same hits, a note for each.
+    let staged = call(&app, "POST", "/v1/search", Some(json!({"query": "how to install", "collection": "api", "limit": 2, "hyde": true, "rerank": true}))).await;
+    assert_eq!(staged.0, StatusCode::OK, "{:?}", staged.1);
+    assert!(staged.1["hyde"].as_str().unwrap().starts_with("skipped: "), "{:?}", staged.1);
+    assert!(staged.1["rerank"].as_str().unwrap().starts_with("skipped: "), "{:?}", staged.1);
+    assert_eq!(staged.1["hits"][0]["path"], "guide.md");
+    assert_error(&call(&app, "POST", "/v1/search", Some(json!({"query": "q", "hyde": "yes"}))).await, 400, "invalid_request", "hyde");
 
     for mode in ["dense", "sparse"] {
         let r = call(&app, "POST", "/v1/search", Some(json!({"query": "install", "collection": "api", "mode": mode}))).await;

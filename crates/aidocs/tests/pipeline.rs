@@ -13,7 +13,7 @@ fn ingest_req(path: &std::path::Path, collection: &str) -> IngestRequest {
 }
 
 fn search(query: &str, collection: &str, limit: usize) -> SearchRequest {
-    SearchRequest { query: query.into(), collection: Some(collection.into()), limit: Some(limit), mode: None, filter: Filter::default() }
+    SearchRequest { collection: Some(collection.into()), limit: Some(limit), ..SearchRequest::new(query) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

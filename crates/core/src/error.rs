@@ -37,4 +37,10 @@ pub enum CoreError {
     Embedding(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("reranker failed: {0}")]
+    Rerank(String),
+    #[error("generator failed: {0}")]
+    Generation(String),
+    #[error("{what} timed out after {ms} ms")]
+    Timeout { what: &'static str, ms: u64 },
 }

@@ -135,8 +135,67 @@ pub struct StoreQuery {
     pub limit: usize,
     /// Candidates taken from each prefetch in hybrid mode.
     pub prefetch_limit: usize,
-    /// RRF constant `k`.
-    pub rrf_k: usize,
+    /// How hybrid mode fuses the dense and sparse candidate lists.
+    pub fusion: Fusion,
+}
+
+/// Fusion of the dense and sparse candidate lists in hybrid mode (closed set).
+///
+/// Contract: the fused score orders candidates; ties are broken by point id ascending, so
+/// equal inputs always give the same page.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fusion {
+    /// Reciprocal rank fusion: `score = w_dense / (k + rank_dense) + w_sparse / (k + rank_sparse)`.
+    /// Equal weights (1, 1) is classic RRF.
+    Rrf {
+        k: usize,
+        #[serde(default = "one")]
+        dense_weight: f32,
+        #[serde(default = "one")]
+        sparse_weight: f32,
+    },
+    /// Distribution-based score fusion (Qdrant's DBSF): each list's scores are normalised by
+    /// `mean ± 3σ` to [0, 1], then summed.
+    Dbsf,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Self::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 1.0 }
+    }
+}
+
+impl std::fmt::Display for Fusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rrf { k, dense_weight, sparse_weight } if dense_weight == sparse_weight => write!(f, "rrf:{k}"),
+            Self::Rrf { k, dense_weight, sparse_weight } => write!(f, "rrf:{k}:{dense_weight}:{sparse_weight}"),
+            Self::Dbsf => f.write_str("dbsf"),
+        }
+    }
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = String;
+    /// `rrf:K`, `rrf:K:DENSE_W:SPARSE_W` or `dbsf`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("invalid fusion `{s}` (expected rrf:K, rrf:K:DENSE_W:SPARSE_W or dbsf)");
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["dbsf"] => Ok(Self::Dbsf),
+            ["rrf", k] => Ok(Self::Rrf { k: k.parse().map_err(|_| bad())?, dense_weight: 1.0, sparse_weight: 1.0 }),
+            ["rrf", k, d, sp] => {
+                let w = |x: &str| x.parse::<f32>().ok().filter(|w| w.is_finite() && *w >= 0.0).ok_or_else(bad);
+                Ok(Self::Rrf { k: k.parse().map_err(|_| bad())?, dense_weight: w(d)?, sparse_weight: w(sp)? })
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// One scored result from the store.

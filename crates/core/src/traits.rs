@@ -37,6 +37,29 @@ pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> usize;
 }
 
+/// Scores (query, passage) pairs for reranking.
+///
+/// Contract: `rerank(query, passages)` returns exactly `passages.len()` scores, in input
+/// order; higher means more relevant; deterministic for the same input. Scores are only
+/// comparable within one call. An empty slice returns an empty vec.
+#[async_trait]
+pub trait Reranker: Send + Sync {
+    /// Stable id of the model or endpoint (part of cache keys and responses).
+    fn model_id(&self) -> &str;
+    async fn rerank(&self, query: &str, passages: &[String]) -> Result<Vec<f32>, CoreError>;
+}
+
+/// A chat-completion text generator (an LLM behind an OpenAI-compatible API, say).
+///
+/// Contract: `generate` returns between 1 and `n` non-empty completions of the same
+/// prompt, or an error; it never blocks past its configured timeout.
+#[async_trait]
+pub trait Generator: Send + Sync {
+    /// Stable id of the generator model (part of cache keys).
+    fn model_id(&self) -> &str;
+    async fn generate(&self, system: &str, user: &str, n: usize) -> Result<Vec<String>, CoreError>;
+}
+
 /// Storage of points with dense + sparse vectors, payload filters and aliases.
 ///
 /// Contract:

@@ -3,7 +3,8 @@
 //! Owns the dense embedders running sentence-transformers all-MiniLM-L6-v2 in-process
 //! ([`LocalEmbedder`] on candle; `OnnxEmbedder` on ONNX Runtime behind the default `onnx`
 //! feature; both: mean pooling, L2 norm), the token counter the
-//! chunker uses ([`ModelTokenCounter`]), and the BM25 sparse encoder ([`Bm25Encoder`]).
+//! chunker uses ([`ModelTokenCounter`]), the BM25 sparse encoder ([`Bm25Encoder`]) and the
+//! rerankers ([`CrossEncoder`] on candle, [`HttpReranker`] for remote `/rerank` APIs).
 //!
 //! Must not know: where vectors are stored, how documents are chunked, HTTP or config files.
 //! Models are loaded from a directory on disk; nothing here downloads.
@@ -11,10 +12,14 @@
 mod batch;
 mod bm25;
 mod local;
+mod rerank;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 #[cfg(feature = "onnx")]
 mod onnx;
 
 pub use bm25::{Bm25Config, Bm25Encoder};
 pub use local::{EmbedError, LocalEmbedder, LocalEmbedderConfig, ModelTokenCounter};
+pub use rerank::{CrossEncoder, CrossEncoderConfig, HttpReranker, HttpRerankerConfig, RerankApi};
 #[cfg(feature = "onnx")]
 pub use onnx::{OnnxEmbedder, OnnxEmbedderConfig};

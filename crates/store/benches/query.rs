@@ -4,7 +4,7 @@
 //! the size.
 
 use aidocs_core::{
-    ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Point, SearchMode, SparseVector,
+    ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode, SparseVector,
     StoreQuery, VectorStore,
 };
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
@@ -47,7 +47,7 @@ fn sparse(rng: &mut StdRng, terms: usize) -> SparseVector {
 }
 
 fn query(rng: &mut StdRng, topics: &Topics, mode: SearchMode, filter: Filter) -> StoreQuery {
-    StoreQuery { mode, dense: Some(topics.sample(rng)), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, rrf_k: 60 }
+    StoreQuery { mode, dense: Some(topics.sample(rng)), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, fusion: Fusion::default() }
 }
 
 fn bench(c: &mut Criterion) {

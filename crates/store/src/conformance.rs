@@ -4,7 +4,7 @@
 //! Use: `conformance::run_all(&store, "prefix").await` on an empty store.
 
 use aidocs_core::{
-    ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Point, SearchMode,
+    ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode,
     SparseVector, StoreError, StoreQuery, VectorStore,
 };
 use std::collections::BTreeMap;
@@ -51,7 +51,7 @@ fn query(mode: SearchMode, dense: [f32; DIMS], terms: &[(u32, f32)], limit: usiz
         filter: Filter::default(),
         limit,
         prefetch_limit: 50,
-        rrf_k: 60,
+        fusion: Fusion::default(),
     }
 }
 
@@ -129,6 +129,15 @@ pub async fn writes_reads_and_queries(store: &dyn VectorStore, prefix: &str) {
     for _ in 0..5 {
         assert_eq!(ids(&store.query(&name, &tie_q).await.unwrap()), [4], "equal RRF scores are ordered by id");
     }
+    // Weighted RRF breaks that tie towards the heavier list.
+    tie_q.fusion = Fusion::Rrf { k: 60, dense_weight: 2.0, sparse_weight: 1.0 };
+    assert_eq!(ids(&store.query(&name, &tie_q).await.unwrap()), [5], "dense-weighted RRF prefers the dense winner");
+    tie_q.fusion = Fusion::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 2.0 };
+    assert_eq!(ids(&store.query(&name, &tie_q).await.unwrap()), [4], "sparse-weighted RRF prefers the sparse winner");
+    // DBSF fuses scores, not ranks: the point first in both lists still wins.
+    let mut dbsf = query(SearchMode::Hybrid, [0.0, 1.0, 0.0, 0.0], &[(12, 1.0)], 2);
+    dbsf.fusion = Fusion::Dbsf;
+    assert_eq!(store.query(&name, &dbsf).await.unwrap()[0].id.as_u128(), 3, "dbsf: first in both lists wins");
 
     // Wrong dimensions are rejected.
     let mut bad = query(SearchMode::Dense, [1.0, 0.0, 0.0, 0.0], &[], 3);

@@ -281,6 +281,18 @@ fn payload_of(map: Option<qdrant_edge::Payload>) -> Result<ChunkPayload, StoreEr
     serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| StoreError::Backend(format!("bad payload: {e}")))
 }
 
+/// Our fusion as qdrant-edge's; prefetch order is (dense, sparse).
+fn edge_fusion(f: aidocs_core::Fusion) -> Fusion {
+    match f {
+        aidocs_core::Fusion::Rrf { k, dense_weight, sparse_weight } => Fusion::Rrf {
+            k,
+            weights: (dense_weight != 1.0 || sparse_weight != 1.0)
+                .then(|| vec![OrderedFloat(dense_weight), OrderedFloat(sparse_weight)]),
+        },
+        aidocs_core::Fusion::Dbsf => Fusion::Dbsf,
+    }
+}
+
 fn sparse_internal(s: &aidocs_core::SparseVector) -> Result<VectorInternal, StoreError> {
     Ok(Vector::new_sparse(s.indices.clone(), s.values.clone()).map_err(backend)?.0)
 }
@@ -586,7 +598,7 @@ impl VectorStore for EdgeStore {
                     };
                     let prefetches = vec![pf(need(dense, "dense")?), pf(need(sparse, "sparse")?)];
                     let fetch = 2 * q.prefetch_limit.max(q.limit);
-                    (prefetches, ScoringQuery::Fusion(Fusion::Rrf { k: q.rrf_k, weights: None }), fetch)
+                    (prefetches, ScoringQuery::Fusion(edge_fusion(q.fusion)), fetch)
                 }
             };
             let mut scored = shard

@@ -1,6 +1,6 @@
 //! EdgeStore: conformance suite, persistence across restarts, data-dir lock, crash safety.
 
-use aidocs_core::{CollectionSpec, Filter, SearchMode, SparseVector, StoreQuery, VectorStore};
+use aidocs_core::{CollectionSpec, Filter, Fusion, SearchMode, SparseVector, StoreQuery, VectorStore};
 use aidocs_store::{EdgeStore, EdgeStoreConfig, conformance};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -21,7 +21,7 @@ fn probe(mode: SearchMode, term: u32, limit: usize) -> StoreQuery {
         filter: Filter::default(),
         limit,
         prefetch_limit: 50,
-        rrf_k: 60,
+        fusion: Fusion::default(),
     }
 }
 

