@@ -87,6 +87,9 @@ enum Command {
         /// Corpus embedding cache (default: ~/.cache/aidocs/eval).
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// BM25 title weighting: count each title this many times.
+        #[arg(long, default_value_t = 1)]
+        title_weight: usize,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -258,7 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Eval { dataset, modes, fusions, max_queries, dump, out, cache_dir, json } => {
+        Command::Eval { dataset, modes, fusions, max_queries, dump, out, cache_dir, title_weight, json } => {
             let modes = modes.iter().map(|m| m.trim().parse::<EvalMode>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
             let fusions = fusions.iter().map(|f| f.parse::<Fusion>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
             if !dataset.is_dir() {
@@ -272,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cfg.ingest.optimize = true;
             let cache_dir = cache_dir.unwrap_or_else(default_eval_cache);
             let engine = open_engine(cfg)?;
-            let opts = EvalOptions { dataset, modes, fusions, max_queries, dump, cache_dir };
+            let opts = EvalOptions { dataset, modes, fusions, max_queries, dump, cache_dir, title_weight: title_weight.max(1) };
             let report = aidocs::eval::run(&engine, &opts, &BarEvalProgress::default()).await?;
             let table = report.markdown();
             if let Some(out) = out {

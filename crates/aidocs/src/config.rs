@@ -73,7 +73,7 @@ impl Default for HydeSettings {
             max_tokens: 128,
             n: 2,
             timeout_ms: 10_000,
-            query_weight: 0.5,
+            query_weight: 0.7,
         }
     }
 }
