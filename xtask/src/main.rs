@@ -255,6 +255,8 @@ fn eval(root: &Path, extra: &[String]) -> Result<()> {
             .args(["eval", "--dataset"])
             .arg(&dir)
             .args(["--modes", "sparse,dense,hybrid,hyde,rerank", "--json"])
+            // The fusion study: extra hybrid rows next to the default.
+            .args(["--fusion", "rrf:10", "--fusion", "rrf:60", "--fusion", "dbsf", "--fusion", "rrf:20:1.25:1", "--fusion", "rrf:20:1:1.25"])
             .args(extra)
             .env("AIDOCS__HYDE__BASE_URL", &llm.url)
             .env("AIDOCS__HYDE__MODEL", "smollm2-135m-instruct")
