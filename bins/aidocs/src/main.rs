@@ -94,6 +94,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect or clear the cache (meaningful for a shared Redis cache; an in-process cache
+    /// lives in the server, see `GET/DELETE /v1/admin/cache`).
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// List, inspect and delete collections.
     Collections {
         #[command(subcommand)]
@@ -117,6 +123,17 @@ enum CollectionsCommand {
     },
     Delete {
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Counters and health of the configured cache.
+    Stats,
+    /// Remove cached entries: one kind (embedding, search, hyde) or all.
+    Clear {
+        #[arg(long)]
+        kind: Option<String>,
     },
 }
 
@@ -285,6 +302,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("{table}");
+            }
+        }
+        Command::Cache { command } => {
+            // The cache alone: no model load and no data-dir lock, so this works next to a
+            // running server (the shared Redis cache is the one worth administering here).
+            let Some(cache) = aidocs::engine::build_cache(&cfg)? else {
+                println!("no cache configured (cache.kind = none)");
+                return Ok(());
+            };
+            match command {
+                CacheCommand::Stats => {
+                    let probe = cache.get("v1:probe").await;
+                    let mut stats = serde_json::to_value(cache.stats())?;
+                    stats["reachable"] = serde_json::Value::Bool(probe.is_ok());
+                    if let Err(e) = probe {
+                        stats["error"] = serde_json::Value::String(e.to_string());
+                    }
+                    println!("{}", serde_json::to_string_pretty(&stats)?);
+                }
+                CacheCommand::Clear { kind } => {
+                    let kind = kind.map(|k| k.parse::<aidocs::cache::CacheKind>()).transpose().map_err(anyhow::Error::msg)?;
+                    let mut n = 0;
+                    for k in kind.map_or(aidocs::cache::CacheKind::ALL.to_vec(), |k| vec![k]) {
+                        n += cache.delete_prefix(k.prefix()).await.map_err(|e| anyhow::anyhow!("cache clear failed: {e}"))?;
+                    }
+                    println!("removed {n} cached entries ({})", kind.map_or("all kinds", |k| k.as_str()));
+                }
             }
         }
         Command::Collections { command } => {

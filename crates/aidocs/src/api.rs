@@ -9,8 +9,8 @@ use crate::error::{Error, ErrorCode};
 use crate::filters;
 use crate::progress::LogProgress;
 use aidocs_core::{DocMetadata, SearchMode};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -116,6 +116,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/documents", post(documents))
         .route("/v1/collections", get(collections))
         .route("/v1/collections/{name}", get(collection))
+        .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
         .route("/health", get(health))
         .route("/health/ready", get(ready))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
@@ -161,6 +162,26 @@ async fn collection(State(engine): State<Engine>, Path(name): Path<String>) -> R
     Ok(Json(serde_json::to_value(engine.collection(&name).await?).map_err(|e| Error::Internal(e.to_string()))?))
 }
 
+/// `GET /v1/admin/cache`: per-kind and per-tier counters and health.
+async fn cache_stats(State(engine): State<Engine>) -> Json<Value> {
+    Json(engine.cache_stats().unwrap_or_else(|| json!({"backend": "none"})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClearQuery {
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// `DELETE /v1/admin/cache[?kind=embedding|search|hyde]`.
+async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let kind = q.kind.map(|k| k.parse::<aidocs_cache::keys::CacheKind>()).transpose().map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e))?;
+    let removed = engine.cache_clear(kind).await?;
+    Ok(Json(json!({"removed": removed, "kind": kind.map_or("all", |k| k.as_str())})))
+}
+
 /// Liveness: no dependency calls.
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -169,10 +190,12 @@ async fn health() -> Json<Value> {
 /// Readiness: the store answers and the model is loaded (an engine exists only with both).
 async fn ready(State(engine): State<Engine>) -> Response {
     match engine.store().list_aliases().await {
+        // A degraded cache is reported, but the service is still ready: search bypasses it.
         Ok(_) => Json(json!({
             "status": "ready",
             "store": engine.store().backend(),
             "model": engine.embedder().model_id(),
+            "cache": engine.cache_health(),
         }))
         .into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": e.to_string()}))).into_response(),

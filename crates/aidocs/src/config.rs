@@ -38,6 +38,86 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub hyde: HydeSettings,
     pub rerank: RerankSettings,
+    pub cache: CacheSettings,
+}
+
+/// Cache backend (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheBackend {
+    /// No caching.
+    None,
+    /// In-process (moka), bounded by `memory_mb`.
+    Memory,
+    /// Redis, Valkey or DragonflyDB at `url`, with an in-process L1 in front.
+    Redis,
+}
+
+/// Caches of embeddings, search results and HyDE passages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    pub kind: CacheBackend,
+    /// `redis://host:port[/db]`; when empty, `REDIS_URL` or `DRAGONFLY_URL`.
+    pub url: String,
+    /// Prefix of every Redis key (several deployments can share a server).
+    pub namespace: String,
+    /// In-process cache size (the L1 when `kind = "redis"`).
+    pub memory_mb: u64,
+    /// How long an L2 hit stays in L1.
+    pub l1_ttl_s: u64,
+    /// Deadline per Redis call; a slower call is a miss.
+    pub timeout_ms: u64,
+    /// Consecutive Redis failures that open the circuit breaker, and its cool-down.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+    pub pool_size: usize,
+    /// Values at least this long are zstd-compressed in Redis.
+    pub compress_threshold: usize,
+    pub ttl: CacheTtls,
+}
+
+/// Time to live per cache kind, seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheTtls {
+    pub embedding_s: u64,
+    pub hyde_s: u64,
+    pub search_s: u64,
+}
+
+impl Default for CacheTtls {
+    fn default() -> Self {
+        Self { embedding_s: 7 * 24 * 3600, hyde_s: 24 * 3600, search_s: 3600 }
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            kind: CacheBackend::Memory,
+            url: String::new(),
+            namespace: "aidocs:".into(),
+            memory_mb: 256,
+            l1_ttl_s: 60,
+            timeout_ms: 50,
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
+            pool_size: 4,
+            compress_threshold: 1024,
+            ttl: CacheTtls::default(),
+        }
+    }
+}
+
+impl CacheSettings {
+    /// `url`, else `REDIS_URL`, else `DRAGONFLY_URL`.
+    pub fn effective_url(&self) -> Option<String> {
+        if !self.url.is_empty() {
+            return Some(self.url.clone());
+        }
+        ["REDIS_URL", "DRAGONFLY_URL"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+    }
 }
 
 /// HyDE query expansion: an OpenAI-compatible chat endpoint writes hypothetical passages.
@@ -263,6 +343,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             hyde: HydeSettings::default(),
             rerank: RerankSettings::default(),
+            cache: CacheSettings::default(),
         }
     }
 }
@@ -433,6 +514,9 @@ impl Config {
         }
         if self.rerank.engine == RerankEngine::Http && self.rerank.url.is_empty() {
             return bad("rerank.engine = \"http\" needs rerank.url");
+        }
+        if self.cache.kind == CacheBackend::Redis && self.cache.effective_url().is_none() {
+            return bad("cache.kind = \"redis\" needs cache.url (or REDIS_URL / DRAGONFLY_URL)");
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad(&format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind));

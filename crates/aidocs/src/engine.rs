@@ -1,7 +1,10 @@
 //! [`Engine`]: the assembled service. Built from [`Config`]; runs the search and ingest
 //! pipelines over the layer crates' traits.
 
-use crate::config::{Config, EmbeddingProvider, RerankEngine, StoreKind};
+use crate::config::{CacheBackend, Config, EmbeddingProvider, RerankEngine, StoreKind};
+use aidocs_cache::keys::CacheKind;
+use aidocs_cache::{Breaker, BreakerConfig, Cache, CachedEmbedder, MemoryCache, RedisCache, RedisCacheConfig, TieredCache};
+use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
 use aidocs_core::{
@@ -83,6 +86,9 @@ pub struct SearchResponse {
     /// Present when reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerank: Option<String>,
+    /// Served from the search-result cache.
+    #[serde(default)]
+    pub cached: bool,
     pub hits: Vec<SearchHit>,
 }
 
@@ -150,6 +156,7 @@ pub struct Engine {
     store: Arc<dyn VectorStore>,
     hyde: Option<Arc<Hyde>>,
     reranker: Option<Arc<dyn Reranker>>,
+    cache: Option<Arc<EngineCache>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
     ingest_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -198,10 +205,31 @@ impl Engine {
         };
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
+        let cache = build_cache(&cfg)?;
         let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store);
         engine.hyde = hyde.map(Arc::new);
         engine.reranker = reranker;
+        if let Some(c) = cache {
+            engine = engine.with_cache(c);
+        }
         Ok(engine)
+    }
+
+    /// Replace the embedder (e.g. to instrument it). Call before [`Engine::with_cache`].
+    pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = embedder;
+        self
+    }
+
+    /// Cache embeddings, search results and HyDE passages in `cache` (TTLs from config).
+    /// Wraps the embedder in a [`CachedEmbedder`].
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        let provider = format!("{:?}", self.cfg.embedding.provider).to_lowercase();
+        let ttl = Duration::from_secs(self.cfg.cache.ttl.embedding_s);
+        let embedder = Arc::new(CachedEmbedder::new(self.embedder.clone(), cache.clone(), provider, ttl));
+        self.embedder = embedder.clone();
+        self.cache = Some(Arc::new(EngineCache { cache, embedder, search: KindCounters::default(), hyde: KindCounters::default() }));
+        self
     }
 
     /// The same engine (shared components) with another hybrid fusion; for studies such as
@@ -232,7 +260,17 @@ impl Engine {
         counter: Arc<dyn TokenCounter>,
         store: Arc<dyn VectorStore>,
     ) -> Self {
-        Self { cfg: Arc::new(cfg), embedder, sparse, counter, store, hyde: None, reranker: None, ingest_lock: Default::default() }
+        Self {
+            cfg: Arc::new(cfg),
+            embedder,
+            sparse,
+            counter,
+            store,
+            hyde: None,
+            reranker: None,
+            cache: None,
+            ingest_lock: Default::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -275,6 +313,14 @@ impl Engine {
         let mut timings = StageTimings::default();
         let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
         let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
+        let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank));
+        if let (Some(c), Some(key)) = (&self.cache, &cache_key) {
+            if let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
+                hit.took_ms = ms(started);
+                hit.cached = true;
+                return Ok(hit);
+            }
+        }
         let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
         let mut effective = mode;
         if let Some(sv) = &sparse {
@@ -289,6 +335,7 @@ impl Engine {
                         timings,
                         hyde: skipped(want_hyde),
                         rerank: skipped(want_rerank),
+                        cached: false,
                         hits: Vec::new(),
                     });
                 }
@@ -363,7 +410,73 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, hits })
+        let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(|n| n.starts_with("skipped"));
+        let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, hits };
+        if let (Some(c), Some(key), false) = (&self.cache, &cache_key, degraded) {
+            // A degraded answer (a stage skipped) is not cached: the next request retries it.
+            c.set_json(key, &resp, Duration::from_secs(self.cfg.cache.ttl.search_s)).await;
+        }
+        Ok(resp)
+    }
+
+    /// The search-result key: everything that shapes the answer, and the resolved
+    /// collection, so an alias switch or a model change never serves an old entry.
+    #[allow(clippy::too_many_arguments)]
+    fn search_key(&self, collection: &str, query: &str, limit: usize, mode: SearchMode, filter: &Filter, hyde: bool, rerank: bool) -> String {
+        let s = &self.cfg.search;
+        let request = serde_json::json!({
+            "q": aidocs_cache::keys::normalize_query(query),
+            "mode": mode,
+            "limit": limit,
+            "filter": filter,
+            "fusion": s.fusion,
+            "prefetch": s.prefetch_limit,
+            "snippet": s.snippet_chars,
+            // The flag itself, then what would serve it (`None` when not configured).
+            "hyde": (hyde, hyde.then(|| self.hyde.as_ref().map(|h| (h.generator().model_id().to_owned(), h.config().n, h.config().query_weight, aidocs_hyde::PROMPT_VERSION)))),
+            "rerank": (rerank, rerank.then(|| self.reranker.as_ref().map(|r| (r.model_id().to_owned(), self.cfg.rerank.top_k)))),
+        });
+        let pipeline = format!("{PIPELINE_VERSION}:{}:{:?}:{:?}", self.embedder.model_id(), self.cfg.embedding.provider, self.cfg.sparse);
+        aidocs_cache::keys::search(collection, &pipeline, &request.to_string())
+    }
+
+    /// Cache statistics per kind and per tier; `None` without a cache.
+    pub fn cache_stats(&self) -> Option<serde_json::Value> {
+        let c = self.cache.as_ref()?;
+        Some(serde_json::json!({
+            "backend": c.cache.backend(),
+            "health": c.cache.stats().health,
+            "cache": c.cache.stats(),
+            "kinds": {
+                "embedding": c.embedder.counters(),
+                "search": c.search.snapshot(),
+                "hyde": c.hyde.snapshot(),
+            },
+        }))
+    }
+
+    /// Health of the cache: `ok`, `degraded: ...`, or `none` without one.
+    pub fn cache_health(&self) -> String {
+        self.cache.as_ref().map_or_else(|| "none".to_owned(), |c| c.cache.stats().health)
+    }
+
+    /// Remove cached entries of one kind, or all kinds; returns how many were removed.
+    pub async fn cache_clear(&self, kind: Option<CacheKind>) -> Result<u64> {
+        let Some(c) = &self.cache else { return Ok(0) };
+        let mut n = 0;
+        for k in kind.map_or(CacheKind::ALL.to_vec(), |k| vec![k]) {
+            n += c.cache.delete_prefix(k.prefix()).await.map_err(|e| Error::Unavailable(e.to_string()))?;
+        }
+        Ok(n)
+    }
+
+    /// Drop cached search results of `collection` (after its content changed).
+    async fn invalidate_search(&self, collection: &str) {
+        if let Some(c) = &self.cache {
+            if let Err(e) = c.cache.delete_prefix(&aidocs_cache::keys::search_prefix(collection)).await {
+                tracing::warn!(error = %e, collection, "could not drop cached search results; they expire with their TTL");
+            }
+        }
     }
 
     /// HyDE passages for `query` and the note for the response; no passages on any failure.
@@ -371,9 +484,19 @@ impl Engine {
         let Some(hyde) = &self.hyde else {
             return (Vec::new(), "skipped: hyde is not configured (set hyde.base_url)".into());
         };
+        let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
+        if let Some(c) = &self.cache {
+            if let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
+                let note = format!("applied ({} passages, cached)", passages.len());
+                return (passages, note);
+            }
+        }
         match hyde.expand(query).await {
             Ok(x) => {
                 let note = format!("applied ({} passages, {} prompt)", x.passages.len(), x.kind.as_str());
+                if let Some(c) = &self.cache {
+                    c.set_json(&key, &x.passages, Duration::from_secs(self.cfg.cache.ttl.hyde_s)).await;
+                }
                 (x.passages, note)
             }
             Err(e) => {
@@ -428,7 +551,10 @@ impl Engine {
     }
 
     pub async fn delete_collection(&self, name: &str) -> Result<()> {
-        Ok(self.store.delete_collection(name).await?)
+        let resolved = self.store.resolve(name).await.unwrap_or_else(|_| name.to_owned());
+        self.store.delete_collection(name).await?;
+        self.invalidate_search(&resolved).await;
+        Ok(())
     }
 
     /// Resolve `name` to a collection, creating it for this engine's model if absent, and
@@ -543,8 +669,11 @@ impl Engine {
         report.documents_deleted = existing.keys().filter(|src| !seen.contains(*src)).count();
         report.points_deleted += gone.len();
         self.store.delete(&collection, gone).await?;
-        if self.cfg.ingest.optimize && (report.chunks_written > 0 || report.points_deleted > 0) {
-            self.store.optimize(&collection).await?;
+        if report.chunks_written > 0 || report.points_deleted > 0 {
+            self.invalidate_search(&collection).await;
+            if self.cfg.ingest.optimize {
+                self.store.optimize(&collection).await?;
+            }
         }
         report.took_ms = ms(started);
         progress.finish(&report);
@@ -598,6 +727,7 @@ impl Engine {
         for chunk in points.chunks(self.cfg.ingest.batch_size.max(1)).map(<[Point]>::to_vec) {
             self.store.upsert(&collection, chunk).await?;
         }
+        self.invalidate_search(&collection).await;
         Ok(n)
     }
 
@@ -665,6 +795,78 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> V
             (id, text, payload)
         })
         .collect()
+}
+
+/// Bump when the search pipeline changes what it returns for the same inputs: cached
+/// results of other versions are then never served.
+pub const PIPELINE_VERSION: &str = "search-1";
+
+/// Hit/miss counters of one cache kind.
+#[derive(Debug, Default)]
+struct KindCounters {
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
+}
+
+impl KindCounters {
+    fn snapshot(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        serde_json::json!({"hits": self.hits.load(Relaxed), "misses": self.misses.load(Relaxed)})
+    }
+}
+
+/// The engine's cache and its per-kind counters.
+struct EngineCache {
+    cache: Arc<dyn Cache>,
+    embedder: Arc<CachedEmbedder>,
+    search: KindCounters,
+    hyde: KindCounters,
+}
+
+impl EngineCache {
+    /// A JSON value from the cache; errors and undecodable values are misses.
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, counters: &KindCounters, key: &str) -> Option<T> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let v = self.cache.get(key).await.ok().flatten().and_then(|b| serde_json::from_slice(&b).ok());
+        if v.is_some() { counters.hits.fetch_add(1, Relaxed) } else { counters.misses.fetch_add(1, Relaxed) };
+        v
+    }
+
+    async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        if let Ok(bytes) = serde_json::to_vec(value) {
+            if let Err(e) = self.cache.set(key, bytes, ttl).await {
+                tracing::debug!(error = %e, "cache write skipped");
+            }
+        }
+    }
+}
+
+/// The cache from config: none, moka, or moka (L1) in front of Redis behind a breaker (L2).
+/// Needs a tokio runtime (Redis connections are spawned tasks).
+pub fn build_cache(cfg: &Config) -> Result<Option<Arc<dyn Cache>>> {
+    let c = &cfg.cache;
+    let memory = || MemoryCache::new(c.memory_mb.max(1) * 1024 * 1024);
+    Ok(match c.kind {
+        CacheBackend::None => None,
+        CacheBackend::Memory => Some(Arc::new(memory())),
+        CacheBackend::Redis => {
+            let url = c.effective_url().ok_or_else(|| Error::InvalidRequest("cache.kind = redis needs cache.url or REDIS_URL".into()))?;
+            let redis = RedisCache::new(RedisCacheConfig {
+                url,
+                namespace: c.namespace.clone(),
+                pool_size: c.pool_size,
+                timeout: Duration::from_millis(c.timeout_ms),
+                compress_threshold: c.compress_threshold,
+            })
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let guarded = Breaker::new(redis, BreakerConfig {
+                timeout: Duration::from_millis(c.timeout_ms),
+                failures: c.breaker_failures.max(1),
+                cooldown: Duration::from_millis(c.breaker_cooldown_ms),
+            });
+            Some(Arc::new(TieredCache::new(memory(), Arc::new(guarded), Duration::from_secs(c.l1_ttl_s))))
+        }
+    })
 }
 
 /// The HyDE expander from config; `None` when `hyde.base_url` is empty.

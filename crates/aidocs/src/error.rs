@@ -20,6 +20,9 @@ pub enum Error {
     Model(#[from] aidocs_embed::EmbedError),
     #[error("collection `{collection}` was built with embedding model `{found}`, but this server uses `{expected}`")]
     ModelMismatch { collection: String, expected: String, found: String },
+    /// An optional dependency (the cache) cannot serve an admin operation right now.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -39,6 +42,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     UnsupportedMediaType,
+    Unavailable,
     Internal,
 }
 
@@ -58,6 +62,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => ("payload_too_large", 413),
             Self::UnsupportedMediaType => ("unsupported_media_type", 415),
             Self::StoreLocked => ("store_locked", 503),
+            Self::Unavailable => ("unavailable", 503),
             Self::Internal => ("internal", 500),
         }
     }
@@ -78,6 +83,7 @@ impl Error {
             },
             Error::Ingest(_) => ErrorCode::InvalidPath,
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
+            Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Embedding(CoreError::InvalidInput(_)) => ErrorCode::InvalidRequest,
             Error::Embedding(_) | Error::Model(_) | Error::Internal(_) => ErrorCode::Internal,
         }

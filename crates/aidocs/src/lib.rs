@@ -22,3 +22,7 @@ pub use error::{Error, ErrorCode, Result};
 
 /// Re-exports for embedders of the library.
 pub use aidocs_core as core;
+/// The cache key scheme and kinds.
+pub mod cache {
+    pub use aidocs_cache::keys::{self, CacheKind};
+}

@@ -44,3 +44,16 @@ pub enum CoreError {
     #[error("{what} timed out after {ms} ms")]
     Timeout { what: &'static str, ms: u64 },
 }
+
+/// Errors a [`crate::Cache`] reports. All of them mean "treat as a miss".
+#[derive(Debug, Error)]
+pub enum CacheError {
+    #[error("cache unavailable: {0}")]
+    Unavailable(String),
+    #[error("cache operation timed out after {0} ms")]
+    Timeout(u64),
+    #[error("cache circuit open after repeated failures; retrying in {0} ms")]
+    CircuitOpen(u64),
+    #[error("cache value is corrupt: {0}")]
+    Corrupt(String),
+}

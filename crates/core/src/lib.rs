@@ -12,7 +12,7 @@ pub mod filter;
 pub mod model;
 pub mod traits;
 
-pub use error::{CoreError, StoreError};
+pub use error::{CacheError, CoreError, StoreError};
 pub use filter::{FieldKind, Filter, FilterField, FilterValue};
 pub use model::*;
 pub use traits::*;

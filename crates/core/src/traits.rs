@@ -2,7 +2,7 @@
 //! implementation is held to them by a shared conformance suite.
 
 use crate::{
-    CollectionInfo, CollectionSpec, CoreError, Dims, Filter, Point, ScoredChunk, SparseVector,
+    CacheError, CollectionInfo, CollectionSpec, CoreError, Dims, Filter, Point, ScoredChunk, SparseVector,
     StoreError, StoreQuery, StoredPoint,
 };
 use async_trait::async_trait;
@@ -58,6 +58,46 @@ pub trait Generator: Send + Sync {
     /// Stable id of the generator model (part of cache keys).
     fn model_id(&self) -> &str;
     async fn generate(&self, system: &str, user: &str, n: usize) -> Result<Vec<String>, CoreError>;
+}
+
+/// A byte-valued cache with per-entry TTL (in-process, Redis, Valkey, DragonflyDB...).
+///
+/// Contract:
+/// - after `set(k, v, ttl)`, `get(k)` returns `v` until `ttl` has elapsed and never after
+///   (expiry may be lazy, but an expired value is never returned);
+/// - values are opaque, binary-safe bytes; `mget` returns one slot per key, in key order;
+/// - `delete_prefix(p)` removes every key starting with `p` and returns how many it removed;
+/// - errors mean "unavailable": callers treat them as misses, a cache never fails a request;
+/// - `stats` counts this cache's own hits, misses and errors since it was created.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    /// Backend name for diagnostics ("memory", "redis", "tiered").
+    fn backend(&self) -> &'static str;
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: std::time::Duration) -> Result<(), CacheError>;
+    async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError>;
+    async fn mset(&self, entries: Vec<(String, Vec<u8>)>, ttl: std::time::Duration) -> Result<(), CacheError>;
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, CacheError>;
+    fn stats(&self) -> CacheStats;
+}
+
+/// Counters of one cache (or one tier of a tiered cache).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CacheStats {
+    pub backend: String,
+    pub hits: u64,
+    pub misses: u64,
+    pub errors: u64,
+    /// Entries and bytes held, where the backend knows (in-process caches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Tiers below this one (L1, L2) for tiered caches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<CacheStats>,
+    /// `ok`, or why the cache is degraded (circuit open, unreachable).
+    pub health: String,
 }
 
 /// Storage of points with dense + sparse vectors, payload filters and aliases.
