@@ -93,3 +93,36 @@ fn config_show_validate_and_templates() {
     fails_with(&aidocs(d, &["--config", cfg.to_str().unwrap(), "config", "validate"]), "max_limt");
     fails_with(&aidocs(d, &["--template", "huge", "config", "validate"]), "unknown config template `huge`");
 }
+
+#[test]
+fn cache_admin_and_eval_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    // A shared Redis cache, administered without opening the data dir.
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aidocs"))
+            .args(["--data-dir"])
+            .arg(d)
+            .args(args)
+            .env("AIDOCS__CACHE__KIND", "redis")
+            .env("AIDOCS__CACHE__URL", &url)
+            .env("AIDOCS__CACHE__TIMEOUT_MS", "2000")
+            .env("AIDOCS__CACHE__NAMESPACE", format!("aidocs-cli-test:{}:", std::process::id()))
+            .output()
+            .unwrap()
+    };
+    let stats: serde_json::Value = serde_json::from_str(&ok(&redis(&["cache", "stats"]))).unwrap();
+    assert_eq!(stats["backend"], "tiered", "{stats}");
+    assert!(ok(&redis(&["cache", "clear", "--kind", "search"])).contains("removed 0 cached entries (search)"));
+    fails_with(&redis(&["cache", "clear", "--kind", "everything"]), "unknown cache kind `everything`");
+    // Memory cache: nothing shared to administer, but the commands answer.
+    assert!(ok(&aidocs(d, &["cache", "stats"])).contains("\"backend\": \"memory\""));
+    // Eval input errors name what is wrong.
+    fails_with(&aidocs(d, &["eval", "--dataset", "/nonexistent"]), "--dataset /nonexistent: not a directory");
+    fails_with(&aidocs(d, &["eval", "--dataset", "/tmp", "--modes", "fast"]), "unknown eval mode `fast`");
+    fails_with(&aidocs(d, &["eval", "--dataset", "/tmp", "--fusion", "rrf:x"]), "invalid fusion `rrf:x`");
+    let empty = tempfile::tempdir().unwrap();
+    fails_with(&aidocs(d, &["eval", "--dataset", empty.path().to_str().unwrap()]), "none of corpus.jsonl.gz, corpus.jsonl found");
+    fails_with(&aidocs(d, &["search", "q", "--hyde", "maybe"]), "--hyde");
+}
