@@ -132,9 +132,9 @@ async fn killed_redis_opens_the_breaker_and_recovery_closes_it() {
         assert!(cache.get("k").await.is_err());
     }
     assert!(cache.is_open(), "breaker open after repeated failures");
-    let t = std::time::Instant::now();
+    let redis_errors = cache.inner().stats().errors;
     assert!(matches!(cache.get("k").await, Err(aidocs_core::CacheError::CircuitOpen(_))));
-    assert!(t.elapsed() < Duration::from_millis(20), "open circuit answers without calling Redis");
+    assert_eq!(cache.inner().stats().errors, redis_errors, "an open circuit answers without calling Redis");
     assert!(cache.stats().health.starts_with("degraded"), "{}", cache.stats().health);
 
     // A caching embedder keeps working while the cache is down.
