@@ -104,4 +104,18 @@ async fn api_contract() {
     assert_error(&call(&app, "POST", "/v1/documents", Some(json!({"path": "/definitely/not/here"}))).await, 400, "invalid_path", "/definitely/not/here");
     assert_error(&call(&app, "GET", "/v2/nothing", None).await, 404, "not_found", "route");
     assert_error(&call(&app, "DELETE", "/v1/search", None).await, 405, "method_not_allowed", "method");
+
+    // Cache administration (the testing template uses the in-process cache).
+    let again = call(&app, "POST", "/v1/search", Some(json!({"query": "how to install", "collection": "api", "limit": 2, "filter": {"language": "en"}}))).await;
+    assert_eq!(again.1["cached"], true, "{:?}", again.1);
+    let stats = call(&app, "GET", "/v1/admin/cache", None).await;
+    assert_eq!((stats.0, stats.1["backend"].as_str()), (StatusCode::OK, Some("memory")));
+    assert!(stats.1["kinds"]["search"]["hits"].as_u64().unwrap() >= 1, "{:?}", stats.1);
+    let cleared = call(&app, "DELETE", "/v1/admin/cache?kind=search", None).await;
+    assert_eq!(cleared.0, StatusCode::OK);
+    assert!(cleared.1["removed"].as_u64().unwrap() >= 1, "{:?}", cleared.1);
+    assert_eq!(cleared.1["kind"], "search");
+    assert_error(&call(&app, "DELETE", "/v1/admin/cache?kind=all-of-it", None).await, 400, "invalid_request", "all-of-it");
+    assert_error(&call(&app, "DELETE", "/v1/admin/cache?tier=l1", None).await, 400, "invalid_request", "tier");
+    assert_eq!(call(&app, "GET", "/health/ready", None).await.1["cache"], "ok");
 }
