@@ -18,6 +18,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 /// An error on the wire.
 #[derive(Debug)]
@@ -123,6 +125,20 @@ pub fn router(engine: Engine) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(engine)
+        // Every request gets an id: `X-Request-ID` when the client sent one, else a new UUID.
+        // It is returned in the response and is `request_id` on the span of every log line
+        // of the request. Outermost layer last.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// The span every log line of a request is in: its id, method and path.
+fn request_span(req: &Request) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
 async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>) -> Result<Json<Value>, ApiError> {
@@ -136,7 +152,33 @@ async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>
         hyde: body.hyde,
         rerank: body.rerank,
     };
-    let resp = engine.search(req).await?;
+    let collection = req.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
+    let resp = match engine.search(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(target: "aidocs::search", event = "search_request", %collection, outcome = "error", error_code = e.code().as_str_and_status().0);
+            return Err(e.into());
+        }
+    };
+    let t = &resp.timings;
+    let query = engine.config().server.log_queries.then_some(body.query.as_str());
+    tracing::info!(
+        target: "aidocs::search",
+        event = "search_request",
+        collection = %resp.collection,
+        mode = resp.mode.as_str(),
+        hits = resp.hits.len(),
+        cached = resp.cached,
+        took_ms = resp.took_ms,
+        embed_ms = t.embed_ms,
+        hyde_ms = t.hyde_ms,
+        search_ms = t.search_ms,
+        rerank_ms = t.rerank_ms,
+        hyde = resp.hyde.as_deref(),
+        rerank = resp.rerank.as_deref(),
+        query,
+        outcome = "ok",
+    );
     let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
     v["query"] = Value::String(body.query);
     Ok(Json(v))

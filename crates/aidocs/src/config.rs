@@ -214,6 +214,8 @@ pub struct ServerConfig {
     pub bind: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Put the query text into `search_request` log events (off: queries can be sensitive).
+    pub log_queries: bool,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -350,7 +352,7 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8000".into(), max_body_bytes: 1 << 20 }
+        Self { bind: "127.0.0.1:8000".into(), max_body_bytes: 1 << 20, log_queries: false }
     }
 }
 
