@@ -13,7 +13,7 @@
 
 use aidocs::config::CacheBackend;
 use aidocs::{Config, Engine, SearchRequest};
-use aidocs_core::{ChunkPayload, CollectionSpec, DocMetadata, Point, SparseVector, VectorStore};
+use aidocs_core::{ChunkPayload, CollectionSpec, DocMetadata, Point, SparseEncoder, VectorStore};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
@@ -28,8 +28,14 @@ fn unit(v: Vec<f32>) -> Vec<f32> {
     v.into_iter().map(|x| x / n).collect()
 }
 
+static VOCAB: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    let real = ["python", "json", "file", "parse", "packaging", "query", "number", "install", "module", "function"];
+    real.iter().map(|w| w.to_string()).chain((0..20_000).map(|i| format!("term{i}"))).collect()
+});
+
 fn fill_store(dir: &Path, n: usize, rt: &tokio::runtime::Runtime) {
     let store = EdgeStore::open(EdgeStoreConfig::new(dir)).unwrap();
+    let bm25 = aidocs_embed::Bm25Encoder::default();
     let mut rng = StdRng::seed_from_u64(11);
     let topics: Vec<Vec<f32>> = (0..500).map(|_| unit((0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect())).collect();
     rt.block_on(async {
@@ -40,13 +46,20 @@ fn fill_store(dir: &Path, n: usize, rt: &tokio::runtime::Runtime) {
             let pts = (start..(start + 1000).min(n))
                 .map(|i| {
                     let c = &topics[rng.random_range(0..topics.len())];
-                    let mut idx: Vec<u32> = (0..40).map(|_| rng.random_range(0..30_000)).collect();
-                    idx.sort_unstable();
-                    idx.dedup();
+                    // Text over a Zipf-ish vocabulary that contains the query words, encoded
+                    // by the real BM25 encoder: query terms match many documents, as in docs.
+                    let text: String = (0..60)
+                        .map(|_| {
+                            let r = rng.random::<f64>();
+                            let k = (r * r * r * VOCAB.len() as f64) as usize;
+                            VOCAB[k.min(VOCAB.len() - 1)].clone()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
                     Point {
                         id: uuid::Uuid::from_u128(i as u128 + 1),
                         dense: unit(c.iter().map(|x| x + 0.08 * (rng.random::<f32>() - 0.5)).collect()),
-                        sparse: SparseVector { values: idx.iter().map(|_| rng.random_range(0.2..2.0)).collect(), indices: idx },
+                        sparse: bm25.encode_doc(&text),
                         payload: ChunkPayload {
                             source: format!("file:///doc{}", i / 20),
                             path: format!("doc{}.html", i / 20),
