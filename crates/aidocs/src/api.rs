@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -113,6 +115,21 @@ pub struct DocumentsBody {
 /// The router with every route, over an engine.
 pub fn router(engine: Engine) -> Router {
     let limit = engine.config().server.max_body_bytes;
+    let stats = Arc::new(ApiStats { started: Instant::now(), requests: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let counting = {
+        let stats = stats.clone();
+        axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+            let stats = stats.clone();
+            async move {
+                let resp = next.run(req).await;
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                if resp.status().is_server_error() {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                resp
+            }
+        })
+    };
     Router::new()
         .route("/v1/search", post(search))
         .route("/v1/documents", post(documents))
@@ -121,9 +138,12 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
         .route("/health", get(health))
         .route("/health/ready", get(ready))
+        .route("/health/detailed", get(detailed))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(stats))
+        .layer(counting)
         .with_state(engine)
         // Every request gets an id: `X-Request-ID` when the client sent one, else a new UUID.
         // It is returned in the response and is `request_id` on the span of every log line
@@ -227,6 +247,33 @@ async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuer
 /// Liveness: no dependency calls.
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Request counters of one router, for `/health/detailed`.
+struct ApiStats {
+    started: Instant,
+    requests: AtomicU64,
+    /// Responses with a 5xx status.
+    errors: AtomicU64,
+}
+
+/// `GET /health/detailed`: every dependency probed, with latency; 503 only when unhealthy.
+async fn detailed(State(engine): State<Engine>, axum::Extension(stats): axum::Extension<Arc<ApiStats>>) -> Response {
+    let (status, services) = engine.health_detailed().await;
+    let requests = stats.requests.load(Ordering::Relaxed);
+    let errors = stats.errors.load(Ordering::Relaxed);
+    let body = json!({
+        "status": status,
+        "services": services,
+        "metrics": {
+            "uptime_s": stats.started.elapsed().as_secs(),
+            "requests_total": requests,
+            "errors_total": errors,
+            "error_rate": if requests == 0 { 0.0 } else { errors as f64 / requests as f64 },
+        },
+    });
+    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (code, Json(body)).into_response()
 }
 
 /// Readiness: the store answers and the model is loaded (an engine exists only with both).

@@ -455,6 +455,54 @@ impl Engine {
         }))
     }
 
+    /// Per-dependency health with probe latencies: `(overall, services)` where overall is
+    /// `healthy`, `degraded` (an optional dependency such as the cache is failing; search
+    /// still answers) or `unhealthy` (the store or the embedder fails).
+    pub async fn health_detailed(&self) -> (&'static str, serde_json::Value) {
+        let t = Instant::now();
+        let store = match self.store.list_collections().await {
+            Ok(c) => serde_json::json!({"status": "up", "backend": self.store.backend(), "collections": c.len(), "latency_ms": ms(t)}),
+            Err(e) => serde_json::json!({"status": "down", "backend": self.store.backend(), "error": e.to_string(), "latency_ms": ms(t)}),
+        };
+        let t = Instant::now();
+        // A fixed probe text: after the first call it is an embedding-cache hit, so probing
+        // often costs nothing and adds no keys.
+        let embedding = match self.embedder.embed(&["aidocs health probe".to_owned()]).await {
+            Ok(_) => serde_json::json!({"status": "up", "model": self.embedder.model_id(), "latency_ms": ms(t)}),
+            Err(e) => serde_json::json!({"status": "down", "model": self.embedder.model_id(), "error": e.to_string(), "latency_ms": ms(t)}),
+        };
+        let cache = match &self.cache {
+            None => serde_json::json!({"status": "none"}),
+            Some(c) => {
+                let t = Instant::now();
+                let probe = c.cache.get("v1:health-probe").await;
+                let health = c.cache.stats().health;
+                let status = if probe.is_ok() && health == "ok" { "up" } else { "degraded" };
+                let mut v = serde_json::json!({"status": status, "backend": c.cache.backend(), "health": health, "latency_ms": ms(t)});
+                if let Err(e) = probe {
+                    v["error"] = e.to_string().into();
+                }
+                v
+            }
+        };
+        let generator = match &self.hyde {
+            Some(h) => serde_json::json!({"status": "configured", "model": h.generator().model_id()}),
+            None => serde_json::json!({"status": "not_configured"}),
+        };
+        let reranker = match &self.reranker {
+            Some(r) => serde_json::json!({"status": "configured", "model": r.model_id()}),
+            None => serde_json::json!({"status": "not_configured"}),
+        };
+        let overall = if store["status"] != "up" || embedding["status"] != "up" {
+            "unhealthy"
+        } else if cache["status"] == "degraded" {
+            "degraded"
+        } else {
+            "healthy"
+        };
+        (overall, serde_json::json!({"store": store, "embedding": embedding, "cache": cache, "generator": generator, "reranker": reranker}))
+    }
+
     /// Health of the cache: `ok`, `degraded: ...`, or `none` without one.
     pub fn cache_health(&self) -> String {
         self.cache.as_ref().map_or_else(|| "none".to_owned(), |c| c.cache.stats().health)

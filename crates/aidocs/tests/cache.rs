@@ -140,6 +140,23 @@ async fn redis_l2_serves_a_second_engine_and_a_dead_redis_only_degrades() {
     }
     assert!(dead.cache_health().starts_with("degraded"), "{}", dead.cache_health());
     let app = aidocs::api::router(dead.clone());
-    let resp = tower::ServiceExt::oneshot(app, axum::http::Request::get("/health/ready").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let get = |uri: &str| axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
+    let resp = tower::ServiceExt::oneshot(app.clone(), get("/health/ready")).await.unwrap();
     assert_eq!(resp.status(), 200, "a degraded cache does not make the service unready");
+    let resp = tower::ServiceExt::oneshot(app.clone(), get("/health/detailed")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(&http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["services"]["cache"]["status"], "degraded", "{body}");
+    assert_eq!(body["services"]["store"]["status"], "up", "{body}");
+    assert_eq!(body["services"]["embedding"]["status"], "up", "{body}");
+    assert!(body["services"]["store"]["latency_ms"].as_f64().is_some());
+    assert!(body["metrics"]["requests_total"].as_u64().unwrap() >= 1, "{body}");
+
+    // The healthy engine, same route: healthy.
+    let resp = tower::ServiceExt::oneshot(aidocs::api::router(engine.clone()), get("/health/detailed")).await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["status"], "healthy", "{body}");
+    assert_eq!(body["services"]["cache"]["status"], "up", "{body}");
+    assert_eq!(body["services"]["generator"]["status"], "not_configured");
 }
