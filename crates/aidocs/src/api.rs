@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 /// An error on the wire.
@@ -130,12 +131,24 @@ pub fn router(engine: Engine) -> Router {
             }
         })
     };
-    Router::new()
+    let server = &engine.config().server;
+    // API routes shed load past the concurrency limit (fast 503 + Retry-After) and have a
+    // deadline; health routes do neither, so load balancers can still see the instance.
+    let overload = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
+        .load_shed()
+        // Global: axum clones layers per route, and all API routes share one limit.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(server.max_concurrent_requests))
+        .timeout(Duration::from_millis(server.request_timeout_ms));
+    let api = Router::new()
         .route("/v1/search", post(search))
         .route("/v1/documents", post(documents))
         .route("/v1/collections", get(collections))
         .route("/v1/collections/{name}", get(collection))
         .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
+        .route_layer(overload);
+    Router::new()
+        .merge(api)
         .route("/health", get(health))
         .route("/health/ready", get(ready))
         .route("/health/detailed", get(detailed))
@@ -144,6 +157,8 @@ pub fn router(engine: Engine) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(stats))
         .layer(counting)
+        // A panicking handler answers 500 with the usual JSON body; the process lives on.
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(engine)
         // Every request gets an id: `X-Request-ID` when the client sent one, else a new UUID.
         // It is returned in the response and is `request_id` on the span of every log line
@@ -247,6 +262,26 @@ async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuer
 /// Liveness: no dependency calls.
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Load shedding and deadline errors as API errors (with `Retry-After` when shed).
+async fn overload_error(err: tower::BoxError) -> Response {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        let mut r = ApiError::new(ErrorCode::Overloaded, "too many concurrent requests; retry shortly").into_response();
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        r
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(ErrorCode::Timeout, "request took longer than server.request_timeout_ms").into_response()
+    } else {
+        tracing::error!(error = %err, "middleware error");
+        ApiError::new(ErrorCode::Internal, "internal error; see the server log").into_response()
+    }
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err.downcast_ref::<String>().map(String::as_str).or_else(|| err.downcast_ref::<&str>().copied()).unwrap_or("?");
+    tracing::error!(panic = detail, "handler panicked");
+    ApiError::new(ErrorCode::Internal, "internal error; see the server log").into_response()
 }
 
 /// Request counters of one router, for `/health/detailed`.

@@ -216,6 +216,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Put the query text into `search_request` log events (off: queries can be sensitive).
     pub log_queries: bool,
+    /// API requests served at once; more are shed at once with 503 + `Retry-After` instead
+    /// of queueing into timeouts (`/health*` is never shed).
+    pub max_concurrent_requests: usize,
+    /// Deadline of one API request; past it the answer is 504.
+    pub request_timeout_ms: u64,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -352,7 +357,13 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8000".into(), max_body_bytes: 1 << 20, log_queries: false }
+        Self {
+            bind: "127.0.0.1:8000".into(),
+            max_body_bytes: 1 << 20,
+            log_queries: false,
+            max_concurrent_requests: 64,
+            request_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -510,6 +521,9 @@ impl Config {
         }
         if self.hyde.n == 0 || self.hyde.n > 16 {
             return bad("hyde.n must be between 1 and 16");
+        }
+        if self.server.max_concurrent_requests == 0 || self.server.request_timeout_ms == 0 {
+            return bad("server.max_concurrent_requests and server.request_timeout_ms must be positive");
         }
         if self.rerank.top_k == 0 {
             return bad("rerank.top_k must be positive");

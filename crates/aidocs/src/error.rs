@@ -43,6 +43,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unavailable,
+    Overloaded,
+    Timeout,
     Internal,
 }
 
@@ -63,6 +65,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => ("unsupported_media_type", 415),
             Self::StoreLocked => ("store_locked", 503),
             Self::Unavailable => ("unavailable", 503),
+            Self::Overloaded => ("overloaded", 503),
+            Self::Timeout => ("timeout", 504),
             Self::Internal => ("internal", 500),
         }
     }

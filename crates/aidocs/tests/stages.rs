@@ -225,3 +225,72 @@ async fn rerank_reorders_the_top_k_and_degrades_with_a_note() {
     // None configured.
     assert!(base.search(req).await.unwrap().rerank.unwrap().contains("no reranker configured"));
 }
+
+/// Sleeps (after flagging that it is running), or panics on a marker query: drives the
+/// overload and panic paths of the API.
+#[derive(Default)]
+struct SlowOrPanicking {
+    running: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Reranker for SlowOrPanicking {
+    fn model_id(&self) -> &str {
+        "slow"
+    }
+    async fn rerank(&self, query: &str, passages: &[String]) -> Result<Vec<f32>, CoreError> {
+        if query.contains("panic") {
+            panic!("reranker bug");
+        }
+        self.running.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        Ok(vec![0.0; passages.len()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_is_shed_fast_and_panics_answer_500() {
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.server.max_concurrent_requests = 1;
+    cfg.rerank.timeout_ms = 10_000;
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, DOCS);
+    let slow_reranker = Arc::new(SlowOrPanicking::default());
+    let engine = Engine::open(cfg).unwrap().with_reranker(slow_reranker.clone());
+    engine.ingest(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    let app = aidocs::api::router(engine);
+    let post = |q: &str| {
+        axum::http::Request::post("/v1/search")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(serde_json::json!({"query": q, "rerank": true}).to_string()))
+            .unwrap()
+    };
+    // One slow request holds the only slot; the next API request is shed, health is not.
+    let slow = tokio::spawn(app.clone().oneshot(post("slow query")));
+    for _ in 0..200 {
+        if slow_reranker.running.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(slow_reranker.running.load(std::sync::atomic::Ordering::SeqCst), "the slow request is in flight");
+    let shed = app.clone().oneshot(post("another query")).await.unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body = http_body_util::BodyExt::collect(shed.into_body()).await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("\"overloaded\""), "{}", String::from_utf8_lossy(&body));
+    let health = app.clone().oneshot(axum::http::Request::get("/health").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(health.status(), 200, "health is never shed");
+    assert_eq!(slow.await.unwrap().unwrap().status(), 200, "the accepted request completes");
+
+    // A panic in the pipeline: 500 with the JSON error body, and the service keeps serving.
+    let resp = app.clone().oneshot(post("please panic")).await.unwrap();
+    assert_eq!(resp.status(), 500);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("\"internal\""), "{}", String::from_utf8_lossy(&body));
+    let mut ok = post("read a file");
+    *ok.body_mut() = axum::body::Body::from(r#"{"query": "read a file"}"#);
+    assert_eq!(app.oneshot(ok).await.unwrap().status(), 200, "still serving after a panic");
+}
