@@ -100,6 +100,11 @@ enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// API key helpers.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
     /// List, inspect and delete collections.
     Collections {
         #[command(subcommand)]
@@ -124,6 +129,12 @@ enum CollectionsCommand {
     Delete {
         name: String,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuthCommand {
+    /// Print the sha256 to put in `[[auth.keys]] sha256` for KEY.
+    HashKey { key: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -303,6 +314,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{table}");
             }
+        }
+        Command::Auth { command: AuthCommand::HashKey { key } } => {
+            if key.len() < 16 {
+                bail!("API keys must be at least 16 characters (got {})", key.len());
+            }
+            println!("{}", aidocs::api::hash_key(&key));
         }
         Command::Cache { command } => {
             // The cache alone: no model load and no data-dir lock, so this works next to a

@@ -4,6 +4,7 @@
 //! in [`crate::error::ErrorCode`]; request-body rejections (bad JSON, wrong content type,
 //! oversized body) go through the same table.
 
+use crate::config::{ApiKey, AuthSettings, Scope};
 use crate::engine::{Engine, IngestRequest, SearchRequest};
 use crate::error::{Error, ErrorCode};
 use crate::filters;
@@ -147,6 +148,18 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/collections/{name}", get(collection))
         .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
         .route_layer(overload);
+    let auth = {
+        let auth = Arc::new(engine.config().auth.clone());
+        axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+            let auth = auth.clone();
+            async move {
+                match authorize(&auth, &req) {
+                    Ok(()) => next.run(req).await,
+                    Err(e) => e.into_response(),
+                }
+            }
+        })
+    };
     Router::new()
         .merge(api)
         .route("/health", get(health))
@@ -155,6 +168,7 @@ pub fn router(engine: Engine) -> Router {
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(auth)
         .layer(axum::Extension(stats))
         .layer(counting)
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
@@ -262,6 +276,63 @@ async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuer
 /// Liveness: no dependency calls.
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// The scope a request needs: none for health, `search` for search and read-only
+/// collection info (none with `auth.public_search`), `admin` for everything else under `/v1`.
+fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
+    let path = req.uri().path();
+    if !path.starts_with("/v1/") {
+        return None;
+    }
+    let read = (path == "/v1/search" && req.method() == axum::http::Method::POST)
+        || (path.starts_with("/v1/collections") && req.method() == axum::http::Method::GET);
+    match (read, auth.public_search) {
+        (true, true) => None,
+        (true, false) => Some(Scope::Search),
+        (false, _) => Some(Scope::Admin),
+    }
+}
+
+/// The hex sha256 stored in config for an API key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()))
+}
+
+/// Check the request's key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) against the
+/// configured sha256 hashes, in constant time. No keys configured: auth is off.
+fn authorize(auth: &AuthSettings, req: &Request) -> Result<(), ApiError> {
+    if auth.keys.is_empty() {
+        return Ok(());
+    }
+    let Some(scope) = required_scope(auth, req) else { return Ok(()) };
+    let h = req.headers();
+    let presented = h
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim);
+    let Some(presented) = presented.filter(|k| !k.is_empty()) else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "an API key is required (Authorization: Bearer KEY or X-API-Key)"));
+    };
+    let digest = hash_key(presented);
+    // Compare against every key (no early exit), each comparison constant-time.
+    let mut found: Option<&ApiKey> = None;
+    for k in &auth.keys {
+        if bool::from(subtle::ConstantTimeEq::ct_eq(digest.as_bytes(), k.sha256.to_ascii_lowercase().as_bytes())) {
+            found = Some(k);
+        }
+    }
+    let Some(key) = found else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "unknown API key"));
+    };
+    let allowed = key.scopes.contains(&Scope::Admin) || key.scopes.contains(&scope);
+    if !allowed {
+        tracing::info!(key = %key.name, needed = ?scope, "API key lacks scope");
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("API key `{}` lacks the {scope:?} scope", key.name).to_lowercase()));
+    }
+    Ok(())
 }
 
 /// Load shedding and deadline errors as API errors (with `Retry-After` when shed).

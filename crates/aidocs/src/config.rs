@@ -39,6 +39,35 @@ pub struct Config {
     pub hyde: HydeSettings,
     pub rerank: RerankSettings,
     pub cache: CacheSettings,
+    pub auth: AuthSettings,
+}
+
+/// API keys. With no keys configured, auth is off (personal use on loopback).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Search (and read-only collection listing) without a key.
+    pub public_search: bool,
+    pub keys: Vec<ApiKey>,
+}
+
+/// One API key, stored as the sha256 of the key (`aidocs auth hash-key KEY`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// For logs: which key was used, never the key.
+    pub name: String,
+    /// Lowercase hex sha256 of the key.
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// What a key may do (closed set). `admin` includes `search`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Search,
+    Admin,
 }
 
 /// Cache backend (closed set).
@@ -351,6 +380,7 @@ impl Default for Config {
             hyde: HydeSettings::default(),
             rerank: RerankSettings::default(),
             cache: CacheSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -524,6 +554,9 @@ impl Config {
         }
         if self.server.max_concurrent_requests == 0 || self.server.request_timeout_ms == 0 {
             return bad("server.max_concurrent_requests and server.request_timeout_ms must be positive");
+        }
+        if let Some(k) = self.auth.keys.iter().find(|k| k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return bad(&format!("auth.keys `{}`: sha256 must be 64 hex characters (aidocs auth hash-key KEY)", k.name));
         }
         if self.rerank.top_k == 0 {
             return bad("rerank.top_k must be positive");

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     Unavailable,
     Overloaded,
     Timeout,
+    Unauthorized,
+    Forbidden,
     Internal,
 }
 
@@ -66,6 +68,8 @@ impl ErrorCode {
             Self::StoreLocked => ("store_locked", 503),
             Self::Unavailable => ("unavailable", 503),
             Self::Overloaded => ("overloaded", 503),
+            Self::Unauthorized => ("unauthorized", 401),
+            Self::Forbidden => ("forbidden", 403),
             Self::Timeout => ("timeout", 504),
             Self::Internal => ("internal", 500),
         }

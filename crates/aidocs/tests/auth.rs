@@ -1,0 +1,99 @@
+//! The auth matrix: every route × (no key, unknown key, search key, admin key), and
+//! `auth.public_search`.
+
+mod common;
+
+use aidocs::config::{ApiKey, Scope};
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::json;
+use tower::ServiceExt;
+
+const SEARCH_KEY: &str = "search-key-0123456789";
+const ADMIN_KEY: &str = "admin-key-0123456789abc";
+
+fn app(dir: &std::path::Path, public_search: bool) -> axum::Router {
+    let mut cfg = common::config(dir);
+    cfg.auth.public_search = public_search;
+    cfg.auth.keys = vec![
+        ApiKey { name: "reader".into(), sha256: aidocs::api::hash_key(SEARCH_KEY), scopes: vec![Scope::Search] },
+        ApiKey { name: "ops".into(), sha256: aidocs::api::hash_key(ADMIN_KEY).to_uppercase(), scopes: vec![Scope::Admin] },
+    ];
+    cfg.validate().unwrap();
+    aidocs::api::router(aidocs::Engine::open(cfg).unwrap())
+}
+
+fn request(method: &str, uri: &str, key: Option<&str>, body: Option<serde_json::Value>, docs: &std::path::Path) -> Request<Body> {
+    let mut r = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        r = if k.starts_with("admin") { r.header("x-api-key", k) } else { r.header("authorization", format!("Bearer {k}")) };
+    }
+    let body = match body {
+        Some(mut v) => {
+            if v.get("path").is_some() {
+                v["path"] = json!(docs);
+            }
+            r = r.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    r.body(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_checks_its_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("a.md", "# Alpha\n\nAlpha text about keys.\n")]);
+    let app = app(&dir.path().join("data"), false);
+    let search = json!({"query": "alpha", "collection": "docs"});
+    let ingest = json!({"path": "", "collection": "docs"});
+    // (method, uri, body, [no key, unknown key, search key, admin key])
+    let matrix: Vec<(&str, &str, Option<serde_json::Value>, [u16; 4])> = vec![
+        ("POST", "/v1/documents", Some(ingest), [401, 401, 403, 200]),
+        ("POST", "/v1/search", Some(search), [401, 401, 200, 200]),
+        ("GET", "/v1/collections", None, [401, 401, 200, 200]),
+        ("GET", "/v1/collections/docs", None, [401, 401, 200, 200]),
+        ("GET", "/v1/admin/cache", None, [401, 401, 403, 200]),
+        ("DELETE", "/v1/admin/cache", None, [401, 401, 403, 200]),
+        ("GET", "/health", None, [200, 200, 200, 200]),
+        ("GET", "/health/ready", None, [200, 200, 200, 200]),
+        ("GET", "/health/detailed", None, [200, 200, 200, 200]),
+    ];
+    for (method, uri, body, expected) in matrix {
+        for (key, want) in [None, Some("not-a-real-key-000000"), Some(SEARCH_KEY), Some(ADMIN_KEY)].into_iter().zip(expected) {
+            let resp = app.clone().oneshot(request(method, uri, key, body.clone(), &docs)).await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+            assert_eq!(status, want, "{method} {uri} with {key:?}: {}", String::from_utf8_lossy(&bytes));
+            if want == 401 || want == 403 {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(v["error"]["code"], if want == 401 { "unauthorized" } else { "forbidden" });
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_search_opens_reads_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("a.md", "# Alpha\n\nAlpha text.\n")]);
+    let app = app(&dir.path().join("data"), true);
+    let ingest = json!({"path": "", "collection": "docs"});
+    assert_eq!(app.clone().oneshot(request("POST", "/v1/documents", Some(ADMIN_KEY), Some(ingest.clone()), &docs)).await.unwrap().status(), 200);
+    let search = json!({"query": "alpha", "collection": "docs"});
+    assert_eq!(app.clone().oneshot(request("POST", "/v1/search", None, Some(search), &docs)).await.unwrap().status(), 200);
+    assert_eq!(app.clone().oneshot(request("GET", "/v1/collections", None, None, &docs)).await.unwrap().status(), 200);
+    assert_eq!(app.clone().oneshot(request("POST", "/v1/documents", None, Some(ingest), &docs)).await.unwrap().status(), 401);
+    assert_eq!(app.clone().oneshot(request("DELETE", "/v1/admin/cache", Some(SEARCH_KEY), None, &docs)).await.unwrap().status(), 403);
+}
+
+#[test]
+fn malformed_key_hashes_are_rejected_by_validation() {
+    let mut cfg = aidocs::Config::default();
+    cfg.auth.keys = vec![ApiKey { name: "bad".into(), sha256: "abc".into(), scopes: vec![Scope::Admin] }];
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("auth.keys `bad`") && err.contains("64 hex"), "{err}");
+}
