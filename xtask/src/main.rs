@@ -65,8 +65,19 @@ fn main() -> Result<()> {
     }
 }
 
+/// The checkout `cargo xtask` was run in. Read at run time (`cargo run` sets
+/// CARGO_MANIFEST_DIR for the binary it runs), never baked in with `env!`: the target dir is
+/// shared between checkouts, so one xtask binary serves several of them.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    match manifest {
+        Some(m) if m.join("Cargo.toml").is_file() => m.parent().map(Path::to_path_buf).unwrap_or(m),
+        _ => {
+            // Run directly: walk up from the current dir to the workspace root.
+            let cwd = std::env::current_dir().expect("current dir");
+            cwd.ancestors().find(|d| d.join("xtask/Cargo.toml").is_file()).map(Path::to_path_buf).unwrap_or(cwd)
+        }
+    }
 }
 
 fn sha256_file(p: &Path) -> Result<String> {
