@@ -42,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
-    axum::serve(listener, aidocs::api::router(engine)).with_graceful_shutdown(shutdown()).await?;
+    // Peer addresses feed the per-client rate limit.
+    let app = aidocs::api::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     tracing::info!("aidocs-server stopped");
     Ok(())
 }

@@ -160,6 +160,18 @@ pub fn router(engine: Engine) -> Router {
             }
         })
     };
+    let rate_limit = {
+        let limiter = RateLimit::from_config(server);
+        axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+            let limiter = limiter.clone();
+            async move {
+                match limiter.as_ref().map(|l| l.check(&req)) {
+                    Some(Err(resp)) => resp,
+                    _ => next.run(req).await,
+                }
+            }
+        })
+    };
     Router::new()
         .merge(api)
         .route("/health", get(health))
@@ -169,6 +181,7 @@ pub fn router(engine: Engine) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(auth)
+        .layer(rate_limit)
         .layer(axum::Extension(stats))
         .layer(counting)
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
@@ -276,6 +289,55 @@ async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuer
 /// Liveness: no dependency calls.
 async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Per-client-IP rate limit on `/v1` (GCRA, `governor`).
+#[derive(Clone)]
+struct RateLimit {
+    limiter: Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    trusted: Arc<Vec<std::net::IpAddr>>,
+}
+
+impl RateLimit {
+    fn from_config(s: &crate::config::ServerConfig) -> Option<Self> {
+        let per_minute = std::num::NonZeroU32::new(s.rate_limit_per_minute)?;
+        let burst = std::num::NonZeroU32::new(s.rate_limit_burst.max(1))?;
+        let quota = governor::Quota::per_minute(per_minute).allow_burst(burst);
+        Some(Self { limiter: Arc::new(governor::RateLimiter::keyed(quota)), trusted: Arc::new(s.trusted_proxies.clone()) })
+    }
+
+    /// The client: the TCP peer, or the first `X-Forwarded-For` hop when the peer is a
+    /// trusted proxy. Without connection info (in-process use) the client is 0.0.0.0.
+    fn client(&self, req: &Request) -> std::net::IpAddr {
+        // Like axum's `ConnectInfo` extractor: the real peer, else a `MockConnectInfo`.
+        let ext = req.extensions();
+        let peer = ext
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .or_else(|| ext.get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        if self.trusted.contains(&peer) {
+            let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            if let Some(ip) = forwarded.and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok()) {
+                return ip;
+            }
+        }
+        peer
+    }
+
+    fn check(&self, req: &Request) -> Result<(), Response> {
+        if !req.uri().path().starts_with("/v1/") {
+            return Ok(());
+        }
+        let client = self.client(req);
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut r = ApiError::new(ErrorCode::RateLimited, format!("rate limit exceeded for {client}; retry in {secs} s")).into_response();
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs.max(1)));
+            r
+        })
+    }
 }
 
 /// The scope a request needs: none for health, `search` for search and read-only

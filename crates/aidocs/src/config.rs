@@ -250,6 +250,13 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Deadline of one API request; past it the answer is 504.
     pub request_timeout_ms: u64,
+    /// API requests per minute per client IP (0: no limit; `API_RATE_LIMIT` sets it too);
+    /// past it, 429 with `Retry-After`.
+    pub rate_limit_per_minute: u32,
+    /// Requests a client may send at once before the per-minute pace applies.
+    pub rate_limit_burst: u32,
+    /// Peers whose `X-Forwarded-For` is believed (load balancers); others are the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -393,6 +400,9 @@ impl Default for ServerConfig {
             log_queries: false,
             max_concurrent_requests: 64,
             request_timeout_ms: 30_000,
+            rate_limit_per_minute: 0,
+            rate_limit_burst: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -527,6 +537,12 @@ impl Config {
         fig = fig.merge(upper);
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.template = resolved_template;
+        if src.use_env && cfg.server.rate_limit_per_minute == 0 {
+            if let Ok(v) = std::env::var("API_RATE_LIMIT") {
+                cfg.server.rate_limit_per_minute =
+                    v.trim().parse().map_err(|_| ConfigError::Invalid(format!("API_RATE_LIMIT `{v}` is not a number of requests per minute")))?;
+            }
+        }
         cfg.validate()?;
         Ok((cfg, warnings))
     }

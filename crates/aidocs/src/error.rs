@@ -47,6 +47,7 @@ pub enum ErrorCode {
     Timeout,
     Unauthorized,
     Forbidden,
+    RateLimited,
     Internal,
 }
 
@@ -70,6 +71,7 @@ impl ErrorCode {
             Self::Overloaded => ("overloaded", 503),
             Self::Unauthorized => ("unauthorized", 401),
             Self::Forbidden => ("forbidden", 403),
+            Self::RateLimited => ("rate_limited", 429),
             Self::Timeout => ("timeout", 504),
             Self::Internal => ("internal", 500),
         }
