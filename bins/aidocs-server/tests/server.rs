@@ -106,3 +106,49 @@ fn kill_9_after_api_ingest_loses_nothing_and_lock_is_exclusive() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_ingest_finish() {
+    // Five real Python doc pages: several seconds of embedding, so the request is surely in
+    // flight when SIGTERM arrives a moment after it was sent.
+    let src = Path::new("/usr/share/doc/python3.11/html");
+    assert!(src.join("tutorial/venv.html").is_file(), "needs Debian's python3.11-doc (.ci/run installs it)");
+    let docs = tempfile::tempdir().unwrap();
+    for page in ["tutorial/venv.html", "tutorial/controlflow.html", "tutorial/datastructures.html", "tutorial/classes.html", "library/json.html"] {
+        let to = docs.path().join(page);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(page), to).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(data.path());
+    let addr = server.addr.clone();
+    let body = serde_json::json!({"path": docs.path(), "collection": "drain"}).to_string();
+    let request = std::thread::spawn(move || http(&addr, "POST", "/v1/documents", &body));
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!request.is_finished(), "the ingest must still be running when SIGTERM is sent");
+    assert!(Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap().success());
+    let (status, report) = request.join().unwrap();
+    assert_eq!(status, 200, "the in-flight request completes: {report}");
+    assert!(report["chunks_written"].as_u64().unwrap() > 20, "{report}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            assert!(st.success(), "server exited with {st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not stop after draining");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nothing acknowledged was lost: a new server sees every chunk.
+    let server = start(data.path());
+    let (_, info) = http(&server.addr, "GET", "/v1/collections/drain", "");
+    assert_eq!(info["points"].as_u64(), report["chunks_written"].as_u64());
+    drop(server);
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
