@@ -96,13 +96,18 @@ fn kill_9_after_api_ingest_loses_nothing_and_lock_is_exclusive() {
     // SIGTERM: graceful drain, exit status 0.
     let st = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
     assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
+    assert_clean_exit(&mut server.child, Duration::from_secs(30));
+}
+
+/// Wait for `child` to exit, at most `within`, and require exit status 0.
+fn assert_clean_exit(child: &mut Child, within: Duration) {
+    let deadline = Instant::now() + within;
     loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
+        if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "server exited with {status}");
-            break;
+            return;
         }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        assert!(Instant::now() < deadline, "server did not stop within {within:?} of SIGTERM");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -130,15 +135,7 @@ fn sigterm_lets_an_in_flight_ingest_finish() {
     let (status, report) = request.join().unwrap();
     assert_eq!(status, 200, "the in-flight request completes: {report}");
     assert!(report["chunks_written"].as_u64().unwrap() > 20, "{report}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(st) = server.child.try_wait().unwrap() {
-            assert!(st.success(), "server exited with {st}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not stop after draining");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_clean_exit(&mut server.child, Duration::from_secs(60));
     // Nothing acknowledged was lost: a new server sees every chunk.
     let server = start(data.path());
     let (_, info) = http(&server.addr, "GET", "/v1/collections/drain", "");

@@ -340,10 +340,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 CacheCommand::Clear { kind } => {
                     let kind = kind.map(|k| k.parse::<aidocs::cache::CacheKind>()).transpose().map_err(anyhow::Error::msg)?;
-                    let mut n = 0;
-                    for k in kind.map_or(aidocs::cache::CacheKind::ALL.to_vec(), |k| vec![k]) {
-                        n += cache.delete_prefix(k.prefix()).await.map_err(|e| anyhow::anyhow!("cache clear failed: {e}"))?;
-                    }
+                    let n = aidocs::cache::clear(cache.as_ref(), kind).await.map_err(|e| anyhow::anyhow!("cache clear failed: {e}"))?;
                     println!("removed {n} cached entries ({})", kind.map_or("all kinds", |k| k.as_str()));
                 }
             }

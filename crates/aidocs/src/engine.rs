@@ -511,11 +511,7 @@ impl Engine {
     /// Remove cached entries of one kind, or all kinds; returns how many were removed.
     pub async fn cache_clear(&self, kind: Option<CacheKind>) -> Result<u64> {
         let Some(c) = &self.cache else { return Ok(0) };
-        let mut n = 0;
-        for k in kind.map_or(CacheKind::ALL.to_vec(), |k| vec![k]) {
-            n += c.cache.delete_prefix(k.prefix()).await.map_err(|e| Error::Unavailable(e.to_string()))?;
-        }
-        Ok(n)
+        aidocs_cache::clear(c.cache.as_ref(), kind).await.map_err(|e| Error::Unavailable(e.to_string()))
     }
 
     /// Drop cached search results of `collection` (after its content changed).
@@ -568,7 +564,7 @@ impl Engine {
             .iter()
             .map(|s| if s.payload.title.is_empty() { s.payload.text.clone() } else { format!("{} {}", s.payload.title, s.payload.text) })
             .collect();
-        let timeout = std::time::Duration::from_millis(self.cfg.rerank.timeout_ms);
+        let timeout = Duration::from_millis(self.cfg.rerank.timeout_ms);
         match tokio::time::timeout(timeout, reranker.rerank(query, &passages)).await {
             Ok(Ok(scores)) if scores.len() == k => {
                 let mut head: Vec<_> = scored.drain(..k).zip(scores).collect();
@@ -924,7 +920,7 @@ fn build_hyde(cfg: &Config) -> Result<Option<Hyde>> {
         return Ok(None);
     }
     let api_key = if h.api_key.is_empty() { std::env::var("OPENAI_API_KEY").unwrap_or_default() } else { h.api_key.clone() };
-    let timeout = std::time::Duration::from_millis(h.timeout_ms);
+    let timeout = Duration::from_millis(h.timeout_ms);
     let generator = OpenAiGenerator::new(OpenAiGeneratorConfig {
         base_url: h.base_url.clone(),
         api_key,
@@ -952,7 +948,7 @@ fn build_reranker(cfg: &Config) -> Result<Option<Arc<dyn Reranker>>> {
             api: r.api,
             model: r.model.clone(),
             api_key: r.api_key.clone(),
-            timeout: std::time::Duration::from_millis(r.timeout_ms),
+            timeout: Duration::from_millis(r.timeout_ms),
         })?)),
     })
 }

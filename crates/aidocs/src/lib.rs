@@ -24,5 +24,6 @@ pub use error::{Error, ErrorCode, Result};
 pub use aidocs_core as core;
 /// The cache key scheme and kinds.
 pub mod cache {
+    pub use aidocs_cache::clear;
     pub use aidocs_cache::keys::{self, CacheKind};
 }

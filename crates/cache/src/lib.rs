@@ -28,6 +28,15 @@ pub use tiered::TieredCache;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Remove every entry of `kind` (all kinds for `None`); returns how many were removed.
+pub async fn clear(cache: &dyn Cache, kind: Option<keys::CacheKind>) -> Result<u64, CacheError> {
+    let mut n = 0;
+    for k in kind.map_or(keys::CacheKind::ALL.to_vec(), |k| vec![k]) {
+        n += cache.delete_prefix(k.prefix()).await?;
+    }
+    Ok(n)
+}
+
 /// Hit/miss/error counters shared by the implementations.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
