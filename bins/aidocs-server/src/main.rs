@@ -24,7 +24,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    aidocs::telemetry::init_logging("info,qdrant_edge=error");
+    aidocs::obs::logging::init_logging("info,qdrant_edge=error");
     let args = Args::parse();
     let (mut cfg, warnings) =
         Config::load(&ConfigSource { file: args.config, template: args.template, use_env: true })?;

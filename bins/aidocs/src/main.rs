@@ -228,7 +228,7 @@ fn open_engine(cfg: Config) -> anyhow::Result<Engine> {
 
 #[tokio::main]
 async fn main() {
-    aidocs::telemetry::init_logging("warn,aidocs=info,qdrant_edge=error");
+    aidocs::obs::logging::init_logging("warn,aidocs=info,qdrant_edge=error");
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");

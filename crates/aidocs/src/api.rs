@@ -11,7 +11,7 @@ use crate::filters;
 use crate::progress::LogProgress;
 use aidocs_core::{DocMetadata, SearchMode};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -118,36 +118,51 @@ pub struct DocumentsBody {
 pub fn router(engine: Engine) -> Router {
     let limit = engine.config().server.max_body_bytes;
     let stats = Arc::new(ApiStats { started: Instant::now(), requests: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    // Counts every response, including those of the auth, rate-limit and shed layers
+    // inside it: `http_requests_total` by route template, and the health counters.
     let counting = {
         let stats = stats.clone();
+        let metrics = engine.metrics().clone();
         axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
             let stats = stats.clone();
+            let metrics = metrics.clone();
             async move {
+                let started = Instant::now();
+                let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+                let method = req.method().clone();
                 let resp = next.run(req).await;
                 stats.requests.fetch_add(1, Ordering::Relaxed);
                 if resp.status().is_server_error() {
                     stats.errors.fetch_add(1, Ordering::Relaxed);
                 }
+                metrics.http_request(&route, method.as_str(), resp.status().as_u16(), started.elapsed().as_secs_f64());
                 resp
             }
         })
     };
     let server = &engine.config().server;
     // API routes shed load past the concurrency limit (fast 503 + Retry-After) and have a
-    // deadline; health routes do neither, so load balancers can still see the instance.
-    let overload = tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
-        .load_shed()
-        // Global: axum clones layers per route, and all API routes share one limit.
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(server.max_concurrent_requests))
-        .timeout(Duration::from_millis(server.request_timeout_ms));
-    let api = Router::new()
+    // deadline: search and reads `request_timeout_ms`, admin work `admin_timeout_ms`.
+    // Health and metrics routes do neither, so load balancers still see the instance.
+    // Global: axum clones layers per route, and all API routes share one limit.
+    let in_flight = tower::limit::GlobalConcurrencyLimitLayer::new(server.max_concurrent_requests);
+    let guard = |timeout_ms: u64| {
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
+            .load_shed()
+            .layer(in_flight.clone())
+            .timeout(Duration::from_millis(timeout_ms))
+    };
+    let reads = Router::new()
         .route("/v1/search", post(search))
-        .route("/v1/documents", post(documents))
         .route("/v1/collections", get(collections))
         .route("/v1/collections/{name}", get(collection))
+        .route_layer(guard(server.request_timeout_ms));
+    let admin = Router::new()
+        .route("/v1/documents", post(documents))
         .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
-        .route_layer(overload);
+        .route_layer(guard(server.admin_timeout_ms));
+    let api = reads.merge(admin);
     let auth = {
         let auth = Arc::new(engine.config().auth.clone());
         axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
@@ -177,6 +192,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/health", get(health))
         .route("/health/ready", get(ready))
         .route("/health/detailed", get(detailed))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
@@ -284,6 +300,14 @@ async fn cache_clear(State(engine): State<Engine>, query: Result<Query<ClearQuer
     let kind = q.kind.map(|k| k.parse::<aidocs_cache::keys::CacheKind>()).transpose().map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e))?;
     let removed = engine.cache_clear(kind).await?;
     Ok(Json(json!({"removed": removed, "kind": kind.map_or("all", |k| k.as_str())})))
+}
+
+/// `GET /metrics`: the Prometheus text exposition (catalogue in `docs/metrics.md`).
+/// Outside `/v1`, so neither auth nor the rate limit applies; expose it to the scraper only.
+async fn metrics(State(engine): State<Engine>) -> Result<Response, ApiError> {
+    engine.refresh_store_metrics().await;
+    let text = engine.metrics().encode().map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
 }
 
 /// Liveness: no dependency calls.
@@ -404,7 +428,7 @@ async fn overload_error(err: tower::BoxError) -> Response {
         r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         r
     } else if err.is::<tower::timeout::error::Elapsed>() {
-        ApiError::new(ErrorCode::Timeout, "request took longer than server.request_timeout_ms").into_response()
+        ApiError::new(ErrorCode::Timeout, "request took longer than its deadline (server.request_timeout_ms, or server.admin_timeout_ms for admin routes)").into_response()
     } else {
         tracing::error!(error = %err, "middleware error");
         ApiError::new(ErrorCode::Internal, "internal error; see the server log").into_response()

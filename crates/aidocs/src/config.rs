@@ -10,6 +10,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Templates shipped in `config/templates/`, compiled in.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -40,6 +41,49 @@ pub struct Config {
     pub rerank: RerankSettings,
     pub cache: CacheSettings,
     pub auth: AuthSettings,
+    pub breaker: BreakerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+/// Circuit breakers on the embedding model, the HyDE generator and the reranker: each opens
+/// when `error_rate` of the calls in the last `window_s` failed (with at least `min_calls`
+/// calls), refuses calls for `cooldown_ms`, then lets one trial through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    pub error_rate: f64,
+    pub window_s: u64,
+    pub min_calls: u32,
+    pub cooldown_ms: u64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self { error_rate: 0.05, window_s: 30, min_calls: 20, cooldown_ms: 10_000 }
+    }
+}
+
+impl BreakerSettings {
+    pub fn to_core(&self) -> aidocs_core::BreakerConfig {
+        aidocs_core::BreakerConfig {
+            error_rate: self.error_rate,
+            window: Duration::from_secs(self.window_s),
+            min_calls: self.min_calls,
+            cooldown: Duration::from_millis(self.cooldown_ms),
+        }
+    }
+}
+
+/// Traces: per-stage spans and their export.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// Per-stage spans (`search.embed`, `search.store_query`, ...) inside each request span;
+    /// `ENABLE_REQUEST_TRACING=true` sets it too.
+    pub request_tracing: bool,
+    /// OTLP/HTTP endpoint for span export (`http://collector:4318`); empty: no export.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` sets it too.
+    pub otlp_endpoint: String,
 }
 
 /// API keys. With no keys configured, auth is off (personal use on loopback).
@@ -248,8 +292,10 @@ pub struct ServerConfig {
     /// API requests served at once; more are shed at once with 503 + `Retry-After` instead
     /// of queueing into timeouts (`/health*` is never shed).
     pub max_concurrent_requests: usize,
-    /// Deadline of one API request; past it the answer is 504.
+    /// Deadline of one search or read request; past it the answer is 504.
     pub request_timeout_ms: u64,
+    /// Deadline of one admin request (ingest, cache clear), which may run for minutes.
+    pub admin_timeout_ms: u64,
     /// API requests per minute per client IP (0: no limit; `API_RATE_LIMIT` sets it too);
     /// past it, 429 with `Retry-After`.
     pub rate_limit_per_minute: u32,
@@ -270,6 +316,15 @@ pub enum EmbeddingProvider {
     Onnx,
 }
 
+impl EmbeddingProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Onnx => "onnx",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddingConfig {
@@ -286,6 +341,8 @@ pub struct EmbeddingConfig {
     pub max_seq_len: usize,
     /// ONNX Runtime intra-op threads (0: one per core); candle uses all cores.
     pub threads: usize,
+    /// Price per million embedded tokens, for `embedding_cost_usd_total` (0 for local models).
+    pub usd_per_million_tokens: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,6 +374,8 @@ pub struct SearchConfig {
     pub fusion: Fusion,
     pub snippet_chars: usize,
     pub max_query_chars: usize,
+    /// Most values in one filter (list items counted one by one).
+    pub max_filter_values: usize,
 }
 
 /// Vector store backend (closed set).
@@ -388,6 +447,8 @@ impl Default for Config {
             rerank: RerankSettings::default(),
             cache: CacheSettings::default(),
             auth: AuthSettings::default(),
+            breaker: BreakerSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -400,6 +461,7 @@ impl Default for ServerConfig {
             log_queries: false,
             max_concurrent_requests: 64,
             request_timeout_ms: 30_000,
+            admin_timeout_ms: 1_800_000,
             rate_limit_per_minute: 0,
             rate_limit_burst: 20,
             trusted_proxies: Vec::new(),
@@ -418,6 +480,7 @@ impl Default for EmbeddingConfig {
             batch_size: 32,
             max_seq_len: 256,
             threads: 0,
+            usd_per_million_tokens: 0.0,
         }
     }
 }
@@ -446,6 +509,7 @@ impl Default for SearchConfig {
             fusion: Fusion::default(),
             snippet_chars: 300,
             max_query_chars: 2000,
+            max_filter_values: 64,
         }
     }
 }
@@ -543,6 +607,14 @@ impl Config {
                     v.trim().parse().map_err(|_| ConfigError::Invalid(format!("API_RATE_LIMIT `{v}` is not a number of requests per minute")))?;
             }
         }
+        if src.use_env {
+            if std::env::var("ENABLE_REQUEST_TRACING").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")) {
+                cfg.telemetry.request_tracing = true;
+            }
+            if cfg.telemetry.otlp_endpoint.is_empty() {
+                cfg.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+            }
+        }
         cfg.validate()?;
         Ok((cfg, warnings))
     }
@@ -568,8 +640,14 @@ impl Config {
         if self.hyde.n == 0 || self.hyde.n > 16 {
             return bad("hyde.n must be between 1 and 16");
         }
-        if self.server.max_concurrent_requests == 0 || self.server.request_timeout_ms == 0 {
-            return bad("server.max_concurrent_requests and server.request_timeout_ms must be positive");
+        if self.server.max_concurrent_requests == 0 || self.server.request_timeout_ms == 0 || self.server.admin_timeout_ms == 0 {
+            return bad("server.max_concurrent_requests, server.request_timeout_ms and server.admin_timeout_ms must be positive");
+        }
+        if !(self.breaker.error_rate > 0.0 && self.breaker.error_rate <= 1.0) || self.breaker.window_s == 0 {
+            return bad("breaker.error_rate must be in (0, 1] and breaker.window_s positive");
+        }
+        if self.search.max_filter_values == 0 {
+            return bad("search.max_filter_values must be positive");
         }
         if let Some(k) = self.auth.keys.iter().find(|k| k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
             return bad(&format!("auth.keys `{}`: sha256 must be 64 hex characters (aidocs auth hash-key KEY)", k.name));

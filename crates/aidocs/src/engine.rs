@@ -7,14 +7,17 @@ use aidocs_cache::{Breaker, BreakerConfig, Cache, CachedEmbedder, MemoryCache, R
 use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
+use crate::guard::{GuardedEmbedder, GuardedGenerator, GuardedReranker};
+use crate::metered::MeteredEmbedder;
 use aidocs_core::{
-    ChunkPayload, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, Reranker, SearchMode,
+    BreakerState, ChunkPayload, CircuitBreaker, CoreError, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, Reranker, SearchMode,
     SparseEncoder, StoreError, StoreQuery, TokenCounter, VectorStore,
 };
 use aidocs_embed::{
     Bm25Config, Bm25Encoder, CrossEncoder, CrossEncoderConfig, HttpReranker, HttpRerankerConfig, LocalEmbedder,
     LocalEmbedderConfig, OnnxEmbedder, OnnxEmbedderConfig,
 };
+use aidocs_obs::{Metrics, Outcome, Stage};
 use aidocs_hyde::{Hyde, HydeConfig, OpenAiGenerator, OpenAiGeneratorConfig};
 use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
@@ -136,6 +139,9 @@ pub struct IngestReport {
     pub documents_deleted: usize,
     pub chunks_written: usize,
     pub points_deleted: usize,
+    /// Bytes of the source files that were read and parsed.
+    #[serde(default)]
+    pub bytes_read: u64,
     pub skipped: Vec<SkippedFile>,
     pub took_ms: f64,
 }
@@ -159,7 +165,12 @@ pub struct Engine {
     cache: Option<Arc<EngineCache>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
     ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    metrics: Metrics,
+    /// The circuit breakers by dependency name, shared with the metrics source.
+    breakers: Breakers,
 }
+
+type Breakers = Arc<std::sync::RwLock<BTreeMap<&'static str, Arc<CircuitBreaker>>>>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,28 +218,52 @@ impl Engine {
         let reranker = build_reranker(&cfg)?;
         let cache = build_cache(&cfg)?;
         let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store);
-        engine.hyde = hyde.map(Arc::new);
-        engine.reranker = reranker;
+        if let Some(h) = hyde {
+            engine = engine.with_hyde(h);
+        }
+        if let Some(r) = reranker {
+            engine = engine.with_reranker(r);
+        }
         if let Some(c) = cache {
             engine = engine.with_cache(c);
         }
         Ok(engine)
     }
 
-    /// Replace the embedder (e.g. to instrument it). Call before [`Engine::with_cache`].
+    /// Replace the embedder (e.g. to instrument it); it gets its own circuit breaker. Call
+    /// before [`Engine::with_cache`], so cached embeddings are served while it is down.
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
-        self.embedder = embedder;
+        let guarded = GuardedEmbedder::new(embedder, self.cfg.breaker.to_core());
+        self.set_breaker(guarded.breaker().clone());
+        self.embedder = Arc::new(guarded);
         self
+    }
+
+    fn set_breaker(&self, b: Arc<CircuitBreaker>) {
+        self.breakers.write().unwrap_or_else(|p| p.into_inner()).insert(b.name(), b);
+    }
+
+    /// The state of each circuit breaker by dependency (`embedding`, `generator`, `reranker`).
+    pub fn breaker_states(&self) -> BTreeMap<&'static str, BreakerState> {
+        self.breakers.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, b)| (*k, b.state())).collect()
     }
 
     /// Cache embeddings, search results and HyDE passages in `cache` (TTLs from config).
     /// Wraps the embedder in a [`CachedEmbedder`].
     pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
-        let provider = format!("{:?}", self.cfg.embedding.provider).to_lowercase();
+        let provider = self.cfg.embedding.provider.as_str();
         let ttl = Duration::from_secs(self.cfg.cache.ttl.embedding_s);
         let embedder = Arc::new(CachedEmbedder::new(self.embedder.clone(), cache.clone(), provider, ttl));
         self.embedder = embedder.clone();
-        self.cache = Some(Arc::new(EngineCache { cache, embedder, search: KindCounters::default(), hyde: KindCounters::default() }));
+        let c = Arc::new(EngineCache { cache, embedder, search: KindCounters::default(), hyde: KindCounters::default() });
+        self.cache = Some(c.clone());
+        // Weak: the metrics outlive neither the engine nor keep its cache alive.
+        let weak = Arc::downgrade(&c);
+        self.metrics.add_source(move |snap| {
+            if let Some(c) = weak.upgrade() {
+                c.snapshot_into(snap);
+            }
+        });
         self
     }
 
@@ -240,15 +275,19 @@ impl Engine {
         Self { cfg: Arc::new(cfg), ..self.clone() }
     }
 
-    /// Use `hyde` for HyDE requests.
+    /// Use `hyde` for HyDE requests; its generator gets a circuit breaker.
     pub fn with_hyde(mut self, hyde: Hyde) -> Self {
-        self.hyde = Some(Arc::new(hyde));
+        let guarded = GuardedGenerator::new(hyde.generator().clone(), self.cfg.breaker.to_core());
+        self.set_breaker(guarded.breaker().clone());
+        self.hyde = Some(Arc::new(Hyde::new(Arc::new(guarded), hyde.config().clone())));
         self
     }
 
-    /// Use `reranker` for rerank requests.
+    /// Use `reranker` for rerank requests, behind a circuit breaker.
     pub fn with_reranker(mut self, reranker: Arc<dyn Reranker>) -> Self {
-        self.reranker = Some(reranker);
+        let guarded = GuardedReranker::new(reranker, self.cfg.breaker.to_core());
+        self.set_breaker(guarded.breaker().clone());
+        self.reranker = Some(Arc::new(guarded));
         self
     }
 
@@ -260,9 +299,24 @@ impl Engine {
         counter: Arc<dyn TokenCounter>,
         store: Arc<dyn VectorStore>,
     ) -> Self {
+        let breakers: Breakers = Arc::default();
+        // Fails only if the exporter cannot register with a fresh registry: a bug.
+        let metrics = Metrics::new(env!("CARGO_PKG_VERSION")).expect("a fresh metrics registry");
+        let provider = cfg.embedding.provider.as_str();
+        let metered = MeteredEmbedder::new(embedder, counter.clone(), metrics.clone(), provider, cfg.embedding.usd_per_million_tokens);
+        let guarded = GuardedEmbedder::new(Arc::new(metered), cfg.breaker.to_core());
+        breakers.write().unwrap_or_else(|p| p.into_inner()).insert("embedding", guarded.breaker().clone());
+        let weak = Arc::downgrade(&breakers);
+        metrics.add_source(move |snap| {
+            if let Some(b) = weak.upgrade() {
+                for (name, b) in b.read().unwrap_or_else(|p| p.into_inner()).iter() {
+                    snap.breakers.push((name, b.state() as u8, b.rejected()));
+                }
+            }
+        });
         Self {
             cfg: Arc::new(cfg),
-            embedder,
+            embedder: Arc::new(guarded),
             sparse,
             counter,
             store,
@@ -270,6 +324,8 @@ impl Engine {
             reranker: None,
             cache: None,
             ingest_lock: Default::default(),
+            metrics,
+            breakers,
         }
     }
 
@@ -285,6 +341,20 @@ impl Engine {
         &self.embedder
     }
 
+    /// This engine's metric instruments (`GET /metrics` renders them).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Read the values a scrape reports from the store (points per collection). Store
+    /// errors are logged and leave the last values in place: a scrape never fails on them.
+    pub async fn refresh_store_metrics(&self) {
+        match self.store.list_collections().await {
+            Ok(cs) => cs.iter().for_each(|c| self.metrics.store_points(&c.name, c.points as u64)),
+            Err(e) => tracing::warn!(error = %e, "store metrics not refreshed"),
+        }
+    }
+
     /// Validate a request against config limits; returns (query, limit, mode).
     fn validate(&self, req: &SearchRequest) -> Result<(String, usize, SearchMode)> {
         let s = &self.cfg.search;
@@ -294,6 +364,17 @@ impl Engine {
         }
         if query.chars().count() > s.max_query_chars {
             return Err(Error::InvalidRequest(format!("`query` is longer than {} characters", s.max_query_chars)));
+        }
+        let values = req.filter.value_count();
+        if values > s.max_filter_values {
+            return Err(Error::InvalidRequest(format!("`filter` has {values} values; at most {} are allowed (search.max_filter_values)", s.max_filter_values)));
+        }
+        let longest = req.filter.longest_keyword();
+        if longest > aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS {
+            return Err(Error::InvalidRequest(format!(
+                "`filter` value of {longest} characters is longer than {}",
+                aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS
+            )));
         }
         let limit = req.limit.unwrap_or(s.default_limit);
         if limit == 0 || limit > s.max_limit {
@@ -307,6 +388,20 @@ impl Engine {
     /// note in the response; they never fail the search.
     pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
         let started = Instant::now();
+        let requested = req.mode.unwrap_or(self.cfg.search.default_mode);
+        let r = self.search_inner(req, started).await;
+        let secs = started.elapsed().as_secs_f64();
+        match &r {
+            Ok(resp) => {
+                let outcome = if resp.cached { Outcome::Cached } else { Outcome::Ok };
+                self.metrics.search(resp.mode.as_str(), outcome, secs, resp.hits.len(), None);
+            }
+            Err(e) => self.metrics.search(requested.as_str(), Outcome::Error, secs, 0, Some(e.code().as_str_and_status().0)),
+        }
+        r
+    }
+
+    async fn search_inner(&self, req: SearchRequest, started: Instant) -> Result<SearchResponse> {
         let (query, limit, mode) = self.validate(&req)?;
         let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
         let collection = self.store.resolve(&name).await?;
@@ -359,6 +454,7 @@ impl Engine {
             texts.extend(passages);
             let mut vecs = self.embedder.embed(&texts).await?;
             timings.embed_ms = ms(t);
+            self.metrics.stage(Stage::Embedding, t.elapsed().as_secs_f64(), "");
             if vecs.is_empty() {
                 return Err(Error::Internal("embedder returned no vector".into()));
             }
@@ -384,6 +480,7 @@ impl Engine {
         let t = Instant::now();
         let mut scored = self.store.query(&collection, &q).await?;
         timings.search_ms = ms(t);
+        self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
         let rerank_note = if want_rerank {
             let t = Instant::now();
             let note = self.rerank(&query, &mut scored).await;
@@ -485,17 +582,19 @@ impl Engine {
                 v
             }
         };
-        let generator = match &self.hyde {
-            Some(h) => serde_json::json!({"status": "configured", "model": h.generator().model_id()}),
-            None => serde_json::json!({"status": "not_configured"}),
+        let states = self.breaker_states();
+        let optional = |model: Option<&str>, breaker: &str| match (model, states.get(breaker)) {
+            (None, _) => serde_json::json!({"status": "not_configured"}),
+            (Some(m), Some(BreakerState::Open)) => serde_json::json!({"status": "degraded", "model": m, "circuit": "open"}),
+            (Some(m), state) => serde_json::json!({"status": "configured", "model": m, "circuit": state.map_or("closed", |s| s.as_str())}),
         };
-        let reranker = match &self.reranker {
-            Some(r) => serde_json::json!({"status": "configured", "model": r.model_id()}),
-            None => serde_json::json!({"status": "not_configured"}),
-        };
+        let generator = optional(self.hyde.as_ref().map(|h| h.generator().model_id()), "generator");
+        let reranker = optional(self.reranker.as_ref().map(|r| r.model_id()), "reranker");
+        let mut embedding = embedding;
+        embedding["circuit"] = states.get("embedding").map_or("closed", |s| s.as_str()).into();
         let overall = if store["status"] != "up" || embedding["status"] != "up" {
             "unhealthy"
-        } else if cache["status"] == "degraded" {
+        } else if cache["status"] == "degraded" || generator["status"] == "degraded" || reranker["status"] == "degraded" {
             "degraded"
         } else {
             "healthy"
@@ -526,16 +625,27 @@ impl Engine {
     /// HyDE passages for `query` and the note for the response; no passages on any failure.
     async fn hyde_passages(&self, query: &str) -> (Vec<String>, String) {
         let Some(hyde) = &self.hyde else {
+            self.metrics.hyde_query(Outcome::Skipped);
             return (Vec::new(), "skipped: hyde is not configured (set hyde.base_url)".into());
         };
         let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
         if let Some(c) = &self.cache {
             if let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
                 let note = format!("applied ({} passages, cached)", passages.len());
+                self.metrics.hyde_query(Outcome::Cached);
                 return (passages, note);
             }
         }
-        match hyde.expand(query).await {
+        let t = Instant::now();
+        let expanded = hyde.expand(query).await;
+        let outcome = match &expanded {
+            Ok(_) => Outcome::Ok,
+            Err(CoreError::CircuitOpen { .. }) => Outcome::Skipped,
+            Err(_) => Outcome::Error,
+        };
+        self.metrics.stage(Stage::HydeGeneration, t.elapsed().as_secs_f64(), outcome.as_str());
+        self.metrics.hyde_query(outcome);
+        match expanded {
             Ok(x) => {
                 let note = format!("applied ({} passages, {} prompt)", x.passages.len(), x.kind.as_str());
                 if let Some(c) = &self.cache {
@@ -553,12 +663,20 @@ impl Engine {
     /// Rescore the first `rerank.top_k` candidates in place (best first); the rest keep the
     /// fused order after them. Returns the note for the response.
     async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> String {
+        let t = Instant::now();
+        let (note, outcome) = self.rerank_inner(query, scored).await;
+        self.metrics.stage(Stage::Rerank, t.elapsed().as_secs_f64(), outcome.as_str());
+        self.metrics.rerank(outcome);
+        note
+    }
+
+    async fn rerank_inner(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> (String, Outcome) {
         let Some(reranker) = &self.reranker else {
-            return "skipped: no reranker configured (set rerank.engine)".into();
+            return ("skipped: no reranker configured (set rerank.engine)".into(), Outcome::Skipped);
         };
         let k = self.cfg.rerank.top_k.min(scored.len());
         if k == 0 {
-            return "skipped: no candidates".into();
+            return ("skipped: no candidates".into(), Outcome::Skipped);
         }
         let passages: Vec<String> = scored[..k]
             .iter()
@@ -575,14 +693,15 @@ impl Engine {
                     s
                 }));
                 scored.extend(rest);
-                format!("applied ({}, {k} candidates)", reranker.model_id())
+                (format!("applied ({}, {k} candidates)", reranker.model_id()), Outcome::Ok)
             }
-            Ok(Ok(scores)) => format!("skipped: reranker returned {} scores for {k} passages", scores.len()),
+            Ok(Ok(scores)) => (format!("skipped: reranker returned {} scores for {k} passages", scores.len()), Outcome::Error),
+            Ok(Err(e @ CoreError::CircuitOpen { .. })) => (format!("skipped: {e}"), Outcome::Skipped),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rerank failed; keeping fused order");
-                format!("skipped: {e}")
+                (format!("skipped: {e}"), Outcome::Error)
             }
-            Err(_) => format!("skipped: reranker timed out after {} ms", timeout.as_millis()),
+            Err(_) => (format!("skipped: reranker timed out after {} ms", timeout.as_millis()), Outcome::Error),
         }
     }
 
@@ -661,15 +780,16 @@ impl Engine {
                 let (source, file, defaults, cfg, counter) =
                     (source.clone(), file.clone(), defaults.clone(), self.cfg.clone(), self.counter.clone());
                 tokio::task::spawn_blocking(move || {
+                    let bytes = std::fs::metadata(&file.abs).map_or(0, |m| m.len());
                     source.load(&file, &defaults).map(|doc| {
                         let chunks = prepare_chunks(&doc, &cfg, counter.as_ref());
-                        (doc, chunks)
+                        (doc, chunks, bytes)
                     })
                 })
                 .await
                 .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
             };
-            let (doc, chunks) = match loaded {
+            let (doc, chunks, bytes) = match loaded {
                 Ok(x) => x,
                 Err(reason) => {
                     if reason == Skipped::Empty {
@@ -685,6 +805,7 @@ impl Engine {
                 }
             };
             seen.insert(doc.source_id.clone());
+            report.bytes_read += bytes;
             let old = existing.get(&doc.source_id);
             if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(&doc.doc_hash)) {
                 report.documents_unchanged += 1;
@@ -720,6 +841,12 @@ impl Engine {
             }
         }
         report.took_ms = ms(started);
+        let m = &self.metrics;
+        m.ingest_documents("written", report.documents_written as u64);
+        m.ingest_documents("unchanged", report.documents_unchanged as u64);
+        m.ingest_documents("deleted", report.documents_deleted as u64);
+        m.ingest_documents("skipped", report.skipped.len() as u64);
+        m.ingest_volume(report.chunks_written as u64, report.bytes_read);
         progress.finish(&report);
         Ok(report)
     }
@@ -868,6 +995,20 @@ struct EngineCache {
 }
 
 impl EngineCache {
+    /// Per-kind and per-tier counters for a metrics scrape.
+    fn snapshot_into(&self, snap: &mut aidocs_obs::Snapshot) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (eh, em) = self.embedder.hits_misses();
+        snap.cache_kinds.push(("embedding", eh, em));
+        snap.cache_kinds.push(("search", self.search.hits.load(Relaxed), self.search.misses.load(Relaxed)));
+        snap.cache_kinds.push(("hyde", self.hyde.hits.load(Relaxed), self.hyde.misses.load(Relaxed)));
+        let stats = self.cache.stats();
+        let tiers = if stats.tiers.is_empty() { vec![stats] } else { stats.tiers };
+        for t in tiers {
+            snap.cache_tiers.push((t.backend, t.hits, t.misses, t.errors));
+        }
+    }
+
     /// A JSON value from the cache; errors and undecodable values are misses.
     async fn get_json<T: serde::de::DeserializeOwned>(&self, counters: &KindCounters, key: &str) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;

@@ -95,6 +95,7 @@ impl Error {
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::Embedding(CoreError::InvalidInput(_)) => ErrorCode::InvalidRequest,
+            Error::Embedding(CoreError::CircuitOpen { .. }) => ErrorCode::Unavailable,
             Error::Embedding(_) | Error::Model(_) | Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -13,8 +13,9 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod filters;
+pub mod guard;
+pub mod metered;
 pub mod progress;
-pub mod telemetry;
 
 pub use config::{Config, ConfigSource};
 pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageTimings};
@@ -22,6 +23,8 @@ pub use error::{Error, ErrorCode, Result};
 
 /// Re-exports for embedders of the library.
 pub use aidocs_core as core;
+/// Metrics and log setup.
+pub use aidocs_obs as obs;
 /// The cache key scheme and kinds.
 pub mod cache {
     pub use aidocs_cache::clear;

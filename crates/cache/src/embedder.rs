@@ -26,7 +26,13 @@ impl CachedEmbedder {
 
     /// Texts served from the cache and texts embedded, since creation.
     pub fn counters(&self) -> serde_json::Value {
-        serde_json::json!({"hits": self.hits.load(Ordering::Relaxed), "misses": self.misses.load(Ordering::Relaxed)})
+        let (hits, misses) = self.hits_misses();
+        serde_json::json!({"hits": hits, "misses": misses})
+    }
+
+    /// `(hits, misses)` since creation.
+    pub fn hits_misses(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 
     fn key(&self, text: &str) -> String {

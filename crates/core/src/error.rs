@@ -43,6 +43,9 @@ pub enum CoreError {
     Generation(String),
     #[error("{what} timed out after {ms} ms")]
     Timeout { what: &'static str, ms: u64 },
+    /// A circuit breaker refused the call without trying: the dependency has been failing.
+    #[error("{dependency} is failing; circuit open, next try in {retry_in_ms} ms")]
+    CircuitOpen { dependency: &'static str, retry_in_ms: u64 },
 }
 
 /// Errors a [`crate::Cache`] reports. All of them mean "treat as a miss".

@@ -112,4 +112,30 @@ impl Filter {
         self.must.push((field, value));
         self
     }
+
+    /// How many values the filter holds, list items counted one by one (its cost to the
+    /// store grows with this).
+    pub fn value_count(&self) -> usize {
+        self.must
+            .iter()
+            .map(|(_, v)| match v {
+                FilterValue::AnyKeyword(k) => k.len(),
+                FilterValue::AnyInteger(i) => i.len(),
+                _ => 1,
+            })
+            .sum()
+    }
+
+    /// The longest keyword value, in characters.
+    pub fn longest_keyword(&self) -> usize {
+        let keywords = self.must.iter().flat_map(|(_, v)| match v {
+            FilterValue::Keyword(k) => std::slice::from_ref(k),
+            FilterValue::AnyKeyword(k) => k.as_slice(),
+            _ => &[],
+        });
+        keywords.map(|k| k.chars().count()).max().unwrap_or(0)
+    }
 }
+
+/// Longest keyword a filter may compare against; payload keywords are short labels.
+pub const MAX_FILTER_KEYWORD_CHARS: usize = 256;
