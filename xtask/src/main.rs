@@ -1,4 +1,7 @@
-//! `cargo xtask`: project automation (models, demo, ci). Plain Rust, no extra tooling.
+//! `cargo xtask`: project automation (models, demo, ci, eval, bench). Plain Rust, no extra
+//! tooling beyond what each task names (pip for models, wrk for the load bench).
+
+mod bench;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -58,8 +61,9 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root),
         Some("ci") => ci(&root),
         Some("eval") => eval(&root, &args[1..]),
+        Some("bench") => bench(&root, args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [load|criterion]  load: a release server under wrk, at and over its concurrency limit (default);\n          criterion: cargo bench --workspace");
             bail!("unknown or missing task")
         }
     }
@@ -238,6 +242,18 @@ fn ci(root: &Path) -> Result<()> {
     run(cargo().args(["test", "--workspace", "--locked"]).env("AIDOCS_LLM_URL", &llm.url))?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn bench(root: &Path, which: Option<&str>) -> Result<()> {
+    match which.unwrap_or("load") {
+        "load" => {
+            models(root)?;
+            run(cargo().args(["build", "--release", "-p", "aidocs-server", "-p", "aidocs-cli"]))?;
+            bench::load(root, &bench::release_dir())
+        }
+        "criterion" => run(cargo().args(["bench", "--workspace"])),
+        other => bail!("unknown bench `{other}` (load, criterion)"),
+    }
 }
 
 /// Published nDCG@10 anchors (BEIR paper, HyDE paper, sentence-transformers) per dataset.

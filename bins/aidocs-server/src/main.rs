@@ -4,6 +4,7 @@ use aidocs::{Config, ConfigSource, Engine};
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "aidocs-server", version, about = "aidocs documentation search server")]
@@ -24,10 +25,16 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    aidocs::obs::logging::init_logging("info,qdrant_edge=error");
     let args = Args::parse();
     let (mut cfg, warnings) =
         Config::load(&ConfigSource { file: args.config, template: args.template, use_env: true })?;
+    // After the config: it says whether to trace stages and where to export spans.
+    let telemetry = aidocs::obs::logging::init(&aidocs::obs::logging::LogSettings {
+        default_level: "info,qdrant_edge=error".into(),
+        request_tracing: cfg.telemetry.request_tracing,
+        otlp_endpoint: cfg.telemetry.otlp_endpoint.clone(),
+        service_name: "aidocs-server".into(),
+    })?;
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -39,13 +46,31 @@ async fn main() -> anyhow::Result<()> {
     }
     cfg.validate()?;
     let bind = cfg.server.bind.clone();
+    let drain = Duration::from_millis(cfg.server.shutdown_timeout_ms);
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.
     let app = aidocs::api::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    let (signalled, on_signal) = tokio::sync::oneshot::channel();
+    let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+        shutdown().await;
+        let _ = signalled.send(());
+    });
+    // Draining is bounded: past `server.shutdown_timeout_ms` the process exits anyway.
+    let deadline = async {
+        if on_signal.await.is_ok() {
+            tokio::time::sleep(drain).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = serve => r?,
+        _ = deadline => tracing::warn!(drain_ms = drain.as_millis() as u64, "drain deadline passed; exiting with requests still in flight"),
+    }
     tracing::info!("aidocs-server stopped");
+    drop(telemetry);
     Ok(())
 }
 

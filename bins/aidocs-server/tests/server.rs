@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn model_dir() -> PathBuf {
@@ -20,15 +21,22 @@ fn free_port() -> u16 {
 struct Server {
     child: Child,
     addr: String,
+    /// Every stderr line so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 fn start(data: &Path) -> Server {
+    start_with(data, &[])
+}
+
+fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_aidocs-server"))
         .args(["--data-dir"])
         .arg(data)
         .args(["--bind", &addr])
         .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -40,14 +48,21 @@ fn start(data: &Path) -> Server {
         }
         assert!(Instant::now() < deadline, "server did not start");
     }
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| sink.lock().unwrap().push(l)));
+    Server { child, addr, log }
 }
 
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    http_with(addr, method, path, body, "")
+}
+
+/// `extra` is added to the request head verbatim (`"X-Request-ID: abc\r\n"`).
+fn http_with(addr: &str, method: &str, path: &str, body: &str, extra: &str) -> (u16, serde_json::Value) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let status = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -147,5 +162,88 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A stand-in OTLP/HTTP collector (a real one is a remote service that cannot run here):
+/// records `(path, body)` of every request and answers 200.
+fn collector() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    sink.lock().unwrap().push((path, body));
+                    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n").unwrap();
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn request_tracing_logs_stage_spans_and_exports_them_over_otlp() {
+    let (endpoint, exported) = collector();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("guide.md"), "# Install\n\nInstall the server with cargo, then start it.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let env = [("ENABLE_REQUEST_TRACING", "true"), ("LOG_FORMAT", "json"), ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    let mut server = start_with(data.path(), &env);
+    let body = serde_json::json!({"path": docs.path(), "collection": "docs"}).to_string();
+    assert_eq!(http(&server.addr, "POST", "/v1/documents", &body).0, 200);
+    let (status, _) = http_with(&server.addr, "POST", "/v1/search", r#"{"query": "install the server"}"#, "X-Request-ID: trace-me-1\r\n");
+    assert_eq!(status, 200);
+    // SIGTERM: the exporter flushes on the way out.
+    assert!(Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap().success());
+    assert_clean_exit(&mut server.child, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Logs: each stage span closes with its timings, inside the request's span.
+    let log = server.log.lock().unwrap().clone();
+    for stage in ["search.embed", "search.store_query"] {
+        let line = log
+            .iter()
+            .find(|l| l.contains(&format!("\"name\":\"{stage}\"")) && l.contains("\"close\""))
+            .unwrap_or_else(|| panic!("no close event of {stage} in:\n{}", log.join("\n")));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["time.busy"].is_string(), "{line}");
+        assert!(line.contains("trace-me-1"), "the stage span is inside the request span: {line}");
+    }
+    // OTLP: the spans reached the collector as protobuf, with the service name.
+    let exported = exported.lock().unwrap();
+    let traces: Vec<&Vec<u8>> = exported.iter().filter(|(p, _)| p == "/v1/traces").map(|(_, b)| b).collect();
+    assert!(!traces.is_empty(), "no POST /v1/traces; got {:?}", exported.iter().map(|(p, _)| p).collect::<Vec<_>>());
+    let all: Vec<u8> = traces.into_iter().flatten().copied().collect();
+    let has = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
+    for needle in [&b"search.embed"[..], b"search.store_query", b"aidocs-server", b"trace-me-1"] {
+        assert!(has(needle), "exported spans lack {:?}", String::from_utf8_lossy(needle));
     }
 }

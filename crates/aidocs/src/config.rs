@@ -296,6 +296,8 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Deadline of one admin request (ingest, cache clear), which may run for minutes.
     pub admin_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may finish before the process exits.
+    pub shutdown_timeout_ms: u64,
     /// API requests per minute per client IP (0: no limit; `API_RATE_LIMIT` sets it too);
     /// past it, 429 with `Retry-After`.
     pub rate_limit_per_minute: u32,
@@ -462,6 +464,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: 64,
             request_timeout_ms: 30_000,
             admin_timeout_ms: 1_800_000,
+            shutdown_timeout_ms: 30_000,
             rate_limit_per_minute: 0,
             rate_limit_burst: 20,
             trusted_proxies: Vec::new(),

@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 /// Collection property naming the embedding model its vectors came from.
 pub const MODEL_PROPERTY: &str = "embedding_model";
@@ -355,6 +356,20 @@ impl Engine {
         }
     }
 
+    /// A span around one search stage when `telemetry.request_tracing` is on (logged on
+    /// close with its timings, exported over OTLP when configured); a no-op span otherwise.
+    fn stage_span(&self, stage: Stage) -> tracing::Span {
+        if !self.cfg.telemetry.request_tracing {
+            return tracing::Span::none();
+        }
+        match stage {
+            Stage::Embedding => tracing::info_span!("search.embed"),
+            Stage::StoreQuery => tracing::info_span!("search.store_query"),
+            Stage::HydeGeneration => tracing::info_span!("search.hyde"),
+            Stage::Rerank => tracing::info_span!("search.rerank"),
+        }
+    }
+
     /// Validate a request against config limits; returns (query, limit, mode).
     fn validate(&self, req: &SearchRequest) -> Result<(String, usize, SearchMode)> {
         let s = &self.cfg.search;
@@ -441,7 +456,7 @@ impl Engine {
         let dense = if effective != SearchMode::Sparse {
             let passages = if want_hyde {
                 let t = Instant::now();
-                let (passages, note) = self.hyde_passages(&query).await;
+                let (passages, note) = self.hyde_passages(&query).instrument(self.stage_span(Stage::HydeGeneration)).await;
                 timings.hyde_ms = ms(t);
                 hyde_note = Some(note);
                 passages
@@ -452,7 +467,7 @@ impl Engine {
             let mut texts = Vec::with_capacity(1 + passages.len());
             texts.push(query.clone());
             texts.extend(passages);
-            let mut vecs = self.embedder.embed(&texts).await?;
+            let mut vecs = self.embedder.embed(&texts).instrument(self.stage_span(Stage::Embedding)).await?;
             timings.embed_ms = ms(t);
             self.metrics.stage(Stage::Embedding, t.elapsed().as_secs_f64(), "");
             if vecs.is_empty() {
@@ -478,12 +493,12 @@ impl Engine {
             fusion: self.cfg.search.fusion,
         };
         let t = Instant::now();
-        let mut scored = self.store.query(&collection, &q).await?;
+        let mut scored = self.store.query(&collection, &q).instrument(self.stage_span(Stage::StoreQuery)).await?;
         timings.search_ms = ms(t);
         self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
         let rerank_note = if want_rerank {
             let t = Instant::now();
-            let note = self.rerank(&query, &mut scored).await;
+            let note = self.rerank(&query, &mut scored).instrument(self.stage_span(Stage::Rerank)).await;
             timings.rerank_ms = ms(t);
             Some(note)
         } else {
