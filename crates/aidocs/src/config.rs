@@ -45,7 +45,8 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
 }
 
-/// Circuit breakers on the embedding model, the HyDE generator and the reranker: each opens
+/// Circuit breakers on the embedding model, the HyDE generator, the reranker and the Redis
+/// cache: each opens
 /// when `error_rate` of the calls in the last `window_s` failed (with at least `min_calls`
 /// calls), refuses calls for `cooldown_ms`, then lets one trial through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,9 +142,6 @@ pub struct CacheSettings {
     pub l1_ttl_s: u64,
     /// Deadline per Redis call; a slower call is a miss.
     pub timeout_ms: u64,
-    /// Consecutive Redis failures that open the circuit breaker, and its cool-down.
-    pub breaker_failures: u32,
-    pub breaker_cooldown_ms: u64,
     pub pool_size: usize,
     /// Values at least this long are zstd-compressed in Redis.
     pub compress_threshold: usize,
@@ -174,8 +172,6 @@ impl Default for CacheSettings {
             memory_mb: 256,
             l1_ttl_s: 60,
             timeout_ms: 50,
-            breaker_failures: 5,
-            breaker_cooldown_ms: 10_000,
             pool_size: 4,
             compress_threshold: 1024,
             ttl: CacheTtls::default(),

@@ -244,7 +244,8 @@ impl Engine {
         self.breakers.write().unwrap_or_else(|p| p.into_inner()).insert(b.name(), b);
     }
 
-    /// The state of each circuit breaker by dependency (`embedding`, `generator`, `reranker`).
+    /// The state of each circuit breaker by dependency (`embedding`, `generator`, `reranker`,
+    /// `cache`).
     pub fn breaker_states(&self) -> BTreeMap<&'static str, BreakerState> {
         self.breakers.read().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, b)| (*k, b.state())).collect()
     }
@@ -256,6 +257,9 @@ impl Engine {
         let ttl = Duration::from_secs(self.cfg.cache.ttl.embedding_s);
         let embedder = Arc::new(CachedEmbedder::new(self.embedder.clone(), cache.clone(), provider, ttl));
         self.embedder = embedder.clone();
+        if let Some(circuit) = cache.circuit() {
+            self.set_breaker(circuit);
+        }
         let c = Arc::new(EngineCache { cache, embedder, search: KindCounters::default(), hyde: KindCounters::default() });
         self.cache = Some(c.clone());
         // Weak: the metrics outlive neither the engine nor keep its cache alive.
@@ -1059,11 +1063,7 @@ pub fn build_cache(cfg: &Config) -> Result<Option<Arc<dyn Cache>>> {
                 compress_threshold: c.compress_threshold,
             })
             .map_err(|e| Error::Unavailable(e.to_string()))?;
-            let guarded = Breaker::new(redis, BreakerConfig {
-                timeout: Duration::from_millis(c.timeout_ms),
-                failures: c.breaker_failures.max(1),
-                cooldown: Duration::from_millis(c.breaker_cooldown_ms),
-            });
+            let guarded = Breaker::new(redis, BreakerConfig { timeout: Duration::from_millis(c.timeout_ms), circuit: cfg.breaker.to_core() });
             Some(Arc::new(TieredCache::new(memory(), Arc::new(guarded), Duration::from_secs(c.l1_ttl_s))))
         }
     })

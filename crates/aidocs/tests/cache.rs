@@ -152,6 +152,15 @@ async fn redis_l2_serves_a_second_engine_and_a_dead_redis_only_degrades() {
     assert_eq!(body["services"]["embedding"]["status"], "up", "{body}");
     assert!(body["services"]["store"]["latency_ms"].as_f64().is_some());
     assert!(body["metrics"]["requests_total"].as_u64().unwrap() >= 1, "{body}");
+    // Distinct queries miss L1 and reach Redis; every call fails, the circuit opens (more
+    // than `breaker.min_calls` calls, all failed), and the metrics say so.
+    for i in 0..20 {
+        dead.search(req(&format!("decode json variant {i}"), "docs")).await.unwrap();
+    }
+    assert_eq!(dead.breaker_states().get("cache"), Some(&aidocs::core::BreakerState::Open));
+    let text = dead.metrics().encode().unwrap();
+    assert!(text.contains("circuit_breaker_state{dependency=\"cache\"} 2"), "{text}");
+    assert!(text.contains("cache_tier_requests_total{outcome=\"error\",tier=\"redis\"}"), "{text}");
 
     // The healthy engine, same route: healthy.
     let resp = tower::ServiceExt::oneshot(aidocs::api::router(engine.clone()), get("/health/detailed")).await.unwrap();

@@ -1,40 +1,35 @@
 //! [`Breaker`]: a deadline and a circuit breaker around any [`Cache`].
 //!
-//! Closed: calls go through with a deadline; `failures` consecutive errors or timeouts open
-//! the circuit. Open: calls fail at once with `CircuitOpen` for `cooldown`. Then one trial
-//! call goes through (half-open): success closes the circuit, failure opens it again.
+//! Every call gets a deadline; outcomes feed an error-rate [`CircuitBreaker`] (the same state
+//! machine as the engine's other dependencies). Open: calls fail at once with
+//! `CircuitOpen` for the cooldown, then one trial call goes through (half-open): success
+//! closes the circuit, failure opens it again.
 
-use aidocs_core::{Cache, CacheError, CacheStats};
+use aidocs_core::{BreakerState, Cache, CacheError, CacheStats, CircuitBreaker};
 use async_trait::async_trait;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerConfig {
     /// Deadline per call.
     pub timeout: Duration,
-    /// Consecutive failures that open the circuit.
-    pub failures: u32,
-    pub cooldown: Duration,
-}
-
-#[derive(Debug)]
-enum State {
-    Closed { failures: u32 },
-    Open { until: Instant, reason: String },
-    HalfOpen,
+    /// When the circuit opens and for how long.
+    pub circuit: aidocs_core::BreakerConfig,
 }
 
 /// `inner` behind a deadline and a circuit breaker.
 pub struct Breaker<C> {
     inner: C,
-    cfg: BreakerConfig,
-    state: Mutex<State>,
+    timeout: Duration,
+    circuit: Arc<CircuitBreaker>,
+    /// The last call's error, `None` after a success: the health text.
+    last_error: Mutex<Option<String>>,
 }
 
 impl<C: Cache> Breaker<C> {
     pub fn new(inner: C, cfg: BreakerConfig) -> Self {
-        Self { inner, cfg, state: Mutex::new(State::Closed { failures: 0 }) }
+        Self { inner, timeout: cfg.timeout, circuit: Arc::new(CircuitBreaker::new("cache", cfg.circuit)), last_error: Mutex::new(None) }
     }
 
     pub fn inner(&self) -> &C {
@@ -43,57 +38,36 @@ impl<C: Cache> Breaker<C> {
 
     /// `true` while calls are being short-circuited.
     pub fn is_open(&self) -> bool {
-        matches!(*self.state.lock().unwrap_or_else(|p| p.into_inner()), State::Open { .. })
+        self.circuit.state() == BreakerState::Open
+    }
+
+    /// The circuit itself (state, refusals) for health and metrics.
+    pub fn circuit(&self) -> &Arc<CircuitBreaker> {
+        &self.circuit
     }
 
     fn admit(&self) -> Result<(), CacheError> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match &*s {
-            State::Open { until, .. } if Instant::now() < *until => {
-                Err(CacheError::CircuitOpen(until.saturating_duration_since(Instant::now()).as_millis() as u64))
-            }
-            State::Open { .. } => {
-                *s = State::HalfOpen;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
+        self.circuit.admit().map_err(|r| CacheError::CircuitOpen(r.retry_in.as_millis() as u64))
     }
 
     fn record<T>(&self, r: &Result<T, CacheError>) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match r {
-            Ok(_) => {
-                if !matches!(*s, State::Closed { failures: 0 }) {
-                    if matches!(*s, State::HalfOpen) {
-                        tracing::info!(backend = self.inner.backend(), "cache recovered; circuit closed");
-                    }
-                    *s = State::Closed { failures: 0 };
-                }
-            }
-            Err(e) => {
-                let failures = match &*s {
-                    State::Closed { failures } => failures + 1,
-                    _ => self.cfg.failures,
-                };
-                if failures >= self.cfg.failures {
-                    tracing::warn!(backend = self.inner.backend(), error = %e, cooldown_ms = self.cfg.cooldown.as_millis() as u64, "cache failing; circuit open");
-                    *s = State::Open { until: Instant::now() + self.cfg.cooldown, reason: e.to_string() };
-                } else {
-                    *s = State::Closed { failures };
-                }
+        if let Err(e) = r {
+            if self.circuit.state() == BreakerState::Closed {
+                tracing::debug!(backend = self.inner.backend(), error = %e, "cache call failed");
             }
         }
+        self.circuit.record(r.is_ok());
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = r.as_ref().err().map(ToString::to_string);
     }
 
-    async fn call<T, F>(&self, f: F) -> Result<T, CacheError>
+    async fn call<T, F>(&self, f: F, timeout: Duration) -> Result<T, CacheError>
     where
         F: std::future::Future<Output = Result<T, CacheError>>,
     {
         self.admit()?;
-        let r = match tokio::time::timeout(self.cfg.timeout, f).await {
+        let r = match tokio::time::timeout(timeout, f).await {
             Ok(r) => r,
-            Err(_) => Err(CacheError::Timeout(self.cfg.timeout.as_millis() as u64)),
+            Err(_) => Err(CacheError::Timeout(timeout.as_millis() as u64)),
         };
         self.record(&r);
         r
@@ -106,35 +80,32 @@ impl<C: Cache> Cache for Breaker<C> {
         self.inner.backend()
     }
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        self.call(self.inner.get(key)).await
+        self.call(self.inner.get(key), self.timeout).await
     }
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        self.call(self.inner.set(key, value, ttl)).await
+        self.call(self.inner.set(key, value, ttl), self.timeout).await
     }
     async fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, CacheError> {
-        self.call(self.inner.mget(keys)).await
+        self.call(self.inner.mget(keys), self.timeout).await
     }
     async fn mset(&self, entries: Vec<(String, Vec<u8>)>, ttl: Duration) -> Result<(), CacheError> {
-        self.call(self.inner.mset(entries, ttl)).await
+        self.call(self.inner.mset(entries, ttl), self.timeout).await
     }
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
         // Admin operation: longer deadline, same breaker.
-        self.admit()?;
-        let r = match tokio::time::timeout(self.cfg.timeout.max(Duration::from_secs(5)), self.inner.delete_prefix(prefix)).await {
-            Ok(r) => r,
-            Err(_) => Err(CacheError::Timeout(5000)),
-        };
-        self.record(&r);
-        r
+        self.call(self.inner.delete_prefix(prefix), self.timeout.max(Duration::from_secs(5))).await
+    }
+    fn circuit(&self) -> Option<Arc<CircuitBreaker>> {
+        Some(self.circuit.clone())
     }
     fn stats(&self) -> CacheStats {
         let mut s = self.inner.stats();
-        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.health = match &*st {
-            State::Closed { failures: 0 } => "ok".into(),
-            State::Closed { failures } => format!("degraded: {failures} recent failures"),
-            State::Open { reason, .. } => format!("degraded: circuit open ({reason})"),
-            State::HalfOpen => "degraded: probing after circuit open".into(),
+        let last = self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        s.health = match (self.circuit.state(), last) {
+            (BreakerState::Open, reason) => format!("degraded: circuit open ({})", reason.unwrap_or_default()),
+            (BreakerState::HalfOpen, _) => "degraded: probing after circuit open".into(),
+            (BreakerState::Closed, Some(reason)) => format!("degraded: last call failed ({reason})"),
+            (BreakerState::Closed, None) => "ok".into(),
         };
         s
     }

@@ -77,6 +77,10 @@ impl Cache for TieredCache {
         Ok(a.max(b))
     }
 
+    fn circuit(&self) -> Option<std::sync::Arc<aidocs_core::CircuitBreaker>> {
+        self.l2.circuit()
+    }
+
     fn stats(&self) -> CacheStats {
         let (l1, l2) = (self.l1.stats(), self.l2.stats());
         CacheStats {

@@ -59,8 +59,7 @@ async fn redis_cache_conforms() {
 async fn tiered_and_breaker_wrapped_caches_conform() {
     let l2: Arc<dyn Cache> = Arc::new(Breaker::new(redis(&redis_url(), Duration::from_secs(2)).await, BreakerConfig {
         timeout: Duration::from_secs(2),
-        failures: 3,
-        cooldown: Duration::from_millis(500),
+        circuit: aidocs_core::BreakerConfig { error_rate: 0.5, window: Duration::from_secs(10), min_calls: 3, cooldown: Duration::from_millis(500) },
     }));
     let tiered = TieredCache::new(MemoryCache::new(64 << 20), l2.clone(), Duration::from_millis(200));
     conformance::run_all(&tiered, "tiered").await;
@@ -112,7 +111,8 @@ async fn killed_redis_opens_the_breaker_and_recovery_closes_it() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = OwnRedis::start(port);
     let url = format!("redis://127.0.0.1:{}", server.port);
-    let cfg = BreakerConfig { timeout: Duration::from_millis(50), failures: 3, cooldown: Duration::from_millis(400) };
+    let circuit = aidocs_core::BreakerConfig { error_rate: 0.5, window: Duration::from_secs(10), min_calls: 3, cooldown: Duration::from_millis(400) };
+    let cfg = BreakerConfig { timeout: Duration::from_millis(50), circuit };
     let cache = Arc::new(Breaker::new(redis(&url, Duration::from_millis(50)).await, cfg));
     let mut ready = false;
     for _ in 0..40 {
@@ -131,7 +131,7 @@ async fn killed_redis_opens_the_breaker_and_recovery_closes_it() {
     for _ in 0..3 {
         assert!(cache.get("k").await.is_err());
     }
-    assert!(cache.is_open(), "breaker open after repeated failures");
+    assert!(cache.is_open(), "breaker open once half the calls in the window failed");
     let redis_errors = cache.inner().stats().errors;
     assert!(matches!(cache.get("k").await, Err(aidocs_core::CacheError::CircuitOpen(_))));
     assert_eq!(cache.inner().stats().errors, redis_errors, "an open circuit answers without calling Redis");

@@ -79,6 +79,10 @@ pub trait Cache: Send + Sync {
     async fn mset(&self, entries: Vec<(String, Vec<u8>)>, ttl: std::time::Duration) -> Result<(), CacheError>;
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, CacheError>;
     fn stats(&self) -> CacheStats;
+    /// The circuit breaker guarding this cache (or a tier of it), for health and metrics.
+    fn circuit(&self) -> Option<std::sync::Arc<crate::CircuitBreaker>> {
+        None
+    }
 }
 
 /// Counters of one cache (or one tier of a tiered cache).
