@@ -48,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
     let bind = cfg.server.bind.clone();
     let drain = Duration::from_millis(cfg.server.shutdown_timeout_ms);
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;
+    // Canary checks and scheduled cleanups run beside the server.
+    tokio::spawn(engine.clone().run_rollout_checks());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.

@@ -161,6 +161,11 @@ pub fn router(engine: Engine) -> Router {
     let admin = Router::new()
         .route("/v1/documents", post(documents))
         .route("/v1/admin/cache", get(cache_stats).delete(cache_clear))
+        .route("/v1/admin/canaries", get(canary_list).post(canary_start))
+        .route("/v1/admin/canaries/{id}", get(canary_get))
+        .route("/v1/admin/canaries/{id}/{action}", post(canary_action))
+        .route("/v1/admin/deploy/blue-green", post(blue_green))
+        .route("/deployment/status", get(deployment_status))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
     let auth = {
@@ -219,23 +224,52 @@ fn request_span(req: &Request) -> tracing::Span {
     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
-async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>) -> Result<Json<Value>, ApiError> {
+async fn search(
+    State(engine): State<Engine>,
+    headers: axum::http::HeaderMap,
+    Peer(peer): Peer,
+    ApiJson(body): ApiJson<SearchBody>,
+) -> Result<Response, ApiError> {
     let filter = filters::from_json(&body.filter)?;
+    let name = body.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
+    // A canary (or a blue-green watch) on this alias decides the collection by routing key:
+    // `X-User-ID`, else the client address, else the request id.
+    let routed = engine.route(&name, &routing_key(&headers, peer, engine.config()));
     let req = SearchRequest {
         query: body.query.clone(),
-        collection: body.collection,
+        collection: Some(routed.as_ref().map_or(name.clone(), |r| r.collection.clone())),
         limit: body.limit,
         mode: body.mode,
         filter,
         hyde: body.hyde,
         rerank: body.rerank,
     };
-    let collection = req.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
-    let resp = match engine.search(req).await {
+    let started = Instant::now();
+    let result = engine.search(req).await;
+    if let Some(r) = &routed {
+        let sample = aidocs_rollout::Sample {
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+            error: result.as_ref().is_err_and(|e| e.code().as_str_and_status().1 >= 500),
+            zero_results: result.as_ref().is_ok_and(|resp| resp.hits.is_empty()),
+        };
+        let (engine, r) = (engine.clone(), r.clone());
+        tokio::spawn(async move { engine.record_routed(&r, sample).await });
+    }
+    let with_arm = |mut out: Response| {
+        if let Some(r) = &routed {
+            let h = out.headers_mut();
+            h.insert("x-aidocs-arm", axum::http::HeaderValue::from_static(r.arm.as_str()));
+            if let Ok(id) = axum::http::HeaderValue::from_str(&r.rollout_id) {
+                h.insert("x-aidocs-rollout", id);
+            }
+        }
+        out
+    };
+    let resp = match result {
         Ok(r) => r,
         Err(e) => {
-            tracing::info!(target: "aidocs::search", event = "search_request", %collection, outcome = "error", error_code = e.code().as_str_and_status().0);
-            return Err(e.into());
+            tracing::info!(target: "aidocs::search", event = "search_request", collection = %name, outcome = "error", error_code = e.code().as_str_and_status().0);
+            return Ok(with_arm(ApiError::from(e).into_response()));
         }
     };
     let t = &resp.timings;
@@ -254,12 +288,98 @@ async fn search(State(engine): State<Engine>, ApiJson(body): ApiJson<SearchBody>
         rerank_ms = t.rerank_ms,
         hyde = resp.hyde.as_deref(),
         rerank = resp.rerank.as_deref(),
+        arm = routed.as_ref().map(|r| r.arm.as_str()),
         query,
         outcome = "ok",
     );
     let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
     v["query"] = Value::String(body.query);
-    Ok(Json(v))
+    Ok(with_arm(Json(v).into_response()))
+}
+
+/// The TCP peer, when known: axum's `ConnectInfo` (a real server) or `MockConnectInfo`
+/// (tests). `None` in-process without either.
+struct Peer(Option<std::net::SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ext = &parts.extensions;
+        Ok(Self(peer_addr(ext)))
+    }
+}
+
+fn peer_addr(ext: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| ext.get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>().map(|c| c.0))
+}
+
+/// The key that keeps a user on one side of a split: `X-User-ID`, else the client address
+/// (the first `X-Forwarded-For` hop from a trusted proxy), else the request id.
+fn routing_key(headers: &axum::http::HeaderMap, peer: Option<std::net::SocketAddr>, cfg: &crate::Config) -> String {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    if let Some(user) = header("x-user-id") {
+        return format!("user:{user}");
+    }
+    if let Some(peer) = peer.map(|p| p.ip()) {
+        let forwarded = cfg.server.trusted_proxies.contains(&peer).then(|| header("x-forwarded-for")).flatten();
+        let ip = forwarded.and_then(|v| v.split(',').next()).map(str::trim).unwrap_or_default();
+        return if ip.is_empty() { format!("ip:{peer}") } else { format!("ip:{ip}") };
+    }
+    format!("req:{}", header("x-request-id").unwrap_or_default())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /v1/admin/canaries`.
+async fn canary_start(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::CanaryStart>) -> Result<Response, ApiError> {
+    let c = engine.canary_start(body).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?)).into_response())
+}
+
+/// `GET /v1/admin/canaries`.
+async fn canary_list(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"canaries": engine.canaries().await?})))
+}
+
+/// `GET /v1/admin/canaries/{id}`: state and both arms' statistics in the current stage.
+async fn canary_get(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(engine.canary_status(&id).await?))
+}
+
+/// `POST /v1/admin/canaries/{id}/pause|resume|rollback`.
+async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(String, String)>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let c = match action.as_str() {
+        "pause" => engine.canary_pause(&id).await?,
+        "resume" => engine.canary_resume(&id).await?,
+        "rollback" => {
+            let reason = if body.is_empty() {
+                None
+            } else {
+                serde_json::from_slice::<RollbackBody>(&body).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?.reason
+            };
+            engine.canary_rollback(&id, reason.as_deref().unwrap_or("requested by an operator")).await?
+        }
+        other => return Err(ApiError::new(ErrorCode::NotFound, format!("unknown canary action `{other}` (pause, resume, rollback)"))),
+    };
+    Ok(Json(serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+/// `POST /v1/admin/deploy/blue-green`: runs to the end (build, validate, switch, monitor).
+async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
+    let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
+    Ok(Json(serde_json::to_value(d).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+/// `GET /deployment/status`.
+async fn deployment_status(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(engine.deployment_status().await?))
 }
 
 async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<DocumentsBody>) -> Result<Json<Value>, ApiError> {
@@ -333,13 +453,7 @@ impl RateLimit {
     /// The client: the TCP peer, or the first `X-Forwarded-For` hop when the peer is a
     /// trusted proxy. Without connection info (in-process use) the client is 0.0.0.0.
     fn client(&self, req: &Request) -> std::net::IpAddr {
-        // Like axum's `ConnectInfo` extractor: the real peer, else a `MockConnectInfo`.
-        let ext = req.extensions();
-        let peer = ext
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
-            .or_else(|| ext.get::<axum::extract::connect_info::MockConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
-            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        let peer = peer_addr(req.extensions()).map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.ip());
         if self.trusted.contains(&peer) {
             let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             if let Some(ip) = forwarded.and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok()) {
@@ -368,6 +482,9 @@ impl RateLimit {
 /// collection info (none with `auth.public_search`), `admin` for everything else under `/v1`.
 fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
     let path = req.uri().path();
+    if path.starts_with("/deployment") {
+        return Some(Scope::Admin);
+    }
     if !path.starts_with("/v1/") {
         return None;
     }

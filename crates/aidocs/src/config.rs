@@ -43,6 +43,74 @@ pub struct Config {
     pub auth: AuthSettings,
     pub breaker: BreakerSettings,
     pub telemetry: TelemetrySettings,
+    pub rollout: RolloutSettings,
+}
+
+/// Where rollout state lives (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutStateBackend {
+    /// Redis when `cache.kind = "redis"` (shared by replicas), else a file.
+    Auto,
+    /// `<data_dir>/rollout/` (one process).
+    File,
+    /// The cache's Redis (`cache.url` / `REDIS_URL`), namespaced.
+    Redis,
+}
+
+/// Canary rollouts and blue-green deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutSettings {
+    pub state: RolloutStateBackend,
+    /// How often the server checks every active canary (and due cleanups).
+    pub check_interval_s: u64,
+    pub blue_green: BlueGreenDefaults,
+}
+
+impl Default for RolloutSettings {
+    fn default() -> Self {
+        Self { state: RolloutStateBackend::Auto, check_interval_s: 5, blue_green: BlueGreenDefaults::default() }
+    }
+}
+
+/// Defaults of a blue-green deployment (each can be set per deployment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlueGreenDefaults {
+    /// Every validation query must return at least this many hits...
+    pub min_hits: usize,
+    /// ...with a top score at least this.
+    pub min_top_score: f32,
+    /// Mean overlap@10 of green's results with blue's (0: not checked).
+    pub min_overlap: f64,
+    /// Green's point count may differ from blue's by at most this share (0.5 = ±50 %).
+    pub max_point_change: f64,
+    /// After the switch, watch live traffic on the alias this long...
+    pub monitor_s: u64,
+    /// ...and switch back when green's error rate or p95 exceeds these (judged once at
+    /// least `min_requests` requests were seen).
+    pub max_error_rate: f64,
+    pub max_p95_ms: f64,
+    pub min_requests: u64,
+    /// How long blue is kept after a switch before it is deleted.
+    pub grace_s: u64,
+}
+
+impl Default for BlueGreenDefaults {
+    fn default() -> Self {
+        Self {
+            min_hits: 1,
+            min_top_score: 0.0,
+            min_overlap: 0.0,
+            max_point_change: 0.5,
+            monitor_s: 60,
+            max_error_rate: 0.05,
+            max_p95_ms: 500.0,
+            min_requests: 20,
+            grace_s: 86_400,
+        }
+    }
 }
 
 /// Circuit breakers on the embedding model, the HyDE generator, the reranker and the Redis
@@ -447,6 +515,7 @@ impl Default for Config {
             auth: AuthSettings::default(),
             breaker: BreakerSettings::default(),
             telemetry: TelemetrySettings::default(),
+            rollout: RolloutSettings::default(),
         }
     }
 }
@@ -644,6 +713,12 @@ impl Config {
         }
         if !(self.breaker.error_rate > 0.0 && self.breaker.error_rate <= 1.0) || self.breaker.window_s == 0 {
             return bad("breaker.error_rate must be in (0, 1] and breaker.window_s positive");
+        }
+        if self.rollout.check_interval_s == 0 {
+            return bad("rollout.check_interval_s must be positive");
+        }
+        if self.rollout.state == RolloutStateBackend::Redis && self.cache.effective_url().is_none() {
+            return bad("rollout.state = \"redis\" needs cache.url (or REDIS_URL / DRAGONFLY_URL)");
         }
         if self.search.max_filter_values == 0 {
             return bad("search.max_filter_values must be positive");

@@ -169,6 +169,8 @@ pub struct Engine {
     metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
+    /// Canary and blue-green state; `None` for engines assembled from parts.
+    rollouts: Option<Arc<crate::rollout::Rollouts>>,
 }
 
 type Breakers = Arc<std::sync::RwLock<BTreeMap<&'static str, Arc<CircuitBreaker>>>>;
@@ -217,8 +219,9 @@ impl Engine {
         };
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
+        let rollouts = crate::rollout::Rollouts::open(&cfg)?;
         let cache = build_cache(&cfg)?;
-        let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store);
+        let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store).with_rollouts(rollouts);
         if let Some(h) = hyde {
             engine = engine.with_hyde(h);
         }
@@ -331,6 +334,7 @@ impl Engine {
             ingest_lock: Default::default(),
             metrics,
             breakers,
+            rollouts: None,
         }
     }
 
@@ -344,6 +348,33 @@ impl Engine {
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// Replace the store, e.g. with a wrapper that instruments or injects faults into this
+    /// engine's own store (`engine.store().clone()`).
+    pub fn with_store(mut self, store: Arc<dyn VectorStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Keep canary and blue-green state in `rollouts` (e.g. with a test clock).
+    pub fn with_rollouts(mut self, rollouts: crate::rollout::Rollouts) -> Self {
+        self.rollouts = Some(Arc::new(rollouts));
+        self
+    }
+
+    /// The rollout machinery, when this engine has a state store.
+    pub fn rollout_state(&self) -> Option<&Arc<crate::rollout::Rollouts>> {
+        self.rollouts.as_ref()
+    }
+
+    /// The spec of a new collection for this engine's model.
+    pub(crate) fn collection_spec(&self, name: &str) -> CollectionSpec {
+        CollectionSpec {
+            name: name.to_owned(),
+            dims: self.embedder.dims(),
+            properties: BTreeMap::from([(MODEL_PROPERTY.to_owned(), self.embedder.model_id().to_owned())]),
+        }
     }
 
     /// This engine's metric instruments (`GET /metrics` renders them).
@@ -753,11 +784,7 @@ impl Engine {
                 Ok(c)
             }
             Err(StoreError::CollectionNotFound(_)) => {
-                let spec = CollectionSpec {
-                    name: name.to_owned(),
-                    dims: self.embedder.dims(),
-                    properties: BTreeMap::from([(MODEL_PROPERTY.to_owned(), self.embedder.model_id().to_owned())]),
-                };
+                let spec = self.collection_spec(name);
                 match self.store.create_collection(&spec).await {
                     Ok(()) | Err(StoreError::CollectionExists(_)) => Ok(name.to_owned()),
                     Err(e) => Err(e.into()),

@@ -23,6 +23,15 @@ pub enum Error {
     /// An optional dependency (the cache) cannot serve an admin operation right now.
     #[error("{0}")]
     Unavailable(String),
+    /// No such object (canary, deployment); the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request contradicts the current state (pause a paused canary, two canaries on one alias).
+    #[error("{0}")]
+    Conflict(String),
+    /// A new collection did not pass validation; nothing was switched.
+    #[error("{0}")]
+    ValidationFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -48,6 +57,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     RateLimited,
+    Conflict,
+    ValidationFailed,
     Internal,
 }
 
@@ -64,6 +75,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => ("method_not_allowed", 405),
             Self::CollectionExists => ("collection_exists", 409),
             Self::ModelMismatch => ("model_mismatch", 409),
+            Self::Conflict => ("conflict", 409),
+            Self::ValidationFailed => ("validation_failed", 422),
             Self::PayloadTooLarge => ("payload_too_large", 413),
             Self::UnsupportedMediaType => ("unsupported_media_type", 415),
             Self::StoreLocked => ("store_locked", 503),
@@ -94,6 +107,9 @@ impl Error {
             Error::Ingest(_) => ErrorCode::InvalidPath,
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             Error::Unavailable(_) => ErrorCode::Unavailable,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
+            Error::ValidationFailed(_) => ErrorCode::ValidationFailed,
             Error::Embedding(CoreError::InvalidInput(_)) => ErrorCode::InvalidRequest,
             Error::Embedding(CoreError::CircuitOpen { .. }) => ErrorCode::Unavailable,
             Error::Embedding(_) | Error::Model(_) | Error::Internal(_) => ErrorCode::Internal,

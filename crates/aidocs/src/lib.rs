@@ -16,6 +16,7 @@ pub mod filters;
 pub mod guard;
 pub mod metered;
 pub mod progress;
+pub mod rollout;
 
 pub use config::{Config, ConfigSource};
 pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageTimings};

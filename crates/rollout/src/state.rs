@@ -190,10 +190,12 @@ fn redis_err(e: fred::error::Error) -> RolloutError {
 }
 
 impl RedisStateStore {
-    /// Connect to `url`; keys are prefixed with `namespace`.
-    pub async fn connect(url: &str, namespace: &str, timeout: Duration) -> Result<Self, RolloutError> {
+    /// A pool for `url` that connects in the background (needs a tokio runtime); keys are
+    /// prefixed with `namespace`. Commands fail while Redis is unreachable.
+    pub fn new(url: &str, namespace: &str, timeout: Duration) -> Result<Self, RolloutError> {
         let config = Config::from_url(url).map_err(redis_err)?;
         let pool = Builder::from_config(config)
+            .with_config(|c| c.fail_fast = true)
             .with_connection_config(|c| {
                 c.connection_timeout = timeout;
                 c.internal_command_timeout = timeout;
@@ -203,11 +205,17 @@ impl RedisStateStore {
             .build_pool(2)
             .map_err(redis_err)?;
         drop(pool.connect());
-        tokio::time::timeout(timeout, pool.wait_for_connect())
+        Ok(Self { pool, namespace: namespace.to_owned() })
+    }
+
+    /// [`Self::new`], then wait for the connection at most `timeout`.
+    pub async fn connect(url: &str, namespace: &str, timeout: Duration) -> Result<Self, RolloutError> {
+        let s = Self::new(url, namespace, timeout)?;
+        tokio::time::timeout(timeout, s.pool.wait_for_connect())
             .await
             .map_err(|_| RolloutError::Redis(format!("no connection within {} ms", timeout.as_millis())))?
             .map_err(redis_err)?;
-        Ok(Self { pool, namespace: namespace.to_owned() })
+        Ok(s)
     }
 
     fn canary_key(&self, id: &str) -> String {

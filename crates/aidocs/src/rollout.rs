@@ -1,0 +1,631 @@
+//! Zero-downtime operations on the engine: canary rollouts (traffic split by routing key,
+//! checked on a schedule, promoted by an alias switch or rolled back) and blue-green
+//! deployments (build green beside blue, validate, switch the alias atomically, watch live
+//! traffic and switch back on a breach, delete blue after a grace period).
+//!
+//! The decisions live in `aidocs-rollout`; this module carries them out against the store
+//! and feeds them real requests (the API calls [`Engine::route`] and
+//! [`Engine::record_routed`] for every search).
+
+use crate::config::{BlueGreenDefaults, Config, RolloutStateBackend};
+use crate::engine::{Engine, IngestReport, IngestRequest, SearchRequest};
+use crate::error::{Error, Result};
+use crate::progress::IngestProgress;
+use aidocs_core::{CollectionSpec, DocMetadata, StoreError};
+use aidocs_rollout::canary::{Canary, CanaryPlan, Decision, StageSpec};
+use aidocs_rollout::state::write_atomic;
+use aidocs_rollout::{Arm, FileStateStore, RedisStateStore, RolloutError, Sample, StateStore, SystemWallClock, WallClock};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The engine's rollout machinery: state store, clock, and what routing needs in memory.
+pub struct Rollouts {
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn WallClock>,
+    /// Active canaries by alias, refreshed by every check and every local change.
+    active: RwLock<HashMap<String, Canary>>,
+    /// Aliases whose live traffic a blue-green deployment is watching: alias -> deployment id.
+    monitors: RwLock<HashMap<String, String>>,
+    /// `deployments.json`: blue-green history and the persisted cleanup schedule.
+    deployments_file: PathBuf,
+    deployments_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Rollouts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rollouts").field("store", &self.store.backend()).finish_non_exhaustive()
+    }
+}
+
+fn rollout_err(e: RolloutError) -> Error {
+    match e {
+        RolloutError::Redis(m) => Error::Unavailable(format!("rollout state: {m}")),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+impl Rollouts {
+    /// State in Redis or in `<data_dir>/rollout/` per `rollout.state`.
+    pub fn open(cfg: &Config) -> Result<Self> {
+        let dir = cfg.data_dir.join("rollout");
+        let redis_url = match cfg.rollout.state {
+            RolloutStateBackend::File => None,
+            RolloutStateBackend::Redis => cfg.cache.effective_url(),
+            RolloutStateBackend::Auto => (cfg.cache.kind == crate::config::CacheBackend::Redis).then(|| cfg.cache.effective_url()).flatten(),
+        };
+        let store: Arc<dyn StateStore> = match redis_url {
+            Some(url) => Arc::new(RedisStateStore::new(&url, &cfg.cache.namespace, Duration::from_secs(2)).map_err(rollout_err)?),
+            None => Arc::new(FileStateStore::open(&dir).map_err(rollout_err)?),
+        };
+        Ok(Self::with_store(store, dir.join("deployments.json")))
+    }
+
+    pub fn with_store(store: Arc<dyn StateStore>, deployments_file: PathBuf) -> Self {
+        Self {
+            store,
+            clock: Arc::new(SystemWallClock),
+            active: RwLock::default(),
+            monitors: RwLock::default(),
+            deployments_file,
+            deployments_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Use `clock` for every rollout decision (tests drive time with it).
+    pub fn with_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn remember(&self, c: &Canary) {
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        if c.status.is_active() {
+            active.insert(c.plan.alias.clone(), c.clone());
+        } else if active.get(&c.plan.alias).is_some_and(|a| a.id == c.id) {
+            active.remove(&c.plan.alias);
+        }
+    }
+}
+
+/// Where one search went, for recording its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    /// The canary or blue-green deployment whose statistics get the sample.
+    pub rollout_id: String,
+    pub stage: usize,
+    pub arm: Arm,
+    /// The collection to search.
+    pub collection: String,
+}
+
+/// `POST /v1/admin/canaries`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStart {
+    /// Defaults to `<alias>-<collection>-<time>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub alias: String,
+    /// The collection to roll out.
+    pub collection: String,
+    /// Defaults to 5 / 25 / 50 / 100 %, 30 min each, 5 % errors, p95 200 ms, 100 requests.
+    #[serde(default)]
+    pub stages: Option<Vec<StageSpec>>,
+    #[serde(default)]
+    pub rollback_after_breaches: Option<u32>,
+}
+
+/// The stages used when a canary names none.
+pub fn default_stages() -> Vec<StageSpec> {
+    [5, 25, 50, 100]
+        .into_iter()
+        .map(|p| StageSpec { percentage: p, duration_s: 1800, max_error_rate: 0.05, max_p95_ms: 200.0, min_requests: 100 })
+        .collect()
+}
+
+/// A blue-green deployment request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreenRequest {
+    pub alias: String,
+    /// The documentation tree to build green from.
+    pub source: PathBuf,
+    #[serde(default)]
+    pub metadata: crate::config::MetadataDefaults,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Queries green must answer well before the switch.
+    #[serde(default)]
+    pub validate_queries: Vec<String>,
+    /// Overrides of `[rollout.blue_green]`.
+    #[serde(default)]
+    pub settings: Option<BlueGreenDefaults>,
+}
+
+/// What a blue-green deployment did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub id: String,
+    pub alias: String,
+    /// The collection the alias pointed at before (none on a first deployment).
+    pub blue: Option<String>,
+    pub green: String,
+    pub status: DeploymentStatus,
+    pub points: usize,
+    pub validation: Vec<String>,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub ingest: Option<IngestReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    /// Green serves the alias; blue is scheduled for deletion.
+    Switched,
+    /// Green failed validation; it was deleted and blue still serves.
+    Failed,
+    /// Green served, breached the thresholds, and the alias went back to blue.
+    RolledBack,
+}
+
+/// A collection to delete once due (unless an alias points at it by then).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cleanup {
+    pub collection: String,
+    pub due_ms: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct DeploymentsFile {
+    deployments: Vec<Deployment>,
+    cleanups: Vec<Cleanup>,
+}
+
+impl Engine {
+    fn rollouts(&self) -> Result<&Arc<Rollouts>> {
+        self.rollout_state().ok_or_else(|| Error::Unavailable("rollouts need a state store: open the engine with Engine::open".into()))
+    }
+
+    /// Where a search on `alias` by `routing_key` goes: the canary or stable collection of
+    /// an active canary, or green while a blue-green deployment watches the alias. `None`:
+    /// no rollout concerns this alias.
+    pub fn route(&self, alias: &str, routing_key: &str) -> Option<Routed> {
+        let r = self.rollout_state()?;
+        if let Some(c) = r.active.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
+            let arm = c.arm_for(routing_key);
+            return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm, collection: c.collection(arm).to_owned() });
+        }
+        let id = r.monitors.read().unwrap_or_else(|p| p.into_inner()).get(alias).cloned()?;
+        Some(Routed { rollout_id: id, stage: 0, arm: Arm::Canary, collection: alias.to_owned() })
+    }
+
+    /// Count one real request's outcome for its rollout. Failures to record are logged.
+    pub async fn record_routed(&self, routed: &Routed, sample: Sample) {
+        if let Some(r) = self.rollout_state() {
+            if let Err(e) = r.store.record(&routed.rollout_id, routed.stage, routed.arm, sample).await {
+                tracing::warn!(error = %e, rollout = %routed.rollout_id, "rollout sample not recorded");
+            }
+        }
+    }
+
+    /// Start a canary of `collection` on `alias`; the alias's current target is stable.
+    pub async fn canary_start(&self, req: CanaryStart) -> Result<Canary> {
+        let r = self.rollouts()?;
+        let stable = match self.store().resolve(&req.alias).await {
+            Ok(c) if c != req.alias => c,
+            Ok(_) => return Err(Error::InvalidRequest(format!("`{}` is a collection, not an alias: a canary splits an alias's traffic", req.alias))),
+            Err(StoreError::CollectionNotFound(_)) => return Err(Error::InvalidRequest(format!("alias `{}` does not exist", req.alias))),
+            Err(e) => return Err(e.into()),
+        };
+        self.store().collection_info(&req.collection).await?;
+        if r.active.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
+            return Err(Error::Conflict(format!("alias `{}` already has an active canary", req.alias)));
+        }
+        let now = r.now();
+        let id = req.id.unwrap_or_else(|| format!("{}-{}-{now}", req.alias, req.collection));
+        let plan = CanaryPlan {
+            alias: req.alias,
+            stable,
+            canary: req.collection,
+            stages: req.stages.unwrap_or_else(default_stages),
+            rollback_after_breaches: req.rollback_after_breaches.unwrap_or(2),
+        };
+        let canary = Canary::new(id, plan, now).map_err(Error::InvalidRequest)?;
+        if !r.store.save(&canary, 0).await.map_err(rollout_err)? {
+            return Err(Error::Conflict(format!("canary `{}` already exists", canary.id)));
+        }
+        r.remember(&canary);
+        Ok(canary)
+    }
+
+    pub async fn canary(&self, id: &str) -> Result<Canary> {
+        let r = self.rollouts()?;
+        r.store.get(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no canary `{id}`")))
+    }
+
+    pub async fn canaries(&self) -> Result<Vec<Canary>> {
+        self.rollouts()?.store.list().await.map_err(rollout_err)
+    }
+
+    /// A canary with the statistics of both arms in its current stage.
+    pub async fn canary_status(&self, id: &str) -> Result<serde_json::Value> {
+        let r = self.rollouts()?;
+        let c = self.canary(id).await?;
+        let mut arms = serde_json::Map::new();
+        for arm in [Arm::Stable, Arm::Canary] {
+            let s = r.store.stats(&c.id, c.stage, arm).await.map_err(rollout_err)?;
+            arms.insert(
+                arm.as_str().into(),
+                serde_json::json!({
+                    "requests": s.requests,
+                    "error_rate": s.error_rate(),
+                    "zero_result_rate": s.zero_result_rate(),
+                    "p95_ms": s.quantile_ms(0.95),
+                }),
+            );
+        }
+        let now = r.now();
+        let mut v = serde_json::to_value(&c).map_err(|e| Error::Internal(e.to_string()))?;
+        v["stage_percentage"] = c.current().percentage.into();
+        v["stage_elapsed_s"] = (c.stage_elapsed_ms(now) / 1000).into();
+        v["arms"] = arms.into();
+        Ok(v)
+    }
+
+    /// Apply `change` with compare-and-set, retrying when another replica got there first.
+    async fn canary_change(&self, id: &str, change: impl Fn(&mut Canary, u64) -> std::result::Result<(), String>) -> Result<Canary> {
+        let r = self.rollouts()?;
+        for _ in 0..8 {
+            let mut c = self.canary(id).await?;
+            let v = c.version;
+            change(&mut c, r.now()).map_err(Error::Conflict)?;
+            if r.store.save(&c, v).await.map_err(rollout_err)? {
+                r.remember(&c);
+                return Ok(c);
+            }
+        }
+        Err(Error::Conflict(format!("canary `{id}` kept changing under this request; retry")))
+    }
+
+    pub async fn canary_pause(&self, id: &str) -> Result<Canary> {
+        self.canary_change(id, |c, now| c.pause(now)).await
+    }
+
+    pub async fn canary_resume(&self, id: &str) -> Result<Canary> {
+        self.canary_change(id, |c, now| c.resume(now)).await
+    }
+
+    pub async fn canary_rollback(&self, id: &str, reason: &str) -> Result<Canary> {
+        self.canary_change(id, |c, now| c.rollback(now, reason)).await
+    }
+
+    /// One check of every active canary (and of due cleanups): evaluate with the canary
+    /// arm's statistics, save with compare-and-set (a replica that loses the race does
+    /// nothing), switch the alias on promotion. Returns each canary's decision.
+    pub async fn rollout_tick(&self) -> Result<Vec<(String, Decision)>> {
+        let r = self.rollouts()?;
+        let mut out = Vec::new();
+        let all = r.store.list().await.map_err(rollout_err)?;
+        let mut active = HashMap::new();
+        for mut c in all {
+            if !c.status.is_active() {
+                continue;
+            }
+            let v = c.version;
+            let stats = r.store.stats(&c.id, c.stage, Arm::Canary).await.map_err(rollout_err)?;
+            let decision = c.evaluate(&stats, r.now());
+            if c.version != v && !r.store.save(&c, v).await.map_err(rollout_err)? {
+                // Another replica checked this canary first; its decision stands.
+                if let Some(fresh) = r.store.get(&c.id).await.map_err(rollout_err)? {
+                    if fresh.status.is_active() {
+                        active.insert(fresh.plan.alias.clone(), fresh);
+                    }
+                }
+                continue;
+            }
+            if decision == Decision::Promote {
+                self.store().set_alias(&c.plan.alias, &c.plan.canary).await?;
+                tracing::info!(canary = %c.id, alias = %c.plan.alias, collection = %c.plan.canary, "canary promoted; alias switched");
+            }
+            if c.status.is_active() {
+                active.insert(c.plan.alias.clone(), c.clone());
+            }
+            out.push((c.id.clone(), decision));
+        }
+        *r.active.write().unwrap_or_else(|p| p.into_inner()) = active;
+        self.run_due_cleanups().await?;
+        Ok(out)
+    }
+
+    /// Check canaries and cleanups every `rollout.check_interval_s` until the process ends.
+    pub async fn run_rollout_checks(self) {
+        let every = Duration::from_secs(self.config().rollout.check_interval_s.max(1));
+        loop {
+            if let Err(e) = self.rollout_tick().await {
+                tracing::warn!(error = %e, "rollout check failed; retrying next interval");
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// `GET /deployment/status`: active canaries with their arms, recent deployments and
+    /// pending cleanups.
+    pub async fn deployment_status(&self) -> Result<serde_json::Value> {
+        let r = self.rollouts()?;
+        let mut canaries = Vec::new();
+        for c in r.store.list().await.map_err(rollout_err)? {
+            if c.status.is_active() {
+                canaries.push(self.canary_status(&c.id).await?);
+            }
+        }
+        let file = self.read_deployments().await?;
+        let recent: Vec<&Deployment> = file.deployments.iter().rev().take(10).collect();
+        Ok(serde_json::json!({
+            "state_backend": r.store.backend(),
+            "canaries": canaries,
+            "deployments": recent,
+            "cleanups": file.cleanups,
+            "monitoring": r.monitors.read().unwrap_or_else(|p| p.into_inner()).clone(),
+        }))
+    }
+
+    async fn read_deployments(&self) -> Result<DeploymentsFile> {
+        let r = self.rollouts()?;
+        match tokio::fs::read(&r.deployments_file).await {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Internal(format!("corrupt {}: {e}", r.deployments_file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DeploymentsFile::default()),
+            Err(e) => Err(Error::Internal(format!("{}: {e}", r.deployments_file.display()))),
+        }
+    }
+
+    /// Read, change and atomically rewrite `deployments.json`.
+    async fn update_deployments(&self, f: impl FnOnce(&mut DeploymentsFile)) -> Result<()> {
+        let r = self.rollouts()?;
+        let _one_writer = r.deployments_lock.lock().await;
+        let mut file = self.read_deployments().await?;
+        f(&mut file);
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+        let path = r.deployments_file.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
+            }
+            write_atomic(&path, &bytes).map_err(rollout_err)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+    }
+
+    /// Delete every scheduled collection that is due and no alias points at.
+    async fn run_due_cleanups(&self) -> Result<()> {
+        let now = self.rollouts()?.now();
+        let file = self.read_deployments().await?;
+        let due: Vec<Cleanup> = file.cleanups.iter().filter(|c| c.due_ms <= now).cloned().collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let aliased: Vec<String> = self.store().list_aliases().await?.into_iter().map(|(_, c)| c).collect();
+        let mut done = Vec::new();
+        for c in due {
+            if aliased.contains(&c.collection) {
+                tracing::warn!(collection = %c.collection, "scheduled for deletion but an alias points at it; keeping it");
+            } else {
+                match self.store().delete_collection(&c.collection).await {
+                    Ok(()) | Err(StoreError::CollectionNotFound(_)) => tracing::info!(collection = %c.collection, reason = %c.reason, "scheduled cleanup: collection deleted"),
+                    Err(e) => {
+                        tracing::warn!(collection = %c.collection, error = %e, "scheduled cleanup failed; retrying next check");
+                        continue;
+                    }
+                }
+            }
+            done.push(c.collection);
+        }
+        self.update_deployments(|f| f.cleanups.retain(|c| !done.contains(&c.collection))).await
+    }
+
+    /// Blue-green: build green beside blue, validate it, switch the alias in one step, watch
+    /// live traffic for `monitor_s` (switching back on a breach), and schedule blue's
+    /// deletion after `grace_s`. Any failure before the switch deletes green and leaves blue
+    /// serving.
+    pub async fn deploy_blue_green(&self, req: BlueGreenRequest, progress: &dyn IngestProgress) -> Result<Deployment> {
+        let r = self.rollouts()?.clone();
+        let s = req.settings.clone().unwrap_or_else(|| self.config().rollout.blue_green.clone());
+        let started = r.now();
+        let blue = match self.store().resolve(&req.alias).await {
+            Ok(c) if c == req.alias => {
+                return Err(Error::InvalidRequest(format!("`{}` is a collection, not an alias; blue-green switches an alias", req.alias)));
+            }
+            Ok(c) => Some(c),
+            Err(StoreError::CollectionNotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if r.active.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
+            return Err(Error::Conflict(format!("alias `{}` has an active canary; finish it first", req.alias)));
+        }
+        // `<alias>_<UTC timestamp>`, made unique if a collection of that name exists.
+        let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
+        let existing: Vec<String> = self.store().list_collections().await?.into_iter().map(|c| c.name).collect();
+        let green = (0..)
+            .map(|i| if i == 0 { format!("{}_{stamp}", req.alias) } else { format!("{}_{stamp}_{i}", req.alias) })
+            .find(|n| !existing.contains(n))
+            .expect("an unused name");
+        let id = green.clone();
+        let mut events = vec![format!("blue: {}", blue.as_deref().unwrap_or("(none)")), format!("green: {green}")];
+        // Green gets blue's settings: dimensions and recorded properties (model).
+        let spec = match &blue {
+            Some(b) => {
+                let info = self.store().collection_info(b).await?;
+                CollectionSpec { name: green.clone(), dims: info.dims, properties: info.properties }
+            }
+            None => self.collection_spec(&green),
+        };
+        self.store().create_collection(&spec).await?;
+        let built = self.build_and_validate(&req, &s, &green, blue.as_deref(), progress).await;
+        let (ingest, validation, points) = match built {
+            Ok(x) => x,
+            Err(e) => {
+                // Nothing switched: remove green, blue keeps serving.
+                if let Err(de) = self.delete_collection(&green).await {
+                    tracing::warn!(collection = %green, error = %de, "could not delete the failed green collection");
+                }
+                let d = Deployment {
+                    id,
+                    alias: req.alias.clone(),
+                    blue,
+                    green,
+                    status: DeploymentStatus::Failed,
+                    points: 0,
+                    validation: vec![e.to_string()],
+                    started_ms: started,
+                    finished_ms: r.now(),
+                    events,
+                    ingest: None,
+                };
+                self.update_deployments(|f| f.deployments.push(d)).await?;
+                return Err(e);
+            }
+        };
+        // The switch: one atomic alias change; readers see blue or green, never nothing.
+        self.store().set_alias(&req.alias, &green).await?;
+        events.push(format!("{}: alias `{}` -> {green}", r.now(), req.alias));
+        tracing::info!(alias = %req.alias, %green, blue = ?blue, "blue-green switch");
+        let status = match &blue {
+            Some(b) if s.monitor_s > 0 => self.monitor_after_switch(&r, &id, &req.alias, b, &s, &mut events).await?,
+            _ => DeploymentStatus::Switched,
+        };
+        let due = r.now() + s.grace_s * 1000;
+        let cleanup = match (&status, &blue) {
+            (DeploymentStatus::Switched, Some(b)) => Some(Cleanup { collection: b.clone(), due_ms: due, reason: format!("blue of deployment {id}") }),
+            (DeploymentStatus::RolledBack, _) => Some(Cleanup { collection: green.clone(), due_ms: due, reason: format!("green of rolled-back deployment {id}") }),
+            _ => None,
+        };
+        let d = Deployment {
+            id,
+            alias: req.alias.clone(),
+            blue,
+            green,
+            status,
+            points,
+            validation,
+            started_ms: started,
+            finished_ms: r.now(),
+            events,
+            ingest: Some(ingest),
+        };
+        let record = d.clone();
+        self.update_deployments(move |f| {
+            f.deployments.push(record);
+            f.cleanups.extend(cleanup);
+        })
+        .await?;
+        Ok(d)
+    }
+
+    async fn build_and_validate(
+        &self,
+        req: &BlueGreenRequest,
+        s: &BlueGreenDefaults,
+        green: &str,
+        blue: Option<&str>,
+        progress: &dyn IngestProgress,
+    ) -> Result<(IngestReport, Vec<String>, usize)> {
+        let ingest = self
+            .ingest(
+                IngestRequest { path: req.source.clone(), collection: green.to_owned(), metadata: DocMetadata::from(&req.metadata), base_url: req.base_url.clone() },
+                progress,
+            )
+            .await?;
+        let points = self.store().collection_info(green).await?.points;
+        let mut notes = Vec::new();
+        let mut failures = Vec::new();
+        if points == 0 {
+            failures.push("green holds no points".to_owned());
+        }
+        if let Some(b) = blue {
+            let blue_points = self.store().collection_info(b).await?.points;
+            let change = (points as f64 - blue_points as f64).abs() / (blue_points.max(1) as f64);
+            let line = format!("points: green {points}, blue {blue_points} (change {:.1} %, allowed {:.1} %)", change * 100.0, s.max_point_change * 100.0);
+            if change > s.max_point_change { failures.push(line) } else { notes.push(line) }
+        }
+        let mut overlaps = Vec::new();
+        for q in &req.validate_queries {
+            let search = |collection: &str| {
+                let mut sr = SearchRequest::new(q.clone());
+                sr.collection = Some(collection.to_owned());
+                sr.limit = Some(10);
+                sr.hyde = Some(false);
+                sr.rerank = Some(false);
+                sr
+            };
+            let g = self.search(search(green)).await?;
+            let top = g.hits.first().map_or(f32::NEG_INFINITY, |h| h.score);
+            if g.hits.len() < s.min_hits || top < s.min_top_score {
+                failures.push(format!("query `{q}`: {} hits, top score {top:.4} (need {} hits, top >= {})", g.hits.len(), s.min_hits, s.min_top_score));
+            }
+            if let Some(b) = blue {
+                let bh = self.search(search(b)).await?;
+                let key = |h: &crate::engine::SearchHit| (h.path.clone(), h.anchor.clone());
+                let bs: Vec<_> = bh.hits.iter().map(key).collect();
+                let shared = g.hits.iter().filter(|h| bs.contains(&key(h))).count();
+                overlaps.push(shared as f64 / bh.hits.len().max(1) as f64);
+            }
+        }
+        if !overlaps.is_empty() {
+            let mean = overlaps.iter().sum::<f64>() / overlaps.len() as f64;
+            let line = format!("overlap@10 with blue: {mean:.3} (need {:.3})", s.min_overlap);
+            if mean < s.min_overlap { failures.push(line) } else { notes.push(line) }
+        }
+        notes.push(format!("{} validation queries", req.validate_queries.len()));
+        if failures.is_empty() { Ok((ingest, notes, points)) } else { Err(Error::ValidationFailed(format!("green `{green}` failed validation: {}", failures.join("; ")))) }
+    }
+
+    /// Watch the alias's live traffic on green; switch back to blue on a breach.
+    async fn monitor_after_switch(&self, r: &Rollouts, id: &str, alias: &str, blue: &str, s: &BlueGreenDefaults, events: &mut Vec<String>) -> Result<DeploymentStatus> {
+        r.monitors.write().unwrap_or_else(|p| p.into_inner()).insert(alias.to_owned(), id.to_owned());
+        // Live traffic is watched in real time, whatever the rollout clock says.
+        let until = tokio::time::Instant::now() + Duration::from_secs(s.monitor_s);
+        let mut status = DeploymentStatus::Switched;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let stats = r.store.stats(id, 0, Arm::Canary).await.map_err(rollout_err)?;
+            if stats.requests < s.min_requests {
+                continue;
+            }
+            let p95 = stats.quantile_ms(0.95).unwrap_or(0.0);
+            if stats.error_rate() > s.max_error_rate || p95 > s.max_p95_ms {
+                self.store().set_alias(alias, blue).await?;
+                let why = format!("error rate {:.3} (max {:.3}), p95 {p95} ms (max {}) over {} requests", stats.error_rate(), s.max_error_rate, s.max_p95_ms, stats.requests);
+                tracing::warn!(%alias, %blue, "{why}: switched back to blue");
+                events.push(format!("{}: breach, alias `{alias}` back to {blue}: {why}", r.now()));
+                status = DeploymentStatus::RolledBack;
+                break;
+            }
+        }
+        r.monitors.write().unwrap_or_else(|p| p.into_inner()).remove(alias);
+        if status == DeploymentStatus::Switched {
+            let stats = r.store.stats(id, 0, Arm::Canary).await.map_err(rollout_err)?;
+            events.push(format!("{}: monitored {} s: {} requests, error rate {:.3}", r.now(), s.monitor_s, stats.requests, stats.error_rate()));
+        }
+        Ok(status)
+    }
+
+    /// Collections scheduled for deletion.
+    pub async fn cleanups(&self) -> Result<Vec<Cleanup>> {
+        Ok(self.read_deployments().await?.cleanups)
+    }
+}
