@@ -115,6 +115,104 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Zero-downtime re-index of an alias.
+    Deploy {
+        #[command(subcommand)]
+        command: DeployCommand,
+    },
+    /// Canary rollouts on a running server (admin API).
+    Canary {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: CanaryCommand,
+    },
+}
+
+/// Where the running server is.
+#[derive(clap::Args, Debug, Clone)]
+struct ServerArgs {
+    /// Base URL of aidocs-server.
+    #[arg(long, env = "AIDOCS_SERVER", default_value = "http://127.0.0.1:8000")]
+    server: String,
+    /// An API key with the admin scope (when auth is on).
+    #[arg(long, env = "AIDOCS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+impl ServerArgs {
+    fn client(&self, timeout: std::time::Duration) -> anyhow::Result<aidocs::client::AdminClient> {
+        Ok(aidocs::client::AdminClient::new(&self.server, self.api_key.clone(), timeout)?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum DeployCommand {
+    /// Build a new collection from SOURCE beside the alias's current one, validate it, switch
+    /// the alias atomically, watch live traffic, keep the old one for a grace period.
+    BlueGreen {
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        source: PathBuf,
+        /// Validation queries, one per line.
+        #[arg(long)]
+        validate_queries: Option<PathBuf>,
+        /// Run it on this server (its live traffic is monitored after the switch); without
+        /// it, the deployment runs here on the data dir, with no live traffic to monitor.
+        #[arg(long, env = "AIDOCS_SERVER")]
+        server: Option<String>,
+        #[arg(long, env = "AIDOCS_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Metadata for every document (as for ingest).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        min_hits: Option<usize>,
+        #[arg(long)]
+        min_top_score: Option<f32>,
+        #[arg(long)]
+        min_overlap: Option<f64>,
+        #[arg(long)]
+        max_point_change: Option<f64>,
+        #[arg(long)]
+        monitor_s: Option<u64>,
+        #[arg(long)]
+        grace_s: Option<u64>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CanaryCommand {
+    /// Start sending a share of ALIAS's traffic to COLLECTION in stages.
+    Start {
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        collection: String,
+        #[arg(long)]
+        id: Option<String>,
+        /// JSON file: [{"percentage", "duration_s", "max_error_rate", "max_p95_ms", "min_requests"}, ...]
+        /// ending at 100 (default 5/25/50/100 %, 30 min each).
+        #[arg(long)]
+        stages: Option<PathBuf>,
+        /// Consecutive breached checks that roll back (default 2).
+        #[arg(long)]
+        rollback_after_breaches: Option<u32>,
+    },
+    /// Stage, timing, hold reason and both arms' statistics.
+    Status { id: String },
+    /// Every canary, active or ended.
+    List,
+    /// Stop stage progress (traffic stays split; the stage timer stops).
+    Pause { id: String },
+    Resume { id: String },
+    /// Send all traffic back to stable now.
+    Rollback {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +267,20 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
         cfg.data_dir = d.clone();
     }
     Ok(cfg)
+}
+
+/// Metadata as the API's `metadata` object (only the keys that are set).
+fn metadata_json(m: &DocMetadata) -> serde_json::Value {
+    let mut v = serde_json::Map::new();
+    for (k, val) in [("language", &m.language), ("framework", &m.framework), ("doc_type", &m.doc_type), ("version", &m.version)] {
+        if let Some(x) = val {
+            v.insert(k.into(), x.clone().into());
+        }
+    }
+    if let Some(d) = m.difficulty_level {
+        v.insert("difficulty_level".into(), d.into());
+    }
+    serde_json::Value::Object(v)
 }
 
 fn parse_metadata(pairs: &[String]) -> anyhow::Result<DocMetadata> {
@@ -344,6 +456,83 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("removed {n} cached entries ({})", kind.map_or("all kinds", |k| k.as_str()));
                 }
             }
+        }
+        Command::Deploy { command: DeployCommand::BlueGreen { alias, source, validate_queries, server, api_key, set, min_hits, min_top_score, min_overlap, max_point_change, monitor_s, grace_s } } => {
+            let queries = match validate_queries {
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading validation queries {}", f.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let mut settings = cfg.rollout.blue_green.clone();
+            settings.min_hits = min_hits.unwrap_or(settings.min_hits);
+            settings.min_top_score = min_top_score.unwrap_or(settings.min_top_score);
+            settings.min_overlap = min_overlap.unwrap_or(settings.min_overlap);
+            settings.max_point_change = max_point_change.unwrap_or(settings.max_point_change);
+            settings.monitor_s = monitor_s.unwrap_or(settings.monitor_s);
+            settings.grace_s = grace_s.unwrap_or(settings.grace_s);
+            let source = std::fs::canonicalize(&source).with_context(|| format!("source {}", source.display()))?;
+            let metadata = parse_metadata(&set)?;
+            let report = match server {
+                Some(url) => {
+                    let client = aidocs::client::AdminClient::new(&url, api_key, std::time::Duration::from_secs(6 * 3600))?;
+                    let body = serde_json::json!({
+                        "alias": alias, "source": source, "validate_queries": queries, "settings": settings,
+                        "metadata": metadata_json(&metadata),
+                    });
+                    client.post("/v1/admin/deploy/blue-green", &body).await?
+                }
+                None => {
+                    if settings.monitor_s > 0 {
+                        eprintln!("note: no server here, so no live traffic to monitor after the switch (use --server to deploy on a running server)");
+                    }
+                    settings.monitor_s = 0;
+                    let engine = open_engine(cfg)?;
+                    let req = aidocs::rollout::BlueGreenRequest {
+                        alias,
+                        source,
+                        metadata: serde_json::from_value(metadata_json(&metadata))?,
+                        base_url: None,
+                        validate_queries: queries,
+                        settings: Some(settings),
+                    };
+                    let progress = aidocs::progress::BarProgress::default();
+                    serde_json::to_value(engine.deploy_blue_green(req, &progress).await?)?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Canary { server, command } => {
+            let client = server.client(std::time::Duration::from_secs(60))?;
+            let out = match command {
+                CanaryCommand::Start { alias, collection, id, stages, rollback_after_breaches } => {
+                    let stages: Option<serde_json::Value> = match stages {
+                        Some(f) => Some(serde_json::from_str(&std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?).with_context(|| format!("{} is not a JSON list of stages", f.display()))?),
+                        None => None,
+                    };
+                    let mut body = serde_json::json!({"alias": alias, "collection": collection});
+                    if let Some(id) = id {
+                        body["id"] = id.into();
+                    }
+                    if let Some(s) = stages {
+                        body["stages"] = s;
+                    }
+                    if let Some(n) = rollback_after_breaches {
+                        body["rollback_after_breaches"] = n.into();
+                    }
+                    client.post("/v1/admin/canaries", &body).await?
+                }
+                CanaryCommand::Status { id } => client.get(&format!("/v1/admin/canaries/{id}")).await?,
+                CanaryCommand::List => client.get("/v1/admin/canaries").await?,
+                CanaryCommand::Pause { id } => client.post(&format!("/v1/admin/canaries/{id}/pause"), &serde_json::json!({})).await?,
+                CanaryCommand::Resume { id } => client.post(&format!("/v1/admin/canaries/{id}/resume"), &serde_json::json!({})).await?,
+                CanaryCommand::Rollback { id, reason } => client.post(&format!("/v1/admin/canaries/{id}/rollback"), &serde_json::json!({"reason": reason})).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Collections { command } => {
             let engine = open_engine(cfg)?;

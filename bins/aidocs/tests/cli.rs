@@ -126,3 +126,84 @@ fn cache_admin_and_eval_errors() {
     fails_with(&aidocs(d, &["eval", "--dataset", empty.path().to_str().unwrap()]), "none of corpus.jsonl.gz, corpus.jsonl found");
     fails_with(&aidocs(d, &["search", "q", "--hyde", "maybe"]), "--hyde");
 }
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+#[test]
+fn deploy_blue_green_switches_the_alias_and_refuses_a_bad_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (v1, v2) = (tmp.path().join("v1"), tmp.path().join("v2"));
+    write(&v1, &[("install.md", "# Install\n\nInstall the server with cargo.\n")]);
+    write(&v2, &[("install.md", "# Install\n\nInstall the server with cargo.\n"), ("tracing.md", "# Tracing\n\nEnable request tracing to export spans over OTLP.\n")]);
+    let queries = tmp.path().join("queries.txt");
+    std::fs::write(&queries, "# one per line\ninstall the server\nexport spans\n").unwrap();
+
+    let first: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["deploy", "blue-green", "--alias", "docs", "--source", v1.to_str().unwrap()]))).unwrap();
+    assert_eq!(first["status"], "switched", "{first}");
+    assert_eq!(first["blue"], serde_json::Value::Null);
+    let q = queries.to_str().unwrap();
+    fails_with(
+        &aidocs(&data, &["deploy", "blue-green", "--alias", "docs", "--source", v2.to_str().unwrap(), "--validate-queries", q, "--min-top-score", "5"]),
+        "failed validation",
+    );
+    let second: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["deploy", "blue-green", "--alias", "docs", "--source", v2.to_str().unwrap(), "--validate-queries", q, "--max-point-change", "2"]))).unwrap();
+    assert_eq!(second["status"], "switched", "{second}");
+    assert_eq!(second["blue"], first["green"]);
+    let hits = ok(&aidocs(&data, &["search", "export spans over OTLP", "--collection", "docs", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&hits).unwrap();
+    assert_eq!(v["collection"], second["green"], "the alias serves green");
+    assert_eq!(v["hits"][0]["path"], "tracing.md");
+    fails_with(&aidocs(&data, &["deploy", "blue-green", "--alias", "docs", "--source", "/no/such/dir"]), "/no/such/dir");
+}
+
+#[test]
+fn canary_commands_drive_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (addr, _engine) = rt.block_on(async {
+        let mut cfg = aidocs::Config::default();
+        cfg.data_dir = tmp.path().join("server-data");
+        cfg.embedding.model_dir = model_dir();
+        let engine = aidocs::Engine::open(cfg).unwrap();
+        for (name, text) in [("docs_v1", "# One\n\nFirst build.\n"), ("docs_v2", "# Two\n\nSecond build.\n")] {
+            let src = tmp.path().join(name);
+            write(&src, &[("a.md", text)]);
+            let req = aidocs::IngestRequest { path: src, collection: name.into(), metadata: Default::default(), base_url: None };
+            engine.ingest(req, &aidocs::progress::NoProgress).await.unwrap();
+        }
+        engine.store().set_alias("docs", "docs_v1").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = aidocs::api::router(engine.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, engine)
+    });
+    let server = format!("http://{addr}");
+    let data = tmp.path().join("cli-data");
+    let canary = |args: &[&str]| {
+        let mut all = vec!["canary", "--server", server.as_str()];
+        all.extend_from_slice(args);
+        aidocs(&data, &all)
+    };
+    let started: serde_json::Value = serde_json::from_str(&ok(&canary(&["start", "--alias", "docs", "--collection", "docs_v2", "--id", "c1"]))).unwrap();
+    assert_eq!(started["plan"]["stages"].as_array().unwrap().len(), 4, "default stages: {started}");
+    let status: serde_json::Value = serde_json::from_str(&ok(&canary(&["status", "c1"]))).unwrap();
+    assert_eq!(status["stage_percentage"], 5);
+    assert_eq!(status["arms"]["canary"]["requests"], 0);
+    let paused: serde_json::Value = serde_json::from_str(&ok(&canary(&["pause", "c1"]))).unwrap();
+    assert_eq!(paused["status"]["state"], "paused");
+    fails_with(&canary(&["pause", "c1"]), "409 conflict");
+    ok(&canary(&["resume", "c1"]));
+    assert!(ok(&canary(&["list"])).contains("\"c1\""));
+    let rolled: serde_json::Value = serde_json::from_str(&ok(&canary(&["rollback", "c1", "--reason", "cli test"]))).unwrap();
+    assert!(rolled["status"]["reason"].as_str().unwrap().contains("cli test"), "{rolled}");
+    fails_with(&canary(&["status", "nope"]), "404 not_found");
+    fails_with(&aidocs(&data, &["canary", "--server", "http://127.0.0.1:9", "list"]), "cannot reach aidocs-server");
+    drop(rt);
+}
