@@ -157,6 +157,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/search", post(search))
         .route("/v1/collections", get(collections))
         .route("/v1/collections/{name}", get(collection))
+        .route("/v1/feedback", post(feedback))
         .route_layer(guard(server.request_timeout_ms));
     let admin = Router::new()
         .route("/v1/documents", post(documents))
@@ -165,6 +166,9 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/canaries/{id}", get(canary_get))
         .route("/v1/admin/canaries/{id}/{action}", post(canary_action))
         .route("/v1/admin/deploy/blue-green", post(blue_green))
+        .route("/v1/admin/ab", get(ab_list).post(ab_create))
+        .route("/v1/admin/ab/{id}", get(ab_status))
+        .route("/v1/admin/ab/{id}/stop", post(ab_stop))
         .route("/deployment/status", get(deployment_status))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
@@ -235,7 +239,7 @@ async fn search(
     // A canary (or a blue-green watch) on this alias decides the collection by routing key:
     // `X-User-ID`, else the client address, else the request id.
     let routed = engine.route(&name, &routing_key(&headers, peer, engine.config()));
-    let req = SearchRequest {
+    let mut req = SearchRequest {
         query: body.query.clone(),
         collection: Some(routed.as_ref().map_or(name.clone(), |r| r.collection.clone())),
         limit: body.limit,
@@ -244,8 +248,24 @@ async fn search(
         hyde: body.hyde,
         rerank: body.rerank,
     };
+    // An A/B variant's settings replace the request's (they were validated at creation).
+    let mut searcher = engine.clone();
+    if let Some(v) = routed.as_ref().and_then(|r| r.variant.as_ref()) {
+        if let Some(m) = &v.mode {
+            req.mode = serde_json::from_value(Value::String(m.clone())).ok();
+        }
+        req.hyde = v.hyde.or(req.hyde);
+        req.rerank = v.rerank.or(req.rerank);
+        if let Some(f) = v.fusion.as_ref().and_then(|f| f.parse().ok()) {
+            searcher = engine.with_fusion(f);
+        }
+    }
+    let query_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    if let Some(r) = &routed {
+        engine.remember_answer(&query_id, r);
+    }
     let started = Instant::now();
-    let result = engine.search(req).await;
+    let result = searcher.search(req).await;
     if let Some(r) = &routed {
         let sample = aidocs_rollout::Sample {
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -258,7 +278,10 @@ async fn search(
     let with_arm = |mut out: Response| {
         if let Some(r) = &routed {
             let h = out.headers_mut();
-            h.insert("x-aidocs-arm", axum::http::HeaderValue::from_static(r.arm.as_str()));
+            let name = if r.variant.is_some() { "x-aidocs-variant" } else { "x-aidocs-arm" };
+            if let Ok(arm) = axum::http::HeaderValue::from_str(&r.arm) {
+                h.insert(name, arm);
+            }
             if let Ok(id) = axum::http::HeaderValue::from_str(&r.rollout_id) {
                 h.insert("x-aidocs-rollout", id);
             }
@@ -289,11 +312,13 @@ async fn search(
         hyde = resp.hyde.as_deref(),
         rerank = resp.rerank.as_deref(),
         arm = routed.as_ref().map(|r| r.arm.as_str()),
+        rollout = routed.as_ref().map(|r| r.rollout_id.as_str()),
         query,
         outcome = "ok",
     );
     let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
     v["query"] = Value::String(body.query);
+    v["query_id"] = Value::String(query_id);
     Ok(with_arm(Json(v).into_response()))
 }
 
@@ -375,6 +400,43 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
 async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
     let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
     Ok(Json(serde_json::to_value(d).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+/// `POST /v1/feedback` body: a click on a hit of an answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    /// `query_id` of the search response (its `X-Request-ID`).
+    query_id: String,
+    /// `id` of the clicked hit.
+    hit_id: String,
+}
+
+/// `POST /v1/feedback`: credit a click to the A/B variant that answered.
+async fn feedback(State(engine): State<Engine>, ApiJson(body): ApiJson<FeedbackBody>) -> Result<Response, ApiError> {
+    if body.hit_id.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "`hit_id` must not be empty"));
+    }
+    let r = engine.record_click(&body.query_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"ab_test": r.rollout_id, "variant": r.arm}))).into_response())
+}
+
+/// `POST /v1/admin/ab`.
+async fn ab_create(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::AbCreate>) -> Result<Response, ApiError> {
+    let t = engine.ab_create(body).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(t).map_err(|e| Error::Internal(e.to_string()))?)).into_response())
+}
+
+async fn ab_list(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"ab_tests": engine.ab_tests().await?})))
+}
+
+async fn ab_status(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(engine.ab_status(&id).await?))
+}
+
+async fn ab_stop(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(serde_json::to_value(engine.ab_stop(&id).await?).map_err(|e| Error::Internal(e.to_string()))?))
 }
 
 /// `GET /deployment/status`.
@@ -488,7 +550,7 @@ fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
     if !path.starts_with("/v1/") {
         return None;
     }
-    let read = (path == "/v1/search" && req.method() == axum::http::Method::POST)
+    let read = ((path == "/v1/search" || path == "/v1/feedback") && req.method() == axum::http::Method::POST)
         || (path.starts_with("/v1/collections") && req.method() == axum::http::Method::GET);
     match (read, auth.public_search) {
         (true, true) => None,

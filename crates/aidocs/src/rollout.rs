@@ -14,7 +14,8 @@ use crate::progress::IngestProgress;
 use aidocs_core::{CollectionSpec, DocMetadata, StoreError};
 use aidocs_rollout::canary::{Canary, CanaryPlan, Decision, StageSpec};
 use aidocs_rollout::state::write_atomic;
-use aidocs_rollout::{Arm, FileStateStore, RedisStateStore, RolloutError, Sample, StateStore, SystemWallClock, WallClock};
+use aidocs_rollout::ab::{self, AbStatus, AbTest, Variant};
+use aidocs_rollout::{Arm, FileStateStore, RedisStateStore, RolloutError, Sample, StateStore, StateStoreExt, SystemWallClock, WallClock};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -27,6 +28,10 @@ pub struct Rollouts {
     clock: Arc<dyn WallClock>,
     /// Active canaries by alias, refreshed by every check and every local change.
     active: RwLock<HashMap<String, Canary>>,
+    /// Running A/B tests by alias, refreshed the same way.
+    active_ab: RwLock<HashMap<String, AbTest>>,
+    /// Recent A/B answers by query id, so feedback can be credited to the variant.
+    answers: moka::sync::Cache<String, Routed>,
     /// Aliases whose live traffic a blue-green deployment is watching: alias -> deployment id.
     monitors: RwLock<HashMap<String, String>>,
     /// `deployments.json`: blue-green history and the persisted cleanup schedule.
@@ -68,6 +73,8 @@ impl Rollouts {
             store,
             clock: Arc::new(SystemWallClock),
             active: RwLock::default(),
+            active_ab: RwLock::default(),
+            answers: moka::sync::Cache::builder().max_capacity(200_000).time_to_live(Duration::from_secs(3600)).build(),
             monitors: RwLock::default(),
             deployments_file,
             deployments_lock: tokio::sync::Mutex::new(()),
@@ -88,6 +95,15 @@ impl Rollouts {
         self.clock.now_ms()
     }
 
+    fn remember_ab(&self, t: &AbTest) {
+        let mut active = self.active_ab.write().unwrap_or_else(|p| p.into_inner());
+        if t.status == AbStatus::Running {
+            active.insert(t.alias.clone(), t.clone());
+        } else if active.get(&t.alias).is_some_and(|a| a.id == t.id) {
+            active.remove(&t.alias);
+        }
+    }
+
     fn remember(&self, c: &Canary) {
         let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
         if c.status.is_active() {
@@ -101,12 +117,26 @@ impl Rollouts {
 /// Where one search went, for recording its outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Routed {
-    /// The canary or blue-green deployment whose statistics get the sample.
+    /// The canary, A/B test or blue-green deployment whose statistics get the sample.
     pub rollout_id: String,
+    /// Canary stage (0 for A/B tests and deployments).
     pub stage: usize,
-    pub arm: Arm,
+    /// `stable` / `canary`, or the A/B variant id.
+    pub arm: String,
     /// The collection to search.
     pub collection: String,
+    /// The A/B variant's search settings, when an A/B test routed it.
+    pub variant: Option<Variant>,
+}
+
+/// `POST /v1/admin/ab`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbCreate {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub alias: String,
+    pub variants: Vec<Variant>,
 }
 
 /// `POST /v1/admin/canaries`.
@@ -208,16 +238,125 @@ impl Engine {
         let r = self.rollout_state()?;
         if let Some(c) = r.active.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
             let arm = c.arm_for(routing_key);
-            return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm, collection: c.collection(arm).to_owned() });
+            return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm: arm.as_str().into(), collection: c.collection(arm).to_owned(), variant: None });
+        }
+        if let Some(t) = r.active_ab.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
+            let v = &t.variants[t.assign(routing_key)];
+            let collection = v.collection.clone().unwrap_or_else(|| alias.to_owned());
+            return Some(Routed { rollout_id: t.id.clone(), stage: 0, arm: v.id.clone(), collection, variant: Some(v.clone()) });
         }
         let id = r.monitors.read().unwrap_or_else(|p| p.into_inner()).get(alias).cloned()?;
-        Some(Routed { rollout_id: id, stage: 0, arm: Arm::Canary, collection: alias.to_owned() })
+        Some(Routed { rollout_id: id, stage: 0, arm: Arm::Canary.as_str().into(), collection: alias.to_owned(), variant: None })
+    }
+
+    /// Remember an A/B answer under its query id, for `POST /v1/feedback`.
+    pub fn remember_answer(&self, query_id: &str, routed: &Routed) {
+        if let (Some(r), Some(_)) = (self.rollout_state(), &routed.variant) {
+            r.answers.insert(query_id.to_owned(), routed.clone());
+        }
+    }
+
+    /// A click on a hit of answer `query_id`: credited to its A/B variant.
+    pub async fn record_click(&self, query_id: &str) -> Result<Routed> {
+        let r = self.rollouts()?;
+        let routed = r.answers.get(query_id).ok_or_else(|| Error::NotFound(format!("no recent A/B answer with query_id `{query_id}` (unknown, older than an hour, or not in an A/B test)")))?;
+        r.store.record_click(&routed.rollout_id, routed.stage, &routed.arm).await.map_err(rollout_err)?;
+        Ok(routed)
+    }
+
+    /// Start an A/B test on `alias`: variants' collections must exist, settings must parse.
+    pub async fn ab_create(&self, req: AbCreate) -> Result<AbTest> {
+        let r = self.rollouts()?;
+        self.store().resolve(&req.alias).await?;
+        for v in &req.variants {
+            if let Some(c) = &v.collection {
+                self.store().collection_info(c).await?;
+            }
+            if let Some(m) = &v.mode {
+                serde_json::from_value::<aidocs_core::SearchMode>(serde_json::Value::String(m.clone()))
+                    .map_err(|_| Error::InvalidRequest(format!("variant `{}`: unknown mode `{m}` (hybrid, dense, sparse)", v.id)))?;
+            }
+            if let Some(f) = &v.fusion {
+                f.parse::<aidocs_core::Fusion>().map_err(|e| Error::InvalidRequest(format!("variant `{}`: {e}", v.id)))?;
+            }
+        }
+        if r.active_ab.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
+            return Err(Error::Conflict(format!("alias `{}` already has a running A/B test", req.alias)));
+        }
+        let now = r.now();
+        let id = req.id.unwrap_or_else(|| format!("ab-{}-{now}", req.alias));
+        let t = AbTest::new(id, req.alias, req.variants, now).map_err(Error::InvalidRequest)?;
+        if !r.store.save(&t, 0).await.map_err(rollout_err)? {
+            return Err(Error::Conflict(format!("A/B test `{}` already exists", t.id)));
+        }
+        r.remember_ab(&t);
+        Ok(t)
+    }
+
+    pub async fn ab_tests(&self) -> Result<Vec<AbTest>> {
+        self.rollouts()?.store.list::<AbTest>().await.map_err(rollout_err)
+    }
+
+    pub async fn ab_stop(&self, id: &str) -> Result<AbTest> {
+        let r = self.rollouts()?;
+        for _ in 0..8 {
+            let mut t = r.store.get::<AbTest>(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no A/B test `{id}`")))?;
+            let v = t.version;
+            t.stop(r.now()).map_err(Error::Conflict)?;
+            if r.store.save(&t, v).await.map_err(rollout_err)? {
+                r.remember_ab(&t);
+                return Ok(t);
+            }
+        }
+        Err(Error::Conflict(format!("A/B test `{id}` kept changing under this request; retry")))
+    }
+
+    /// Per-variant metrics and each variant against the first (the control): Welch's
+    /// t-test on latency, two-proportion z-tests on error, zero-result and click rates.
+    pub async fn ab_status(&self, id: &str) -> Result<serde_json::Value> {
+        let r = self.rollouts()?;
+        let t = r.store.get::<AbTest>(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no A/B test `{id}`")))?;
+        let mut stats = Vec::new();
+        for v in &t.variants {
+            stats.push(r.store.stats(&t.id, 0, &v.id).await.map_err(rollout_err)?);
+        }
+        let control = &stats[0];
+        let variants: Vec<serde_json::Value> = t
+            .variants
+            .iter()
+            .zip(&stats)
+            .enumerate()
+            .map(|(i, (v, s))| {
+                let answered = |s: &aidocs_rollout::ArmStats| s.requests - s.errors;
+                let mut out = serde_json::json!({
+                    "id": v.id,
+                    "weight": v.weight,
+                    "requests": s.requests,
+                    "mean_latency_ms": s.mean_latency_ms(),
+                    "p95_ms": s.quantile_ms(0.95),
+                    "error_rate": s.error_rate(),
+                    "zero_result_rate": s.zero_result_rate(),
+                    "clicks": s.clicks,
+                    "click_through_rate": s.click_through_rate(),
+                });
+                if i > 0 {
+                    out["vs_control"] = serde_json::json!({
+                        "latency": ab::welch(control, s),
+                        "error_rate": ab::two_proportion(control.errors, control.requests, s.errors, s.requests),
+                        "zero_result_rate": ab::two_proportion(control.zero_results, answered(control), s.zero_results, answered(s)),
+                        "click_through_rate": ab::two_proportion(control.clicks, answered(control), s.clicks, answered(s)),
+                    });
+                }
+                out
+            })
+            .collect();
+        Ok(serde_json::json!({"id": t.id, "alias": t.alias, "status": t.status, "control": t.variants[0].id, "variants": variants, "test": t}))
     }
 
     /// Count one real request's outcome for its rollout. Failures to record are logged.
     pub async fn record_routed(&self, routed: &Routed, sample: Sample) {
         if let Some(r) = self.rollout_state() {
-            if let Err(e) = r.store.record(&routed.rollout_id, routed.stage, routed.arm, sample).await {
+            if let Err(e) = r.store.record(&routed.rollout_id, routed.stage, &routed.arm, sample).await {
                 tracing::warn!(error = %e, rollout = %routed.rollout_id, "rollout sample not recorded");
             }
         }
@@ -255,11 +394,11 @@ impl Engine {
 
     pub async fn canary(&self, id: &str) -> Result<Canary> {
         let r = self.rollouts()?;
-        r.store.get(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no canary `{id}`")))
+        r.store.get::<Canary>(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no canary `{id}`")))
     }
 
     pub async fn canaries(&self) -> Result<Vec<Canary>> {
-        self.rollouts()?.store.list().await.map_err(rollout_err)
+        self.rollouts()?.store.list::<Canary>().await.map_err(rollout_err)
     }
 
     /// A canary with the statistics of both arms in its current stage.
@@ -268,7 +407,7 @@ impl Engine {
         let c = self.canary(id).await?;
         let mut arms = serde_json::Map::new();
         for arm in [Arm::Stable, Arm::Canary] {
-            let s = r.store.stats(&c.id, c.stage, arm).await.map_err(rollout_err)?;
+            let s = r.store.stats(&c.id, c.stage, arm.as_str()).await.map_err(rollout_err)?;
             arms.insert(
                 arm.as_str().into(),
                 serde_json::json!({
@@ -320,18 +459,18 @@ impl Engine {
     pub async fn rollout_tick(&self) -> Result<Vec<(String, Decision)>> {
         let r = self.rollouts()?;
         let mut out = Vec::new();
-        let all = r.store.list().await.map_err(rollout_err)?;
+        let all = r.store.list::<Canary>().await.map_err(rollout_err)?;
         let mut active = HashMap::new();
         for mut c in all {
             if !c.status.is_active() {
                 continue;
             }
             let v = c.version;
-            let stats = r.store.stats(&c.id, c.stage, Arm::Canary).await.map_err(rollout_err)?;
+            let stats = r.store.stats(&c.id, c.stage, Arm::Canary.as_str()).await.map_err(rollout_err)?;
             let decision = c.evaluate(&stats, r.now());
             if c.version != v && !r.store.save(&c, v).await.map_err(rollout_err)? {
                 // Another replica checked this canary first; its decision stands.
-                if let Some(fresh) = r.store.get(&c.id).await.map_err(rollout_err)? {
+                if let Some(fresh) = r.store.get::<Canary>(&c.id).await.map_err(rollout_err)? {
                     if fresh.status.is_active() {
                         active.insert(fresh.plan.alias.clone(), fresh);
                     }
@@ -348,6 +487,9 @@ impl Engine {
             out.push((c.id.clone(), decision));
         }
         *r.active.write().unwrap_or_else(|p| p.into_inner()) = active;
+        let running: HashMap<String, AbTest> =
+            r.store.list::<AbTest>().await.map_err(rollout_err)?.into_iter().filter(|t| t.status == AbStatus::Running).map(|t| (t.alias.clone(), t)).collect();
+        *r.active_ab.write().unwrap_or_else(|p| p.into_inner()) = running;
         self.run_due_cleanups().await?;
         Ok(out)
     }
@@ -368,7 +510,7 @@ impl Engine {
     pub async fn deployment_status(&self) -> Result<serde_json::Value> {
         let r = self.rollouts()?;
         let mut canaries = Vec::new();
-        for c in r.store.list().await.map_err(rollout_err)? {
+        for c in r.store.list::<Canary>().await.map_err(rollout_err)? {
             if c.status.is_active() {
                 canaries.push(self.canary_status(&c.id).await?);
             }
@@ -380,6 +522,7 @@ impl Engine {
             "canaries": canaries,
             "deployments": recent,
             "cleanups": file.cleanups,
+            "ab_tests": r.active_ab.read().unwrap_or_else(|p| p.into_inner()).values().map(|t| t.id.clone()).collect::<Vec<_>>(),
             "monitoring": r.monitors.read().unwrap_or_else(|p| p.into_inner()).clone(),
         }))
     }
@@ -602,7 +745,7 @@ impl Engine {
         let mut status = DeploymentStatus::Switched;
         while tokio::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            let stats = r.store.stats(id, 0, Arm::Canary).await.map_err(rollout_err)?;
+            let stats = r.store.stats(id, 0, Arm::Canary.as_str()).await.map_err(rollout_err)?;
             if stats.requests < s.min_requests {
                 continue;
             }
@@ -618,7 +761,7 @@ impl Engine {
         }
         r.monitors.write().unwrap_or_else(|p| p.into_inner()).remove(alias);
         if status == DeploymentStatus::Switched {
-            let stats = r.store.stats(id, 0, Arm::Canary).await.map_err(rollout_err)?;
+            let stats = r.store.stats(id, 0, Arm::Canary.as_str()).await.map_err(rollout_err)?;
             events.push(format!("{}: monitored {} s: {} requests, error rate {:.3}", r.now(), s.monitor_s, stats.requests, stats.error_rate()));
         }
         Ok(status)

@@ -435,3 +435,81 @@ async fn reqwest_like(addr: std::net::SocketAddr, path: &str, body: &str) -> (u1
     .await
     .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::default();
+    clock.set_s(0);
+    let engine = open(dir.path(), &clock);
+    ingest(&engine, dir.path(), "docs_v1", V1).await;
+    ingest(&engine, dir.path(), "docs_v2", V2).await;
+    engine.store().set_alias("docs", "docs_v1").await.unwrap();
+    let app = aidocs::api::router(engine.clone());
+
+    let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.6}]});
+    let (status, _, err) = call(&app, post("/v1/admin/ab", bad)).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("sum to 1"));
+    let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.5, "mode": "fuzzy"}]});
+    assert_eq!(call(&app, post("/v1/admin/ab", bad)).await.0, 400);
+    let create = json!({"id": "ab1", "alias": "docs", "variants": [
+        {"id": "control", "weight": 0.5},
+        {"id": "sparse-v2", "weight": 0.5, "collection": "docs_v2", "mode": "sparse", "fusion": "rrf:60"},
+    ]});
+    let (status, _, t) = call(&app, post("/v1/admin/ab", create)).await;
+    assert_eq!(status, 201, "{t}");
+    let test: aidocs_rollout::AbTest = serde_json::from_value(t).unwrap();
+
+    let mut clicks = 0;
+    let mut per_variant = std::collections::BTreeMap::<String, u64>::new();
+    for i in 0..60 {
+        let user = format!("user-{i}");
+        let (status, h, body) = call(&app, search_as(&user, "install the server")).await;
+        assert_eq!(status, 200, "{body}");
+        let variant = h["x-aidocs-variant"].to_str().unwrap().to_owned();
+        assert_eq!(variant, test.variants[test.assign(&format!("user:{user}"))].id, "assignment is the test's hash");
+        let (_, h2, _) = call(&app, search_as(&user, "configure the data dir")).await;
+        assert_eq!(h2["x-aidocs-variant"].to_str().unwrap(), variant, "sticky");
+        *per_variant.entry(variant.clone()).or_default() += 2;
+        if variant == "sparse-v2" {
+            assert_eq!((body["mode"].as_str(), body["collection"].as_str()), (Some("sparse"), Some("docs_v2")));
+            // Users of the treatment click their first hit.
+            let fb = json!({"query_id": body["query_id"], "hit_id": body["hits"][0]["id"]});
+            let (status, _, ack) = call(&app, post("/v1/feedback", fb)).await;
+            assert_eq!(status, 202, "{ack}");
+            assert_eq!(ack["variant"], "sparse-v2");
+            clicks += 1;
+        } else {
+            assert_eq!((body["mode"].as_str(), body["collection"].as_str()), (Some("hybrid"), Some("docs_v1")));
+        }
+    }
+    assert!(per_variant.len() == 2 && per_variant.values().all(|n| *n >= 20), "{per_variant:?}");
+    let (status, _, _) = call(&app, post("/v1/feedback", json!({"query_id": "never-seen", "hit_id": "x"}))).await;
+    assert_eq!(status, 404);
+
+    // Status: per-variant numbers from the real requests, tests against the control.
+    let mut status_v = Value::Null;
+    for _ in 0..100 {
+        let (_, _, v) = call(&app, Request::get("/v1/admin/ab/ab1").body(Body::empty()).unwrap()).await;
+        let seen: u64 = v["variants"].as_array().unwrap().iter().map(|x| x["requests"].as_u64().unwrap()).sum();
+        if seen == 120 {
+            status_v = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let variants = status_v["variants"].as_array().expect("all 120 requests recorded");
+    assert_eq!(variants[0]["requests"].as_u64(), per_variant.get("control").copied());
+    assert_eq!(variants[1]["clicks"], clicks);
+    assert_eq!(variants[0]["clicks"], 0);
+    let ctr = &variants[1]["vs_control"]["click_through_rate"];
+    assert!(ctr["p_value"].as_f64().unwrap() < 0.05 && ctr["significant"] == true, "{ctr}");
+    assert!(variants[1]["vs_control"]["latency"]["p_value"].is_number(), "{status_v}");
+
+    let (status, _, stopped) = call(&app, post("/v1/admin/ab/ab1/stop", json!({}))).await;
+    assert_eq!((status, stopped["status"].as_str()), (200, Some("stopped")));
+    assert_eq!(call(&app, post("/v1/admin/ab/ab1/stop", json!({}))).await.0, 409);
+    let (_, h, _) = call(&app, search_as("user-1", "install")).await;
+    assert!(h.get("x-aidocs-variant").is_none(), "a stopped test routes nothing");
+}

@@ -2,8 +2,8 @@
 //!
 //! Owns sticky traffic routing ([`routing`]: MD5 bucket of a routing key), per-arm request
 //! statistics that merge across replicas ([`stats`]), the canary state machine with staged
-//! traffic, holds on thin data and automatic rollback ([`canary`]), and where that state
-//! lives ([`state`]: a JSON file written atomically, or Redis with compare-and-set so two
+//! traffic, holds on thin data and automatic rollback ([`canary`]), A/B tests with weighted
+//! sticky variants and significance tests ([`ab`]), and where that state lives ([`state`]: a JSON file written atomically, or Redis with compare-and-set so two
 //! replicas never both act).
 //!
 //! Must not know: HTTP, the search engine, the vector store. Callers route with
@@ -11,6 +11,7 @@
 //! [`canary::Canary::evaluate`] on a schedule and carry out what it decides (switching an
 //! alias is theirs to do).
 
+pub mod ab;
 pub mod canary;
 pub mod routing;
 pub mod state;
@@ -18,7 +19,8 @@ pub mod stats;
 
 pub use canary::{Canary, CanaryPlan, CanaryStatus, Decision, StageSpec};
 pub use routing::{Arm, bucket};
-pub use state::{FileStateStore, RedisStateStore, RolloutError, StateStore};
+pub use ab::{AbStatus, AbTest, Variant};
+pub use state::{Document, FileStateStore, RedisStateStore, RolloutError, StateStore, StateStoreExt};
 pub use stats::{ArmStats, Sample};
 
 /// Milliseconds since the Unix epoch: rollout state is persisted, so its times are wall

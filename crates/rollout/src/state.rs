@@ -1,17 +1,18 @@
-//! Where canaries and their per-arm statistics live.
+//! Where canaries, A/B tests and their per-arm statistics live.
 //!
-//! - [`FileStateStore`]: one process (the embedded setup). Canaries in `canaries.json`,
+//! - [`FileStateStore`]: one process (the embedded setup). Documents in `<kind>.json`,
 //!   written atomically (temp file, fsync, rename, directory fsync); statistics in memory,
-//!   snapshotted to `canary-stats.json` with every state save, so a restart keeps what was
+//!   snapshotted to `stats.json` with every document save, so a restart keeps what was
 //!   counted up to the last check.
-//! - [`RedisStateStore`]: several replicas. Each canary is a JSON string saved by a Lua
+//! - [`RedisStateStore`]: several replicas. Each document is a JSON string saved by a Lua
 //!   compare-and-set on its version; statistics are hashes that every replica increments,
 //!   so a check sees the traffic of all of them.
 
 use crate::canary::Canary;
-use crate::routing::Arm;
 use crate::stats::{ArmStats, BUCKETS, Sample, latency_bucket};
 use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use fred::prelude::{Builder, ClientLike, Config, HashesInterface, KeysInterface, LuaInterface, Pool, ReconnectPolicy, SetsInterface};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,29 +33,75 @@ pub enum RolloutError {
     Redis(String),
 }
 
-/// Persistence of canaries with compare-and-set, and shared per-arm statistics.
+/// A persisted rollout object (canary, A/B test): JSON with a `version` field that every
+/// change bumps, saved with compare-and-set on it.
+pub trait Document: Serialize + DeserializeOwned + Send + Sync {
+    /// Its kind, part of keys and file names (`canary`, `ab`).
+    const KIND: &'static str;
+    fn id(&self) -> &str;
+    fn version(&self) -> u64;
+}
+
+impl Document for Canary {
+    const KIND: &'static str = "canary";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// Persistence of rollout documents with compare-and-set, and shared per-arm statistics.
 ///
-/// Contract: `save(c, expected)` stores `c` only if the stored version is `expected` (0: no
-/// such canary yet) and returns whether it did; of two writers with the same `expected`
-/// exactly one wins. `record` adds one sample to (canary, stage, arm); `stats` returns the
-/// sum of every sample recorded for it, by any process sharing the store.
+/// Contract: `save_raw(kind, id, expected, json)` stores `json` only if the stored
+/// document's version is `expected` (0: no such document yet) and returns whether it did;
+/// of two writers with the same `expected` exactly one wins. `record` adds one sample to
+/// (id, group, arm) and `record_click` one click; `stats` returns the sum of everything
+/// recorded for it by any process sharing the store. Typed access: [`StateStoreExt`].
 #[async_trait]
 pub trait StateStore: Send + Sync {
     fn backend(&self) -> &'static str;
-    async fn list(&self) -> Result<Vec<Canary>, RolloutError>;
-    async fn get(&self, id: &str) -> Result<Option<Canary>, RolloutError>;
-    async fn save(&self, canary: &Canary, expected_version: u64) -> Result<bool, RolloutError>;
-    async fn record(&self, id: &str, stage: usize, arm: Arm, sample: Sample) -> Result<(), RolloutError>;
-    async fn stats(&self, id: &str, stage: usize, arm: Arm) -> Result<ArmStats, RolloutError>;
+    async fn list_raw(&self, kind: &str) -> Result<Vec<String>, RolloutError>;
+    async fn get_raw(&self, kind: &str, id: &str) -> Result<Option<String>, RolloutError>;
+    async fn save_raw(&self, kind: &str, id: &str, expected_version: u64, json: String) -> Result<bool, RolloutError>;
+    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError>;
+    async fn record_click(&self, id: &str, group: usize, arm: &str) -> Result<(), RolloutError>;
+    async fn stats(&self, id: &str, group: usize, arm: &str) -> Result<ArmStats, RolloutError>;
 }
 
-type StatsKey = (String, usize, Arm);
+fn corrupt(what: impl Into<String>, e: impl std::fmt::Display) -> RolloutError {
+    RolloutError::Corrupt { what: what.into(), detail: e.to_string() }
+}
 
-/// Canaries in a JSON file, statistics in memory (snapshotted beside it).
+/// Typed documents over any [`StateStore`].
+#[allow(async_fn_in_trait)]
+pub trait StateStoreExt {
+    async fn get<T: Document>(&self, id: &str) -> Result<Option<T>, RolloutError>;
+    async fn list<T: Document>(&self) -> Result<Vec<T>, RolloutError>;
+    async fn save<T: Document>(&self, doc: &T, expected_version: u64) -> Result<bool, RolloutError>;
+}
+
+impl<S: StateStore + ?Sized> StateStoreExt for S {
+    async fn get<T: Document>(&self, id: &str) -> Result<Option<T>, RolloutError> {
+        self.get_raw(T::KIND, id).await?.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(format!("{} `{id}`", T::KIND), e))).transpose()
+    }
+    async fn list<T: Document>(&self) -> Result<Vec<T>, RolloutError> {
+        self.list_raw(T::KIND).await?.iter().map(|j| serde_json::from_str(j).map_err(|e| corrupt(T::KIND, e))).collect()
+    }
+    async fn save<T: Document>(&self, doc: &T, expected_version: u64) -> Result<bool, RolloutError> {
+        let json = serde_json::to_string(doc).map_err(|e| corrupt(doc.id(), e))?;
+        self.save_raw(T::KIND, doc.id(), expected_version, json).await
+    }
+}
+
+type StatsKey = (String, usize, String);
+
+/// Documents in JSON files (`<kind>.json`), statistics in memory (snapshotted beside them).
 pub struct FileStateStore {
     dir: PathBuf,
-    /// Serialises read-modify-write of the state file.
-    canaries: Mutex<BTreeMap<String, Canary>>,
+    /// kind -> id -> document; serialises read-modify-write of the files.
+    docs: Mutex<BTreeMap<String, BTreeMap<String, serde_json::Value>>>,
     stats: Mutex<HashMap<StatsKey, ArmStats>>,
 }
 
@@ -78,10 +125,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RolloutError> {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StatsEntry {
     id: String,
-    stage: usize,
-    arm: Arm,
+    group: usize,
+    arm: String,
     stats: ArmStats,
 }
+
+const KINDS: [&str; 2] = ["canary", "ab"];
 
 impl FileStateStore {
     /// Open (creating) the state in `dir`.
@@ -96,19 +145,23 @@ impl FileStateStore {
                 Err(e) => Err(io(&p)(e)),
             }
         };
-        let canaries = match read("canaries.json")? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| RolloutError::Corrupt { what: dir.join("canaries.json").display().to_string(), detail: e.to_string() })?,
-            None => BTreeMap::new(),
-        };
-        let stats = match read("canary-stats.json")? {
+        let mut docs = BTreeMap::new();
+        for kind in KINDS {
+            let name = format!("{kind}.json");
+            let map = match read(&name)? {
+                Some(b) => serde_json::from_slice(&b).map_err(|e| corrupt(dir.join(&name).display().to_string(), e))?,
+                None => BTreeMap::new(),
+            };
+            docs.insert(kind.to_owned(), map);
+        }
+        let stats = match read("stats.json")? {
             Some(b) => {
-                let entries: Vec<StatsEntry> =
-                    serde_json::from_slice(&b).map_err(|e| RolloutError::Corrupt { what: dir.join("canary-stats.json").display().to_string(), detail: e.to_string() })?;
-                entries.into_iter().map(|e| ((e.id, e.stage, e.arm), e.stats)).collect()
+                let entries: Vec<StatsEntry> = serde_json::from_slice(&b).map_err(|e| corrupt(dir.join("stats.json").display().to_string(), e))?;
+                entries.into_iter().map(|e| ((e.id, e.group, e.arm), e.stats)).collect()
             }
             None => HashMap::new(),
         };
-        Ok(Self { dir, canaries: Mutex::new(canaries), stats: Mutex::new(stats) })
+        Ok(Self { dir, docs: Mutex::new(docs), stats: Mutex::new(stats) })
     }
 
     fn snapshot_stats(&self) -> Result<(), RolloutError> {
@@ -117,11 +170,19 @@ impl FileStateStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|((id, stage, arm), s)| StatsEntry { id: id.clone(), stage: *stage, arm: *arm, stats: s.clone() })
+            .map(|((id, group, arm), s)| StatsEntry { id: id.clone(), group: *group, arm: arm.clone(), stats: s.clone() })
             .collect();
-        let bytes = serde_json::to_vec(&entries).map_err(|e| RolloutError::Corrupt { what: "stats".into(), detail: e.to_string() })?;
-        write_atomic(&self.dir.join("canary-stats.json"), &bytes)
+        let bytes = serde_json::to_vec(&entries).map_err(|e| corrupt("stats", e))?;
+        write_atomic(&self.dir.join("stats.json"), &bytes)
     }
+
+    fn with_stats(&self, id: &str, group: usize, arm: &str, f: impl FnOnce(&mut ArmStats)) {
+        f(self.stats.lock().unwrap_or_else(|p| p.into_inner()).entry((id.to_owned(), group, arm.to_owned())).or_default());
+    }
+}
+
+fn doc_version(v: &serde_json::Value) -> u64 {
+    v.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0)
 }
 
 #[async_trait]
@@ -130,39 +191,50 @@ impl StateStore for FileStateStore {
         "file"
     }
 
-    async fn list(&self) -> Result<Vec<Canary>, RolloutError> {
-        Ok(self.canaries.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect())
+    async fn list_raw(&self, kind: &str) -> Result<Vec<String>, RolloutError> {
+        let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(docs.get(kind).map(|m| m.values().map(|v| v.to_string()).collect()).unwrap_or_default())
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Canary>, RolloutError> {
-        Ok(self.canaries.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned())
+    async fn get_raw(&self, kind: &str, id: &str) -> Result<Option<String>, RolloutError> {
+        let docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(docs.get(kind).and_then(|m| m.get(id)).map(|v| v.to_string()))
     }
 
-    async fn save(&self, canary: &Canary, expected_version: u64) -> Result<bool, RolloutError> {
+    async fn save_raw(&self, kind: &str, id: &str, expected_version: u64, json: String) -> Result<bool, RolloutError> {
+        if !KINDS.contains(&kind) {
+            return Err(corrupt(kind, "unknown document kind"));
+        }
+        let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| corrupt(id, e))?;
         {
-            let mut all = self.canaries.lock().unwrap_or_else(|p| p.into_inner());
-            let stored = all.get(&canary.id).map_or(0, |c| c.version);
-            if stored != expected_version {
+            let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+            let map = docs.entry(kind.to_owned()).or_default();
+            if map.get(id).map_or(0, doc_version) != expected_version {
                 return Ok(false);
             }
-            let mut next = all.clone();
-            next.insert(canary.id.clone(), canary.clone());
-            let bytes = serde_json::to_vec_pretty(&next).map_err(|e| RolloutError::Corrupt { what: "canaries".into(), detail: e.to_string() })?;
+            let mut next = map.clone();
+            next.insert(id.to_owned(), value);
+            let bytes = serde_json::to_vec_pretty(&next).map_err(|e| corrupt(kind, e))?;
             // Written before the in-memory state changes: a failed write changes nothing.
-            write_atomic(&self.dir.join("canaries.json"), &bytes)?;
-            *all = next;
+            write_atomic(&self.dir.join(format!("{kind}.json")), &bytes)?;
+            *map = next;
         }
         self.snapshot_stats()?;
         Ok(true)
     }
 
-    async fn record(&self, id: &str, stage: usize, arm: Arm, sample: Sample) -> Result<(), RolloutError> {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).entry((id.to_owned(), stage, arm)).or_default().record(sample);
+    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError> {
+        self.with_stats(id, group, arm, |s| s.record(sample));
         Ok(())
     }
 
-    async fn stats(&self, id: &str, stage: usize, arm: Arm) -> Result<ArmStats, RolloutError> {
-        Ok(self.stats.lock().unwrap_or_else(|p| p.into_inner()).get(&(id.to_owned(), stage, arm)).cloned().unwrap_or_default())
+    async fn record_click(&self, id: &str, group: usize, arm: &str) -> Result<(), RolloutError> {
+        self.with_stats(id, group, arm, |s| s.clicks += 1);
+        Ok(())
+    }
+
+    async fn stats(&self, id: &str, group: usize, arm: &str) -> Result<ArmStats, RolloutError> {
+        Ok(self.stats.lock().unwrap_or_else(|p| p.into_inner()).get(&(id.to_owned(), group, arm.to_owned())).cloned().unwrap_or_default())
     }
 }
 
@@ -218,20 +290,16 @@ impl RedisStateStore {
         Ok(s)
     }
 
-    fn canary_key(&self, id: &str) -> String {
-        format!("{}rollout:canary:{id}", self.namespace)
+    fn doc_key(&self, kind: &str, id: &str) -> String {
+        format!("{}rollout:{kind}:{id}", self.namespace)
     }
 
-    fn index_key(&self) -> String {
-        format!("{}rollout:canaries", self.namespace)
+    fn index_key(&self, kind: &str) -> String {
+        format!("{}rollout:{kind}:index", self.namespace)
     }
 
-    fn stats_key(&self, id: &str, stage: usize, arm: Arm) -> String {
-        format!("{}rollout:stats:{id}:{stage}:{}", self.namespace, arm.as_str())
-    }
-
-    fn decode(&self, id: &str, json: &str) -> Result<Canary, RolloutError> {
-        serde_json::from_str(json).map_err(|e| RolloutError::Corrupt { what: self.canary_key(id), detail: e.to_string() })
+    fn stats_key(&self, id: &str, group: usize, arm: &str) -> String {
+        format!("{}rollout:stats:{id}:{group}:{arm}", self.namespace)
     }
 }
 
@@ -241,33 +309,31 @@ impl StateStore for RedisStateStore {
         "redis"
     }
 
-    async fn list(&self) -> Result<Vec<Canary>, RolloutError> {
-        let ids: Vec<String> = self.pool.smembers(self.index_key()).await.map_err(redis_err)?;
+    async fn list_raw(&self, kind: &str) -> Result<Vec<String>, RolloutError> {
+        let mut ids: Vec<String> = self.pool.smembers(self.index_key(kind)).await.map_err(redis_err)?;
+        ids.sort();
         let mut out = Vec::new();
         for id in ids {
-            if let Some(c) = self.get(&id).await? {
-                out.push(c);
+            if let Some(j) = self.get_raw(kind, &id).await? {
+                out.push(j);
             }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 
-    async fn get(&self, id: &str) -> Result<Option<Canary>, RolloutError> {
-        let json: Option<String> = self.pool.get(self.canary_key(id)).await.map_err(redis_err)?;
-        json.map(|j| self.decode(id, &j)).transpose()
+    async fn get_raw(&self, kind: &str, id: &str) -> Result<Option<String>, RolloutError> {
+        self.pool.get(self.doc_key(kind, id)).await.map_err(redis_err)
     }
 
-    async fn save(&self, canary: &Canary, expected_version: u64) -> Result<bool, RolloutError> {
-        let json = serde_json::to_string(canary).map_err(|e| RolloutError::Corrupt { what: canary.id.clone(), detail: e.to_string() })?;
-        let keys = vec![self.canary_key(&canary.id), self.index_key()];
-        let args = vec![expected_version.to_string(), json, canary.id.clone()];
+    async fn save_raw(&self, kind: &str, id: &str, expected_version: u64, json: String) -> Result<bool, RolloutError> {
+        let keys = vec![self.doc_key(kind, id), self.index_key(kind)];
+        let args = vec![expected_version.to_string(), json, id.to_owned()];
         let won: i64 = self.pool.next().eval(CAS, keys, args).await.map_err(redis_err)?;
         Ok(won == 1)
     }
 
-    async fn record(&self, id: &str, stage: usize, arm: Arm, sample: Sample) -> Result<(), RolloutError> {
-        let key = self.stats_key(id, stage, arm);
+    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError> {
+        let key = self.stats_key(id, group, arm);
         let pipe = self.pool.next().pipeline();
         let fields = [("requests", true), ("errors", sample.error), ("zero_results", sample.zero_results && !sample.error)];
         for (field, yes) in fields {
@@ -276,18 +342,29 @@ impl StateStore for RedisStateStore {
             }
         }
         let _: () = pipe.hincrby(&key, format!("b{}", latency_bucket(sample.latency_ms)), 1).await.map_err(redis_err)?;
+        let _: () = pipe.hincrbyfloat(&key, "latency_sum_ms", sample.latency_ms).await.map_err(redis_err)?;
+        let _: () = pipe.hincrbyfloat(&key, "latency_sum_sq_ms", sample.latency_ms * sample.latency_ms).await.map_err(redis_err)?;
         let _: Vec<fred::prelude::Value> = pipe.all().await.map_err(redis_err)?;
         Ok(())
     }
 
-    async fn stats(&self, id: &str, stage: usize, arm: Arm) -> Result<ArmStats, RolloutError> {
-        let h: HashMap<String, u64> = self.pool.hgetall(self.stats_key(id, stage, arm)).await.map_err(redis_err)?;
-        let get = |k: &str| h.get(k).copied().unwrap_or(0);
+    async fn record_click(&self, id: &str, group: usize, arm: &str) -> Result<(), RolloutError> {
+        let _: i64 = self.pool.hincrby(self.stats_key(id, group, arm), "clicks", 1).await.map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn stats(&self, id: &str, group: usize, arm: &str) -> Result<ArmStats, RolloutError> {
+        let h: HashMap<String, String> = self.pool.hgetall(self.stats_key(id, group, arm)).await.map_err(redis_err)?;
+        let int = |k: &str| h.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let float = |k: &str| h.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         Ok(ArmStats {
-            requests: get("requests"),
-            errors: get("errors"),
-            zero_results: get("zero_results"),
-            latency: (0..BUCKETS).map(|i| get(&format!("b{i}"))).collect(),
+            requests: int("requests"),
+            errors: int("errors"),
+            zero_results: int("zero_results"),
+            latency: (0..BUCKETS).map(|i| int(&format!("b{i}"))).collect(),
+            latency_sum_ms: float("latency_sum_ms"),
+            latency_sum_sq_ms: float("latency_sum_sq_ms"),
+            clicks: int("clicks"),
         })
     }
 }

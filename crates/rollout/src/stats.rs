@@ -25,6 +25,14 @@ pub struct ArmStats {
     pub zero_results: u64,
     /// Counts per latency bucket (`LATENCY_BOUNDS_MS`, then overflow).
     pub latency: Vec<u64>,
+    /// Sum and sum of squares of latencies (ms), for means and variances.
+    #[serde(default)]
+    pub latency_sum_ms: f64,
+    #[serde(default)]
+    pub latency_sum_sq_ms: f64,
+    /// Answers on which a user clicked a hit (`POST /v1/feedback`).
+    #[serde(default)]
+    pub clicks: u64,
 }
 
 /// The bucket a latency falls in.
@@ -41,6 +49,8 @@ impl ArmStats {
             self.latency.resize(BUCKETS, 0);
         }
         self.latency[latency_bucket(s.latency_ms)] += 1;
+        self.latency_sum_ms += s.latency_ms;
+        self.latency_sum_sq_ms += s.latency_ms * s.latency_ms;
     }
 
     pub fn merge(&mut self, other: &ArmStats) {
@@ -53,6 +63,25 @@ impl ArmStats {
         for (a, b) in self.latency.iter_mut().zip(&other.latency) {
             *a += b;
         }
+        self.latency_sum_ms += other.latency_sum_ms;
+        self.latency_sum_sq_ms += other.latency_sum_sq_ms;
+        self.clicks += other.clicks;
+    }
+
+    pub fn mean_latency_ms(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.latency_sum_ms / self.requests as f64)
+    }
+
+    /// Sample variance of latency (ms²); `None` below two requests.
+    pub fn latency_variance(&self) -> Option<f64> {
+        let n = self.requests as f64;
+        (self.requests > 1).then(|| ((self.latency_sum_sq_ms - self.latency_sum_ms * self.latency_sum_ms / n) / (n - 1.0)).max(0.0))
+    }
+
+    /// Clicks per answered request.
+    pub fn click_through_rate(&self) -> f64 {
+        let answered = self.requests - self.errors;
+        if answered == 0 { 0.0 } else { self.clicks as f64 / answered as f64 }
     }
 
     pub fn error_rate(&self) -> f64 {
