@@ -127,6 +127,32 @@ enum Command {
         #[command(subcommand)]
         command: CanaryCommand,
     },
+    /// A/B tests of search configurations on a running server (admin API).
+    Ab {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[command(subcommand)]
+        command: AbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AbCommand {
+    /// Split ALIAS's traffic between variants.
+    Create {
+        #[arg(long)]
+        alias: String,
+        #[arg(long)]
+        id: Option<String>,
+        /// JSON file: [{"id", "weight", "collection"?, "mode"?, "hyde"?, "rerank"?, "fusion"?}, ...],
+        /// weights summing to 1; the first is the control.
+        #[arg(long)]
+        variants: PathBuf,
+    },
+    /// Per-variant metrics and significance against the control.
+    Status { id: String },
+    List,
+    Stop { id: String },
 }
 
 /// Where the running server is.
@@ -531,6 +557,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 CanaryCommand::Pause { id } => client.post(&format!("/v1/admin/canaries/{id}/pause"), &serde_json::json!({})).await?,
                 CanaryCommand::Resume { id } => client.post(&format!("/v1/admin/canaries/{id}/resume"), &serde_json::json!({})).await?,
                 CanaryCommand::Rollback { id, reason } => client.post(&format!("/v1/admin/canaries/{id}/rollback"), &serde_json::json!({"reason": reason})).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Ab { server, command } => {
+            let client = server.client(std::time::Duration::from_secs(60))?;
+            let out = match command {
+                AbCommand::Create { alias, id, variants } => {
+                    let text = std::fs::read_to_string(&variants).with_context(|| format!("reading {}", variants.display()))?;
+                    let variants: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not a JSON list of variants", variants.display()))?;
+                    let mut body = serde_json::json!({"alias": alias, "variants": variants});
+                    if let Some(id) = id {
+                        body["id"] = id.into();
+                    }
+                    client.post("/v1/admin/ab", &body).await?
+                }
+                AbCommand::Status { id } => client.get(&format!("/v1/admin/ab/{id}")).await?,
+                AbCommand::List => client.get("/v1/admin/ab").await?,
+                AbCommand::Stop { id } => client.post(&format!("/v1/admin/ab/{id}/stop"), &serde_json::json!({})).await?,
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

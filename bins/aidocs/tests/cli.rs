@@ -204,6 +204,20 @@ fn canary_commands_drive_a_running_server() {
     let rolled: serde_json::Value = serde_json::from_str(&ok(&canary(&["rollback", "c1", "--reason", "cli test"]))).unwrap();
     assert!(rolled["status"]["reason"].as_str().unwrap().contains("cli test"), "{rolled}");
     fails_with(&canary(&["status", "nope"]), "404 not_found");
+    let variants = tmp.path().join("variants.json");
+    std::fs::write(&variants, r#"[{"id": "control", "weight": 0.5}, {"id": "dense", "weight": 0.5, "mode": "dense"}]"#).unwrap();
+    let ab = |args: &[&str]| {
+        let mut all = vec!["ab", "--server", server.as_str()];
+        all.extend_from_slice(args);
+        aidocs(&data, &all)
+    };
+    let created: serde_json::Value = serde_json::from_str(&ok(&ab(&["create", "--alias", "docs", "--id", "t1", "--variants", variants.to_str().unwrap()]))).unwrap();
+    assert_eq!(created["status"], "running");
+    let status: serde_json::Value = serde_json::from_str(&ok(&ab(&["status", "t1"]))).unwrap();
+    assert_eq!(status["control"], "control");
+    assert!(ok(&ab(&["list"])).contains("\"t1\""));
+    ok(&ab(&["stop", "t1"]));
+    fails_with(&ab(&["stop", "t1"]), "409 conflict");
     fails_with(&aidocs(&data, &["canary", "--server", "http://127.0.0.1:9", "list"]), "cannot reach aidocs-server");
     drop(rt);
 }

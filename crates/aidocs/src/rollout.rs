@@ -127,6 +127,26 @@ pub struct Routed {
     pub collection: String,
     /// The A/B variant's search settings, when an A/B test routed it.
     pub variant: Option<Variant>,
+    pub kind: RolloutKind,
+}
+
+/// What routed a search (closed set; the `kind` label of rollout metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutKind {
+    Canary,
+    Ab,
+    /// A blue-green deployment watching the alias after its switch.
+    Deployment,
+}
+
+impl RolloutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Canary => "canary",
+            Self::Ab => "ab",
+            Self::Deployment => "deployment",
+        }
+    }
 }
 
 /// `POST /v1/admin/ab`.
@@ -238,15 +258,15 @@ impl Engine {
         let r = self.rollout_state()?;
         if let Some(c) = r.active.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
             let arm = c.arm_for(routing_key);
-            return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm: arm.as_str().into(), collection: c.collection(arm).to_owned(), variant: None });
+            return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm: arm.as_str().into(), collection: c.collection(arm).to_owned(), variant: None, kind: RolloutKind::Canary });
         }
         if let Some(t) = r.active_ab.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
             let v = &t.variants[t.assign(routing_key)];
             let collection = v.collection.clone().unwrap_or_else(|| alias.to_owned());
-            return Some(Routed { rollout_id: t.id.clone(), stage: 0, arm: v.id.clone(), collection, variant: Some(v.clone()) });
+            return Some(Routed { rollout_id: t.id.clone(), stage: 0, arm: v.id.clone(), collection, variant: Some(v.clone()), kind: RolloutKind::Ab });
         }
         let id = r.monitors.read().unwrap_or_else(|p| p.into_inner()).get(alias).cloned()?;
-        Some(Routed { rollout_id: id, stage: 0, arm: Arm::Canary.as_str().into(), collection: alias.to_owned(), variant: None })
+        Some(Routed { rollout_id: id, stage: 0, arm: Arm::Canary.as_str().into(), collection: alias.to_owned(), variant: None, kind: RolloutKind::Deployment })
     }
 
     /// Remember an A/B answer under its query id, for `POST /v1/feedback`.
@@ -355,6 +375,14 @@ impl Engine {
 
     /// Count one real request's outcome for its rollout. Failures to record are logged.
     pub async fn record_routed(&self, routed: &Routed, sample: Sample) {
+        let outcome = if sample.error {
+            "error"
+        } else if sample.zero_results {
+            "zero_results"
+        } else {
+            "ok"
+        };
+        self.metrics().rollout_request(routed.kind.as_str(), &routed.arm, outcome, sample.latency_ms / 1e3);
         if let Some(r) = self.rollout_state() {
             if let Err(e) = r.store.record(&routed.rollout_id, routed.stage, &routed.arm, sample).await {
                 tracing::warn!(error = %e, rollout = %routed.rollout_id, "rollout sample not recorded");
@@ -450,7 +478,9 @@ impl Engine {
     }
 
     pub async fn canary_rollback(&self, id: &str, reason: &str) -> Result<Canary> {
-        self.canary_change(id, |c, now| c.rollback(now, reason)).await
+        let c = self.canary_change(id, |c, now| c.rollback(now, reason)).await?;
+        self.metrics().canary_event("rolled_back_manual");
+        Ok(c)
     }
 
     /// One check of every active canary (and of due cleanups): evaluate with the canary
@@ -477,7 +507,11 @@ impl Engine {
                 }
                 continue;
             }
+            if matches!(decision, Decision::Rollback(_)) {
+                self.metrics().canary_event("rolled_back_automatic");
+            }
             if decision == Decision::Promote {
+                self.metrics().canary_event("promoted");
                 self.store().set_alias(&c.plan.alias, &c.plan.canary).await?;
                 tracing::info!(canary = %c.id, alias = %c.plan.alias, collection = %c.plan.canary, "canary promoted; alias switched");
             }
@@ -640,6 +674,7 @@ impl Engine {
                     ingest: None,
                 };
                 self.update_deployments(|f| f.deployments.push(d)).await?;
+                self.metrics().deployment("failed");
                 return Err(e);
             }
         };
@@ -670,6 +705,7 @@ impl Engine {
             events,
             ingest: Some(ingest),
         };
+        self.metrics().deployment(if d.status == DeploymentStatus::RolledBack { "rolled_back" } else { "switched" });
         let record = d.clone();
         self.update_deployments(move |f| {
             f.deployments.push(record);

@@ -273,6 +273,10 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
         assert_eq!(body["collection"], "docs_v1");
     }
     assert_eq!(engine.store().resolve("docs").await.unwrap(), "docs_v1");
+    let text = engine.metrics().encode().unwrap();
+    assert!(text.contains("canary_events_total{event=\"rolled_back_automatic\"} 1"), "{text}");
+    let errors = text.lines().find(|l| l.starts_with("rollout_requests_total{arm=\"canary\",kind=\"canary\",outcome=\"error\"}")).unwrap();
+    assert_eq!(errors.rsplit(' ').next().unwrap().parse::<u64>().unwrap(), canary_errors);
     // Manual rollback of an ended canary is a conflict.
     let (status, _, _) = call(&app, post("/v1/admin/canaries/c2/rollback", json!({"reason": "again"}))).await;
     assert_eq!(status, 409);

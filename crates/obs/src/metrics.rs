@@ -94,6 +94,10 @@ pub struct Metrics {
     embedding_tokens: Counter<u64>,
     embedding_cost: Counter<f64>,
     store_points: Gauge<u64>,
+    rollout_requests: Counter<u64>,
+    rollout_latency: Histogram<f64>,
+    canary_events: Counter<u64>,
+    deployments: Counter<u64>,
     sources: Arc<Mutex<Vec<Source>>>,
 }
 
@@ -142,12 +146,23 @@ impl Metrics {
                 .with_description("Estimated embedding cost in US dollars from the configured price per million tokens.")
                 .build(),
             store_points: meter.u64_gauge("store_points").with_description("Points per collection, read at scrape time.").build(),
+            rollout_requests: counter(&meter, "rollout_requests_total", "Searches routed by a rollout, by kind (canary, ab, deployment), arm or variant, and outcome (ok, zero_results, error)."),
+            rollout_latency: histogram(&meter, "rollout_latency_seconds", "Latency of searches routed by a rollout, by kind and arm or variant.", &REQUEST_BUCKETS),
+            canary_events: counter(&meter, "canary_events_total", "Canary state changes by event (promoted, rolled_back_automatic, rolled_back_manual)."),
+            deployments: counter(&meter, "deployments_total", "Blue-green deployments by outcome (switched, failed, rolled_back)."),
             sources: sources.clone(),
             registry,
             provider,
         };
         let build = meter.u64_gauge("aidocs_build_info").with_description("Always 1; the labels carry the build.").build();
         build.record(1, &[KeyValue::new("version", version.to_owned())]);
+        // Event counters start at 0, so alert rules see a series before the first event.
+        for event in ["promoted", "rolled_back_automatic", "rolled_back_manual"] {
+            m.canary_events.add(0, &[KeyValue::new("event", event)]);
+        }
+        for outcome in ["switched", "failed", "rolled_back"] {
+            m.deployments.add(0, &[KeyValue::new("outcome", outcome)]);
+        }
         m.register_observers(&meter);
         Ok(m)
     }
@@ -299,6 +314,24 @@ impl Metrics {
         if usd_per_million > 0.0 {
             self.embedding_cost.add(tokens as f64 * usd_per_million / 1e6, &attrs);
         }
+    }
+
+    /// One search routed by a rollout: `kind` canary / ab / deployment, `arm` the arm or
+    /// variant id, `outcome` ok / zero_results / error.
+    pub fn rollout_request(&self, kind: &'static str, arm: &str, outcome: &'static str, seconds: f64) {
+        let (kind, arm) = (KeyValue::new("kind", kind), KeyValue::new("arm", arm.to_owned()));
+        self.rollout_latency.record(seconds, &[kind.clone(), arm.clone()]);
+        self.rollout_requests.add(1, &[kind, arm, KeyValue::new("outcome", outcome)]);
+    }
+
+    /// A canary `event`: promoted, rolled_back_automatic, rolled_back_manual.
+    pub fn canary_event(&self, event: &'static str) {
+        self.canary_events.add(1, &[KeyValue::new("event", event)]);
+    }
+
+    /// A finished blue-green deployment: switched, failed, rolled_back.
+    pub fn deployment(&self, outcome: &'static str) {
+        self.deployments.add(1, &[KeyValue::new("outcome", outcome)]);
     }
 
     /// The current size of `collection` (call before [`Metrics::encode`]).
