@@ -46,7 +46,8 @@ const QUERIES: &[&str] = &[
 
 const LUA: &str = r#"
 local queries = {QUERIES}
-local counts = {}
+-- Global: the main thread reads each thread's `counts` with thread:get.
+counts = {}
 local threads = {}
 math.randomseed(os.time())
 function setup(thread)
@@ -111,7 +112,7 @@ pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
         wait_ready(&addr)?;
         let script = work.join("search.lua");
         let list = QUERIES.iter().map(|q| format!("\"{q}\"")).collect::<Vec<_>>().join(", ");
-        std::fs::write(&script, LUA.replace("{QUERIES}", &list))?;
+        std::fs::write(&script, LUA.replace("{QUERIES}", &format!("{{{list}}}")))?;
         eprintln!("bench load: warm-up");
         phase(&addr, &script, LIMIT - 1, Duration::from_secs(5))?;
         eprintln!("bench load: {LIMIT} in flight (at the limit)");
@@ -241,10 +242,13 @@ fn report(a: &Phase, b: &Phase) {
     );
 }
 
-/// A minimal HTTP/1.1 keep-alive client for the probe.
+/// A minimal HTTP/1.1 keep-alive client for the probe. It reconnects when the server closes
+/// the connection (it does after refusing a request whose body it did not read).
 struct Client {
+    addr: String,
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    closed: bool,
 }
 
 impl Client {
@@ -252,22 +256,41 @@ impl Client {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Self { writer: s.try_clone()?, reader: BufReader::new(s) })
+        Ok(Self { addr: addr.to_owned(), writer: s.try_clone()?, reader: BufReader::new(s), closed: false })
     }
 
     fn get(&mut self, path: &str) -> Result<(u16, String)> {
-        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: aidocs\r\n\r\n")?;
-        self.read()
+        self.exchange(&format!("GET {path} HTTP/1.1\r\nHost: aidocs\r\n\r\n"))
     }
 
     fn post(&mut self, path: &str, body: &str) -> Result<(u16, String)> {
-        write!(self.writer, "POST {path} HTTP/1.1\r\nHost: aidocs\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len())?;
-        self.read()
+        self.exchange(&format!("POST {path} HTTP/1.1\r\nHost: aidocs\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()))
     }
 
-    fn read(&mut self) -> Result<(u16, String)> {
+    /// Send a request; when the connection turns out closed before any answer, reconnect
+    /// and send it again (it never reached the server).
+    fn exchange(&mut self, request: &str) -> Result<(u16, String)> {
+        for attempt in 0..2 {
+            if self.closed {
+                *self = Self::connect(&self.addr)?;
+            }
+            let sent = self.writer.write_all(request.as_bytes());
+            match sent.map_err(anyhow::Error::from).and_then(|()| self.read()) {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) | Err(_) if attempt == 0 => self.closed = true,
+                Ok(None) => bail!("connection closed before an answer"),
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One response; `None` when the connection was closed before a status line.
+    fn read(&mut self) -> Result<Option<(u16, String)>> {
         let mut line = String::new();
-        self.reader.read_line(&mut line)?;
+        if self.reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
         let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).with_context(|| format!("bad status line {line:?}"))?;
         let mut len = 0usize;
         loop {
@@ -281,11 +304,14 @@ impl Client {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse()?;
                 }
+                if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
+                    self.closed = true;
+                }
             }
         }
         let mut body = vec![0; len];
         self.reader.read_exact(&mut body)?;
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok(Some((status, String::from_utf8_lossy(&body).into_owned())))
     }
 }
 

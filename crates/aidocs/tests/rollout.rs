@@ -56,6 +56,16 @@ async fn ingest(engine: &Engine, dir: &std::path::Path, name: &str, files: &[(&s
     engine.ingest(IngestRequest { path: src, collection: name.into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
 }
 
+/// An engine at clock 0 with collections `docs_v1` and `docs_v2`, alias `docs` -> v1.
+async fn two_builds(dir: &std::path::Path, clock: &TestClock) -> Engine {
+    clock.set_s(0);
+    let engine = open(dir, clock);
+    ingest(&engine, dir, "docs_v1", V1).await;
+    ingest(&engine, dir, "docs_v2", V2).await;
+    engine.store().set_alias("docs", "docs_v1").await.unwrap();
+    engine
+}
+
 async fn call(app: &axum::Router, req: Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
     let resp = app.clone().oneshot(req).await.unwrap();
     let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
@@ -95,11 +105,7 @@ async fn wait_for_canary_requests(app: &axum::Router, id: &str, n: u64) -> Value
 async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
-    clock.set_s(0);
-    let engine = open(dir.path(), &clock);
-    ingest(&engine, dir.path(), "docs_v1", V1).await;
-    ingest(&engine, dir.path(), "docs_v2", V2).await;
-    engine.store().set_alias("docs", "docs_v1").await.unwrap();
+    let engine = two_builds(dir.path(), &clock).await;
     let app = aidocs::api::router(engine.clone());
 
     let (status, _, c) = call(&app, post("/v1/admin/canaries", json!({"id": "c1", "alias": "docs", "collection": "docs_v2", "stages": stages(10, 60_000.0)}))).await;
@@ -208,11 +214,7 @@ impl VectorStore for FaultyStore {
 async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
-    clock.set_s(0);
-    let base = open(dir.path(), &clock);
-    ingest(&base, dir.path(), "docs_v1", V1).await;
-    ingest(&base, dir.path(), "docs_v2", V2).await;
-    base.store().set_alias("docs", "docs_v1").await.unwrap();
+    let base = two_builds(dir.path(), &clock).await;
     let faulty = Arc::new(FaultyStore { inner: base.store().clone(), broken: "docs_v2".into(), on: AtomicBool::new(false) });
     let engine = base.with_store(faulty.clone());
     let app = aidocs::api::router(engine.clone());
@@ -288,12 +290,8 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
 async fn a_restart_mid_canary_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
-    clock.set_s(0);
     {
-        let engine = open(dir.path(), &clock);
-        ingest(&engine, dir.path(), "docs_v1", V1).await;
-        ingest(&engine, dir.path(), "docs_v2", V2).await;
-        engine.store().set_alias("docs", "docs_v1").await.unwrap();
+        let engine = two_builds(dir.path(), &clock).await;
         let app = aidocs::api::router(engine.clone());
         call(&app, post("/v1/admin/canaries", json!({"id": "c3", "alias": "docs", "collection": "docs_v2", "stages": stages(5, 60_000.0)}))).await;
         for i in 0..20 {
@@ -444,11 +442,7 @@ async fn reqwest_like(addr: std::net::SocketAddr, path: &str, body: &str) -> (u1
 async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
-    clock.set_s(0);
-    let engine = open(dir.path(), &clock);
-    ingest(&engine, dir.path(), "docs_v1", V1).await;
-    ingest(&engine, dir.path(), "docs_v2", V2).await;
-    engine.store().set_alias("docs", "docs_v1").await.unwrap();
+    let engine = two_builds(dir.path(), &clock).await;
     let app = aidocs::api::router(engine.clone());
 
     let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.6}]});
