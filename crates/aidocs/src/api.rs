@@ -141,16 +141,11 @@ pub fn router(engine: Engine) -> Router {
         })
     };
     let server = &engine.config().server;
-    // API routes shed load past the concurrency limit (fast 503 + Retry-After) and have a
-    // deadline: search and reads `request_timeout_ms`, admin work `admin_timeout_ms`.
-    // Health and metrics routes do neither, so load balancers still see the instance.
-    // Global: axum clones layers per route, and all API routes share one limit.
-    let in_flight = tower::limit::GlobalConcurrencyLimitLayer::new(server.max_concurrent_requests);
+    // API routes have a deadline: search and reads `request_timeout_ms`, admin work
+    // `admin_timeout_ms`. (Load shedding is the outermost layer, see `shed`.)
     let guard = |timeout_ms: u64| {
         tower::ServiceBuilder::new()
             .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
-            .load_shed()
-            .layer(in_flight.clone())
             .timeout(Duration::from_millis(timeout_ms))
     };
     let reads = Router::new()
@@ -172,6 +167,37 @@ pub fn router(engine: Engine) -> Router {
         .route("/deployment/status", get(deployment_status))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
+    // Load shedding, outermost: past `max_concurrent_requests` API requests in flight, a
+    // request is answered 503 + `Retry-After` before any other layer spends work on it (no
+    // id, span, auth or routing), so an overload costs the accepted requests as little CPU
+    // as possible. Its small body is read first so the connection stays usable. Health and
+    // metrics routes are never shed, so load balancers still see the instance. Sheds are
+    // counted in `http_requests_shed_total`.
+    let shed = {
+        let permits = Arc::new(tokio::sync::Semaphore::new(server.max_concurrent_requests));
+        let metrics = engine.metrics().clone();
+        axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+            let (permits, metrics) = (permits.clone(), metrics.clone());
+            async move {
+                let path = req.uri().path();
+                if !(path.starts_with("/v1/") || path.starts_with("/deployment")) {
+                    return next.run(req).await;
+                }
+                match permits.try_acquire_owned() {
+                    Ok(permit) => {
+                        let resp = next.run(req).await;
+                        drop(permit);
+                        resp
+                    }
+                    Err(_) => {
+                        metrics.http_shed();
+                        let _ = axum::body::to_bytes(req.into_body(), 64 * 1024).await;
+                        overloaded()
+                    }
+                }
+            }
+        })
+    };
     let auth = {
         let auth = Arc::new(engine.config().auth.clone());
         axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
@@ -218,6 +244,16 @@ pub fn router(engine: Engine) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(shed)
+}
+
+/// The answer to a request past the concurrency limit: prebuilt, no allocation beyond the
+/// response itself.
+fn overloaded() -> Response {
+    const BODY: &str = r#"{"error":{"code":"overloaded","message":"too many concurrent requests; retry shortly"}}"#;
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::CONTENT_TYPE, "application/json")], BODY).into_response();
+    r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    r
 }
 
 static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");

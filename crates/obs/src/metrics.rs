@@ -81,6 +81,7 @@ pub struct Metrics {
     provider: SdkMeterProvider,
     http_requests: Counter<u64>,
     http_latency: Histogram<f64>,
+    http_shed: Counter<u64>,
     search_latency: Histogram<f64>,
     search_requests: Counter<u64>,
     search_errors: Counter<u64>,
@@ -125,6 +126,7 @@ impl Metrics {
         let m = Self {
             http_requests: counter(&meter, "http_requests_total", "HTTP requests by route template, method and status code."),
             http_latency: histogram(&meter, "http_request_duration_seconds", "HTTP request latency by route template and method.", &REQUEST_BUCKETS),
+            http_shed: counter(&meter, "http_requests_shed_total", "API requests answered 503 at once because max_concurrent_requests were in flight."),
             search_latency: histogram(&meter, "search_latency_seconds", "End-to-end search latency by mode and outcome.", &REQUEST_BUCKETS),
             search_requests: counter(&meter, "search_requests_total", "Searches by mode and outcome (ok, cached, error)."),
             search_errors: counter(&meter, "search_errors_total", "Failed searches by error code."),
@@ -160,6 +162,7 @@ impl Metrics {
         for event in ["promoted", "rolled_back_automatic", "rolled_back_manual"] {
             m.canary_events.add(0, &[KeyValue::new("event", event)]);
         }
+        m.http_shed.add(0, &[]);
         for outcome in ["switched", "failed", "rolled_back"] {
             m.deployments.add(0, &[KeyValue::new("outcome", outcome)]);
         }
@@ -314,6 +317,11 @@ impl Metrics {
         if usd_per_million > 0.0 {
             self.embedding_cost.add(tokens as f64 * usd_per_million / 1e6, &attrs);
         }
+    }
+
+    /// One API request shed at the concurrency limit (before any other layer saw it).
+    pub fn http_shed(&self) {
+        self.http_shed.add(1, &[]);
     }
 
     /// One search routed by a rollout: `kind` canary / ab / deployment, `arm` the arm or
