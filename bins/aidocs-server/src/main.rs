@@ -23,11 +23,18 @@ struct Args {
     template: Option<String>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (mut cfg, warnings) =
-        Config::load(&ConfigSource { file: args.config, template: args.template, use_env: true })?;
+    let (cfg, warnings) =
+        Config::load(&ConfigSource { file: args.config.clone(), template: args.template.clone(), use_env: true })?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if cfg.server.worker_threads > 0 {
+        runtime.worker_threads(cfg.server.worker_threads);
+    }
+    runtime.enable_all().build()?.block_on(serve(args, cfg, warnings))
+}
+
+async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Result<()> {
     // After the config: it says whether to trace stages and where to export spans.
     let telemetry = aidocs::obs::logging::init(&aidocs::obs::logging::LogSettings {
         default_level: "info,qdrant_edge=error".into(),

@@ -362,6 +362,9 @@ pub struct ServerConfig {
     pub admin_timeout_ms: u64,
     /// On SIGTERM/SIGINT, how long in-flight requests may finish before the process exits.
     pub shutdown_timeout_ms: u64,
+    /// Async worker threads for HTTP and I/O (0: one per core). Embedding runs on its own
+    /// blocking threads; fewer I/O workers leave more CPU to it under overload.
+    pub worker_threads: usize,
     /// API requests per minute per client IP (0: no limit; `API_RATE_LIMIT` sets it too);
     /// past it, 429 with `Retry-After`.
     pub rate_limit_per_minute: u32,
@@ -530,6 +533,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             admin_timeout_ms: 1_800_000,
             shutdown_timeout_ms: 30_000,
+            worker_threads: 0,
             rate_limit_per_minute: 0,
             rate_limit_burst: 20,
             trusted_proxies: Vec::new(),
