@@ -57,6 +57,8 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;
     // Canary checks and scheduled cleanups run beside the server.
     tokio::spawn(engine.clone().run_rollout_checks());
+    // Scheduled backups (`backup.schedule`), when configured.
+    tokio::spawn(engine.clone().run_backup_schedule());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.

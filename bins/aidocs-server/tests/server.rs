@@ -140,7 +140,10 @@ fn sigterm_lets_an_in_flight_ingest_finish() {
         std::fs::copy(src.join(page), to).unwrap();
     }
     let data = tempfile::tempdir().unwrap();
-    let mut server = start(data.path());
+    // A drain deadline far above the ingest's time even on a loaded 2-core machine (the
+    // deadline itself is `server.shutdown_timeout_ms`, 30 s by default).
+    let generous = [("AIDOCS__SERVER__SHUTDOWN_TIMEOUT_MS", "300000"), ("AIDOCS__SERVER__ADMIN_TIMEOUT_MS", "300000")];
+    let mut server = start_with(data.path(), &generous);
     let addr = server.addr.clone();
     let body = serde_json::json!({"path": docs.path(), "collection": "drain"}).to_string();
     let request = std::thread::spawn(move || http(&addr, "POST", "/v1/documents", &body));
@@ -150,7 +153,7 @@ fn sigterm_lets_an_in_flight_ingest_finish() {
     let (status, report) = request.join().unwrap();
     assert_eq!(status, 200, "the in-flight request completes: {report}");
     assert!(report["chunks_written"].as_u64().unwrap() > 20, "{report}");
-    assert_clean_exit(&mut server.child, Duration::from_secs(60));
+    assert_clean_exit(&mut server.child, Duration::from_secs(300));
     // Nothing acknowledged was lost: a new server sees every chunk.
     let server = start(data.path());
     let (_, info) = http(&server.addr, "GET", "/v1/collections/drain", "");

@@ -127,6 +127,17 @@ enum Command {
         #[command(subcommand)]
         command: CanaryCommand,
     },
+    /// Backups of collections: create, list, verify, restore, prune, drill. Runs here on the
+    /// data dir, or on a running server with --server.
+    Backup {
+        /// Run it on this server (admin API) instead of on the local data dir.
+        #[arg(long, env = "AIDOCS_SERVER", global = true)]
+        server: Option<String>,
+        #[arg(long, env = "AIDOCS_API_KEY", hide_env_values = true, global = true)]
+        api_key: Option<String>,
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// A/B tests of search configurations on a running server (admin API).
     Ab {
         #[command(flatten)]
@@ -134,6 +145,86 @@ enum Command {
         #[command(subcommand)]
         command: AbCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Back up a collection (or alias) into `backup.dest` (`--dest` overrides it).
+    Create {
+        /// Collection or alias (default `search.default_collection`).
+        #[arg(long)]
+        collection: Option<String>,
+        /// full or incremental (changes since the newest backup of the collection).
+        #[arg(long = "type", default_value = "full")]
+        kind: String,
+        #[arg(long)]
+        dest: Option<String>,
+    },
+    /// List complete backups, oldest first.
+    List {
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long)]
+        dest: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a backup and every backup it builds on (names, sizes, sha256, records).
+    Verify {
+        id: String,
+        #[arg(long)]
+        dest: Option<String>,
+    },
+    /// Verify, restore into a new collection, validate, then optionally switch an alias.
+    Restore {
+        id: String,
+        /// Target collection (default `recovery_<timestamp>`); must not exist.
+        #[arg(long)]
+        into: Option<String>,
+        /// Point this alias at the restored collection once it validated.
+        #[arg(long)]
+        switch_alias: Option<String>,
+        /// Validation queries, one per line (default `backup.validate_queries`).
+        #[arg(long)]
+        validate_queries: Option<PathBuf>,
+        #[arg(long)]
+        dest: Option<String>,
+    },
+    /// Delete backups outside the retention policy (never a base a kept incremental needs).
+    Prune {
+        #[arg(long)]
+        keep_last: Option<usize>,
+        #[arg(long)]
+        keep_days: Option<u32>,
+        #[arg(long)]
+        dest: Option<String>,
+    },
+    /// Recovery drill: restore the newest backup into a temporary collection, check it,
+    /// delete it, report.
+    Drill {
+        #[arg(long)]
+        collection: Option<String>,
+        #[arg(long)]
+        dest: Option<String>,
+    },
+}
+
+impl BackupCommand {
+    fn dest(&self) -> Option<&String> {
+        match self {
+            Self::Create { dest, .. } | Self::List { dest, .. } | Self::Verify { dest, .. } | Self::Restore { dest, .. } | Self::Prune { dest, .. } | Self::Drill { dest, .. } => dest.as_ref(),
+        }
+    }
+}
+
+fn read_queries(file: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    Ok(std::fs::read_to_string(file)
+        .with_context(|| format!("reading validation queries {}", file.display()))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 #[derive(Subcommand, Debug)]
@@ -557,6 +648,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 CanaryCommand::Pause { id } => client.post(&format!("/v1/admin/canaries/{id}/pause"), &serde_json::json!({})).await?,
                 CanaryCommand::Resume { id } => client.post(&format!("/v1/admin/canaries/{id}/resume"), &serde_json::json!({})).await?,
                 CanaryCommand::Rollback { id, reason } => client.post(&format!("/v1/admin/canaries/{id}/rollback"), &serde_json::json!({"reason": reason})).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Backup { server, api_key, command } => {
+            if let Some(url) = server {
+                if command.dest().is_some() {
+                    bail!("--dest applies to backups made here; a server uses its own backup.dest");
+                }
+                let client = aidocs::client::AdminClient::new(&url, api_key, std::time::Duration::from_secs(6 * 3600))?;
+                let out = match command {
+                    BackupCommand::Create { collection, kind, .. } => {
+                        let kind: aidocs::backup::BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
+                        client.post("/v1/admin/backups", &serde_json::json!({"collection": collection, "type": kind})).await?
+                    }
+                    BackupCommand::List { collection, .. } => match collection {
+                        Some(c) => client.get(&format!("/v1/admin/backups?collection={c}")).await?,
+                        None => client.get("/v1/admin/backups").await?,
+                    },
+                    BackupCommand::Verify { id, .. } => client.post(&format!("/v1/admin/backups/{id}/verify"), &serde_json::json!({})).await?,
+                    BackupCommand::Restore { id, into, switch_alias, validate_queries, .. } => {
+                        let queries = validate_queries.as_deref().map(read_queries).transpose()?;
+                        let body = serde_json::json!({"into": into, "switch_alias": switch_alias, "validate_queries": queries});
+                        client.post(&format!("/v1/admin/backups/{id}/restore"), &body).await?
+                    }
+                    BackupCommand::Prune { keep_last, keep_days, .. } => {
+                        client.post("/v1/admin/backups/prune", &serde_json::json!({"keep_last": keep_last, "keep_days": keep_days})).await?
+                    }
+                    BackupCommand::Drill { collection, .. } => client.post("/v1/admin/backups/drill", &serde_json::json!({"collection": collection})).await?,
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(());
+            }
+            let mut cfg = cfg;
+            if let Some(d) = command.dest() {
+                cfg.backup.dest = Some(d.clone());
+            }
+            let engine = open_engine(cfg)?;
+            let out = match command {
+                BackupCommand::Create { collection, kind, .. } => {
+                    let kind: aidocs::backup::BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
+                    serde_json::to_value(engine.backup_create(collection.as_deref(), kind).await?)?
+                }
+                BackupCommand::List { collection, json, .. } => {
+                    let list = engine.backup_list(collection.as_deref()).await?;
+                    if !json {
+                        for b in &list {
+                            println!("{}\t{}\t{}\t{} points\t{} records\t{} bytes", b.id, b.kind.as_str(), b.created_at.to_rfc3339(), b.points, b.records, b.archive_bytes);
+                        }
+                        return Ok(());
+                    }
+                    serde_json::json!({"backups": list})
+                }
+                BackupCommand::Verify { id, .. } => serde_json::to_value(engine.backup_verify(&id).await?)?,
+                BackupCommand::Restore { id, into, switch_alias, validate_queries, .. } => {
+                    let validate_queries = validate_queries.as_deref().map(read_queries).transpose()?;
+                    serde_json::to_value(engine.backup_restore(&id, aidocs::backup::RestoreRequest { into, switch_alias, validate_queries }).await?)?
+                }
+                BackupCommand::Prune { keep_last, keep_days, .. } => {
+                    let policy = (keep_last.is_some() || keep_days.is_some()).then_some(aidocs::backup::Retention { keep_last, keep_days });
+                    serde_json::to_value(engine.backup_prune(policy).await?)?
+                }
+                BackupCommand::Drill { collection, .. } => {
+                    let report = engine.backup_drill(collection.as_deref()).await?;
+                    if !report.passed {
+                        println!("{}", serde_json::to_string_pretty(&report)?);
+                        bail!("recovery drill failed: the temporary collection `{}` could not be deleted", report.collection);
+                    }
+                    serde_json::to_value(report)?
+                }
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

@@ -221,3 +221,49 @@ fn canary_commands_drive_a_running_server() {
     fails_with(&aidocs(&data, &["canary", "--server", "http://127.0.0.1:9", "list"]), "cannot reach aidocs-server");
     drop(rt);
 }
+
+#[test]
+fn backup_create_list_verify_restore_drill_and_refusals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let docs = tmp.path().join("docs");
+    write(&docs, &[("install.md", "# Install\n\nInstall the server with cargo.\n"), ("tracing.md", "# Tracing\n\nEnable request tracing to export spans over OTLP.\n")]);
+    ok(&aidocs(&data, &["ingest", docs.to_str().unwrap(), "--collection", "docs"]));
+
+    let created: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["backup", "create", "--collection", "docs"]))).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!((created["kind"].as_str(), created["points"].as_u64()), (Some("full"), Some(2)), "{created}");
+    let archive = data.join("backups").join(format!("{id}.tar"));
+    assert!(archive.is_file(), "archive in the default backup.dest");
+    let list = ok(&aidocs(&data, &["backup", "list"]));
+    assert!(list.contains(&id) && list.contains("full"), "{list}");
+    let verified: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["backup", "verify", &id]))).unwrap();
+    assert_eq!(verified["ok"], true);
+
+    let queries = tmp.path().join("queries.txt");
+    std::fs::write(&queries, "install the server\n").unwrap();
+    let restored: serde_json::Value = serde_json::from_str(&ok(&aidocs(
+        &data,
+        &["backup", "restore", &id, "--into", "docs_restored", "--switch-alias", "live", "--validate-queries", queries.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert_eq!(restored["collection"], "docs_restored", "{restored}");
+    assert!(restored["checks"].to_string().contains("1 validation queries returned hits"), "{restored}");
+    let hits: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["search", "export spans over OTLP", "--collection", "live", "--json"]))).unwrap();
+    assert_eq!((hits["collection"].as_str(), hits["hits"][0]["path"].as_str()), (Some("docs_restored"), Some("tracing.md")));
+    let drill: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["backup", "drill", "--collection", "docs"]))).unwrap();
+    assert_eq!(drill["passed"], true, "{drill}");
+
+    fails_with(&aidocs(&data, &["backup", "create", "--collection", "docs", "--type", "weekly"]), "weekly");
+    fails_with(&aidocs(&data, &["backup", "create", "--collection", "ghost"]), "ghost");
+    fails_with(&aidocs(&data, &["backup", "verify", "nope-123"]), "backup `nope-123` not found");
+    fails_with(&aidocs(&data, &["backup", "restore", &id, "--into", "docs"]), "already exists");
+    // A flipped byte: verify and restore refuse, naming the member.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    bytes[700] ^= 0x01;
+    std::fs::write(&archive, &bytes).unwrap();
+    fails_with(&aidocs(&data, &["backup", "verify", &id]), "batches/000000.zst");
+    fails_with(&aidocs(&data, &["backup", "restore", &id]), "corrupt");
+    let list: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["collections", "list", "--json"]))).unwrap();
+    assert_eq!(list["collections"].as_array().unwrap().len(), 2, "nothing restored from a corrupt archive: {list}");
+}

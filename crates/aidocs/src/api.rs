@@ -165,6 +165,11 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/ab/{id}", get(ab_status))
         .route("/v1/admin/ab/{id}/stop", post(ab_stop))
         .route("/deployment/status", get(deployment_status))
+        .route("/v1/admin/backups", get(backup_list).post(backup_create))
+        .route("/v1/admin/backups/prune", post(backup_prune))
+        .route("/v1/admin/backups/drill", post(backup_drill))
+        .route("/v1/admin/backups/{id}/verify", post(backup_verify))
+        .route("/v1/admin/backups/{id}/restore", post(backup_restore))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
     // Load shedding, outermost: past `max_concurrent_requests` API requests in flight, a
@@ -436,6 +441,98 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
 async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
     let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
     Ok(Json(serde_json::to_value(d).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+/// `POST /v1/admin/backups` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupCreateBody {
+    /// Collection or alias; default `search.default_collection`.
+    #[serde(default)]
+    collection: Option<String>,
+    /// `full` (default) or `incremental`.
+    #[serde(default, rename = "type")]
+    kind: Option<aidocs_backup::BackupKind>,
+}
+
+fn to_json(v: impl serde::Serialize) -> Result<Value, ApiError> {
+    Ok(serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()))?)
+}
+
+/// A JSON body that may be left out entirely.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
+}
+
+/// Run `work` on its own task: a deadline or a client that hangs up stops waiting for it,
+/// never the work itself (a restore must not stop half-way).
+async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = crate::Result<T>> + Send + 'static) -> crate::Result<T> {
+    tokio::spawn(work).await.map_err(|e| Error::Internal(format!("backup task failed: {e}")))?
+}
+
+/// `POST /v1/admin/backups`: back up a collection now.
+async fn backup_create(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let b: BackupCreateBody = optional_body(&body)?;
+    let kind = b.kind.unwrap_or(aidocs_backup::BackupKind::Full);
+    let r = detached(async move { engine.backup_create(b.collection.as_deref(), kind).await }).await?;
+    Ok((StatusCode::CREATED, Json(to_json(r)?)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupListQuery {
+    collection: Option<String>,
+}
+
+/// `GET /v1/admin/backups[?collection=C]`.
+async fn backup_list(State(engine): State<Engine>, query: Result<Query<BackupListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    Ok(Json(json!({"backups": engine.backup_list(q.collection.as_deref()).await?})))
+}
+
+/// `POST /v1/admin/backups/{id}/verify`: 200 with the checked chain, or 422 `backup_corrupt`.
+async fn backup_verify(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(to_json(engine.backup_verify(&id).await?)?))
+}
+
+/// `POST /v1/admin/backups/{id}/restore`: verify, restore into a new collection, validate,
+/// then switch the alias if asked.
+async fn backup_restore(State(engine): State<Engine>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let req: crate::backup::RestoreRequest = optional_body(&body)?;
+    Ok(Json(to_json(detached(async move { engine.backup_restore(&id, req).await }).await?)?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PruneBody {
+    #[serde(default)]
+    keep_last: Option<usize>,
+    #[serde(default)]
+    keep_days: Option<u32>,
+}
+
+/// `POST /v1/admin/backups/prune`: retention from the body, else from `[backup]`.
+async fn backup_prune(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let b: PruneBody = optional_body(&body)?;
+    let policy = (b.keep_last.is_some() || b.keep_days.is_some()).then_some(aidocs_backup::Retention { keep_last: b.keep_last, keep_days: b.keep_days });
+    Ok(Json(to_json(engine.backup_prune(policy).await?)?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrillBody {
+    #[serde(default)]
+    collection: Option<String>,
+}
+
+/// `POST /v1/admin/backups/drill`: restore the newest backup into a temporary collection,
+/// check it, delete it, report.
+async fn backup_drill(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let b: DrillBody = optional_body(&body)?;
+    Ok(Json(to_json(detached(async move { engine.backup_drill(b.collection.as_deref()).await }).await?)?))
 }
 
 /// `POST /v1/feedback` body: a click on a hit of an answer.

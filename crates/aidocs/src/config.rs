@@ -44,6 +44,60 @@ pub struct Config {
     pub breaker: BreakerSettings,
     pub telemetry: TelemetrySettings,
     pub rollout: RolloutSettings,
+    pub backup: BackupConfig,
+}
+
+/// Backups of the index (`aidocs backup`, `/v1/admin/backups`, and the server's schedule).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Where archives go: a directory (default `<data_dir>/backups`), `file:///dir`, or an
+    /// object store URL (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from
+    /// the environment). Env `AIDOCS_BACKUP_DEST`.
+    pub dest: Option<String>,
+    /// Cron expression (5 fields, UTC) for backups made by the server; none = no schedule.
+    pub schedule: Option<String>,
+    /// What the schedule makes: `incremental` falls back to full when no base exists.
+    #[serde(rename = "type")]
+    pub kind: aidocs_backup::BackupKind,
+    /// Collections (or aliases) the schedule backs up; empty = `search.default_collection`.
+    pub collections: Vec<String>,
+    /// Retention applied after each scheduled backup and by `backup prune`.
+    pub keep_last: Option<usize>,
+    pub keep_days: Option<u32>,
+    /// Points per archive batch.
+    pub batch_points: usize,
+    /// Points a restore compares bit for bit with the archive.
+    pub sample_points: usize,
+    /// Validation queries a restore (and the drill) runs on the restored collection: each
+    /// must return at least one hit before an alias moves.
+    pub validate_queries: Vec<String>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dest: None,
+            schedule: None,
+            kind: aidocs_backup::BackupKind::Full,
+            collections: Vec::new(),
+            keep_last: Some(7),
+            keep_days: None,
+            batch_points: 1000,
+            sample_points: 64,
+            validate_queries: Vec::new(),
+        }
+    }
+}
+
+impl BackupConfig {
+    pub fn location(&self, data_dir: &std::path::Path) -> String {
+        self.dest.clone().unwrap_or_else(|| data_dir.join("backups").display().to_string())
+    }
+
+    pub fn retention(&self) -> aidocs_backup::Retention {
+        aidocs_backup::Retention { keep_last: self.keep_last, keep_days: self.keep_days }
+    }
 }
 
 /// Where rollout state lives (closed set).
@@ -519,6 +573,7 @@ impl Default for Config {
             breaker: BreakerSettings::default(),
             telemetry: TelemetrySettings::default(),
             rollout: RolloutSettings::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -686,6 +741,9 @@ impl Config {
             if cfg.telemetry.otlp_endpoint.is_empty() {
                 cfg.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
             }
+            if cfg.backup.dest.is_none() {
+                cfg.backup.dest = std::env::var("AIDOCS_BACKUP_DEST").ok().filter(|d| !d.trim().is_empty());
+            }
         }
         cfg.validate()?;
         Ok((cfg, warnings))
@@ -717,6 +775,12 @@ impl Config {
         }
         if !(self.breaker.error_rate > 0.0 && self.breaker.error_rate <= 1.0) || self.breaker.window_s == 0 {
             return bad("breaker.error_rate must be in (0, 1] and breaker.window_s positive");
+        }
+        if let Some(expr) = &self.backup.schedule {
+            aidocs_backup::schedule::Schedule::parse(expr).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        if self.backup.batch_points == 0 || self.backup.batch_points > 100_000 {
+            return bad("backup.batch_points must be between 1 and 100000");
         }
         if self.rollout.check_interval_s == 0 {
             return bad("rollout.check_interval_s must be positive");

@@ -32,6 +32,8 @@ pub enum Error {
     /// A new collection did not pass validation; nothing was switched.
     #[error("{0}")]
     ValidationFailed(String),
+    #[error(transparent)]
+    Backup(#[from] aidocs_backup::BackupError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -59,6 +61,7 @@ pub enum ErrorCode {
     RateLimited,
     Conflict,
     ValidationFailed,
+    BackupCorrupt,
     Internal,
 }
 
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::ModelMismatch => ("model_mismatch", 409),
             Self::Conflict => ("conflict", 409),
             Self::ValidationFailed => ("validation_failed", 422),
+            Self::BackupCorrupt => ("backup_corrupt", 422),
             Self::PayloadTooLarge => ("payload_too_large", 413),
             Self::UnsupportedMediaType => ("unsupported_media_type", 415),
             Self::StoreLocked => ("store_locked", 503),
@@ -95,15 +99,19 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InvalidRequest(_) | Error::Config(_) => ErrorCode::InvalidRequest,
-            Error::Store(e) => match e {
-                StoreError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
-                StoreError::AliasNotFound(_) => ErrorCode::AliasNotFound,
-                StoreError::CollectionExists(_) => ErrorCode::CollectionExists,
-                StoreError::InvalidName { .. } => ErrorCode::InvalidName,
-                StoreError::DimensionMismatch { .. } => ErrorCode::ModelMismatch,
-                StoreError::Locked { .. } => ErrorCode::StoreLocked,
-                StoreError::Io { .. } | StoreError::Catalog { .. } | StoreError::Backend(_) => ErrorCode::Internal,
-            },
+            Error::Store(e) => store_code(e),
+            Error::Backup(e) => {
+                use aidocs_backup::BackupError as B;
+                match e {
+                    B::NotFound(_) => ErrorCode::NotFound,
+                    B::Corrupt { .. } => ErrorCode::BackupCorrupt,
+                    B::Invalid(_) => ErrorCode::InvalidRequest,
+                    B::Validation(_) => ErrorCode::ValidationFailed,
+                    B::Destination { .. } => ErrorCode::Unavailable,
+                    B::Io { .. } => ErrorCode::Internal,
+                    B::Store(e) => store_code(e),
+                }
+            }
             Error::Ingest(_) => ErrorCode::InvalidPath,
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             Error::Unavailable(_) => ErrorCode::Unavailable,
@@ -122,6 +130,18 @@ impl Error {
             ErrorCode::Internal => "internal error; see the server log".to_owned(),
             _ => self.to_string(),
         }
+    }
+}
+
+fn store_code(e: &StoreError) -> ErrorCode {
+    match e {
+        StoreError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
+        StoreError::AliasNotFound(_) => ErrorCode::AliasNotFound,
+        StoreError::CollectionExists(_) => ErrorCode::CollectionExists,
+        StoreError::InvalidName { .. } => ErrorCode::InvalidName,
+        StoreError::DimensionMismatch { .. } => ErrorCode::ModelMismatch,
+        StoreError::Locked { .. } => ErrorCode::StoreLocked,
+        StoreError::Io { .. } | StoreError::Catalog { .. } | StoreError::Backend(_) => ErrorCode::Internal,
     }
 }
 

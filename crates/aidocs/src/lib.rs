@@ -8,6 +8,7 @@
 //! `aidocs-core`. Binaries stay thin: they parse arguments and call into this crate.
 
 pub mod api;
+pub mod backup;
 pub mod client;
 pub mod config;
 pub mod engine;

@@ -196,6 +196,12 @@ impl VectorStore for FaultyStore {
     async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError> {
         self.inner.scroll(collection, filter).await
     }
+    async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<aidocs::core::PointPage, StoreError> {
+        self.inner.scroll_points(collection, from, limit).await
+    }
+    async fn retrieve(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<Point>, StoreError> {
+        self.inner.retrieve(collection, ids).await
+    }
     async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, StoreError> {
         self.inner.count(collection, filter).await
     }

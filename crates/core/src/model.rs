@@ -92,6 +92,15 @@ pub struct StoredPoint {
     pub payload: ChunkPayload,
 }
 
+/// One page of a full scan with vectors ([`crate::VectorStore::scroll_points`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointPage {
+    /// Points in ascending id order.
+    pub points: Vec<Point>,
+    /// Where the next page starts (pass it as `from`); `None` after the last page.
+    pub next: Option<uuid::Uuid>,
+}
+
 /// Retrieval mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,7 @@
 //! implementation is held to them by a shared conformance suite.
 
 use crate::{
-    CacheError, CollectionInfo, CollectionSpec, CoreError, Dims, Filter, Point, ScoredChunk, SparseVector,
+    CacheError, CollectionInfo, CollectionSpec, CoreError, Dims, Filter, Point, PointPage, ScoredChunk, SparseVector,
     StoreError, StoreQuery, StoredPoint,
 };
 use async_trait::async_trait;
@@ -131,6 +131,14 @@ pub trait VectorStore: Send + Sync {
     async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError>;
     /// All points matching `filter`, payload only.
     async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError>;
+    /// One page of every point with both vectors and payload, in ascending id order, starting
+    /// at id `from` (inclusive; `None` = the first point), at most `limit` points. Walking the
+    /// pages visits each point that existed throughout the walk exactly once (backups and
+    /// migrations are built on this).
+    async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<PointPage, StoreError>;
+    /// The points with these ids, vectors and payload, in the order asked; missing ids are
+    /// left out.
+    async fn retrieve(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<Point>, StoreError>;
     async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, StoreError>;
     async fn query(&self, collection: &str, query: &StoreQuery) -> Result<Vec<ScoredChunk>, StoreError>;
     /// Build indexes after a bulk load. May take long; queries keep working meanwhile.

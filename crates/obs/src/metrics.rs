@@ -99,6 +99,8 @@ pub struct Metrics {
     rollout_latency: Histogram<f64>,
     canary_events: Counter<u64>,
     deployments: Counter<u64>,
+    backups: Counter<u64>,
+    restores: Counter<u64>,
     sources: Arc<Mutex<Vec<Source>>>,
 }
 
@@ -152,6 +154,8 @@ impl Metrics {
             rollout_latency: histogram(&meter, "rollout_latency_seconds", "Latency of searches routed by a rollout, by kind and arm or variant.", &REQUEST_BUCKETS),
             canary_events: counter(&meter, "canary_events_total", "Canary state changes by event (promoted, rolled_back_automatic, rolled_back_manual)."),
             deployments: counter(&meter, "deployments_total", "Blue-green deployments by outcome (switched, failed, rolled_back)."),
+            backups: counter(&meter, "backups_total", "Backups by kind (full, incremental) and outcome (ok, failed)."),
+            restores: counter(&meter, "restores_total", "Restores by kind (restore, drill) and outcome (ok, failed)."),
             sources: sources.clone(),
             registry,
             provider,
@@ -165,6 +169,14 @@ impl Metrics {
         m.http_shed.add(0, &[]);
         for outcome in ["switched", "failed", "rolled_back"] {
             m.deployments.add(0, &[KeyValue::new("outcome", outcome)]);
+        }
+        for outcome in ["ok", "failed"] {
+            for kind in ["full", "incremental"] {
+                m.backups.add(0, &[KeyValue::new("kind", kind), KeyValue::new("outcome", outcome)]);
+            }
+            for kind in ["restore", "drill"] {
+                m.restores.add(0, &[KeyValue::new("kind", kind), KeyValue::new("outcome", outcome)]);
+            }
         }
         m.register_observers(&meter);
         Ok(m)
@@ -335,6 +347,16 @@ impl Metrics {
     /// A canary `event`: promoted, rolled_back_automatic, rolled_back_manual.
     pub fn canary_event(&self, event: &'static str) {
         self.canary_events.add(1, &[KeyValue::new("event", event)]);
+    }
+
+    /// A finished backup: `kind` full or incremental, `ok` or not.
+    pub fn backup(&self, kind: &'static str, ok: bool) {
+        self.backups.add(1, &[KeyValue::new("kind", kind), KeyValue::new("outcome", if ok { "ok" } else { "failed" })]);
+    }
+
+    /// A finished restore: `kind` restore or drill, `ok` or not.
+    pub fn restore(&self, kind: &'static str, ok: bool) {
+        self.restores.add(1, &[KeyValue::new("kind", kind), KeyValue::new("outcome", if ok { "ok" } else { "failed" })]);
     }
 
     /// A finished blue-green deployment: switched, failed, rolled_back.

@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, CollectionEntry, sync_dir};
 use crate::lock::DirLock;
 use aidocs_core::{
     ChunkPayload, CollectionInfo, CollectionSpec, FieldKind, Filter, FilterField, FilterValue, Point,
-    ScoredChunk, SearchMode, StoreError, StoreQuery, StoredPoint, VectorStore,
+    PointPage, ScoredChunk, SearchMode, StoreError, StoreQuery, StoredPoint, VectorStore,
 };
 use async_trait::async_trait;
 use qdrant_edge::external::ordered_float::OrderedFloat;
@@ -24,8 +24,8 @@ use qdrant_edge::{
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
     Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
     PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
-    ScoringQuery, ScrollRequest, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
-    WithVector,
+    Record, ScoringQuery, ScrollRequest, UpdateOperation, Vector, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -293,6 +293,26 @@ fn edge_fusion(f: aidocs_core::Fusion) -> Fusion {
     }
 }
 
+/// A stored record (fetched with vectors and payload) as our point.
+fn point_of(r: Record) -> Result<Point, StoreError> {
+    let id = uuid_of(&r.id)?;
+    let missing = |what: &str| StoreError::Backend(format!("point {id} has no {what} vector"));
+    let Some(VectorStructInternal::Named(mut named)) = r.vector else {
+        return Err(missing("named"));
+    };
+    let dense = match named.remove(DENSE) {
+        Some(VectorInternal::Dense(d)) => d,
+        _ => return Err(missing(DENSE)),
+    };
+    let sparse = match named.remove(SPARSE) {
+        Some(VectorInternal::Sparse(s)) => aidocs_core::SparseVector { indices: s.indices, values: s.values },
+        // qdrant leaves an empty sparse vector out.
+        None => aidocs_core::SparseVector::default(),
+        _ => return Err(missing(SPARSE)),
+    };
+    Ok(Point { id, dense, sparse, payload: payload_of(r.payload)? })
+}
+
 fn sparse_internal(s: &aidocs_core::SparseVector) -> Result<VectorInternal, StoreError> {
     Ok(Vector::new_sparse(s.indices.clone(), s.values.clone()).map_err(backend)?.0)
 }
@@ -543,6 +563,41 @@ impl VectorStore for EdgeStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<PointPage, StoreError> {
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let (records, next) = shard
+                .edge
+                .scroll(ScrollRequest {
+                    offset: from.map(PointId::Uuid),
+                    limit: Some(limit.max(1)),
+                    filter: None,
+                    with_payload: Some(WithPayloadInterface::Bool(true)),
+                    with_vector: WithVector::Bool(true),
+                    order_by: None,
+                })
+                .map_err(backend)?;
+            let points = records.into_iter().map(point_of).collect::<Result<Vec<_>, _>>()?;
+            Ok(PointPage { points, next: next.as_ref().map(uuid_of).transpose()? })
+        })
+        .await
+    }
+
+    async fn retrieve(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<Point>, StoreError> {
+        let name = collection.to_owned();
+        let ids: Vec<PointId> = ids.iter().copied().map(PointId::Uuid).collect();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let records = shard
+                .edge
+                .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(true)))
+                .map_err(backend)?;
+            records.into_iter().map(point_of).collect()
         })
         .await
     }

@@ -1,0 +1,155 @@
+//! Backups on the engine: the repository and settings from `[backup]`, restore validation by
+//! real searches, and the server's backup schedule.
+
+use crate::engine::{Engine, SearchRequest};
+use crate::error::Result;
+use aidocs_backup::schedule::Schedule;
+use aidocs_backup::{
+    BackupReport, BackupSettings, BackupSummary, Backups, DrillReport, PruneReport, RestoreOptions, RestoreReport,
+    RestoreValidator, VerifyReport,
+};
+use async_trait::async_trait;
+
+pub use aidocs_backup::{BackupKind, Retention};
+
+/// Restore validation: each query must return at least one hit on the restored collection.
+struct QueryValidator<'a> {
+    engine: &'a Engine,
+    queries: &'a [String],
+}
+
+#[async_trait]
+impl RestoreValidator for QueryValidator<'_> {
+    async fn validate(&self, collection: &str) -> std::result::Result<Vec<String>, String> {
+        let mut failures = Vec::new();
+        for q in self.queries {
+            let mut req = SearchRequest::new(q.clone());
+            req.collection = Some(collection.to_owned());
+            req.limit = Some(5);
+            req.hyde = Some(false);
+            req.rerank = Some(false);
+            match self.engine.search(req).await {
+                Ok(r) if !r.hits.is_empty() => {}
+                Ok(_) => failures.push(format!("query `{q}` returned no hits")),
+                Err(e) => failures.push(format!("query `{q}` failed: {e}")),
+            }
+        }
+        if failures.is_empty() {
+            Ok(if self.queries.is_empty() { Vec::new() } else { vec![format!("{} validation queries returned hits", self.queries.len())] })
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+/// A restore request (CLI and API).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    #[serde(default)]
+    pub into: Option<String>,
+    #[serde(default)]
+    pub switch_alias: Option<String>,
+    /// Replaces `backup.validate_queries` for this restore.
+    #[serde(default)]
+    pub validate_queries: Option<Vec<String>>,
+}
+
+impl Engine {
+    /// The backups of this engine's store, in `backup.dest`.
+    pub fn backups(&self) -> Result<Backups> {
+        let cfg = self.config();
+        let staging = cfg.data_dir.join("tmp").join("backup-staging");
+        let repo = aidocs_backup::Repository::open(&cfg.backup.location(&cfg.data_dir), &staging)?;
+        let settings = BackupSettings { batch_points: cfg.backup.batch_points, sample_points: cfg.backup.sample_points };
+        Ok(Backups::new(self.store().clone(), repo, settings))
+    }
+
+    pub async fn backup_create(&self, collection: Option<&str>, kind: BackupKind) -> Result<BackupReport> {
+        let collection = collection.unwrap_or(&self.config().search.default_collection);
+        let r = async { Ok(self.backups()?.create(collection, kind).await?) }.await;
+        self.metrics().backup(kind.as_str(), r.is_ok());
+        r
+    }
+
+    pub async fn backup_list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
+        Ok(self.backups()?.list(collection).await?)
+    }
+
+    pub async fn backup_verify(&self, id: &str) -> Result<VerifyReport> {
+        Ok(self.backups()?.verify(id).await?)
+    }
+
+    pub async fn backup_restore(&self, id: &str, req: RestoreRequest) -> Result<RestoreReport> {
+        let queries = req.validate_queries.unwrap_or_else(|| self.config().backup.validate_queries.clone());
+        let validator = QueryValidator { engine: self, queries: &queries };
+        let opts = RestoreOptions { into: req.into, switch_alias: req.switch_alias };
+        let r = async { Ok(self.backups()?.restore(id, &opts, &validator).await?) }.await;
+        self.metrics().restore("restore", r.is_ok());
+        r
+    }
+
+    pub async fn backup_prune(&self, policy: Option<Retention>) -> Result<PruneReport> {
+        Ok(self.backups()?.prune(policy.unwrap_or_else(|| self.config().backup.retention())).await?)
+    }
+
+    pub async fn backup_drill(&self, collection: Option<&str>) -> Result<DrillReport> {
+        let queries = self.config().backup.validate_queries.clone();
+        let validator = QueryValidator { engine: self, queries: &queries };
+        let r: Result<DrillReport> = async { Ok(self.backups()?.drill(collection, &validator).await?) }.await;
+        self.metrics().restore("drill", r.as_ref().is_ok_and(|d| d.passed));
+        r
+    }
+
+    /// One scheduled run: back up each configured collection (an incremental falls back to
+    /// full when there is no base yet), then apply retention.
+    pub async fn scheduled_backup(&self) -> Result<Vec<BackupReport>> {
+        let cfg = self.config();
+        let collections = if cfg.backup.collections.is_empty() { vec![cfg.search.default_collection.clone()] } else { cfg.backup.collections.clone() };
+        let backups = self.backups()?;
+        let mut reports = Vec::new();
+        for c in &collections {
+            let kind = match cfg.backup.kind {
+                BackupKind::Incremental if backups.latest(c).await?.is_some() => BackupKind::Incremental,
+                _ => BackupKind::Full,
+            };
+            let r = backups.create(c, kind).await;
+            self.metrics().backup(kind.as_str(), r.is_ok());
+            reports.push(r?);
+        }
+        let pruned = backups.prune(cfg.backup.retention()).await?;
+        if !pruned.deleted.is_empty() {
+            tracing::info!(deleted = ?pruned.deleted, "retention removed old backups");
+        }
+        Ok(reports)
+    }
+
+    /// The server's backup loop (`backup.schedule`); returns at once when none is set.
+    pub async fn run_backup_schedule(self) {
+        let Some(expr) = self.config().backup.schedule.clone() else { return };
+        let schedule = match Schedule::parse(&expr) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "backup schedule disabled");
+                return;
+            }
+        };
+        loop {
+            let now = chrono::Utc::now();
+            let Some(next) = schedule.next_after(now) else {
+                tracing::warn!(schedule = schedule.expr(), "backup schedule has no future run");
+                return;
+            };
+            tracing::info!(next = %next.to_rfc3339(), schedule = schedule.expr(), "next scheduled backup");
+            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+            match self.scheduled_backup().await {
+                Ok(reports) => {
+                    for r in reports {
+                        tracing::info!(backup = %r.id, kind = r.kind.as_str(), points = r.points, "scheduled backup done");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+            }
+        }
+    }
+}

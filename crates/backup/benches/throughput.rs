@@ -1,0 +1,120 @@
+//! Backup and restore throughput at 100k chunks (384-d dense + sparse + a ~700-byte
+//! payload, like real chunks), against a baseline measured in the same run: a plain copy
+//! of the store's files (what a file-level backup of the data dir costs). Runs once (each
+//! phase takes seconds); `AIDOCS_BENCH_POINTS` changes the size.
+//!
+//! `cargo bench --workspace --bench backup`
+
+use aidocs_backup::{BackupKind, BackupSettings, Backups, NoValidation, Repository, RestoreOptions};
+use aidocs_core::{ChunkPayload, CollectionSpec, DocMetadata, Point, SparseVector, VectorStore};
+use aidocs_store::{EdgeStore, EdgeStoreConfig};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const DIMS: usize = 384;
+
+fn point(rng: &mut StdRng, n: u64) -> Point {
+    let mut dense: Vec<f32> = (0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect();
+    let norm = dense.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dense.iter_mut().for_each(|x| *x /= norm);
+    let mut indices: Vec<u32> = (0..40).map(|_| rng.random_range(0..30_000)).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let values = indices.iter().map(|_| rng.random_range(0.2f32..4.0)).collect();
+    let words = ["tokio", "runtime", "spawn", "future", "serde", "derive", "async", "trait", "buffer", "socket"];
+    let text: Vec<&str> = (0..100).map(|_| words[rng.random_range(0..words.len())]).collect();
+    Point {
+        id: uuid::Uuid::from_u64_pair(0, n),
+        dense,
+        sparse: SparseVector { indices, values },
+        payload: ChunkPayload {
+            source: "bench".into(),
+            path: format!("guide/page{}.html", n / 20),
+            url: format!("https://docs.example/guide/page{}.html#s{n}", n / 20),
+            title: format!("Page {}", n / 20),
+            anchor: format!("s{n}"),
+            heading_path: vec![format!("Page {}", n / 20), format!("Section {n}")],
+            text: text.join(" "),
+            chunk_index: (n % 20) as u32,
+            content_hash: format!("{n:064x}"),
+            doc_hash: format!("{:064x}", n / 20),
+            meta: DocMetadata { language: Some("rust".into()), doc_type: Some("guide".into()), ..Default::default() },
+        },
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> u64 {
+    std::fs::create_dir_all(to).unwrap();
+    let mut bytes = 0;
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            bytes += copy_dir(&e.path(), &t);
+        } else if e.file_name() != "LOCK" {
+            bytes += std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+    bytes
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benches; nothing to list here
+    }
+    let n: u64 = std::env::var("AIDOCS_BENCH_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EdgeStore::open(EdgeStoreConfig::new(dir.path().join("data"))).unwrap());
+        store.create_collection(&CollectionSpec { name: "docs".into(), dims: DIMS, properties: Default::default() }).await.unwrap();
+        let mut rng = StdRng::seed_from_u64(42);
+        let load = Instant::now();
+        for start in (0..n).step_by(2000) {
+            let batch: Vec<Point> = (start..(start + 2000).min(n)).map(|i| point(&mut rng, i)).collect();
+            store.upsert("docs", batch).await.unwrap();
+        }
+        eprintln!("loaded {n} points in {:.1} s", load.elapsed().as_secs_f64());
+
+        let t = Instant::now();
+        let copied = copy_dir(&dir.path().join("data"), &dir.path().join("copy"));
+        let copy_s = t.elapsed().as_secs_f64();
+
+        let repo = Repository::open(dir.path().join("backups").to_str().unwrap(), &dir.path().join("staging")).unwrap();
+        let backups = Backups::new(store.clone(), repo, BackupSettings::default());
+        let t = Instant::now();
+        let b = backups.create("docs", BackupKind::Full).await.unwrap();
+        let backup_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        backups.verify(&b.id).await.unwrap();
+        let verify_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let r = backups.restore(&b.id, &RestoreOptions { into: Some("restored".into()), switch_alias: None }, &NoValidation).await.unwrap();
+        let restore_s = t.elapsed().as_secs_f64();
+        assert_eq!(r.points, n);
+
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        println!("backup throughput, {n} points ({DIMS}-d dense + sparse + payload):");
+        println!("| phase | time | points/s | MB/s | time vs file copy of the data dir |");
+        println!("|---|---|---|---|---|");
+        println!("| baseline: copy the store's files ({:.0} MB) | {copy_s:.2} s | {:.0} | {:.0} (on disk) | 1.00 |", mb(copied), n as f64 / copy_s, mb(copied) / copy_s);
+        println!(
+            "| backup create ({:.0} MB of records -> {:.0} MB archive) | {backup_s:.2} s | {:.0} | {:.0} (records) | {:.2} |",
+            mb(b.raw_bytes),
+            mb(b.archive_bytes),
+            n as f64 / backup_s,
+            mb(b.raw_bytes) / backup_s,
+            backup_s / copy_s
+        );
+        println!("| backup verify | {verify_s:.2} s | {:.0} | {:.0} (archive) | {:.2} |", n as f64 / verify_s, mb(b.archive_bytes) / verify_s, verify_s / copy_s);
+        println!(
+            "| restore (verify + load + checks; load alone {:.2} s) | {restore_s:.2} s | {:.0} | {:.0} (records) | {:.2} |",
+            r.restore_ms as f64 / 1000.0,
+            n as f64 / restore_s,
+            mb(b.raw_bytes) / restore_s,
+            restore_s / copy_s
+        );
+    });
+}
