@@ -575,16 +575,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Deploy { command: DeployCommand::BlueGreen { alias, source, validate_queries, server, api_key, set, min_hits, min_top_score, min_overlap, max_point_change, monitor_s, grace_s } } => {
-            let queries = match validate_queries {
-                Some(f) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading validation queries {}", f.display()))?
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(str::to_owned)
-                    .collect(),
-                None => Vec::new(),
-            };
+            let queries = validate_queries.as_deref().map(read_queries).transpose()?.unwrap_or_default();
             let mut settings = cfg.rollout.blue_green.clone();
             settings.min_hits = min_hits.unwrap_or(settings.min_hits);
             settings.min_top_score = min_top_score.unwrap_or(settings.min_top_score);

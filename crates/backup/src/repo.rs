@@ -94,15 +94,19 @@ impl Repository {
         BackupError::Destination { location: self.location.clone(), detail: e.to_string() }
     }
 
-    /// Every complete backup, oldest first.
-    pub async fn list(&self) -> Result<Vec<CatalogEntry>> {
-        let names: Vec<String> = self
-            .store
+    /// File names under the prefix.
+    async fn names(&self) -> Result<Vec<String>> {
+        self.store
             .list(Some(&self.prefix))
             .map_ok(|m| m.location.filename().unwrap_or_default().to_owned())
             .try_collect()
             .await
-            .map_err(|e| self.dest_err(e))?;
+            .map_err(|e| self.dest_err(e))
+    }
+
+    /// Every complete backup, oldest first.
+    pub async fn list(&self) -> Result<Vec<CatalogEntry>> {
+        let names = self.names().await?;
         let mut out = Vec::new();
         for name in names {
             let Some(id) = name.strip_suffix(".json") else { continue };
@@ -120,13 +124,7 @@ impl Repository {
 
     /// Names of archives with no catalog entry (left by an interrupted publish).
     pub async fn orphans(&self) -> Result<Vec<String>> {
-        let names: Vec<String> = self
-            .store
-            .list(Some(&self.prefix))
-            .map_ok(|m| m.location.filename().unwrap_or_default().to_owned())
-            .try_collect()
-            .await
-            .map_err(|e| self.dest_err(e))?;
+        let names = self.names().await?;
         Ok(names
             .iter()
             .filter_map(|n| n.strip_suffix(".tar"))

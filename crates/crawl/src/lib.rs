@@ -1,0 +1,134 @@
+//! `aidocs-crawl` owns fetching documentation from the web, politely and safely: robots.txt,
+//! per-host and global concurrency limits with a minimum delay (and `Crawl-delay`), link
+//! and sitemap discovery within a scope, URL normalisation and de-duplication, conditional
+//! re-fetches (ETag / Last-Modified), retries with backoff honouring `Retry-After`, and an
+//! SSRF guard that never lets a request reach an internal address unless its host is
+//! allow-listed. Every response is bounded (size, redirects, page count, queue size).
+//!
+//! It yields [`CrawlEvent`]s; it must not know about parsing into sections, chunking,
+//! embedding, storage or HTTP serving (the composition crate turns pages into documents).
+
+mod crawler;
+pub mod discover;
+pub mod guard;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod urls;
+
+pub use crawler::{CrawlPlan, Crawler, Seed, SeedKind, Validators};
+pub use discover::PageFormat;
+pub use urls::{Scope, normalize};
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a crawl behaves. Every limit is a bound: a hostile site makes a crawl finish with
+/// its pages reported as skipped or failed, never hang or grow without end.
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    /// Sent as `User-Agent`; its first word is the robots.txt agent token.
+    pub user_agent: String,
+    /// Pages fetched at most (robots.txt and sitemaps not counted).
+    pub max_pages: usize,
+    /// Link hops from a seed page.
+    pub max_depth: usize,
+    /// URLs waiting at most; links past it are dropped and counted.
+    pub max_queue: usize,
+    pub global_concurrency: usize,
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host (robots.txt `Crawl-delay` raises it,
+    /// up to `max_crawl_delay`).
+    pub min_delay: Duration,
+    pub max_crawl_delay: Duration,
+    pub connect_timeout: Duration,
+    /// Whole request, body included.
+    pub timeout: Duration,
+    /// Response bodies larger than this are not read.
+    pub max_bytes: u64,
+    pub max_redirects: usize,
+    /// Retries of 429 / 5xx / transport errors, with exponential backoff or `Retry-After`.
+    pub retries: u32,
+    pub max_retry_wait: Duration,
+    /// Hosts allowed to resolve to internal addresses (tests, intranet doc sites).
+    pub allow_hosts: Vec<String>,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        Self {
+            user_agent: format!("aidocs-crawler/{} (+https://example.invalid/aidocs)", env!("CARGO_PKG_VERSION")),
+            max_pages: 5_000,
+            max_depth: 20,
+            max_queue: 100_000,
+            global_concurrency: 8,
+            per_host_concurrency: 2,
+            min_delay: Duration::from_millis(250),
+            max_crawl_delay: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            max_bytes: 10 << 20,
+            max_redirects: 5,
+            retries: 3,
+            max_retry_wait: Duration::from_secs(60),
+            allow_hosts: Vec::new(),
+        }
+    }
+}
+
+/// A fetched page with text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The page's identity: its canonical URL when it declares one in scope, else the
+    /// normalised URL it was finally served from.
+    pub url: String,
+    /// The URL that was requested (normalised); differs after a redirect or a canonical.
+    pub requested: String,
+    pub format: PageFormat,
+    pub body: String,
+    pub bytes: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub depth: usize,
+}
+
+/// What happened to one URL, in the order the crawl learns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CrawlEvent {
+    Page(Page),
+    /// 304 to a conditional request: nothing to do.
+    NotModified { url: String },
+    /// 404 or 410.
+    Gone { url: String, status: u16 },
+    /// Not fetched or not used: robots.txt, content type, size, scope, duplicate, page cap.
+    Skipped { url: String, reason: String },
+    /// Refused by the SSRF guard.
+    Blocked { url: String, reason: String },
+    Failed { url: String, error: String },
+    /// The frontier grew: `total` URLs known so far.
+    Queued { total: usize },
+}
+
+/// Counters of a finished crawl.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CrawlStats {
+    pub pages_fetched: usize,
+    pub not_modified: usize,
+    pub gone: usize,
+    pub skipped: usize,
+    pub blocked: usize,
+    pub failed: usize,
+    pub queued: usize,
+    pub bytes: u64,
+    pub robots_disallowed: usize,
+    pub sitemaps_read: usize,
+    pub requests: usize,
+    pub took_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error("invalid crawl request: {0}")]
+    Invalid(String),
+    #[error("HTTP client setup failed: {0}")]
+    Client(String),
+}

@@ -1,0 +1,186 @@
+//! The crawler against a real HTTP server on 127.0.0.1 serving a real documentation tree
+//! (Debian's python3.11-doc tutorial), with robots.txt, a sitemap, hostile routes and
+//! internal addresses.
+
+use aidocs_crawl::testkit::DocServer;
+use aidocs_crawl::{CrawlConfig, CrawlEvent, CrawlPlan, Crawler, Scope, Seed, SeedKind, Validators};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+use url::Url;
+
+const PYDOC: &str = "/usr/share/doc/python3.11/html/tutorial";
+
+/// `root/docs/tutorial/`: the real tutorial, plus a page that links to a robots-disallowed
+/// directory and a Markdown page; `root/robots.txt` and a sitemap.
+fn doc_tree(root: &Path) -> usize {
+    assert!(Path::new(PYDOC).join("venv.html").is_file(), "needs Debian's python3.11-doc (.ci/run installs it)");
+    let tut = root.join("docs/tutorial");
+    std::fs::create_dir_all(tut.join("private")).unwrap();
+    let mut pages = 0;
+    for e in std::fs::read_dir(PYDOC).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".html") {
+            let mut text = std::fs::read_to_string(e.path()).unwrap();
+            if name == "index.html" {
+                text = text.replace("</body>", "<a href=\"more.html\">more</a></body>");
+            }
+            std::fs::write(tut.join(&name), text).unwrap();
+            pages += 1;
+        }
+    }
+    std::fs::write(
+        tut.join("more.html"),
+        "<html><head><title>More</title></head><body><h1>More</h1><p>See <a href=\"private/secret.html\">secret</a> and <a href=\"notes.md\">notes</a>.</p></body></html>",
+    )
+    .unwrap();
+    std::fs::write(tut.join("notes.md"), "# Notes\n\nMarkdown notes on virtual environments.\n").unwrap();
+    std::fs::write(tut.join("private/secret.html"), "<html><body><h1>Secret</h1><p>Never fetched.</p></body></html>").unwrap();
+    std::fs::write(root.join("robots.txt"), "User-agent: *\nDisallow: /docs/tutorial/private/\n").unwrap();
+    pages + 2
+}
+
+fn sitemap(server: &DocServer, root: &Path) {
+    let locs = ["/docs/tutorial/venv.html", "/docs/tutorial/private/secret.html", "/docs/tutorial/notes.md"]
+        .iter()
+        .map(|p| format!("<url><loc>{}</loc></url>", server.url(p)))
+        .collect::<String>();
+    std::fs::write(root.join("docs/tutorial/sitemap.xml"), format!("<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">{locs}</urlset>")).unwrap();
+}
+
+fn config(max_pages: usize) -> CrawlConfig {
+    CrawlConfig {
+        max_pages,
+        min_delay: Duration::from_millis(5),
+        per_host_concurrency: 2,
+        global_concurrency: 8,
+        retries: 2,
+        max_bytes: 1 << 20,
+        allow_hosts: vec!["127.0.0.1".into()],
+        ..CrawlConfig::default()
+    }
+}
+
+async fn run(crawler: &Crawler, plan: CrawlPlan) -> (Vec<CrawlEvent>, aidocs_crawl::CrawlStats) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let collect = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            out.push(e);
+        }
+        out
+    });
+    let stats = tokio::time::timeout(Duration::from_secs(120), crawler.run(plan, tx)).await.expect("the crawl finishes");
+    (collect.await.unwrap(), stats)
+}
+
+fn pages(events: &[CrawlEvent]) -> Vec<&aidocs_crawl::Page> {
+    events.iter().filter_map(|e| if let CrawlEvent::Page(p) = e { Some(p) } else { None }).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawls_a_real_doc_tree_politely_once_each_then_conditionally() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = doc_tree(dir.path());
+    let server = DocServer::start(dir.path().to_path_buf(), Duration::from_millis(15)).await;
+    sitemap(&server, dir.path());
+    let crawler = Crawler::new(config(500)).unwrap();
+    let start = Url::parse(&server.url("/docs/tutorial/index.html")).unwrap();
+    let plan = CrawlPlan {
+        seeds: vec![Seed { url: start.clone(), kind: SeedKind::Page }, Seed { url: Url::parse(&server.url("/docs/tutorial/sitemap.xml")).unwrap(), kind: SeedKind::Sitemap }],
+        scope: Scope::new(Some(Url::parse(&server.url("/docs/tutorial/")).unwrap()), &[], &[]).unwrap(),
+        follow_links: true,
+        ..Default::default()
+    };
+    let (events, stats) = run(&crawler, plan.clone()).await;
+    let got = pages(&events);
+    let mut urls: Vec<&str> = got.iter().map(|p| p.url.as_str()).collect();
+    urls.sort_unstable();
+    urls.dedup();
+    assert_eq!(urls.len(), got.len(), "each page delivered once");
+    assert_eq!(got.len(), expected, "every allowed page of the tree: {urls:?}");
+    assert!(got.iter().any(|p| p.url.ends_with("/notes.md") && p.format == aidocs_crawl::PageFormat::Markdown));
+    assert_eq!(stats.sitemaps_read, 1);
+    let hits = server.hits();
+    assert!(hits.iter().all(|h| !h.path.contains("/private/")), "the robots-disallowed directory is never requested");
+    assert!(stats.robots_disallowed >= 1, "{stats:?}");
+    let mut per_path: HashMap<&str, usize> = HashMap::new();
+    for h in hits.iter().filter(|h| h.status == 200) {
+        *per_path.entry(h.path.as_str()).or_default() += 1;
+    }
+    assert!(per_path.values().all(|&n| n == 1), "no page fetched twice: {per_path:?}");
+    assert_eq!(hits.iter().filter(|h| h.path == "/robots.txt").count(), 1, "robots.txt once per host");
+    assert!(server.max_in_flight() <= 2, "per-host concurrency limit exceeded: {}", server.max_in_flight());
+    assert!(server.max_in_flight() == 2, "requests did overlap up to the limit");
+
+    // Re-crawl with the validators: every page request is conditional and answered 304.
+    server.clear();
+    let known: HashMap<String, Validators> = got.iter().map(|p| (p.requested.clone(), Validators { etag: p.etag.clone(), last_modified: p.last_modified.clone() })).collect();
+    let again = CrawlPlan { known, revisit: got.iter().map(|p| Url::parse(&p.requested).unwrap()).collect(), ..plan };
+    let (events, stats) = run(&crawler, again).await;
+    assert!(pages(&events).is_empty(), "nothing changed, nothing delivered");
+    assert_eq!(stats.not_modified, expected, "{stats:?}");
+    let page_hits: Vec<_> = server.hits().into_iter().filter(|h| h.path != "/robots.txt" && !h.path.ends_with("sitemap.xml")).collect();
+    assert!(page_hits.iter().all(|h| h.conditional && h.status == 304), "all page requests conditional: {page_hits:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_addresses_are_never_fetched_unless_allow_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    doc_tree(dir.path());
+    let server = DocServer::start(dir.path().to_path_buf(), Duration::ZERO).await;
+    let crawler = Crawler::new(CrawlConfig { connect_timeout: Duration::from_secs(2), timeout: Duration::from_secs(5), retries: 0, ..config(50) }).unwrap();
+    let port = server.addr.port();
+    let targets = [
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/docs/index.html".to_owned(),
+        "http://[::1]/x".to_owned(),
+        format!("http://localhost:{port}/docs/tutorial/venv.html"),
+        server.url("/hostile/redirect-private"),
+        server.url("/hostile/redirect-localhost"),
+    ];
+    let plan = CrawlPlan { seeds: targets.iter().map(|u| Seed { url: Url::parse(u).unwrap(), kind: SeedKind::Page }).collect(), ..Default::default() };
+    let (events, stats) = run(&crawler, plan).await;
+    let blocked: BTreeMap<String, String> = events.iter().filter_map(|e| if let CrawlEvent::Blocked { url, reason } = e { Some((url.clone(), reason.clone())) } else { None }).collect();
+    assert_eq!(blocked.len(), targets.len(), "every target blocked: {events:?}");
+    assert_eq!(stats.blocked, targets.len());
+    assert!(blocked.values().any(|r| r.contains("link-local")), "{blocked:?}");
+    assert!(blocked.values().any(|r| r.contains("localhost resolves to 127.0.0.1")), "{blocked:?}");
+    let hits = server.hits();
+    assert!(hits.iter().all(|h| !h.host.starts_with("localhost")), "nothing reached the server as localhost: {hits:?}");
+    assert!(hits.iter().filter(|h| h.path.starts_with("/hostile/redirect")).all(|h| h.status == 302), "the redirects were answered, not followed");
+
+    // Allow-listed, localhost is fetched.
+    let allowed = Crawler::new(CrawlConfig { allow_hosts: vec!["localhost".into(), "127.0.0.1".into()], ..config(5) }).unwrap();
+    let plan = CrawlPlan { seeds: vec![Seed { url: Url::parse(&targets[3]).unwrap(), kind: SeedKind::Page }], ..Default::default() };
+    let (events, _) = run(&allowed, plan).await;
+    assert_eq!(pages(&events).len(), 1, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_sites_are_bounded_reported_and_the_crawl_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    doc_tree(dir.path());
+    let server = DocServer::start(dir.path().to_path_buf(), Duration::ZERO).await;
+    let crawler = Crawler::new(CrawlConfig { max_depth: 100, ..config(25) }).unwrap();
+    let seeds = ["/hostile/loop", "/hostile/big", "/hostile/malformed", "/hostile/binary", "/hostile/retry", "/hostile/maze/0"];
+    let plan = CrawlPlan {
+        seeds: seeds.iter().map(|p| Seed { url: Url::parse(&server.url(p)).unwrap(), kind: SeedKind::Page }).collect(),
+        scope: Scope::new(Some(Url::parse(&server.url("/hostile/")).unwrap()), &[], &[]).unwrap(),
+        follow_links: true,
+        ..Default::default()
+    };
+    let (events, stats) = run(&crawler, plan).await;
+    let find = |suffix: &str| events.iter().find(|e| matches!(e, CrawlEvent::Failed { url, .. } | CrawlEvent::Skipped { url, .. } if url.ends_with(suffix))).cloned();
+    assert!(matches!(find("/hostile/loop"), Some(CrawlEvent::Failed { error, .. }) if error.contains("redirect")), "{:?}", find("/hostile/loop"));
+    assert!(matches!(find("/hostile/big"), Some(CrawlEvent::Skipped { reason, .. }) if reason.contains("over the 1048576-byte limit")), "{:?}", find("/hostile/big"));
+    assert!(matches!(find("/hostile/binary"), Some(CrawlEvent::Skipped { reason, .. }) if reason.contains("application/octet-stream")));
+    let got = pages(&events);
+    assert!(got.iter().any(|p| p.url.ends_with("/hostile/malformed")), "malformed HTML still parses");
+    assert!(got.iter().any(|p| p.url.ends_with("/hostile/retry") && p.body.contains("Served after a 429")), "retried after 429 + Retry-After");
+    let retry_hits: Vec<u16> = server.hits().iter().filter(|h| h.path == "/hostile/retry").map(|h| h.status).collect();
+    assert_eq!(retry_hits, [429, 200]);
+    assert!(got.len() <= 25, "page cap holds against the maze: {}", got.len());
+    assert!(events.iter().any(|e| matches!(e, CrawlEvent::Skipped { reason, .. } if reason.contains("page cap"))), "the maze hit the page cap");
+    assert!(stats.bytes < 5 << 20, "the 50 MB body was not read: {} bytes", stats.bytes);
+}
