@@ -26,8 +26,33 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Ingest a directory or file of HTML / Markdown / reST / text (incremental).
+    /// Ingest a directory or file, or crawl a documentation site (a URL), a sitemap
+    /// (--sitemap) or a list of URLs (--urls).
     Ingest {
-        path: PathBuf,
+        /// A directory, a file, or an http(s) URL to crawl from.
+        target: Option<String>,
+        /// Sitemap or sitemap index URLs (repeatable).
+        #[arg(long)]
+        sitemap: Vec<String>,
+        /// A file of URLs, one per line: exactly these pages.
+        #[arg(long)]
+        urls: Option<PathBuf>,
+        /// Only URLs under this prefix (default: the start page's directory).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Globs on the URL path a page must match (repeatable).
+        #[arg(long)]
+        include: Vec<String>,
+        /// Globs on the URL path that exclude a page (repeatable).
+        #[arg(long)]
+        exclude: Vec<String>,
+        #[arg(long)]
+        max_pages: Option<usize>,
+        #[arg(long)]
+        max_depth: Option<usize>,
+        /// Allow this host to resolve to a private/loopback address (an intranet docs site).
+        #[arg(long = "allow-host")]
+        allow_host: Vec<String>,
         /// Target collection or alias (created when absent).
         #[arg(long)]
         collection: Option<String>,
@@ -38,6 +63,13 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-crawl every web source registered for a collection (conditional requests).
+    Sync {
+        #[arg(long)]
+        collection: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -215,6 +247,26 @@ impl BackupCommand {
             Self::Create { dest, .. } | Self::List { dest, .. } | Self::Verify { dest, .. } | Self::Restore { dest, .. } | Self::Prune { dest, .. } | Self::Drill { dest, .. } => dest.as_ref(),
         }
     }
+}
+
+fn print_web_report(r: &aidocs::web::WebIngestReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    let c = &r.crawl;
+    println!(
+        "crawled into `{}`: {} pages fetched, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
+        r.collection, c.pages_fetched, c.not_modified, c.queued, c.skipped, c.robots_disallowed, c.blocked, c.failed, c.bytes as f64 / 1e6,
+        r.documents_written, r.documents_unchanged, r.documents_deleted, r.chunks_written, r.took_ms / 1000.0
+    );
+    for n in &r.blocked {
+        eprintln!("blocked {}: {}", n.url, n.reason);
+    }
+    for n in &r.failed {
+        eprintln!("failed {}: {}", n.url, n.reason);
+    }
+    Ok(())
 }
 
 fn read_queries(file: &std::path::Path) -> anyhow::Result<Vec<String>> {
@@ -474,24 +526,67 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config { command: ConfigCommand::Validate } => {
             println!("configuration is valid (template: {})", cfg.template.as_deref().unwrap_or("none"));
         }
-        Command::Ingest { path, collection, set, base_url, json } => {
+        Command::Ingest { target, sitemap, urls, scope, include, exclude, max_pages, max_depth, allow_host, collection, set, base_url, json } => {
             let metadata = parse_metadata(&set)?;
+            let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());
+            let is_url = target.as_deref().is_some_and(|t| t.starts_with("http://") || t.starts_with("https://"));
+            let web = match (target, sitemap.is_empty(), urls) {
+                (Some(path), true, None) if !is_url => Err(PathBuf::from(path)),
+                (Some(t), true, None) => Ok((aidocs::web::WebSourceKind::Site, vec![t])),
+                (None, false, None) => Ok((aidocs::web::WebSourceKind::Sitemap, sitemap)),
+                (None, true, Some(file)) => {
+                    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+                    let list: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
+                    if list.is_empty() {
+                        bail!("{} lists no URLs", file.display());
+                    }
+                    Ok((aidocs::web::WebSourceKind::Urls, list))
+                }
+                (None, true, None) => bail!("give a directory, a file or a URL to ingest (or --sitemap URL / --urls FILE)"),
+                _ => bail!("give one of: a path or URL, --sitemap, --urls"),
+            };
+            let engine = open_engine(cfg)?;
+            let progress = aidocs::progress::for_terminal();
+            match web {
+                Err(path) => {
+                    let report = engine.ingest(IngestRequest { path, collection, metadata, base_url }, progress.as_ref()).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&report)?);
+                    } else {
+                        println!(
+                            "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
+                            report.collection, report.files_seen, report.documents_written, report.documents_unchanged,
+                            report.documents_deleted, report.chunks_written, report.points_deleted, report.skipped.len(),
+                            report.took_ms / 1000.0
+                        );
+                        for s in &report.skipped {
+                            eprintln!("skipped {}: {}", s.path, s.reason);
+                        }
+                    }
+                }
+                Ok((kind, list)) => {
+                    let source = aidocs::web::WebSource {
+                        kind,
+                        urls: list,
+                        scope,
+                        include,
+                        exclude,
+                        max_pages,
+                        max_depth,
+                        allow_hosts: allow_host,
+                        metadata,
+                    };
+                    let report = engine.ingest_web(aidocs::web::WebIngestRequest { collection, source }, progress.as_ref()).await?;
+                    print_web_report(&report, json)?;
+                }
+            }
+        }
+        Command::Sync { collection, json } => {
             let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());
             let engine = open_engine(cfg)?;
             let progress = aidocs::progress::for_terminal();
-            let report = engine.ingest(IngestRequest { path, collection, metadata, base_url }, progress.as_ref()).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!(
-                    "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
-                    report.collection, report.files_seen, report.documents_written, report.documents_unchanged,
-                    report.documents_deleted, report.chunks_written, report.points_deleted, report.skipped.len(),
-                    report.took_ms / 1000.0
-                );
-                for s in &report.skipped {
-                    eprintln!("skipped {}: {}", s.path, s.reason);
-                }
+            for report in engine.sync(&collection, progress.as_ref()).await? {
+                print_web_report(&report, json)?;
             }
         }
         Command::Search { query, collection, limit, mode, filter, hyde, rerank, json } => {

@@ -100,12 +100,30 @@ pub struct SearchBody {
     pub rerank: Option<bool>,
 }
 
-/// `POST /v1/documents` body.
+/// `POST /v1/documents` body: exactly one of `path` (on the server's machine), `url` (a
+/// site crawled from this page), `sitemap` or `urls`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentsBody {
     /// A file or directory on the server's machine.
-    pub path: String,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub sitemap: Option<String>,
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub max_pages: Option<usize>,
+    #[serde(default)]
+    pub max_depth: Option<usize>,
     #[serde(default)]
     pub collection: Option<String>,
     #[serde(default)]
@@ -470,7 +488,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 /// Run `work` on its own task: a deadline or a client that hangs up stops waiting for it,
 /// never the work itself (a restore must not stop half-way).
 async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = crate::Result<T>> + Send + 'static) -> crate::Result<T> {
-    tokio::spawn(work).await.map_err(|e| Error::Internal(format!("backup task failed: {e}")))?
+    tokio::spawn(work).await.map_err(|e| Error::Internal(format!("admin task failed: {e}")))?
 }
 
 /// `POST /v1/admin/backups`: back up a collection now.
@@ -578,15 +596,33 @@ async fn deployment_status(State(engine): State<Engine>) -> Result<Json<Value>, 
 }
 
 async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<DocumentsBody>) -> Result<Json<Value>, ApiError> {
+    use crate::web::{WebIngestRequest, WebSource, WebSourceKind};
     let collection = body.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
-    let req = IngestRequest {
-        path: body.path.into(),
-        collection,
-        metadata: DocMetadata::from(&body.metadata),
-        base_url: body.base_url,
+    let progress = LogProgress::new(Duration::from_secs(5));
+    let web = match (body.path, body.url, body.sitemap, body.urls) {
+        (Some(path), None, None, None) => {
+            let req = IngestRequest { path: path.into(), collection, metadata: DocMetadata::from(&body.metadata), base_url: body.base_url };
+            return Ok(Json(to_json(engine.ingest(req, &progress).await?)?));
+        }
+        (None, Some(u), None, None) => (WebSourceKind::Site, vec![u]),
+        (None, None, Some(u), None) => (WebSourceKind::Sitemap, vec![u]),
+        (None, None, None, Some(list)) => (WebSourceKind::Urls, list),
+        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "give exactly one of `path`, `url`, `sitemap` or `urls`")),
     };
-    let report = engine.ingest(req, &LogProgress::new(Duration::from_secs(5))).await?;
-    Ok(Json(serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))?))
+    // Internal hosts are only ever allowed by config (`crawl.allow_hosts`), never by a request.
+    let source = WebSource {
+        kind: web.0,
+        urls: web.1,
+        scope: body.scope,
+        include: body.include,
+        exclude: body.exclude,
+        max_pages: body.max_pages,
+        max_depth: body.max_depth,
+        allow_hosts: Vec::new(),
+        metadata: DocMetadata::from(&body.metadata),
+    };
+    let report = detached(async move { engine.ingest_web(WebIngestRequest { collection, source }, &progress).await }).await?;
+    Ok(Json(to_json(report)?))
 }
 
 async fn collections(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {

@@ -45,6 +45,52 @@ pub struct Config {
     pub telemetry: TelemetrySettings,
     pub rollout: RolloutSettings,
     pub backup: BackupConfig,
+    pub crawl: CrawlSettings,
+}
+
+/// Web ingestion (`aidocs ingest URL`, `--sitemap`, `--urls`, `aidocs sync`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlSettings {
+    pub user_agent: String,
+    pub max_pages: usize,
+    pub max_depth: usize,
+    /// Requests in flight at most, over all hosts...
+    pub concurrency: usize,
+    /// ...and per host.
+    pub per_host_concurrency: usize,
+    /// Minimum time between two requests to one host (robots.txt `Crawl-delay` raises it).
+    pub min_delay_ms: u64,
+    pub timeout_ms: u64,
+    /// Larger responses are skipped unread.
+    pub max_bytes: u64,
+    pub max_redirects: usize,
+    pub retries: u32,
+    /// Hosts allowed to resolve to private, loopback or link-local addresses (an intranet
+    /// docs site). Everything else internal is refused.
+    pub allow_hosts: Vec<String>,
+    /// A page that answers 404/410 this many crawls in a row loses its chunks.
+    pub remove_after_misses: u32,
+}
+
+impl Default for CrawlSettings {
+    fn default() -> Self {
+        let d = aidocs_crawl::CrawlConfig::default();
+        Self {
+            user_agent: d.user_agent,
+            max_pages: d.max_pages,
+            max_depth: d.max_depth,
+            concurrency: d.global_concurrency,
+            per_host_concurrency: d.per_host_concurrency,
+            min_delay_ms: d.min_delay.as_millis() as u64,
+            timeout_ms: d.timeout.as_millis() as u64,
+            max_bytes: d.max_bytes,
+            max_redirects: d.max_redirects,
+            retries: d.retries,
+            allow_hosts: Vec::new(),
+            remove_after_misses: 2,
+        }
+    }
 }
 
 /// Backups of the index (`aidocs backup`, `/v1/admin/backups`, and the server's schedule).
@@ -574,6 +620,7 @@ impl Default for Config {
             telemetry: TelemetrySettings::default(),
             rollout: RolloutSettings::default(),
             backup: BackupConfig::default(),
+            crawl: CrawlSettings::default(),
         }
     }
 }
@@ -778,6 +825,12 @@ impl Config {
         }
         if let Some(expr) = &self.backup.schedule {
             aidocs_backup::schedule::Schedule::parse(expr).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        if self.crawl.concurrency == 0 || self.crawl.per_host_concurrency == 0 || self.crawl.max_pages == 0 {
+            return bad("crawl.concurrency, crawl.per_host_concurrency and crawl.max_pages must be positive");
+        }
+        if self.crawl.remove_after_misses == 0 {
+            return bad("crawl.remove_after_misses must be at least 1");
         }
         if self.backup.batch_points == 0 || self.backup.batch_points > 100_000 {
             return bad("backup.batch_points must be between 1 and 100000");

@@ -159,13 +159,13 @@ pub struct Engine {
     cfg: Arc<Config>,
     embedder: Arc<dyn Embedder>,
     sparse: Arc<dyn SparseEncoder>,
-    counter: Arc<dyn TokenCounter>,
+    pub(crate) counter: Arc<dyn TokenCounter>,
     store: Arc<dyn VectorStore>,
     hyde: Option<Arc<Hyde>>,
     reranker: Option<Arc<dyn Reranker>>,
     cache: Option<Arc<EngineCache>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
-    ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) ingest_lock: Arc<tokio::sync::Mutex<()>>,
     metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
@@ -664,7 +664,7 @@ impl Engine {
     }
 
     /// Drop cached search results of `collection` (after its content changed).
-    async fn invalidate_search(&self, collection: &str) {
+    pub(crate) async fn invalidate_search(&self, collection: &str) {
         if let Some(c) = &self.cache {
             if let Err(e) = c.cache.delete_prefix(&aidocs_cache::keys::search_prefix(collection)).await {
                 tracing::warn!(error = %e, collection, "could not drop cached search results; they expire with their TTL");
@@ -772,7 +772,7 @@ impl Engine {
 
     /// Resolve `name` to a collection, creating it for this engine's model if absent, and
     /// refuse collections built with another model.
-    async fn ensure_collection(&self, name: &str) -> Result<String> {
+    pub(crate) async fn ensure_collection(&self, name: &str) -> Result<String> {
         match self.store.resolve(name).await {
             Ok(c) => {
                 let info = self.store.collection_info(&c).await?;
@@ -955,7 +955,7 @@ impl Engine {
     }
 
     /// Embed and write pending chunks, then delete the stale ids they replace.
-    async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
+    pub(crate) async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
         let chunks = std::mem::take(&mut batch.chunks);
         let deletes = std::mem::take(&mut batch.deletes);
         if !chunks.is_empty() {
@@ -976,13 +976,13 @@ impl Engine {
 
 /// Pending writes of an ingest run: (id, text to encode, payload) and ids to delete after.
 #[derive(Default)]
-struct Batch {
-    chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
-    deletes: Vec<uuid::Uuid>,
+pub(crate) struct Batch {
+    pub(crate) chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
+    pub(crate) deletes: Vec<uuid::Uuid>,
 }
 
 /// Chunk a document and build each chunk's id, encoder text and payload.
-fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> Vec<(uuid::Uuid, String, ChunkPayload)> {
+pub(crate) fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> Vec<(uuid::Uuid, String, ChunkPayload)> {
     let chunker = Chunker::new(
         ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
         counter,
@@ -1136,7 +1136,7 @@ fn build_reranker(cfg: &Config) -> Result<Option<Arc<dyn Reranker>>> {
     })
 }
 
-fn ms(since: Instant) -> f64 {
+pub(crate) fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod metered;
 pub mod progress;
 pub mod rollout;
+pub mod web;
 
 pub use config::{Config, ConfigSource};
 pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageTimings};

@@ -17,8 +17,12 @@ pub enum FileOutcome {
 /// Observer of an ingest run. Calls come from the ingest task, in order.
 pub trait IngestProgress: Send + Sync {
     fn start(&self, total_files: usize);
+    /// A crawl found more URLs: `total` known so far (the total grows as it goes).
+    fn discovered(&self, _total: usize) {}
     fn file_done(&self, path: &str, outcome: FileOutcome);
     fn finish(&self, report: &IngestReport);
+    /// The end of a web ingest.
+    fn finish_web(&self, _report: &crate::web::WebIngestReport) {}
 }
 
 /// Reports nothing.
@@ -55,6 +59,14 @@ impl IngestProgress for LogProgress {
             tracing::info!(done = s.1, total = s.0, "ingest progress");
         }
     }
+    fn finish_web(&self, r: &crate::web::WebIngestReport) {
+        tracing::info!(
+            collection = %r.collection, fetched = r.crawl.pages_fetched, not_modified = r.crawl.not_modified, written = r.documents_written,
+            unchanged = r.documents_unchanged, deleted = r.documents_deleted, chunks = r.chunks_written, skipped = r.crawl.skipped,
+            blocked = r.crawl.blocked, failed = r.crawl.failed, took_ms = r.took_ms,
+            "web ingest finished"
+        );
+    }
     fn finish(&self, r: &IngestReport) {
         tracing::info!(
             collection = %r.collection, written = r.documents_written, unchanged = r.documents_unchanged,
@@ -73,7 +85,7 @@ impl Default for BarProgress {
     fn default() -> Self {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files {msg}")
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
                 .expect("valid template"),
         );
         Self { bar }
@@ -88,7 +100,13 @@ impl IngestProgress for BarProgress {
         self.bar.set_message(path.to_owned());
         self.bar.inc(1);
     }
+    fn discovered(&self, total: usize) {
+        self.bar.set_length(total as u64);
+    }
     fn finish(&self, _: &IngestReport) {
+        self.bar.finish_and_clear();
+    }
+    fn finish_web(&self, _: &crate::web::WebIngestReport) {
         self.bar.finish_and_clear();
     }
 }

@@ -1,0 +1,140 @@
+//! Web ingestion end to end: a real HTTP doc server on 127.0.0.1, the real model and store.
+//! First crawl writes every page; a re-crawl is all conditional and rewrites nothing; a
+//! changed page alone is re-chunked; a removed page loses its chunks after the configured
+//! misses; `sync` re-crawls registered sources; the API refuses bad requests.
+
+mod common;
+
+use aidocs::progress::NoProgress;
+use aidocs::web::{WebIngestRequest, WebSource, WebSourceKind};
+use aidocs::{Engine, SearchRequest};
+use aidocs_crawl::testkit::DocServer;
+use axum::body::Body;
+use axum::http::Request;
+use http_body_util::BodyExt;
+use std::path::Path;
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn page(title: &str, body: &str, links: &[&str]) -> String {
+    let a: String = links.iter().map(|l| format!("<li><a href=\"{l}\">{l}</a></li>")).collect();
+    format!("<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{body}</p><ul>{a}</ul></body></html>")
+}
+
+fn site(root: &Path) {
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let pages = [
+        ("index.html", page("Guide", "Welcome to the guide.", &["install.html", "config.html", "tracing.html", "old.html"])),
+        ("install.html", page("Install", "Install the server with cargo install aidocs.", &["index.html"])),
+        ("config.html", page("Configuration", "Set the data directory with data_dir in the TOML file.", &[])),
+        ("tracing.html", page("Tracing", "Enable request tracing to export spans over OTLP.", &[])),
+        ("old.html", page("Old page", "Deprecated flags for the legacy importer.", &[])),
+    ];
+    for (name, html) in pages {
+        std::fs::write(docs.join(name), html).unwrap();
+    }
+    std::fs::write(root.join("robots.txt"), "User-agent: *\nAllow: /\n").unwrap();
+}
+
+fn engine(dir: &Path) -> Engine {
+    let mut cfg = common::config(dir);
+    cfg.crawl.allow_hosts = vec!["127.0.0.1".into()];
+    cfg.crawl.min_delay_ms = 0;
+    cfg.crawl.remove_after_misses = 2;
+    Engine::open(cfg).unwrap()
+}
+
+fn source(server: &DocServer) -> WebSource {
+    WebSource {
+        kind: WebSourceKind::Site,
+        urls: vec![server.url("/docs/index.html")],
+        scope: None,
+        include: vec![],
+        exclude: vec![],
+        max_pages: None,
+        max_depth: None,
+        allow_hosts: vec![],
+        metadata: Default::default(),
+    }
+}
+
+async fn top_path(engine: &Engine, q: &str) -> String {
+    let mut r = SearchRequest::new(q.to_owned());
+    r.collection = Some("web".into());
+    r.limit = Some(1);
+    engine.search(r).await.unwrap().hits.first().map(|h| h.path.clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    site(&root);
+    let server = DocServer::start(root.clone(), Duration::ZERO).await;
+    let engine = engine(&dir.path().join("data"));
+    let req = || WebIngestRequest { collection: "web".into(), source: source(&server) };
+
+    let first = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert_eq!((first.documents_written, first.crawl.pages_fetched), (5, 5), "{first:?}");
+    assert!(first.chunks_written >= 5);
+    assert_eq!(top_path(&engine, "export spans over OTLP").await, "/docs/tracing.html");
+    let info = engine.collection("web").await.unwrap();
+    assert_eq!(info.points, first.chunks_written);
+
+    // Nothing changed: every page request is conditional, nothing is rewritten.
+    server.clear();
+    let second = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert_eq!((second.chunks_written, second.documents_written, second.crawl.not_modified), (0, 0, 5), "{second:?}");
+    assert!(server.hits().iter().filter(|h| h.path.starts_with("/docs")).all(|h| h.conditional && h.status == 304), "{:?}", server.hits());
+
+    // One page changes: only it is re-chunked.
+    std::fs::write(root.join("docs/config.html"), page("Configuration", "Set the data directory with data_dir, and the bind address with server.bind.", &[])).unwrap();
+    let third = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert_eq!((third.documents_written, third.documents_unchanged), (1, 4), "{third:?}");
+    assert_eq!(top_path(&engine, "bind address server.bind").await, "/docs/config.html");
+
+    // One page is removed (and unlinked): it answers 404; its chunks go on the 2nd miss.
+    std::fs::remove_file(root.join("docs/old.html")).unwrap();
+    std::fs::write(root.join("docs/index.html"), page("Guide", "Welcome to the guide.", &["install.html", "config.html", "tracing.html"])).unwrap();
+    let fourth = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert_eq!((fourth.documents_missing, fourth.documents_deleted), (1, 0), "{fourth:?}");
+    assert_eq!(top_path(&engine, "legacy importer deprecated flags").await, "/docs/old.html", "kept after one miss");
+    let reports = engine.sync("web", &NoProgress).await.unwrap();
+    assert_eq!(reports.len(), 1, "one registered source");
+    assert_eq!((reports[0].documents_deleted, reports[0].points_deleted), (1, 1), "{:?}", reports[0]);
+    assert_ne!(top_path(&engine, "legacy importer deprecated flags").await, "/docs/old.html", "gone after the second miss");
+    assert_eq!(engine.web_sources("web").unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_api_crawls_and_refuses_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    site(&root);
+    let server = DocServer::start(root, Duration::ZERO).await;
+    let app = aidocs::api::router(engine(&dir.path().join("data")));
+    let post = |body: serde_json::Value| Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let call = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let r = app.oneshot(req).await.unwrap();
+            let s = r.status().as_u16();
+            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+
+    let (status, v) = call(post(serde_json::json!({"urls": [server.url("/docs/install.html"), server.url("/docs/tracing.html")], "collection": "web"}))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["documents_written"], 2, "{v}");
+    let (status, v) = call(post(serde_json::json!({"url": "ftp://example.com/docs", "collection": "web"}))).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("ftp://example.com/docs"), "{v}");
+    let (status, v) = call(post(serde_json::json!({"url": server.url("/docs/"), "path": "/tmp", "collection": "web"}))).await;
+    assert_eq!(status, 400, "{v}");
+    // Internal addresses stay blocked for API callers (no allow-list from a request).
+    let (status, v) = call(post(serde_json::json!({"urls": ["http://169.254.169.254/latest/meta-data/"], "collection": "web"}))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["crawl"]["blocked"], 1, "{v}");
+    assert!(v["blocked"][0]["reason"].as_str().unwrap().contains("link-local"), "{v}");
+}
