@@ -267,3 +267,42 @@ fn backup_create_list_verify_restore_drill_and_refusals() {
     let list: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["collections", "list", "--json"]))).unwrap();
     assert_eq!(list["collections"].as_array().unwrap().len(), 2, "nothing restored from a corrupt archive: {list}");
 }
+
+#[test]
+fn ingest_url_crawls_a_site_and_sync_recrawls_it_conditionally() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    write(
+        &site.join("docs"),
+        &[
+            ("index.html", "<html><head><title>Guide</title></head><body><h1>Guide</h1><p>Start here.</p><a href=\"install.html\">install</a> <a href=\"notes.md\">notes</a></body></html>"),
+            ("install.html", "<html><head><title>Install</title></head><body><h1>Install</h1><p>Install the server with cargo.</p></body></html>"),
+            ("notes.md", "# Notes\n\nExport spans over OTLP with request tracing.\n"),
+        ],
+    );
+    let server = rt.block_on(aidocs_crawl::testkit::DocServer::start(site, std::time::Duration::ZERO));
+    let data = tmp.path().join("data");
+    let start = server.url("/docs/index.html");
+
+    // 127.0.0.1 is internal: without --allow-host the crawl is refused, and says so.
+    let out = aidocs(&data, &["ingest", &start, "--collection", "web"]);
+    let text = ok(&out);
+    assert!(text.contains("0 pages fetched") && text.contains("1 blocked"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let first: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["ingest", &start, "--collection", "web", "--allow-host", "127.0.0.1", "--json"]))).unwrap();
+    assert_eq!((first["documents_written"].as_u64(), first["crawl"]["pages_fetched"].as_u64()), (Some(3), Some(3)), "{first}");
+    let hits: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["search", "export spans over OTLP", "--collection", "web", "--json"]))).unwrap();
+    assert_eq!(hits["hits"][0]["url"].as_str().map(|u| u.starts_with(&server.url("/docs/notes.md"))), Some(true), "{hits}");
+    // `sync` re-crawls the registered source (its allow-list included): all 304s.
+    let again: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["sync", "--collection", "web", "--json"]))).unwrap();
+    assert_eq!((again["crawl"]["not_modified"].as_u64(), again["chunks_written"].as_u64()), (Some(3), Some(0)), "{again}");
+
+    let empty = tmp.path().join("urls.txt");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    fails_with(&aidocs(&data, &["ingest", "--urls", empty.to_str().unwrap(), "--collection", "web"]), "lists no URLs");
+    fails_with(&aidocs(&data, &["ingest", &start, "--sitemap", &start]), "give one of");
+    fails_with(&aidocs(&data, &["ingest", &start, "--include", "[", "--collection", "web"]), "--include pattern `[`");
+    fails_with(&aidocs(&data, &["sync", "--collection", "ghost"]), "ghost");
+}
