@@ -852,19 +852,13 @@ impl Engine {
             };
             seen.insert(doc.source_id.clone());
             report.bytes_read += bytes;
-            let old = existing.get(&doc.source_id);
-            if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(&doc.doc_hash)) {
+            let Some(n) = batch.stage(&doc.doc_hash, chunks, existing.get(&doc.source_id)) else {
                 report.documents_unchanged += 1;
                 progress.file_done(&file.rel, FileOutcome::Unchanged);
                 continue;
-            }
-            let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
-            if let Some((_, ids)) = old {
-                batch.deletes.extend(ids.iter().filter(|id| !new_ids.contains(id)));
-            }
+            };
             report.documents_written += 1;
-            report.chunks_written += chunks.len();
-            batch.chunks.extend(chunks);
+            report.chunks_written += n;
             progress.file_done(&file.rel, FileOutcome::Written);
             if batch.chunks.len() >= self.cfg.ingest.batch_size {
                 report.points_deleted += self.flush(&collection, &mut batch).await?;
@@ -979,6 +973,25 @@ impl Engine {
 pub(crate) struct Batch {
     pub(crate) chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
     pub(crate) deletes: Vec<uuid::Uuid>,
+}
+
+impl Batch {
+    /// Queue a document's chunks, unless `old` (its hashes and point ids in the store) says
+    /// it is unchanged: then `None`. The old ids the new chunks do not reuse are deleted
+    /// after the write (upsert first, so a crash in between never leaves a hole). Returns
+    /// the number of chunks queued.
+    pub(crate) fn stage(&mut self, doc_hash: &str, chunks: Vec<(uuid::Uuid, String, ChunkPayload)>, old: Option<&(HashSet<String>, Vec<uuid::Uuid>)>) -> Option<usize> {
+        if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(doc_hash)) {
+            return None;
+        }
+        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
+        if let Some((_, ids)) = old {
+            self.deletes.extend(ids.iter().filter(|id| !new_ids.contains(id)));
+        }
+        let n = chunks.len();
+        self.chunks.extend(chunks);
+        Some(n)
+    }
 }
 
 /// Chunk a document and build each chunk's id, encoder text and payload.

@@ -331,19 +331,13 @@ impl Engine {
                         progress.file_done(&id, FileOutcome::Skipped);
                         continue;
                     }
-                    let old = existing.get(&doc.source_id);
-                    if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(&doc.doc_hash)) {
+                    let Some(n) = batch.stage(&doc.doc_hash, chunks, existing.get(&doc.source_id)) else {
                         report.documents_unchanged += 1;
                         progress.file_done(&id, FileOutcome::Unchanged);
                         continue;
-                    }
-                    let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
-                    if let Some((_, ids)) = old {
-                        batch.deletes.extend(ids.iter().filter(|i| !new_ids.contains(i)));
-                    }
+                    };
                     report.documents_written += 1;
-                    report.chunks_written += chunks.len();
-                    batch.chunks.extend(chunks);
+                    report.chunks_written += n;
                     progress.file_done(&id, FileOutcome::Written);
                     if batch.chunks.len() >= self.config().ingest.batch_size {
                         report.points_deleted += self.flush(collection, &mut batch).await?;
