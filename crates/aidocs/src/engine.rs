@@ -166,6 +166,9 @@ pub struct Engine {
     cache: Option<Arc<EngineCache>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
     pub(crate) ingest_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Collections whose embedding model was checked against this engine's (briefly cached:
+    /// a replica may recreate a collection in a shared store).
+    model_checked: moka::sync::Cache<String, ()>,
     metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
@@ -208,6 +211,16 @@ impl Engine {
                 })?;
                 let counter = Arc::new(onnx.token_counter());
                 (Arc::new(onnx), counter)
+            }
+            EmbeddingProvider::Openai => {
+                let remote = aidocs_embed::OpenAiEmbedder::new(cfg.embedding.openai.to_embedder_config())?;
+                // Chunk sizes in MiniLM tokens when its tokenizer is at hand (close to most BPE
+                // vocabularies), else 4 characters a token.
+                let counter: Arc<dyn TokenCounter> = match aidocs_embed::ModelTokenCounter::load(&cfg.embedding.model_dir) {
+                    Ok(c) => Arc::new(c),
+                    Err(_) => Arc::new(aidocs_embed::ApproxTokenCounter),
+                };
+                (Arc::new(remote), counter)
             }
         };
         let sparse = Arc::new(Bm25Encoder::new(Bm25Config { k1: cfg.sparse.k1, b: cfg.sparse.b, avg_doc_len: cfg.sparse.avg_doc_len }));
@@ -311,7 +324,7 @@ impl Engine {
         // Fails only if the exporter cannot register with a fresh registry: a bug.
         let metrics = Metrics::new(env!("CARGO_PKG_VERSION")).expect("a fresh metrics registry");
         let provider = cfg.embedding.provider.as_str();
-        let metered = MeteredEmbedder::new(embedder, counter.clone(), metrics.clone(), provider, cfg.embedding.usd_per_million_tokens);
+        let metered = MeteredEmbedder::new(embedder, counter.clone(), metrics.clone(), provider, cfg.embedding.price());
         let guarded = GuardedEmbedder::new(Arc::new(metered), cfg.breaker.to_core());
         breakers.write().unwrap_or_else(|p| p.into_inner()).insert("embedding", guarded.breaker().clone());
         let weak = Arc::downgrade(&breakers);
@@ -332,6 +345,7 @@ impl Engine {
             reranker: None,
             cache: None,
             ingest_lock: Default::default(),
+            model_checked: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(30)).build(),
             metrics,
             breakers,
             rollouts: None,
@@ -455,6 +469,7 @@ impl Engine {
         let (query, limit, mode) = self.validate(&req)?;
         let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
         let collection = self.store.resolve(&name).await?;
+        self.check_model(&collection).await?;
         let mut timings = StageTimings::default();
         let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
         let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
@@ -766,7 +781,25 @@ impl Engine {
     pub async fn delete_collection(&self, name: &str) -> Result<()> {
         let resolved = self.store.resolve(name).await.unwrap_or_else(|_| name.to_owned());
         self.store.delete_collection(name).await?;
+        self.model_checked.invalidate(&resolved);
         self.invalidate_search(&resolved).await;
+        Ok(())
+    }
+
+    /// Refuse to query a collection built with another embedding model (its vectors would be
+    /// garbage to this model's queries, even at equal dimensions).
+    async fn check_model(&self, collection: &str) -> Result<()> {
+        if self.model_checked.contains_key(collection) {
+            return Ok(());
+        }
+        let info = self.store.collection_info(collection).await?;
+        if let Some(found) = info.properties.get(MODEL_PROPERTY).filter(|f| *f != self.embedder.model_id()) {
+            return Err(Error::ModelMismatch { collection: collection.to_owned(), expected: self.embedder.model_id().into(), found: found.clone() });
+        }
+        if info.dims != self.embedder.dims() {
+            return Err(Error::ModelMismatch { collection: collection.to_owned(), expected: format!("{} ({} dims)", self.embedder.model_id(), self.embedder.dims()), found: format!("a model with {} dims", info.dims) });
+        }
+        self.model_checked.insert(collection.to_owned(), ());
         Ok(())
     }
 

@@ -7,9 +7,12 @@ use aidocs_core::{CoreError, Dims, Embedder, TokenCounter};
 use aidocs_obs::Metrics;
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct MeteredEmbedder {
     inner: Arc<dyn Embedder>,
+    /// The provider's reported total at the last count (for embedders that report usage).
+    reported: AtomicU64,
     counter: Arc<dyn TokenCounter>,
     metrics: Metrics,
     provider: &'static str,
@@ -18,7 +21,8 @@ pub struct MeteredEmbedder {
 
 impl MeteredEmbedder {
     pub fn new(inner: Arc<dyn Embedder>, counter: Arc<dyn TokenCounter>, metrics: Metrics, provider: &'static str, usd_per_million: f64) -> Self {
-        Self { inner, counter, metrics, provider, usd_per_million }
+        let reported = AtomicU64::new(inner.tokens_used().unwrap_or(0));
+        Self { inner, reported, counter, metrics, provider, usd_per_million }
     }
 }
 
@@ -32,8 +36,13 @@ impl Embedder for MeteredEmbedder {
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
         let vectors = self.inner.embed(texts).await?;
-        let tokens: usize = texts.iter().map(|t| self.counter.count(t)).sum();
-        self.metrics.embedding_tokens(self.provider, self.inner.model_id(), tokens as u64, self.usd_per_million);
+        // The provider's own count when it reports one (the increments sum to its total even
+        // under concurrency), else our tokenizer's.
+        let tokens = match self.inner.tokens_used() {
+            Some(total) => total.saturating_sub(self.reported.swap(total, Ordering::Relaxed)),
+            None => texts.iter().map(|t| self.counter.count(t)).sum::<usize>() as u64,
+        };
+        self.metrics.embedding_tokens(self.provider, self.inner.model_id(), tokens, self.usd_per_million);
         Ok(vectors)
     }
 }

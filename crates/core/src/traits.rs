@@ -18,6 +18,11 @@ pub trait Embedder: Send + Sync {
     fn model_id(&self) -> &str;
     fn dims(&self) -> Dims;
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError>;
+    /// Tokens the provider reported consuming so far (remote APIs report usage); `None` when
+    /// it does not report, and callers count with a [`TokenCounter`] instead.
+    fn tokens_used(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Sparse (lexical) encoder.

@@ -4,7 +4,8 @@
 //! ([`LocalEmbedder`] on candle; `OnnxEmbedder` on ONNX Runtime behind the default `onnx`
 //! feature; both: mean pooling, L2 norm), the token counter the
 //! chunker uses ([`ModelTokenCounter`]), the BM25 sparse encoder ([`Bm25Encoder`]) and the
-//! rerankers ([`CrossEncoder`] on candle, [`HttpReranker`] for remote `/rerank` APIs).
+//! rerankers ([`CrossEncoder`] on candle, [`HttpReranker`] for remote `/rerank` APIs), and
+//! [`OpenAiEmbedder`] for any OpenAI-compatible `/embeddings` API.
 //!
 //! Must not know: where vectors are stored, how documents are chunked, HTTP or config files.
 //! Models are loaded from a directory on disk; nothing here downloads.
@@ -12,6 +13,7 @@
 mod batch;
 mod bm25;
 mod local;
+mod openai;
 mod rerank;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -20,6 +22,7 @@ mod onnx;
 
 pub use bm25::{Bm25Config, Bm25Encoder};
 pub use local::{EmbedError, LocalEmbedder, LocalEmbedderConfig, ModelTokenCounter};
+pub use openai::{ApproxTokenCounter, OpenAiEmbedder, OpenAiEmbedderConfig};
 pub use rerank::{CrossEncoder, CrossEncoderConfig, HttpReranker, HttpRerankerConfig, RerankApi};
 #[cfg(feature = "onnx")]
 pub use onnx::{OnnxEmbedder, OnnxEmbedderConfig};
