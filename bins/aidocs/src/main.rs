@@ -66,6 +66,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy a collection into another store (a data dir or a config file naming one):
+    /// batched, resumable after an interruption, verified, optionally switching an alias.
+    Migrate {
+        /// The source: a data dir, or a config file (TOML/JSON) whose store to read.
+        #[arg(long)]
+        from: PathBuf,
+        /// The target: a data dir, or a config file.
+        #[arg(long)]
+        to: PathBuf,
+        /// Collection or alias in the source.
+        #[arg(long)]
+        collection: String,
+        /// Name in the target (default: the source collection's name).
+        #[arg(long)]
+        into: Option<String>,
+        /// Point this alias (in the target) at the copy once it verified.
+        #[arg(long)]
+        alias: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
     /// Re-crawl every web source registered for a collection (conditional requests).
     Sync {
         #[arg(long)]
@@ -580,6 +601,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     print_web_report(&report, json)?;
                 }
             }
+        }
+        Command::Migrate { from, to, collection, into, alias, batch } => {
+            let store_config = |p: &std::path::Path| -> anyhow::Result<aidocs::Config> {
+                if p.is_file() {
+                    let (cfg, _) = aidocs::Config::load(&ConfigSource { file: Some(p.to_path_buf()), template: None, use_env: false })?;
+                    Ok(cfg)
+                } else {
+                    let mut cfg = aidocs::Config::default();
+                    cfg.data_dir = p.to_path_buf();
+                    Ok(cfg)
+                }
+            };
+            let (from_cfg, to_cfg) = (store_config(&from)?, store_config(&to)?);
+            if from_cfg.data_dir == to_cfg.data_dir && from_cfg.store.kind == to_cfg.store.kind {
+                bail!("--from and --to name the same store ({}); use `deploy blue-green` or a backup to copy within one store", from_cfg.data_dir.display());
+            }
+            let source = aidocs::migrate::open_store(&from_cfg).with_context(|| format!("opening the source store at {}", from_cfg.data_dir.display()))?;
+            let target = aidocs::migrate::open_store(&to_cfg).with_context(|| format!("opening the target store at {}", to_cfg.data_dir.display()))?;
+            let opts = aidocs::migrate::MigrateOptions {
+                collection,
+                into,
+                alias,
+                batch_points: batch.max(1),
+                sample_points: 64,
+                checkpoint_dir: to_cfg.data_dir.join("migrate"),
+            };
+            let report = aidocs::migrate::migrate(source.as_ref(), target.as_ref(), &opts).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Sync { collection, json } => {
             let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());

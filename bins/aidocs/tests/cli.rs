@@ -306,3 +306,22 @@ fn ingest_url_crawls_a_site_and_sync_recrawls_it_conditionally() {
     fails_with(&aidocs(&data, &["ingest", &start, "--include", "[", "--collection", "web"]), "--include pattern `[`");
     fails_with(&aidocs(&data, &["sync", "--collection", "ghost"]), "ghost");
 }
+
+#[test]
+fn migrate_copies_a_collection_between_data_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let docs = tmp.path().join("docs");
+    write(&docs, &[("install.md", "# Install\n\nInstall the server with cargo.\n"), ("tracing.md", "# Tracing\n\nExport spans over OTLP.\n")]);
+    ok(&aidocs(&a, &["ingest", docs.to_str().unwrap(), "--collection", "docs"]));
+    let report: serde_json::Value = serde_json::from_str(&ok(&aidocs(
+        &a,
+        &["migrate", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap(), "--collection", "docs", "--alias", "live"],
+    )))
+    .unwrap();
+    assert_eq!((report["points"].as_u64(), report["resumed"].as_bool()), (Some(2), Some(false)), "{report}");
+    let hits: serde_json::Value = serde_json::from_str(&ok(&aidocs(&b, &["search", "export spans", "--collection", "live", "--json"]))).unwrap();
+    assert_eq!(hits["hits"][0]["path"], "tracing.md", "{hits}");
+    fails_with(&aidocs(&a, &["migrate", "--from", a.to_str().unwrap(), "--to", a.to_str().unwrap(), "--collection", "docs"]), "same store");
+    fails_with(&aidocs(&a, &["migrate", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap(), "--collection", "docs"]), "already exists");
+}

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod filters;
 pub mod guard;
 pub mod metered;
+pub mod migrate;
 pub mod progress;
 pub mod rollout;
 pub mod web;

@@ -4,7 +4,6 @@
 
 mod common;
 
-use aidocs::core::{CollectionInfo, CollectionSpec, Filter, Point, ScoredChunk, StoreError, StoreQuery, StoredPoint, VectorStore};
 use aidocs::progress::NoProgress;
 use aidocs::rollout::Rollouts;
 use aidocs::{Engine, IngestRequest};
@@ -151,77 +150,12 @@ async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() 
     assert_eq!(v["status"]["state"], "promoted", "{v}");
 }
 
-/// Fails every query on one collection: a canary build that is broken at serving time.
-struct FaultyStore {
-    inner: Arc<dyn VectorStore>,
-    broken: String,
-    on: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl VectorStore for FaultyStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
-        self.inner.create_collection(spec).await
-    }
-    async fn delete_collection(&self, name: &str) -> Result<(), StoreError> {
-        self.inner.delete_collection(name).await
-    }
-    async fn list_collections(&self) -> Result<Vec<CollectionInfo>, StoreError> {
-        self.inner.list_collections().await
-    }
-    async fn collection_info(&self, name: &str) -> Result<CollectionInfo, StoreError> {
-        self.inner.collection_info(name).await
-    }
-    async fn resolve(&self, name: &str) -> Result<String, StoreError> {
-        self.inner.resolve(name).await
-    }
-    async fn set_alias(&self, alias: &str, collection: &str) -> Result<(), StoreError> {
-        self.inner.set_alias(alias, collection).await
-    }
-    async fn delete_alias(&self, alias: &str) -> Result<(), StoreError> {
-        self.inner.delete_alias(alias).await
-    }
-    async fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
-        self.inner.list_aliases().await
-    }
-    async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), StoreError> {
-        self.inner.upsert(collection, points).await
-    }
-    async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError> {
-        self.inner.delete(collection, ids).await
-    }
-    async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError> {
-        self.inner.scroll(collection, filter).await
-    }
-    async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<aidocs::core::PointPage, StoreError> {
-        self.inner.scroll_points(collection, from, limit).await
-    }
-    async fn retrieve(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<Point>, StoreError> {
-        self.inner.retrieve(collection, ids).await
-    }
-    async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, StoreError> {
-        self.inner.count(collection, filter).await
-    }
-    async fn query(&self, collection: &str, query: &StoreQuery) -> Result<Vec<ScoredChunk>, StoreError> {
-        if collection == self.broken && self.on.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected fault".into()));
-        }
-        self.inner.query(collection, query).await
-    }
-    async fn optimize(&self, collection: &str) -> Result<(), StoreError> {
-        self.inner.optimize(collection).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
     let base = two_builds(dir.path(), &clock).await;
-    let faulty = Arc::new(FaultyStore { inner: base.store().clone(), broken: "docs_v2".into(), on: AtomicBool::new(false) });
+    let faulty = Arc::new(aidocs_store::testkit::FaultyStore::new(base.store().clone()));
     let engine = base.with_store(faulty.clone());
     let app = aidocs::api::router(engine.clone());
     let (status, _, c) = call(&app, post("/v1/admin/canaries", json!({"id": "c2", "alias": "docs", "collection": "docs_v2", "stages": stages(8, 60_000.0), "rollback_after_breaches": 2}))).await;
@@ -254,7 +188,7 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
 
     // The canary collection starts failing: canary users get 500s, stable users 200s; two
     // consecutive breached checks roll back, and everyone is on stable again.
-    faulty.on.store(true, Ordering::SeqCst);
+    faulty.faults.fail_queries_on(Some("docs_v2"));
     let mut canary_errors = 0;
     for u in &users {
         let (status, h, _) = call(&app, search_as(u, "configure the data dir")).await;

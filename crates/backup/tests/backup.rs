@@ -305,66 +305,6 @@ async fn object_store_destination_round_trips_through_downloads() {
     assert!(e.contains("docs2"), "{e}");
 }
 
-/// A store whose full scans are slow (a big collection, in effect), so a backup is surely
-/// still running when the test kills it.
-struct SlowScan(Arc<EdgeStore>);
-
-#[async_trait::async_trait]
-impl VectorStore for SlowScan {
-    fn backend(&self) -> &'static str {
-        self.0.backend()
-    }
-    async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), aidocs_core::StoreError> {
-        self.0.create_collection(spec).await
-    }
-    async fn delete_collection(&self, name: &str) -> Result<(), aidocs_core::StoreError> {
-        self.0.delete_collection(name).await
-    }
-    async fn list_collections(&self) -> Result<Vec<aidocs_core::CollectionInfo>, aidocs_core::StoreError> {
-        self.0.list_collections().await
-    }
-    async fn collection_info(&self, name: &str) -> Result<aidocs_core::CollectionInfo, aidocs_core::StoreError> {
-        self.0.collection_info(name).await
-    }
-    async fn resolve(&self, name: &str) -> Result<String, aidocs_core::StoreError> {
-        self.0.resolve(name).await
-    }
-    async fn set_alias(&self, alias: &str, collection: &str) -> Result<(), aidocs_core::StoreError> {
-        self.0.set_alias(alias, collection).await
-    }
-    async fn delete_alias(&self, alias: &str) -> Result<(), aidocs_core::StoreError> {
-        self.0.delete_alias(alias).await
-    }
-    async fn list_aliases(&self) -> Result<Vec<(String, String)>, aidocs_core::StoreError> {
-        self.0.list_aliases().await
-    }
-    async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), aidocs_core::StoreError> {
-        self.0.upsert(collection, points).await
-    }
-    async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), aidocs_core::StoreError> {
-        self.0.delete(collection, ids).await
-    }
-    async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<aidocs_core::StoredPoint>, aidocs_core::StoreError> {
-        self.0.scroll(collection, filter).await
-    }
-    async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<aidocs_core::PointPage, aidocs_core::StoreError> {
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        self.0.scroll_points(collection, from, limit).await
-    }
-    async fn retrieve(&self, collection: &str, ids: &[uuid::Uuid]) -> Result<Vec<Point>, aidocs_core::StoreError> {
-        self.0.retrieve(collection, ids).await
-    }
-    async fn count(&self, collection: &str, filter: &Filter) -> Result<usize, aidocs_core::StoreError> {
-        self.0.count(collection, filter).await
-    }
-    async fn query(&self, collection: &str, query: &StoreQuery) -> Result<Vec<aidocs_core::ScoredChunk>, aidocs_core::StoreError> {
-        self.0.query(collection, query).await
-    }
-    async fn optimize(&self, collection: &str) -> Result<(), aidocs_core::StoreError> {
-        self.0.optimize(collection).await
-    }
-}
-
 const CHILD_DIR: &str = "AIDOCS_BACKUP_TEST_CHILD_DIR";
 
 /// The child half of `killing_a_backup_leaves_nothing_listed`: runs only when the parent
@@ -378,7 +318,11 @@ async fn child_backup_to_be_killed() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     store.upsert("docs", (0..4000).map(|n| point(&mut rng, n, 1)).collect()).await.unwrap();
     let repo = Repository::open(dir.join("backups").to_str().unwrap(), &dir.join("staging")).unwrap();
-    let backups = Backups::new(Arc::new(SlowScan(store)), repo, BackupSettings { batch_points: 10, sample_points: 8 });
+    // Slow full scans: a big collection, in effect, so the backup is surely still running
+    // when the parent kills it.
+    let slow = aidocs_store::testkit::FaultyStore::new(store);
+    slow.faults.slow_scans(std::time::Duration::from_millis(25));
+    let backups = Backups::new(Arc::new(slow), repo, BackupSettings { batch_points: 10, sample_points: 8 });
     backups.create("docs", BackupKind::Full).await.unwrap();
     panic!("the parent should have killed this backup before it finished");
 }
