@@ -145,11 +145,10 @@ pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
 fn wait_ready(addr: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if let Ok(mut c) = Client::connect(addr) {
-            if c.get("/health/ready").is_ok_and(|(s, _)| s == 200) {
+        if let Ok(mut c) = Client::connect(addr)
+            && c.get("/health/ready").is_ok_and(|(s, _)| s == 200) {
                 return Ok(());
             }
-        }
         if Instant::now() > deadline {
             bail!("aidocs-server did not become ready on {addr}");
         }

@@ -195,11 +195,10 @@ fn collector() -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
                         if h.trim().is_empty() {
                             break;
                         }
-                        if let Some((k, v)) = h.split_once(':') {
-                            if k.eq_ignore_ascii_case("content-length") {
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length") {
                                 len = v.trim().parse().unwrap();
                             }
-                        }
                     }
                     let mut body = vec![0; len];
                     reader.read_exact(&mut body).unwrap();

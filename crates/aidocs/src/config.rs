@@ -824,11 +824,10 @@ impl Config {
     /// Load and validate configuration from all layers.
     pub fn load(src: &ConfigSource) -> Result<(Config, Warnings), ConfigError> {
         let mut warnings = Vec::new();
-        if let Some(f) = &src.file {
-            if !f.is_file() {
+        if let Some(f) = &src.file
+            && !f.is_file() {
                 return Err(ConfigError::MissingFile(f.clone()));
             }
-        }
         // Upper layers alone, to find the template name.
         let mut upper = Figment::new();
         if let Some(f) = &src.file {
@@ -862,12 +861,11 @@ impl Config {
         fig = fig.merge(upper);
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.template = resolved_template;
-        if src.use_env && cfg.server.rate_limit_per_minute == 0 {
-            if let Ok(v) = std::env::var("API_RATE_LIMIT") {
+        if src.use_env && cfg.server.rate_limit_per_minute == 0
+            && let Ok(v) = std::env::var("API_RATE_LIMIT") {
                 cfg.server.rate_limit_per_minute =
                     v.trim().parse().map_err(|_| ConfigError::Invalid(format!("API_RATE_LIMIT `{v}` is not a number of requests per minute")))?;
             }
-        }
         if src.use_env {
             if std::env::var("ENABLE_REQUEST_TRACING").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")) {
                 cfg.telemetry.request_tracing = true;

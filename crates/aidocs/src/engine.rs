@@ -474,17 +474,16 @@ impl Engine {
         let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
         let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
         let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank));
-        if let (Some(c), Some(key)) = (&self.cache, &cache_key) {
-            if let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
+        if let (Some(c), Some(key)) = (&self.cache, &cache_key)
+            && let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
                 hit.took_ms = ms(started);
                 hit.cached = true;
                 return Ok(hit);
             }
-        }
         let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
         let mut effective = mode;
-        if let Some(sv) = &sparse {
-            if sv.is_empty() {
+        if let Some(sv) = &sparse
+            && sv.is_empty() {
                 // Only stop words: lexical search has nothing to match.
                 if mode == SearchMode::Sparse {
                     let skipped = |f: bool| f.then(|| "skipped: no searchable terms".to_owned());
@@ -501,7 +500,6 @@ impl Engine {
                 }
                 effective = SearchMode::Dense;
             }
-        }
         let mut hyde_note = None;
         let dense = if effective != SearchMode::Sparse {
             let passages = if want_hyde {
@@ -680,11 +678,10 @@ impl Engine {
 
     /// Drop cached search results of `collection` (after its content changed).
     pub(crate) async fn invalidate_search(&self, collection: &str) {
-        if let Some(c) = &self.cache {
-            if let Err(e) = c.cache.delete_prefix(&aidocs_cache::keys::search_prefix(collection)).await {
+        if let Some(c) = &self.cache
+            && let Err(e) = c.cache.delete_prefix(&aidocs_cache::keys::search_prefix(collection)).await {
                 tracing::warn!(error = %e, collection, "could not drop cached search results; they expire with their TTL");
             }
-        }
     }
 
     /// HyDE passages for `query` and the note for the response; no passages on any failure.
@@ -694,13 +691,12 @@ impl Engine {
             return (Vec::new(), "skipped: hyde is not configured (set hyde.base_url)".into());
         };
         let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
-        if let Some(c) = &self.cache {
-            if let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
+        if let Some(c) = &self.cache
+            && let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
                 let note = format!("applied ({} passages, cached)", passages.len());
                 self.metrics.hyde_query(Outcome::Cached);
                 return (passages, note);
             }
-        }
         let t = Instant::now();
         let expanded = hyde.expand(query).await;
         let outcome = match &expanded {
@@ -809,11 +805,10 @@ impl Engine {
         match self.store.resolve(name).await {
             Ok(c) => {
                 let info = self.store.collection_info(&c).await?;
-                if let Some(found) = info.properties.get(MODEL_PROPERTY) {
-                    if found != self.embedder.model_id() {
+                if let Some(found) = info.properties.get(MODEL_PROPERTY)
+                    && found != self.embedder.model_id() {
                         return Err(Error::ModelMismatch { collection: c, expected: self.embedder.model_id().into(), found: found.clone() });
                     }
-                }
                 Ok(c)
             }
             Err(StoreError::CollectionNotFound(_)) => {
@@ -1110,11 +1105,10 @@ impl EngineCache {
     }
 
     async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
-        if let Ok(bytes) = serde_json::to_vec(value) {
-            if let Err(e) = self.cache.set(key, bytes, ttl).await {
+        if let Ok(bytes) = serde_json::to_vec(value)
+            && let Err(e) = self.cache.set(key, bytes, ttl).await {
                 tracing::debug!(error = %e, "cache write skipped");
             }
-        }
     }
 }
 

@@ -135,7 +135,7 @@ pub async fn migrate(from: &dyn VectorStore, to: &dyn VectorStore, opts: &Migrat
     while sample.len() < opts.sample_points {
         let page = from.scroll_points(&source, from_id, 1000).await?;
         for p in &page.points {
-            if seen % step == 0 && sample.len() < opts.sample_points {
+            if seen.is_multiple_of(step) && sample.len() < opts.sample_points {
                 sample.push(p.id);
             }
             seen += 1;

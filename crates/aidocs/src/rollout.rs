@@ -383,11 +383,10 @@ impl Engine {
             "ok"
         };
         self.metrics().rollout_request(routed.kind.as_str(), &routed.arm, outcome, sample.latency_ms / 1e3);
-        if let Some(r) = self.rollout_state() {
-            if let Err(e) = r.store.record(&routed.rollout_id, routed.stage, &routed.arm, sample).await {
+        if let Some(r) = self.rollout_state()
+            && let Err(e) = r.store.record(&routed.rollout_id, routed.stage, &routed.arm, sample).await {
                 tracing::warn!(error = %e, rollout = %routed.rollout_id, "rollout sample not recorded");
             }
-        }
     }
 
     /// Start a canary of `collection` on `alias`; the alias's current target is stable.
@@ -500,11 +499,10 @@ impl Engine {
             let decision = c.evaluate(&stats, r.now());
             if c.version != v && !r.store.save(&c, v).await.map_err(rollout_err)? {
                 // Another replica checked this canary first; its decision stands.
-                if let Some(fresh) = r.store.get::<Canary>(&c.id).await.map_err(rollout_err)? {
-                    if fresh.status.is_active() {
+                if let Some(fresh) = r.store.get::<Canary>(&c.id).await.map_err(rollout_err)?
+                    && fresh.status.is_active() {
                         active.insert(fresh.plan.alias.clone(), fresh);
                     }
-                }
                 continue;
             }
             if matches!(decision, Decision::Rollback(_)) {

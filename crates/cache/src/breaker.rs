@@ -51,11 +51,10 @@ impl<C: Cache> Breaker<C> {
     }
 
     fn record<T>(&self, r: &Result<T, CacheError>) {
-        if let Err(e) = r {
-            if self.circuit.state() == BreakerState::Closed {
+        if let Err(e) = r
+            && self.circuit.state() == BreakerState::Closed {
                 tracing::debug!(backend = self.inner.backend(), error = %e, "cache call failed");
             }
-        }
         self.circuit.record(r.is_ok());
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = r.as_ref().err().map(ToString::to_string);
     }

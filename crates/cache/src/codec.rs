@@ -9,16 +9,14 @@ const ZSTD: u8 = 1;
 
 /// Encode `value`, compressing with zstd (level 3) when `value.len() >= threshold`.
 pub fn encode(value: &[u8], threshold: usize) -> Vec<u8> {
-    if value.len() >= threshold {
-        if let Ok(z) = zstd::bulk::compress(value, 3) {
-            if z.len() < value.len() {
+    if value.len() >= threshold
+        && let Ok(z) = zstd::bulk::compress(value, 3)
+            && z.len() < value.len() {
                 let mut out = Vec::with_capacity(z.len() + 1);
                 out.push(ZSTD);
                 out.extend_from_slice(&z);
                 return out;
             }
-        }
-    }
     let mut out = Vec::with_capacity(value.len() + 1);
     out.push(RAW);
     out.extend_from_slice(value);

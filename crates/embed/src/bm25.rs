@@ -85,7 +85,7 @@ impl Bm25Encoder {
         };
         for word in lower.unicode_words() {
             let parts: Vec<&str> = word
-                .split(|c: char| c == '_' || c == '.' || c == ':')
+                .split(['_', '.', ':'])
                 .filter(|p| !p.is_empty())
                 .collect();
             if parts.len() > 1 {

@@ -100,9 +100,11 @@ async fn batches_in_order_with_auth_and_counts_reported_usage() {
         assert_eq!(hot, (i + 1) % 4, "vector {i} in input order");
         assert!((vec.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-6, "L2-normalised");
     }
-    let seen = f.seen.lock().unwrap();
-    assert_eq!(seen.iter().map(|s| s.1["input"].as_array().unwrap().len()).collect::<Vec<_>>(), [2, 2, 1], "max_batch 2");
-    assert!(seen.iter().all(|s| s.2.as_deref() == Some("Bearer sk-test") && s.1["model"] == "fake-embed"));
+    {
+        let seen = f.seen.lock().unwrap();
+        assert_eq!(seen.iter().map(|s| s.1["input"].as_array().unwrap().len()).collect::<Vec<_>>(), [2, 2, 1], "max_batch 2");
+        assert!(seen.iter().all(|s| s.2.as_deref() == Some("Bearer sk-test") && s.1["model"] == "fake-embed"));
+    }
     assert_eq!(e.tokens_used(), Some(15), "provider-reported usage summed");
     assert!(e.embed(&[]).await.unwrap().is_empty());
 }

@@ -89,7 +89,7 @@ pub(crate) fn parse_text(text: &str) -> ParsedDoc {
 
 pub(crate) fn split_paragraphs(text: &str) -> Vec<String> {
     text.split("\n\n")
-        .map(|p| collapse_ws(p))
+        .map(collapse_ws)
         .filter(|p| !p.is_empty())
         .collect()
 }

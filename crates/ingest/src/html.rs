@@ -65,11 +65,10 @@ fn visible_text(node: NodeRef<Node>, out: &mut String) {
         match child.value() {
             Node::Text(t) => out.push_str(t),
             Node::Element(_) => {
-                if let Some(el) = ElementRef::wrap(child) {
-                    if !skipped(&el) {
+                if let Some(el) = ElementRef::wrap(child)
+                    && !skipped(&el) {
                         visible_text(child, out);
                     }
-                }
             }
             _ => {}
         }

@@ -40,23 +40,20 @@ pub fn parse(src: &str) -> ParsedDoc {
         let line = lines[i];
         let t = line.trim();
         // Title with overline: ===\nTitle\n===
-        if let (Some(c), Some(next), Some(under)) = (adornment_char(line), lines.get(i + 1), lines.get(i + 2)) {
-            if !next.trim().is_empty() && adornment_char(under) == Some(c) {
+        if let (Some(c), Some(next), Some(under)) = (adornment_char(line), lines.get(i + 1), lines.get(i + 2))
+            && !next.trim().is_empty() && adornment_char(under) == Some(c) {
                 title(&mut b, &mut styles, &mut label, (c, true), next.trim());
                 i += 3;
                 continue;
             }
-        }
         // Title with underline.
-        if !t.is_empty() && indent(line) == 0 && adornment_char(line).is_none() {
-            if let Some(c) = lines.get(i + 1).and_then(|u| adornment_char(u)) {
-                if lines[i + 1].trim_end().chars().count() >= t.chars().count().min(3) {
+        if !t.is_empty() && indent(line) == 0 && adornment_char(line).is_none()
+            && let Some(c) = lines.get(i + 1).and_then(|u| adornment_char(u))
+                && lines[i + 1].trim_end().chars().count() >= t.chars().count().min(3) {
                     title(&mut b, &mut styles, &mut label, (c, false), t);
                     i += 2;
                     continue;
                 }
-            }
-        }
         if t.is_empty() {
             b.break_para();
             i += 1;
@@ -140,7 +137,7 @@ fn title(b: &mut SectionBuilder, styles: &mut Vec<(char, bool)>, label: &mut Opt
 }
 
 /// Lines after `start` indented more than `base` (blank lines included), dedented.
-fn indented_block<'a>(lines: &[&'a str], start: usize, base: usize) -> (Vec<String>, usize) {
+fn indented_block(lines: &[&str], start: usize, base: usize) -> (Vec<String>, usize) {
     let mut end = start;
     while end < lines.len() && (lines[end].trim().is_empty() || indent(lines[end]) > base) {
         end += 1;

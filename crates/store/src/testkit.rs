@@ -81,11 +81,10 @@ impl VectorStore for FaultyStore {
     }
     async fn upsert(&self, collection: &str, points: Vec<Point>) -> Result<(), StoreError> {
         let limit = *self.faults.upserts_before_failure.lock().unwrap();
-        if let Some(n) = limit {
-            if self.faults.upserts.fetch_add(1, Ordering::SeqCst) >= n {
+        if let Some(n) = limit
+            && self.faults.upserts.fetch_add(1, Ordering::SeqCst) >= n {
                 return Err(injected("upsert"));
             }
-        }
         self.inner.upsert(collection, points).await
     }
     async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError> {
