@@ -442,6 +442,11 @@ enum ConfigCommand {
     Show,
     /// Check the configuration and exit 0 if it is valid.
     Validate,
+    /// List the config templates, one line each.
+    Templates,
+    /// Rewrite a config file written for an older aidocs in place (renamed keys, the
+    /// `minimal-cost` template), keeping FILE.bak, and print what changed.
+    Migrate { file: PathBuf },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -543,6 +548,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config { command: ConfigCommand::Show } => {
             println!("{}", serde_json::to_string_pretty(&cfg)?);
+        }
+        Command::Config { command: ConfigCommand::Templates } => {
+            for (name, summary) in aidocs::config::TEMPLATE_SUMMARIES {
+                println!("{name:<13} {summary}");
+            }
+        }
+        Command::Config { command: ConfigCommand::Migrate { file } } => {
+            let r = aidocs::config_migrate::migrate_file(&file)?;
+            if r.changes.is_empty() {
+                println!("{} is current; nothing to change", file.display());
+            } else {
+                for c in &r.changes {
+                    println!("{c}");
+                }
+                print!("{}", r.diff);
+                if let Some(b) = &r.backup {
+                    println!("rewrote {} (the original is at {})", file.display(), b.display());
+                }
+            }
         }
         Command::Config { command: ConfigCommand::Validate } => {
             println!("configuration is valid (template: {})", cfg.template.as_deref().unwrap_or("none"));

@@ -92,6 +92,19 @@ fn config_show_validate_and_templates() {
     std::fs::write(&cfg, "[search]\nmax_limt = 5\n").unwrap();
     fails_with(&aidocs(d, &["--config", cfg.to_str().unwrap(), "config", "validate"]), "max_limt");
     fails_with(&aidocs(d, &["--template", "huge", "config", "validate"]), "unknown config template `huge`");
+
+    let list = ok(&aidocs(d, &["config", "templates"]));
+    assert_eq!(list.lines().count(), 4, "{list}");
+    assert!(list.lines().any(|l| l.starts_with("personal-use") && l.contains("minimal-cost")), "{list}");
+    let old = d.join("old.toml");
+    std::fs::write(&old, "template = \"minimal-cost\"\n[cache]\nbreaker_cooldown_ms = 500\n").unwrap();
+    let out = ok(&aidocs(d, &["config", "migrate", old.to_str().unwrap()]));
+    assert!(out.contains("`cache.breaker_cooldown_ms` -> `breaker.cooldown_ms`") && out.contains("+template = \"personal-use\""), "{out}");
+    assert!(d.join("old.toml.bak").is_file());
+    let shown: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["--config", old.to_str().unwrap(), "config", "show"]))).unwrap();
+    assert_eq!((shown["template"].as_str(), shown["breaker"]["cooldown_ms"].as_u64()), (Some("personal-use"), Some(500)));
+    assert!(ok(&aidocs(d, &["config", "migrate", old.to_str().unwrap()])).contains("is current"));
+    fails_with(&aidocs(d, &["config", "migrate", "/no/such.toml"]), "/no/such.toml");
 }
 
 #[test]

@@ -21,8 +21,16 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("testing", include_str!("../../../config/templates/testing.json")),
 ];
 
+/// One line per template (`aidocs config templates`).
+pub const TEMPLATE_SUMMARIES: &[(&str, &str)] = &[
+    ("personal-use", "one machine on the embedded defaults: local model, embedded store, in-process cache, listens on 127.0.0.1 (formerly `minimal-cost`)"),
+    ("development", "local development: data in data-dev/, no index optimisation after ingest (fast re-ingest)"),
+    ("production", "listens on 0.0.0.0:8000, 1 MiB request bodies, up to 100 results per search, indexes optimised after ingest"),
+    ("testing", "automated tests: a random port, small WAL segments, indexes optimised after ingest"),
+];
+
 /// Deprecated template names and what they load.
-const TEMPLATE_ALIASES: &[(&str, &str)] = &[("minimal-cost", "personal-use")];
+const TEMPLATE_ALIASES: &[(&str, &str)] = crate::config_migrate::TEMPLATE_RENAMES;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

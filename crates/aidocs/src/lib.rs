@@ -11,6 +11,7 @@ pub mod api;
 pub mod backup;
 pub mod client;
 pub mod config;
+pub mod config_migrate;
 pub mod engine;
 pub mod error;
 pub mod eval;
