@@ -207,3 +207,31 @@ async fn rules_and_dashboard_use_only_scraped_metrics_and_the_catalogue_lists_th
     let undocumented: Vec<_> = families.iter().filter(|f| !catalogue.contains(&format!("`{f}`"))).collect();
     assert!(undocumented.is_empty(), "in /metrics but not in docs/metrics.md: {undocumented:?}");
 }
+
+/// The config the Kubernetes manifests ship (`deploy/kubernetes/configmap.yaml`) loads as
+/// an aidocs config, and the Deployment passes the path it is mounted at.
+#[test]
+fn kubernetes_configmap_is_a_valid_aidocs_config() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let body: String = manifest
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("aidocs.toml: |"))
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert!(body.contains("[server]"), "{body}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aidocs.toml");
+    std::fs::write(&file, &body).unwrap();
+    let (cfg, warnings) = aidocs::Config::load(&aidocs::ConfigSource { file: Some(file), template: None, use_env: false }).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!((cfg.server.bind.as_str(), cfg.data_dir.to_str()), ("0.0.0.0:8000", Some("/var/lib/aidocs/data")));
+    assert_eq!(cfg.backup.schedule.as_deref(), Some("30 2 * * *"));
+    let deployment = std::fs::read_to_string(root.join("deploy/kubernetes/deployment.yaml")).unwrap();
+    assert!(deployment.contains(r#"args: ["--config", "/etc/aidocs/aidocs.toml"]"#) && deployment.contains("mountPath: /etc/aidocs"));
+    assert!(deployment.contains("mountPath: /var/lib/aidocs/data"), "the data dir is the volume");
+    // The grace period covers the drain deadline plus the preStop pause.
+    assert!(deployment.contains("terminationGracePeriodSeconds: 35") && cfg.server.shutdown_timeout_ms + 5_000 <= 35_000);
+}
