@@ -20,16 +20,7 @@ fn point(n: u128) -> Point {
 }
 
 async fn all(store: &dyn VectorStore, c: &str) -> Vec<Point> {
-    let mut out = Vec::new();
-    let mut from = None;
-    loop {
-        let page = store.scroll_points(c, from, 700).await.unwrap();
-        out.extend(page.points);
-        match page.next {
-            Some(n) => from = Some(n),
-            None => return out,
-        }
-    }
+    aidocs_store::testkit::all_points(store, c).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

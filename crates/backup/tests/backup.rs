@@ -65,16 +65,7 @@ async fn create(store: &EdgeStore, name: &str) {
 }
 
 async fn all_points(store: &dyn VectorStore, collection: &str) -> Vec<Point> {
-    let mut out = Vec::new();
-    let mut from = None;
-    loop {
-        let page = store.scroll_points(collection, from, 500).await.unwrap();
-        out.extend(page.points);
-        match page.next {
-            Some(n) => from = Some(n),
-            None => return out,
-        }
-    }
+    aidocs_store::testkit::all_points(store, collection).await.unwrap()
 }
 
 /// Points compared bit for bit (f32 by bits, not by value).

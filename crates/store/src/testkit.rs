@@ -116,3 +116,17 @@ impl VectorStore for FaultyStore {
         self.inner.optimize(collection).await
     }
 }
+
+/// Every point of `collection` with vectors, in id order (pages through `scroll_points`).
+pub async fn all_points(store: &dyn VectorStore, collection: &str) -> Result<Vec<Point>, StoreError> {
+    let mut out = Vec::new();
+    let mut from = None;
+    loop {
+        let page = store.scroll_points(collection, from, 500).await?;
+        out.extend(page.points);
+        match page.next {
+            Some(n) => from = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
