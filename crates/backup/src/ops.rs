@@ -384,7 +384,7 @@ impl Backups {
         let head = chain.last().expect("a chain holds its head").manifest.clone();
         let target = opts.into.clone().unwrap_or_else(|| format!("recovery_{}", now().format("%Y%m%dT%H%M%S%3f")));
         match self.store.collection_info(&target).await {
-            Ok(_) => return Err(BackupError::Invalid(format!("collection `{target}` already exists; restore into a new name"))),
+            Ok(_) => return Err(BackupError::Store(StoreError::CollectionExists(target))),
             Err(StoreError::CollectionNotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
