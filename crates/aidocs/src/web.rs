@@ -305,8 +305,17 @@ impl Engine {
                         let (cfg, counter, defaults) = (self.config().clone(), self.counter.clone(), defaults.clone());
                         tokio::task::spawn_blocking(move || {
                             let parsed = aidocs_ingest::parse(format_of(page.format), &page.body);
-                            let meta = defaults.overlay(&parsed.meta);
+                            let mut meta = defaults.overlay(&parsed.meta);
                             let doc_hash = sha256_hex(&format!("{}\0{}", page.body, serde_json::to_string(&meta).unwrap_or_default()));
+                            // The server's Last-Modified dates the page when nothing else does
+                            // (after the hash: a new date alone does not rewrite a page).
+                            if meta.last_updated.is_none() {
+                                meta.last_updated = page
+                                    .last_modified
+                                    .as_deref()
+                                    .and_then(|h| chrono::DateTime::parse_from_rfc2822(h).ok())
+                                    .map(|d| d.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                            }
                             let url = Url::parse(&page.url).ok();
                             let title = parsed.title.clone().unwrap_or_else(|| page.url.clone());
                             let doc = Document {

@@ -79,6 +79,12 @@ async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
     assert_eq!((first.documents_written, first.crawl.pages_fetched), (5, 5), "{first:?}");
     assert!(first.chunks_written >= 5);
     assert_eq!(top_path(&engine, "export spans over OTLP").await, "/docs/tracing.html");
+    // Pages are dated by the server's Last-Modified, so `last_updated` filters work.
+    let mut r = SearchRequest::new("export spans over OTLP");
+    r.collection = Some("web".into());
+    r.filter = aidocs::filters::from_pairs(&["last_updated<=2025-06-01T00:00:00Z".to_owned()]).unwrap();
+    let hits = engine.search(r).await.unwrap().hits;
+    assert_eq!(hits.first().and_then(|h| h.metadata.last_updated.clone()).as_deref(), Some("2025-01-01T00:00:00Z"), "{hits:?}");
     let info = engine.collection("web").await.unwrap();
     assert_eq!(info.points, first.chunks_written);
 
