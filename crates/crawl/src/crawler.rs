@@ -48,6 +48,8 @@ pub struct CrawlPlan {
 }
 
 struct Host {
+    /// Set once the robots.txt `Sitemap:` lines were handed to the frontier.
+    sitemaps_taken: std::sync::atomic::AtomicBool,
     permits: Semaphore,
     next_slot: tokio::sync::Mutex<Instant>,
     robots: OnceCell<Robots>,
@@ -83,7 +85,9 @@ enum Job {
 /// What one fetch found.
 enum Outcome {
     Events(Vec<CrawlEvent>),
-    Page { page: Page, links: Vec<Url> },
+    /// `sitemaps`: robots.txt `Sitemap:` URLs of a site crawl, the first time its origin
+    /// is seen.
+    Page { page: Page, links: Vec<Url>, sitemaps: Vec<Url> },
     Sitemap { url: String, pages: Vec<Url>, sitemaps: Vec<Url> },
 }
 
@@ -231,7 +235,12 @@ impl Crawler {
                     }
                     self.enqueue(pages, 0, &plan.scope, &mut seen, &mut frontier, &mut out);
                 }
-                Outcome::Page { page, links } => {
+                Outcome::Page { page, links, sitemaps } => {
+                    for s in sitemaps {
+                        if seen.len() < self.cfg.max_queue && seen.insert(s.to_string()) {
+                            frontier.push_back(Job::Sitemap { url: s });
+                        }
+                    }
                     if !fetched_ids.insert(page.url.clone()) {
                         out.push(CrawlEvent::Skipped { url: page.requested.clone(), reason: format!("duplicate of {}", page.url) });
                         stats.lock().unwrap().skipped += 1;
@@ -304,7 +313,7 @@ impl Ctx {
             .lock()
             .unwrap()
             .entry(key)
-            .or_insert_with(|| Arc::new(Host { permits: Semaphore::new(self.cfg.per_host_concurrency), next_slot: tokio::sync::Mutex::new(Instant::now()), robots: OnceCell::new() }))
+            .or_insert_with(|| Arc::new(Host { sitemaps_taken: Default::default(), permits: Semaphore::new(self.cfg.per_host_concurrency), next_slot: tokio::sync::Mutex::new(Instant::now()), robots: OnceCell::new() }))
             .clone()
     }
 
@@ -403,7 +412,15 @@ impl Ctx {
             c.bytes += body.len() as u64;
         });
         let page = Page { url: id.to_string(), requested: key, format, bytes: body.len() as u64, body: text, etag, last_modified, depth };
-        Outcome::Page { page, links: if follow { links } else { Vec::new() } }
+        // A site crawl also reads the sitemaps robots.txt announces (once per origin).
+        let host = self.host(&url);
+        let sitemaps = match host.robots.get() {
+            Some(Robots::Rules(r)) if follow && !host.sitemaps_taken.swap(true, std::sync::atomic::Ordering::SeqCst) => {
+                r.sitemaps.iter().filter_map(|s| crate::urls::resolve(None, s)).collect()
+            }
+            _ => Vec::new(),
+        };
+        Outcome::Page { page, links: if follow { links } else { Vec::new() }, sitemaps }
     }
 
     /// robots.txt of the URL's origin, fetched once per crawl.

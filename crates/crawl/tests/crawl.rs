@@ -46,6 +46,9 @@ fn sitemap(server: &DocServer, root: &Path) {
         .map(|p| format!("<url><loc>{}</loc></url>", server.url(p)))
         .collect::<String>();
     std::fs::write(root.join("docs/tutorial/sitemap.xml"), format!("<?xml version=\"1.0\"?><urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">{locs}</urlset>")).unwrap();
+    // robots.txt announces it, as sites do.
+    let robots = std::fs::read_to_string(root.join("robots.txt")).unwrap();
+    std::fs::write(root.join("robots.txt"), format!("{robots}Sitemap: {}\n", server.url("/docs/tutorial/sitemap.xml"))).unwrap();
 }
 
 fn config(max_pages: usize) -> CrawlConfig {
@@ -86,8 +89,9 @@ async fn crawls_a_real_doc_tree_politely_once_each_then_conditionally() {
     sitemap(&server, dir.path());
     let crawler = Crawler::new(config(500)).unwrap();
     let start = Url::parse(&server.url("/docs/tutorial/index.html")).unwrap();
+    // The sitemap is not a seed: robots.txt announces it.
     let plan = CrawlPlan {
-        seeds: vec![Seed { url: start.clone(), kind: SeedKind::Page }, Seed { url: Url::parse(&server.url("/docs/tutorial/sitemap.xml")).unwrap(), kind: SeedKind::Sitemap }],
+        seeds: vec![Seed { url: start.clone(), kind: SeedKind::Page }],
         scope: Scope::new(Some(Url::parse(&server.url("/docs/tutorial/")).unwrap()), &[], &[]).unwrap(),
         follow_links: true,
         ..Default::default()
@@ -100,7 +104,7 @@ async fn crawls_a_real_doc_tree_politely_once_each_then_conditionally() {
     assert_eq!(urls.len(), got.len(), "each page delivered once");
     assert_eq!(got.len(), expected, "every allowed page of the tree: {urls:?}");
     assert!(got.iter().any(|p| p.url.ends_with("/notes.md") && p.format == aidocs_crawl::PageFormat::Markdown));
-    assert_eq!(stats.sitemaps_read, 1);
+    assert_eq!(stats.sitemaps_read, 1, "the sitemap robots.txt announces is read");
     let hits = server.hits();
     assert!(hits.iter().all(|h| !h.path.contains("/private/")), "the robots-disallowed directory is never requested");
     assert!(stats.robots_disallowed >= 1, "{stats:?}");
