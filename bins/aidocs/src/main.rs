@@ -93,6 +93,11 @@ enum Command {
         collection: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Run it on this server (admin API) instead of on the local data dir.
+        #[arg(long, env = "AIDOCS_SERVER")]
+        server: Option<String>,
+        #[arg(long, env = "AIDOCS_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
     },
     /// Search a collection.
     Search {
@@ -654,8 +659,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = aidocs::migrate::migrate(source.as_ref(), target.as_ref(), &opts).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        Command::Sync { collection, json } => {
+        Command::Sync { collection, json, server, api_key } => {
             let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());
+            if let Some(url) = server {
+                let client = aidocs::client::AdminClient::new(&url, api_key, std::time::Duration::from_secs(6 * 3600))?;
+                let out = client.post("/v1/admin/sync", &serde_json::json!({"collection": collection})).await?;
+                for r in out["reports"].as_array().cloned().unwrap_or_default() {
+                    print_web_report(&serde_json::from_value(r)?, json)?;
+                }
+                return Ok(());
+            }
             let engine = open_engine(cfg)?;
             let progress = aidocs::progress::for_terminal();
             for report in engine.sync(&collection, progress.as_ref()).await? {

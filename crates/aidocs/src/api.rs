@@ -183,6 +183,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/ab/{id}", get(ab_status))
         .route("/v1/admin/ab/{id}/stop", post(ab_stop))
         .route("/deployment/status", get(deployment_status))
+        .route("/v1/admin/sync", post(sync))
         .route("/v1/admin/backups", get(backup_list).post(backup_create))
         .route("/v1/admin/backups/prune", post(backup_prune))
         .route("/v1/admin/backups/drill", post(backup_drill))
@@ -459,6 +460,21 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
 async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
     let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
     Ok(Json(serde_json::to_value(d).map_err(|e| Error::Internal(e.to_string()))?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    #[serde(default)]
+    collection: Option<String>,
+}
+
+/// `POST /v1/admin/sync`: re-crawl every web source registered for a collection.
+async fn sync(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+    let b: SyncBody = optional_body(&body)?;
+    let collection = b.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
+    let reports = detached(async move { engine.sync(&collection, &LogProgress::new(Duration::from_secs(5))).await }).await?;
+    Ok(Json(json!({"reports": reports})))
 }
 
 /// `POST /v1/admin/backups` body.

@@ -143,4 +143,14 @@ async fn documents_api_crawls_and_refuses_bad_requests() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["crawl"]["blocked"], 1, "{v}");
     assert!(v["blocked"][0]["reason"].as_str().unwrap().contains("link-local"), "{v}");
+
+    // Re-crawl through the API: both registered sources, the page list conditionally.
+    let sync = Request::post("/v1/admin/sync").header("content-type", "application/json").body(Body::from(r#"{"collection": "web"}"#)).unwrap();
+    let (status, v) = call(sync).await;
+    assert_eq!(status, 200, "{v}");
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2, "{v}");
+    assert_eq!(reports[0]["crawl"]["not_modified"], 2, "{v}");
+    let (status, v) = call(Request::post("/v1/admin/sync").header("content-type", "application/json").body(Body::from(r#"{"collection": "ghost"}"#)).unwrap()).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("collection_not_found")), "{v}");
 }
