@@ -856,23 +856,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(d) = command.dest() {
                 cfg.backup.dest = Some(d.clone());
             }
+            // Listing and verifying read only the repository: no model, no data-dir lock.
+            match &command {
+                BackupCommand::List { collection, json, .. } => {
+                    let list = aidocs::backup::repository(&cfg)?.summaries(collection.as_deref()).await.map_err(aidocs::Error::from)?;
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backups": list}))?);
+                    } else {
+                        for b in &list {
+                            println!("{}\t{}\t{}\t{} points\t{} records\t{} bytes", b.id, b.kind.as_str(), b.created_at.to_rfc3339(), b.points, b.records, b.archive_bytes);
+                        }
+                    }
+                    return Ok(());
+                }
+                BackupCommand::Verify { id, .. } => {
+                    let report = aidocs::backup::repository(&cfg)?.verify(id).await.map_err(aidocs::Error::from)?;
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    return Ok(());
+                }
+                _ => {}
+            }
             let engine = open_engine(cfg)?;
             let out = match command {
                 BackupCommand::Create { collection, kind, .. } => {
                     let kind: aidocs::backup::BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
                     serde_json::to_value(engine.backup_create(collection.as_deref(), kind).await?)?
                 }
-                BackupCommand::List { collection, json, .. } => {
-                    let list = engine.backup_list(collection.as_deref()).await?;
-                    if !json {
-                        for b in &list {
-                            println!("{}\t{}\t{}\t{} points\t{} records\t{} bytes", b.id, b.kind.as_str(), b.created_at.to_rfc3339(), b.points, b.records, b.archive_bytes);
-                        }
-                        return Ok(());
-                    }
-                    serde_json::json!({"backups": list})
-                }
-                BackupCommand::Verify { id, .. } => serde_json::to_value(engine.backup_verify(&id).await?)?,
+                BackupCommand::List { .. } | BackupCommand::Verify { .. } => unreachable!("answered above without the engine"),
                 BackupCommand::Restore { id, into, switch_alias, validate_queries, .. } => {
                     let validate_queries = validate_queries.as_deref().map(read_queries).transpose()?;
                     serde_json::to_value(engine.backup_restore(&id, aidocs::backup::RestoreRequest { into, switch_alias, validate_queries }).await?)?

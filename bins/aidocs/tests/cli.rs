@@ -252,6 +252,14 @@ fn backup_create_list_verify_restore_drill_and_refusals() {
     assert!(list.contains(&id) && list.contains("full"), "{list}");
     let verified: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["backup", "verify", &id]))).unwrap();
     assert_eq!(verified["ok"], true);
+    {
+        // While another process owns the data dir (a running server), list and verify
+        // still work (they read only the repository); create says why it cannot.
+        let _owner = aidocs_store::EdgeStore::open(aidocs_store::EdgeStoreConfig::new(&data)).unwrap();
+        assert!(ok(&aidocs(&data, &["backup", "list"])).contains(&id));
+        ok(&aidocs(&data, &["backup", "verify", &id]));
+        fails_with(&aidocs(&data, &["backup", "create", "--collection", "docs"]), "locked");
+    }
 
     let queries = tmp.path().join("queries.txt");
     std::fs::write(&queries, "install the server\n").unwrap();

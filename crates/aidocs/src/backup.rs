@@ -55,12 +55,18 @@ pub struct RestoreRequest {
     pub validate_queries: Option<Vec<String>>,
 }
 
+/// The backup repository `cfg` names (`backup.dest`). Listing and verifying need nothing
+/// else: no model, no store, no data-dir lock, so they work next to a running server.
+pub fn repository(cfg: &crate::Config) -> Result<aidocs_backup::Repository> {
+    let staging = cfg.data_dir.join("tmp").join("backup-staging");
+    Ok(aidocs_backup::Repository::open(&cfg.backup.location(&cfg.data_dir), &staging)?)
+}
+
 impl Engine {
     /// The backups of this engine's store, in `backup.dest`.
     pub fn backups(&self) -> Result<Backups> {
         let cfg = self.config();
-        let staging = cfg.data_dir.join("tmp").join("backup-staging");
-        let repo = aidocs_backup::Repository::open(&cfg.backup.location(&cfg.data_dir), &staging)?;
+        let repo = repository(cfg)?;
         let settings = BackupSettings { batch_points: cfg.backup.batch_points, sample_points: cfg.backup.sample_points };
         Ok(Backups::new(self.store().clone(), repo, settings))
     }

@@ -193,7 +193,7 @@ impl Backups {
 
     /// Backups (of `collection` when given), oldest first.
     pub async fn list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
-        Ok(self.repo.list().await?.iter().filter(|e| collection.is_none_or(|c| e.manifest.collection == c)).map(BackupSummary::from).collect())
+        self.repo.summaries(collection).await
     }
 
     /// The newest backup of `collection`.
@@ -325,52 +325,9 @@ impl Backups {
         .map_err(join_err)?
     }
 
-    /// The chain `id` needs, full backup first.
-    async fn chain(&self, id: &str) -> Result<Vec<CatalogEntry>> {
-        let all: HashMap<String, CatalogEntry> = self.repo.list().await?.into_iter().map(|e| (e.manifest.id.clone(), e)).collect();
-        let mut chain = Vec::new();
-        let mut at = Some(id.to_owned());
-        while let Some(cur) = at {
-            let entry = match all.get(&cur) {
-                Some(e) => e.clone(),
-                None if chain.is_empty() => self.repo.entry(&cur).await?,
-                None => return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: format!("its chain needs backup `{cur}`, which is missing") }),
-            };
-            if chain.len() > 10_000 || chain.iter().any(|e: &CatalogEntry| e.manifest.id == entry.manifest.id) {
-                return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: "its chain of bases loops".into() });
-            }
-            at = entry.manifest.base.clone();
-            chain.push(entry);
-        }
-        chain.reverse();
-        Ok(chain)
-    }
-
-    /// Check every archive of the chain: names, sizes, sha256 of each member and of the
-    /// file, record structure, and that each archive's records agree with its index.
-    async fn verify_chain(&self, id: &str) -> Result<(Vec<CatalogEntry>, Vec<LocalArchive>)> {
-        let chain = self.chain(id).await?;
-        let mut locals = Vec::new();
-        for entry in &chain {
-            let local = self.repo.fetch(&entry.manifest.id).await?;
-            let path = local.path.clone();
-            let entry2 = entry.clone();
-            tokio::task::spawn_blocking(move || verify_archive(&path, &entry2)).await.map_err(join_err)??;
-            locals.push(local);
-        }
-        Ok((chain, locals))
-    }
-
+    /// Check a backup and every backup it builds on ([`Repository::verify`]).
     pub async fn verify(&self, id: &str) -> Result<VerifyReport> {
-        let (chain, _) = self.verify_chain(id).await?;
-        let head = chain.last().expect("a chain holds its head");
-        Ok(VerifyReport {
-            id: id.to_owned(),
-            chain: chain.iter().map(|e| e.manifest.id.clone()).collect(),
-            points: head.manifest.points,
-            archive_bytes: chain.iter().map(|e| e.archive.bytes).sum(),
-            ok: true,
-        })
+        self.repo.verify(id).await
     }
 
     /// Restore `id` (replaying its chain) into a new collection: verify every archive first,
@@ -379,7 +336,7 @@ impl Backups {
     /// A failure after the collection was created deletes it again.
     pub async fn restore(&self, id: &str, opts: &RestoreOptions, validator: &dyn RestoreValidator) -> Result<RestoreReport> {
         let started = Instant::now();
-        let (chain, locals) = self.verify_chain(id).await?;
+        let (chain, locals) = self.repo.verify_chain(id).await?;
         let verify_ms = ms(started);
         let head = chain.last().expect("a chain holds its head").manifest.clone();
         let target = opts.into.clone().unwrap_or_else(|| format!("recovery_{}", now().format("%Y%m%dT%H%M%S%3f")));
@@ -652,4 +609,62 @@ mod tests {
         assert_eq!(keep(Retention { keep_last: None, keep_days: Some(7) }), ["f2", "i3"]);
         assert_eq!(keep(Retention::default()).len(), 6, "no policy keeps everything");
     }
+}
+
+/// What needs only the repository (no store): listing and verifying, so they work next to
+/// a running server that owns the store.
+impl Repository {
+    /// Backups (of `collection` when given), oldest first.
+    pub async fn summaries(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
+        Ok(self.list().await?.iter().filter(|e| collection.is_none_or(|c| e.manifest.collection == c)).map(BackupSummary::from).collect())
+    }
+
+    /// The chain `id` needs, full backup first.
+    pub(crate) async fn chain(&self, id: &str) -> Result<Vec<CatalogEntry>> {
+        let all: HashMap<String, CatalogEntry> = self.list().await?.into_iter().map(|e| (e.manifest.id.clone(), e)).collect();
+        let mut chain = Vec::new();
+        let mut at = Some(id.to_owned());
+        while let Some(cur) = at {
+            let entry = match all.get(&cur) {
+                Some(e) => e.clone(),
+                None if chain.is_empty() => self.entry(&cur).await?,
+                None => return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: format!("its chain needs backup `{cur}`, which is missing") }),
+            };
+            if chain.len() > 10_000 || chain.iter().any(|e: &CatalogEntry| e.manifest.id == entry.manifest.id) {
+                return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: "its chain of bases loops".into() });
+            }
+            at = entry.manifest.base.clone();
+            chain.push(entry);
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// Check every archive of the chain: names, sizes, sha256 of each member and of the
+    /// file, record structure, and that each archive's records agree with its index.
+    pub(crate) async fn verify_chain(&self, id: &str) -> Result<(Vec<CatalogEntry>, Vec<LocalArchive>)> {
+        let chain = self.chain(id).await?;
+        let mut locals = Vec::new();
+        for entry in &chain {
+            let local = self.fetch(&entry.manifest.id).await?;
+            let path = local.path.clone();
+            let entry2 = entry.clone();
+            tokio::task::spawn_blocking(move || verify_archive(&path, &entry2)).await.map_err(join_err)??;
+            locals.push(local);
+        }
+        Ok((chain, locals))
+    }
+
+    pub async fn verify(&self, id: &str) -> Result<VerifyReport> {
+        let (chain, _) = self.verify_chain(id).await?;
+        let head = chain.last().expect("a chain holds its head");
+        Ok(VerifyReport {
+            id: id.to_owned(),
+            chain: chain.iter().map(|e| e.manifest.id.clone()).collect(),
+            points: head.manifest.points,
+            archive_bytes: chain.iter().map(|e| e.archive.bytes).sum(),
+            ok: true,
+        })
+    }
+
 }
