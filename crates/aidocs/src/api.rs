@@ -376,7 +376,7 @@ async fn search(
         query,
         outcome = "ok",
     );
-    let mut v = serde_json::to_value(&resp).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut v = to_json(&resp)?;
     v["query"] = Value::String(body.query);
     v["query_id"] = Value::String(query_id);
     Ok(with_arm(Json(v).into_response()))
@@ -425,7 +425,7 @@ struct RollbackBody {
 /// `POST /v1/admin/canaries`.
 async fn canary_start(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::CanaryStart>) -> Result<Response, ApiError> {
     let c = engine.canary_start(body).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?)).into_response())
+    Ok((StatusCode::CREATED, Json(to_json(c)?)).into_response())
 }
 
 /// `GET /v1/admin/canaries`.
@@ -453,13 +453,13 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
         }
         other => return Err(ApiError::new(ErrorCode::NotFound, format!("unknown canary action `{other}` (pause, resume, rollback)"))),
     };
-    Ok(Json(serde_json::to_value(c).map_err(|e| Error::Internal(e.to_string()))?))
+    Ok(Json(to_json(c)?))
 }
 
 /// `POST /v1/admin/deploy/blue-green`: runs to the end (build, validate, switch, monitor).
 async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
     let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
-    Ok(Json(serde_json::to_value(d).map_err(|e| Error::Internal(e.to_string()))?))
+    Ok(Json(to_json(d)?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -591,7 +591,7 @@ async fn feedback(State(engine): State<Engine>, ApiJson(body): ApiJson<FeedbackB
 /// `POST /v1/admin/ab`.
 async fn ab_create(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::AbCreate>) -> Result<Response, ApiError> {
     let t = engine.ab_create(body).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(t).map_err(|e| Error::Internal(e.to_string()))?)).into_response())
+    Ok((StatusCode::CREATED, Json(to_json(t)?)).into_response())
 }
 
 async fn ab_list(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
@@ -603,7 +603,7 @@ async fn ab_status(State(engine): State<Engine>, Path(id): Path<String>) -> Resu
 }
 
 async fn ab_stop(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(engine.ab_stop(&id).await?).map_err(|e| Error::Internal(e.to_string()))?))
+    Ok(Json(to_json(engine.ab_stop(&id).await?)?))
 }
 
 /// `GET /deployment/status`.
@@ -646,7 +646,7 @@ async fn collections(State(engine): State<Engine>) -> Result<Json<Value>, ApiErr
 }
 
 async fn collection(State(engine): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(engine.collection(&name).await?).map_err(|e| Error::Internal(e.to_string()))?))
+    Ok(Json(to_json(engine.collection(&name).await?)?))
 }
 
 /// `GET /v1/admin/cache`: per-kind and per-tier counters and health.

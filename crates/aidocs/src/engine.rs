@@ -224,12 +224,7 @@ impl Engine {
             }
         };
         let sparse = Arc::new(Bm25Encoder::new(Bm25Config { k1: cfg.sparse.k1, b: cfg.sparse.b, avg_doc_len: cfg.sparse.avg_doc_len }));
-        let store: Arc<dyn VectorStore> = match cfg.store.kind {
-            StoreKind::Edge => Arc::new(EdgeStore::open(EdgeStoreConfig {
-                data_dir: cfg.data_dir.clone(),
-                wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024,
-            })?),
-        };
+        let store = open_store(&cfg)?;
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
         let rollouts = crate::rollout::Rollouts::open(&cfg)?;
@@ -994,6 +989,17 @@ impl Engine {
         self.store.delete(collection, deletes).await?;
         Ok(n)
     }
+}
+
+/// Open the vector store `cfg` describes, taking its data-dir lock (no model, no cache:
+/// what the engine and a migration share).
+pub fn open_store(cfg: &Config) -> Result<Arc<dyn VectorStore>> {
+    Ok(match cfg.store.kind {
+        StoreKind::Edge => Arc::new(EdgeStore::open(EdgeStoreConfig {
+            data_dir: cfg.data_dir.clone(),
+            wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024,
+        })?),
+    })
 }
 
 /// Pending writes of an ingest run: (id, text to encode, payload) and ids to delete after.

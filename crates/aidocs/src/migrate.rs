@@ -3,22 +3,14 @@
 //! after an interruption (a checkpoint written after each durable batch), then a count and
 //! a bit-exact sample check, then optionally an atomic alias switch on the target.
 
-use crate::config::{Config, StoreKind};
 use crate::error::{Error, Result};
 use aidocs_backup::format::point_hash;
 use aidocs_core::{CollectionSpec, Filter, StoreError, VectorStore};
-use aidocs_store::{EdgeStore, EdgeStoreConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-/// Open the vector store `cfg` describes (no model, no cache: what a migration needs).
-pub fn open_store(cfg: &Config) -> Result<Arc<dyn VectorStore>> {
-    Ok(match cfg.store.kind {
-        StoreKind::Edge => Arc::new(EdgeStore::open(EdgeStoreConfig { data_dir: cfg.data_dir.clone(), wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024 })?),
-    })
-}
+pub use crate::engine::open_store;
 
 #[derive(Debug, Clone)]
 pub struct MigrateOptions {

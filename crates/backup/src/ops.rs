@@ -336,7 +336,7 @@ impl Backups {
     /// A failure after the collection was created deletes it again.
     pub async fn restore(&self, id: &str, opts: &RestoreOptions, validator: &dyn RestoreValidator) -> Result<RestoreReport> {
         let started = Instant::now();
-        let (chain, locals) = self.repo.verify_chain(id).await?;
+        let (chain, locals, head_index) = self.repo.verify_chain(id).await?;
         let verify_ms = ms(started);
         let head = chain.last().expect("a chain holds its head").manifest.clone();
         let target = opts.into.clone().unwrap_or_else(|| format!("recovery_{}", now().format("%Y%m%dT%H%M%S%3f")));
@@ -347,7 +347,7 @@ impl Backups {
         }
         self.store.create_collection(&CollectionSpec { name: target.clone(), dims: head.config.dims, properties: head.config.properties.clone() }).await?;
         let loaded = Instant::now();
-        match self.load_and_check(&chain, &locals, &target, validator).await {
+        match self.load_and_check(&chain, &locals, &head_index, &target, validator).await {
             Ok((sampled, mut checks)) => {
                 let restore_ms = ms(loaded);
                 let raw: u64 = chain.iter().map(|e| e.manifest.raw_bytes).sum();
@@ -380,10 +380,16 @@ impl Backups {
         }
     }
 
-    async fn load_and_check(&self, chain: &[CatalogEntry], locals: &[LocalArchive], target: &str, validator: &dyn RestoreValidator) -> Result<(usize, Vec<String>)> {
+    async fn load_and_check(
+        &self,
+        chain: &[CatalogEntry],
+        locals: &[LocalArchive],
+        head_index: &BTreeMap<uuid::Uuid, PointHash>,
+        target: &str,
+        validator: &dyn RestoreValidator,
+    ) -> Result<(usize, Vec<String>)> {
         let head = &chain.last().expect("a chain holds its head").manifest;
         // Sample ids spread over the head's index, chosen before loading.
-        let head_index = self.read_index(chain.last().unwrap()).await?;
         let step = (head_index.len() / self.settings.sample_points.max(1)).max(1);
         let sample: BTreeSet<uuid::Uuid> = head_index.keys().step_by(step).take(self.settings.sample_points).copied().collect();
         let mut expected: HashMap<uuid::Uuid, Point> = HashMap::new();
@@ -494,7 +500,8 @@ impl Backups {
 }
 
 /// Full structural check of one archive against its catalog entry.
-fn verify_archive(path: &std::path::Path, entry: &CatalogEntry) -> Result<()> {
+/// Returns the archive's index (id -> content hash of every point at backup time).
+fn verify_archive(path: &std::path::Path, entry: &CatalogEntry) -> Result<BTreeMap<uuid::Uuid, PointHash>> {
     let id = &entry.manifest.id;
     let mut records: BTreeMap<uuid::Uuid, PointHash> = BTreeMap::new();
     let mut index = None;
@@ -527,7 +534,7 @@ fn verify_archive(path: &std::path::Path, entry: &CatalogEntry) -> Result<()> {
     if let Some((pid, _)) = records.iter().find(|(pid, h)| index.get(*pid) != Some(*h)) {
         return Err(corrupt(format::INDEX, format!("point {pid} does not match its index entry")));
     }
-    Ok(())
+    Ok(index)
 }
 
 /// The ids `policy` keeps, closed over incremental bases.
@@ -642,21 +649,23 @@ impl Repository {
 
     /// Check every archive of the chain: names, sizes, sha256 of each member and of the
     /// file, record structure, and that each archive's records agree with its index.
-    pub(crate) async fn verify_chain(&self, id: &str) -> Result<(Vec<CatalogEntry>, Vec<LocalArchive>)> {
+    /// Returns the chain, the local archives and the head's index.
+    pub(crate) async fn verify_chain(&self, id: &str) -> Result<(Vec<CatalogEntry>, Vec<LocalArchive>, BTreeMap<uuid::Uuid, PointHash>)> {
         let chain = self.chain(id).await?;
         let mut locals = Vec::new();
+        let mut head_index = BTreeMap::new();
         for entry in &chain {
             let local = self.fetch(&entry.manifest.id).await?;
             let path = local.path.clone();
             let entry2 = entry.clone();
-            tokio::task::spawn_blocking(move || verify_archive(&path, &entry2)).await.map_err(join_err)??;
+            head_index = tokio::task::spawn_blocking(move || verify_archive(&path, &entry2)).await.map_err(join_err)??;
             locals.push(local);
         }
-        Ok((chain, locals))
+        Ok((chain, locals, head_index))
     }
 
     pub async fn verify(&self, id: &str) -> Result<VerifyReport> {
-        let (chain, _) = self.verify_chain(id).await?;
+        let (chain, _, _) = self.verify_chain(id).await?;
         let head = chain.last().expect("a chain holds its head");
         Ok(VerifyReport {
             id: id.to_owned(),
