@@ -1,6 +1,7 @@
 //! Fault injection for tests (feature `testkit`): [`FaultyStore`] wraps any store and, on
 //! demand, fails queries on one collection, fails upserts after a number of successful
-//! ones, or slows full scans (a large collection, in effect).
+//! ones, or slows full scans (a large collection, in effect). [`qdrant_server`]: a Qdrant
+//! gRPC + REST test server over the embedded engine, for the `QdrantStore` tests.
 
 use aidocs_core::{CollectionInfo, CollectionSpec, Filter, Point, PointPage, ScoredChunk, StoreError, StoreQuery, StoredPoint, VectorStore};
 use async_trait::async_trait;
@@ -130,3 +131,5 @@ pub async fn all_points(store: &dyn VectorStore, collection: &str) -> Result<Vec
         }
     }
 }
+
+pub mod qdrant_server;
