@@ -55,6 +55,9 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     let bind = cfg.server.bind.clone();
     let drain = Duration::from_millis(cfg.server.shutdown_timeout_ms);
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;
+    // A Qdrant server must be reachable, accept the API key and be a supported version.
+    let store = engine.store().check().await.context("checking the vector store")?;
+    tracing::info!(%store, "vector store ready");
     // Canary checks and scheduled cleanups run beside the server.
     tokio::spawn(engine.clone().run_rollout_checks());
     // Scheduled backups (`backup.schedule`), when configured.

@@ -535,7 +535,11 @@ impl EvalProgress for BarEvalProgress {
 }
 
 fn open_engine(cfg: Config) -> anyhow::Result<Engine> {
-    Ok(Engine::open(cfg)?)
+    let engine = Engine::open(cfg)?;
+    // A Qdrant server must be reachable, accept the API key and be a supported version.
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(engine.store().check()))
+        .context("checking the vector store")?;
+    Ok(engine)
 }
 
 #[tokio::main]
@@ -643,11 +647,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let (from_cfg, to_cfg) = (store_config(&from)?, store_config(&to)?);
-            if from_cfg.data_dir == to_cfg.data_dir && from_cfg.store.kind == to_cfg.store.kind {
-                bail!("--from and --to name the same store ({}); use `deploy blue-green` or a backup to copy within one store", from_cfg.data_dir.display());
+            let place = |c: &Config| match c.vector_store.kind {
+                aidocs::config::StoreKind::Embedded => format!("the embedded store at {}", c.data_dir.display()),
+                aidocs::config::StoreKind::Qdrant => format!("the Qdrant server at {}", c.vector_store.url),
+            };
+            if place(&from_cfg) == place(&to_cfg) {
+                bail!("--from and --to name the same store ({}); use `deploy blue-green` or a backup to copy within one store", place(&from_cfg));
             }
-            let source = aidocs::migrate::open_store(&from_cfg).with_context(|| format!("opening the source store at {}", from_cfg.data_dir.display()))?;
-            let target = aidocs::migrate::open_store(&to_cfg).with_context(|| format!("opening the target store at {}", to_cfg.data_dir.display()))?;
+            let open = |c: &Config| -> anyhow::Result<std::sync::Arc<dyn aidocs::core::VectorStore>> {
+                let store = aidocs::migrate::open_store(c).with_context(|| format!("opening {}", place(c)))?;
+                tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(store.check())).with_context(|| format!("checking {}", place(c)))?;
+                Ok(store)
+            };
+            let (source, target) = (open(&from_cfg)?, open(&to_cfg)?);
             let opts = aidocs::migrate::MigrateOptions {
                 collection,
                 into,

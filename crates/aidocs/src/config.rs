@@ -44,7 +44,8 @@ pub struct Config {
     pub sparse: SparseConfig,
     pub chunking: ChunkingConfig,
     pub search: SearchConfig,
-    pub store: StoreConfig,
+    /// The vector store (formerly `[store]`; `aidocs config migrate` renames it).
+    pub vector_store: StoreConfig,
     pub ingest: IngestConfig,
     pub hyde: HydeSettings,
     pub rerank: RerankSettings,
@@ -640,16 +641,140 @@ pub struct SearchConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
-    /// Embedded Qdrant engine in the data dir.
-    Edge,
+    /// Embedded Qdrant engine (qdrant-edge) in the data dir; `edge` is the old name.
+    #[serde(alias = "edge")]
+    Embedded,
+    /// A Qdrant server or cluster over gRPC (`url`, `api_key`).
+    Qdrant,
 }
 
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Qdrant => "qdrant",
+        }
+    }
+}
+
+/// `[vector_store]`: which backend holds the points, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub kind: StoreKind,
-    /// WAL segment size per collection, MiB.
+    /// Embedded: WAL segment size per collection, MiB.
     pub wal_segment_mb: usize,
+    /// Qdrant: gRPC URL (`http://qdrant:6334`; `https://` for TLS). Env `QDRANT_URL`.
+    pub url: String,
+    /// Qdrant: REST URL for snapshots; default the gRPC URL with port 6333.
+    pub rest_url: Option<String>,
+    /// Qdrant: API key. Env `QDRANT_API_KEY` (keep it out of files).
+    pub api_key: Option<String>,
+    /// Qdrant: PEM of a CA to trust besides the system roots.
+    pub ca_cert: Option<PathBuf>,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Tries per call on transient errors (unavailable, deadline, rate limited).
+    pub retries: u32,
+    /// Points per upsert request.
+    pub upsert_batch: usize,
+    /// How collections are created on a Qdrant server.
+    pub collection: QdrantCollectionSettings,
+    /// Query-time parameters sent to a Qdrant server.
+    pub search: QdrantSearchSettings,
+}
+
+/// Collection settings of the Qdrant backend (the embedded engine uses its own defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QdrantCollectionSettings {
+    pub on_disk_vectors: bool,
+    pub hnsw_m: u64,
+    pub hnsw_ef_construct: u64,
+    pub full_scan_threshold: u64,
+    /// `int8` scalar quantization, or `none`.
+    pub quantization: QuantizationKind,
+    pub quantile: f32,
+    pub always_ram: bool,
+    pub indexing_threshold: Option<u64>,
+    pub default_segment_number: Option<u64>,
+    pub shard_number: Option<u32>,
+    pub replication_factor: Option<u32>,
+    pub write_consistency_factor: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuantizationKind {
+    Int8,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QdrantSearchSettings {
+    pub hnsw_ef: Option<u64>,
+    /// Re-score quantized candidates with the original vectors.
+    pub rescore: bool,
+    pub oversampling: f64,
+}
+
+impl Default for QdrantCollectionSettings {
+    fn default() -> Self {
+        let d = aidocs_store::qdrant::CollectionParams::default();
+        let q = d.quantization.unwrap_or_default();
+        Self {
+            on_disk_vectors: d.on_disk_vectors,
+            hnsw_m: d.hnsw_m,
+            hnsw_ef_construct: d.hnsw_ef_construct,
+            full_scan_threshold: d.full_scan_threshold,
+            quantization: QuantizationKind::Int8,
+            quantile: q.quantile,
+            always_ram: q.always_ram,
+            indexing_threshold: d.indexing_threshold,
+            default_segment_number: d.default_segment_number,
+            shard_number: d.shard_number,
+            replication_factor: d.replication_factor,
+            write_consistency_factor: d.write_consistency_factor,
+        }
+    }
+}
+
+impl Default for QdrantSearchSettings {
+    fn default() -> Self {
+        let d = aidocs_store::qdrant::SearchParams::default();
+        Self { hnsw_ef: d.hnsw_ef, rescore: d.rescore, oversampling: d.oversampling }
+    }
+}
+
+impl StoreConfig {
+    /// The Qdrant backend's settings.
+    pub fn to_qdrant(&self) -> aidocs_store::QdrantStoreConfig {
+        let mut q = aidocs_store::QdrantStoreConfig::new(&self.url);
+        q.rest_url = self.rest_url.clone().filter(|u| !u.is_empty());
+        q.api_key = self.api_key.clone().filter(|k| !k.is_empty());
+        q.ca_cert = self.ca_cert.clone();
+        q.timeout = Duration::from_millis(self.timeout_ms);
+        q.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        q.retry.attempts = self.retries.max(1);
+        q.upsert_batch = self.upsert_batch.max(1);
+        let c = &self.collection;
+        q.collection = aidocs_store::qdrant::CollectionParams {
+            on_disk_vectors: c.on_disk_vectors,
+            hnsw_m: c.hnsw_m,
+            hnsw_ef_construct: c.hnsw_ef_construct,
+            full_scan_threshold: c.full_scan_threshold,
+            quantization: (c.quantization == QuantizationKind::Int8)
+                .then_some(aidocs_store::qdrant::ScalarQuantization { quantile: c.quantile, always_ram: c.always_ram }),
+            indexing_threshold: c.indexing_threshold,
+            default_segment_number: c.default_segment_number,
+            shard_number: c.shard_number,
+            replication_factor: c.replication_factor,
+            write_consistency_factor: c.write_consistency_factor,
+        };
+        q.search = aidocs_store::qdrant::SearchParams { hnsw_ef: self.search.hnsw_ef, rescore: self.search.rescore, oversampling: self.search.oversampling };
+        q
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -699,7 +824,7 @@ impl Default for Config {
             sparse: SparseConfig::default(),
             chunking: ChunkingConfig::default(),
             search: SearchConfig::default(),
-            store: StoreConfig::default(),
+            vector_store: StoreConfig::default(),
             ingest: IngestConfig::default(),
             hyde: HydeSettings::default(),
             rerank: RerankSettings::default(),
@@ -785,7 +910,20 @@ impl Default for SearchConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { kind: StoreKind::Edge, wal_segment_mb: 8 }
+        Self {
+            kind: StoreKind::Embedded,
+            wal_segment_mb: 8,
+            url: String::new(),
+            rest_url: None,
+            api_key: None,
+            ca_cert: None,
+            timeout_ms: 30_000,
+            connect_timeout_ms: 5_000,
+            retries: 4,
+            upsert_batch: 256,
+            collection: QdrantCollectionSettings::default(),
+            search: QdrantSearchSettings::default(),
+        }
     }
 }
 
@@ -866,6 +1004,14 @@ impl Config {
             fig = fig.merge(Json::string(text));
             resolved_template = Some(canonical.to_owned());
         }
+        // Keys an older aidocs wrote: say how to update the file rather than "unknown field".
+        let old: Vec<&str> = crate::config_migrate::CHANGES.iter().map(|(k, _)| *k).filter(|k| upper.find_value(k).is_ok()).collect();
+        if !old.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "the config uses keys of an older aidocs ({}); run `aidocs config migrate FILE` to update it",
+                old.join(", ")
+            )));
+        }
         fig = fig.merge(upper);
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.template = resolved_template;
@@ -880,6 +1026,12 @@ impl Config {
             }
             if cfg.telemetry.otlp_endpoint.is_empty() {
                 cfg.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+            }
+            if cfg.vector_store.url.is_empty() {
+                cfg.vector_store.url = std::env::var("QDRANT_URL").unwrap_or_default();
+            }
+            if cfg.vector_store.api_key.is_none() {
+                cfg.vector_store.api_key = std::env::var("QDRANT_API_KEY").ok().filter(|k| !k.is_empty());
             }
             if cfg.backup.dest.is_none() {
                 cfg.backup.dest = std::env::var("AIDOCS_BACKUP_DEST").ok().filter(|d| !d.trim().is_empty());
@@ -926,6 +1078,18 @@ impl Config {
             }
             if o.dimensions > 0 && o.dimensions as usize != o.dims {
                 return bad("embedding.openai.dimensions asks the API for vectors of that size, so embedding.openai.dims must equal it");
+            }
+        }
+        if self.vector_store.kind == StoreKind::Qdrant {
+            let v = &self.vector_store;
+            if v.url.trim().is_empty() {
+                return bad("vector_store.kind = \"qdrant\" needs vector_store.url (or QDRANT_URL), e.g. http://qdrant:6334");
+            }
+            if !(v.url.starts_with("http://") || v.url.starts_with("https://")) {
+                return bad("vector_store.url must start with http:// or https:// (the gRPC port, 6334 by default)");
+            }
+            if v.timeout_ms == 0 || v.connect_timeout_ms == 0 || !(v.collection.quantile > 0.5 && v.collection.quantile <= 1.0) || v.search.oversampling < 1.0 {
+                return bad("vector_store: timeouts must be positive, collection.quantile in (0.5, 1] and search.oversampling >= 1");
             }
         }
         if self.crawl.concurrency == 0 || self.crawl.per_host_concurrency == 0 || self.crawl.max_pages == 0 {

@@ -18,6 +18,8 @@ pub enum Change {
 /// Old key (dotted path) -> its fate.
 pub const CHANGES: &[(&str, Change)] = &[
     ("cache.breaker_cooldown_ms", Change::Renamed("breaker.cooldown_ms")),
+    ("store.kind", Change::Renamed("vector_store.kind")),
+    ("store.wal_segment_mb", Change::Renamed("vector_store.wal_segment_mb")),
     ("cache.breaker_failures", Change::Removed("breakers now open on an error rate: set breaker.error_rate, breaker.min_calls and breaker.window_s")),
 ];
 
@@ -73,6 +75,12 @@ fn migrate_toml(text: &str, changes: &mut Vec<String>) -> Result<String> {
             }
             Change::Removed(note) => changes.push(format!("`{old}` removed: {note}")),
         }
+        // A table the changes emptied goes too (`[store]` after its keys moved).
+        if let [table] = table_path
+            && doc.get(table).and_then(|t| t.as_table_like()).is_some_and(|t| t.is_empty())
+        {
+            doc.remove(table);
+        }
     }
     Ok(doc.to_string())
 }
@@ -109,6 +117,11 @@ fn migrate_json(text: &str, changes: &mut Vec<String>) -> Result<String> {
                 }
             }
             Change::Removed(note) => changes.push(format!("`{old}` removed: {note}")),
+        }
+        if let ([table], Some(obj)) = (table_path, v.as_object_mut())
+            && obj.get(*table).and_then(|t| t.as_object()).is_some_and(|t| t.is_empty())
+        {
+            obj.remove(*table);
         }
     }
     Ok(serde_json::to_string_pretty(&v).expect("a JSON value serialises") + "\n")
@@ -177,6 +190,22 @@ mod tests {
         assert_eq!((cfg.breaker.cooldown_ms, warnings.len()), (2000, 0));
         let again = migrate_file(&f).unwrap();
         assert!(again.changes.is_empty() && again.backup.is_none(), "a current file is left alone");
+    }
+
+    #[test]
+    fn the_old_store_section_is_refused_with_a_hint_then_migrated_to_vector_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("aidocs.toml");
+        std::fs::write(&f, "[store]\nkind = \"edge\"\nwal_segment_mb = 2\n").unwrap();
+        let src = crate::ConfigSource { file: Some(f.clone()), template: None, use_env: false };
+        let e = crate::Config::load(&src).unwrap_err().to_string();
+        assert!(e.contains("store.kind") && e.contains("aidocs config migrate"), "{e}");
+        let r = migrate_file(&f).unwrap();
+        assert_eq!(r.changes, ["`store.kind` -> `vector_store.kind`", "`store.wal_segment_mb` -> `vector_store.wal_segment_mb`"]);
+        let new = std::fs::read_to_string(&f).unwrap();
+        assert!(!new.contains("[store]"), "the emptied table is gone: {new}");
+        let (cfg, _) = crate::Config::load(&src).unwrap();
+        assert_eq!((cfg.vector_store.kind, cfg.vector_store.wal_segment_mb), (crate::config::StoreKind::Embedded, 2), "`edge` still reads as embedded");
     }
 
     #[test]

@@ -994,11 +994,13 @@ impl Engine {
 /// Open the vector store `cfg` describes, taking its data-dir lock (no model, no cache:
 /// what the engine and a migration share).
 pub fn open_store(cfg: &Config) -> Result<Arc<dyn VectorStore>> {
-    Ok(match cfg.store.kind {
-        StoreKind::Edge => Arc::new(EdgeStore::open(EdgeStoreConfig {
+    Ok(match cfg.vector_store.kind {
+        StoreKind::Embedded => Arc::new(EdgeStore::open(EdgeStoreConfig {
             data_dir: cfg.data_dir.clone(),
-            wal_segment_capacity: cfg.store.wal_segment_mb.max(1) * 1024 * 1024,
+            wal_segment_capacity: cfg.vector_store.wal_segment_mb.max(1) * 1024 * 1024,
         })?),
+        // No I/O here: the server is checked by `VectorStore::check` before serving.
+        StoreKind::Qdrant => Arc::new(aidocs_store::QdrantStore::new(cfg.vector_store.to_qdrant())?),
     })
 }
 

@@ -121,6 +121,11 @@ pub struct CacheStats {
 pub trait VectorStore: Send + Sync {
     /// Backend name for diagnostics ("edge", "qdrant").
     fn backend(&self) -> &'static str;
+    /// Check the backend is reachable and compatible (a server's version, its API key);
+    /// returns a one-line description for logs and health checks. Called before serving.
+    async fn check(&self) -> Result<String, StoreError> {
+        Ok(self.backend().to_owned())
+    }
     async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError>;
     async fn delete_collection(&self, name: &str) -> Result<(), StoreError>;
     async fn list_collections(&self) -> Result<Vec<CollectionInfo>, StoreError>;

@@ -323,6 +323,10 @@ impl VectorStore for EdgeStore {
         "edge"
     }
 
+    async fn check(&self) -> Result<String, StoreError> {
+        Ok(format!("embedded qdrant-edge at {}", self.inner.root.display()))
+    }
+
     async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
         validate_name(&spec.name)?;
         let spec = spec.clone();

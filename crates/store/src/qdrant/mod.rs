@@ -191,14 +191,14 @@ struct Inner {
     snapshots: SnapshotsClient<Svc>,
     root: QdrantClient<Svc>,
     http: reqwest::Client,
-    server_version: String,
+    server_version: Mutex<Option<String>>,
     /// Dims per collection or alias name, for the dimension check before a request.
     dims: Mutex<HashMap<String, (usize, Instant)>>,
 }
 
 impl std::fmt::Debug for QdrantStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QdrantStore").field("url", &self.inner.cfg.url).field("server", &self.inner.server_version).finish()
+        f.debug_struct("QdrantStore").field("url", &self.inner.cfg.url).finish()
     }
 }
 
@@ -249,6 +249,14 @@ fn rest_url_of(grpc: &str) -> String {
 impl QdrantStore {
     /// Connect and check the server: reachable, API key accepted, version supported.
     pub async fn connect(cfg: QdrantStoreConfig) -> Result<Self, StoreError> {
+        let store = Self::new(cfg)?;
+        store.check_server().await?;
+        Ok(store)
+    }
+
+    /// Build the client without any I/O (the channel connects on first use); call
+    /// [`VectorStore::check`] before serving. Must run inside a tokio runtime.
+    pub fn new(cfg: QdrantStoreConfig) -> Result<Self, StoreError> {
         let bad_url = |e: &dyn std::fmt::Display| StoreError::Backend(format!("invalid Qdrant URL `{}`: {e}", cfg.url));
         let mut endpoint = Endpoint::from_shared(cfg.url.clone())
             .map_err(|e| bad_url(&e))?
@@ -265,6 +273,9 @@ impl QdrantStore {
             }
             endpoint = endpoint.tls_config(tls).map_err(|e| bad_url(&e))?;
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::Backend("the Qdrant backend must be opened inside a tokio runtime".into()));
+        }
         let channel = endpoint.connect_lazy();
         let key = match &cfg.api_key {
             Some(k) if !k.is_empty() => {
@@ -277,39 +288,43 @@ impl QdrantStore {
         }
         let svc = || InterceptedService::new(channel.clone(), ApiKey(key.clone()));
         let max = 256 * 1024 * 1024;
-        let mut store = Inner {
+        let inner = Inner {
             points: PointsClient::new(svc()).max_decoding_message_size(max).max_encoding_message_size(max),
             collections: CollectionsClient::new(svc()).max_decoding_message_size(max),
             snapshots: SnapshotsClient::new(svc()),
             root: QdrantClient::new(svc()),
-            http: reqwest::Client::builder()
-                .connect_timeout(cfg.connect_timeout)
-                .build()
-                .map_err(backend)?,
-            server_version: String::new(),
+            http: reqwest::Client::builder().connect_timeout(cfg.connect_timeout).build().map_err(backend)?,
+            server_version: Mutex::new(None),
             dims: Mutex::new(HashMap::new()),
             cfg,
         };
-        let reply = store
+        Ok(Self { inner: std::sync::Arc::new(inner) })
+    }
+
+    /// Health check: reachable, API key accepted, version supported. Returns the version.
+    async fn check_server(&self) -> Result<String, StoreError> {
+        let url = &self.inner.cfg.url;
+        let reply = self
+            .inner
             .call("health check", "", |c| async move { c.root.clone().health_check(pb::HealthCheckRequest {}).await })
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot reach Qdrant at {}: {e}", store.cfg.url)))?;
+            .map_err(|e| StoreError::Backend(format!("cannot reach Qdrant at {url}: {e}")))?;
         match parse_version(&reply.version) {
             Some((major, minor)) if major == MIN_SERVER_VERSION.0 && minor >= MIN_SERVER_VERSION.1 => {}
             _ => {
                 return Err(StoreError::Backend(format!(
-                    "Qdrant at {} is version {}; aidocs needs a 1.x server >= {}.{}",
-                    store.cfg.url, reply.version, MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
+                    "Qdrant at {url} is version {}; aidocs needs a 1.x server >= {}.{}",
+                    reply.version, MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1
                 )));
             }
         }
-        store.server_version = reply.version;
-        Ok(Self { inner: std::sync::Arc::new(store) })
+        *self.inner.server_version.lock().unwrap() = Some(reply.version.clone());
+        Ok(reply.version)
     }
 
-    /// The server's version, as its health check reported it.
-    pub fn server_version(&self) -> &str {
-        &self.inner.server_version
+    /// The server's version, as its last health check reported it.
+    pub fn server_version(&self) -> Option<String> {
+        self.inner.server_version.lock().unwrap().clone()
     }
 
     pub fn config(&self) -> &QdrantStoreConfig {
@@ -541,6 +556,10 @@ impl VectorStore for QdrantStore {
         "qdrant"
     }
 
+    async fn check(&self) -> Result<String, StoreError> {
+        Ok(format!("qdrant {} at {}", self.check_server().await?, self.inner.cfg.url))
+    }
+
     async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
         crate::edge::validate_name(&spec.name)?;
         if self.exists(&spec.name).await? || self.aliases().await?.iter().any(|(a, _)| *a == spec.name) {
@@ -623,7 +642,9 @@ impl VectorStore for QdrantStore {
             }
         }
         properties.insert("status".into(), format!("{:?}", pb::CollectionStatus::try_from(info.status).unwrap_or_default()).to_lowercase());
-        properties.insert("server_version".into(), self.inner.server_version.clone());
+        if let Some(v) = self.server_version() {
+            properties.insert("server_version".into(), v);
+        }
         let mut aliases: Vec<String> = self.aliases().await?.into_iter().filter(|(_, c)| *c == collection).map(|(a, _)| a).collect();
         aliases.sort();
         Ok(CollectionInfo {

@@ -56,6 +56,9 @@ impl VectorStore for FaultyStore {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+    async fn check(&self) -> Result<String, StoreError> {
+        self.inner.check().await
+    }
     async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
         self.inner.create_collection(spec).await
     }

@@ -208,6 +208,9 @@ fn store_query(req: pb::QueryPoints) -> Result<StoreQuery, Status> {
     take(nearest_of(sparse.query)?);
     q.mode = SearchMode::Hybrid;
     q.prefetch_limit = per;
+    // Qdrant fuses exactly `per` candidates from each prefetch; the embedded engine widens
+    // its prefetches to the limit, so the fused page asked for may not exceed `per`.
+    q.limit = q.limit.min(per);
     q.fusion = match req.query.and_then(|q| q.variant) {
         Some(query::Variant::Rrf(r)) => {
             let (dense_weight, sparse_weight) = match r.weights.as_slice() {
