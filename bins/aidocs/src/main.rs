@@ -215,6 +215,10 @@ enum BackupCommand {
         /// full or incremental (changes since the newest backup of the collection).
         #[arg(long = "type", default_value = "full")]
         kind: String,
+        /// Keep the Qdrant server's own snapshot (fastest restore into Qdrant) instead of
+        /// the portable archive. Needs `vector_store.kind = "qdrant"`.
+        #[arg(long, conflicts_with = "kind")]
+        native: bool,
         #[arg(long)]
         dest: Option<String>,
     },
@@ -842,6 +846,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 let client = aidocs::client::AdminClient::new(&url, api_key, std::time::Duration::from_secs(6 * 3600))?;
                 let out = match command {
+                    BackupCommand::Create { collection, native: true, .. } => {
+                        client.post("/v1/admin/backups", &serde_json::json!({"collection": collection, "native": true})).await?
+                    }
                     BackupCommand::Create { collection, kind, .. } => {
                         let kind: aidocs::backup::BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
                         client.post("/v1/admin/backups", &serde_json::json!({"collection": collection, "type": kind})).await?
@@ -871,18 +878,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Listing and verifying read only the repository: no model, no data-dir lock.
             match &command {
                 BackupCommand::List { collection, json, .. } => {
-                    let list = aidocs::backup::repository(&cfg)?.summaries(collection.as_deref()).await.map_err(aidocs::Error::from)?;
+                    let repo = aidocs::backup::repository(&cfg)?;
+                    let list = repo.summaries(collection.as_deref()).await.map_err(aidocs::Error::from)?;
+                    let native = repo.native_entries(collection.as_deref()).await.map_err(aidocs::Error::from)?;
                     if *json {
-                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backups": list}))?);
+                        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"backups": list, "native": native}))?);
                     } else {
                         for b in &list {
                             println!("{}\t{}\t{}\t{} points\t{} records\t{} bytes", b.id, b.kind.as_str(), b.created_at.to_rfc3339(), b.points, b.records, b.archive_bytes);
+                        }
+                        for b in &native {
+                            println!("{}\tnative\t{}\t{} points\t{}\t{} bytes", b.id, b.created_at.to_rfc3339(), b.points, b.store, b.bytes);
                         }
                     }
                     return Ok(());
                 }
                 BackupCommand::Verify { id, .. } => {
-                    let report = aidocs::backup::repository(&cfg)?.verify(id).await.map_err(aidocs::Error::from)?;
+                    let repo = aidocs::backup::repository(&cfg)?;
+                    let report = if aidocs::backup::is_native_id(id) {
+                        serde_json::to_value(repo.verify_native(id).await.map_err(aidocs::Error::from)?.0)?
+                    } else {
+                        serde_json::to_value(repo.verify(id).await.map_err(aidocs::Error::from)?)?
+                    };
                     println!("{}", serde_json::to_string_pretty(&report)?);
                     return Ok(());
                 }
@@ -890,6 +907,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let engine = open_engine(cfg)?;
             let out = match command {
+                BackupCommand::Create { collection, native: true, .. } => serde_json::to_value(engine.backup_create_native(collection.as_deref()).await?)?,
                 BackupCommand::Create { collection, kind, .. } => {
                     let kind: aidocs::backup::BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
                     serde_json::to_value(engine.backup_create(collection.as_deref(), kind).await?)?
@@ -897,7 +915,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 BackupCommand::List { .. } | BackupCommand::Verify { .. } => unreachable!("answered above without the engine"),
                 BackupCommand::Restore { id, into, switch_alias, validate_queries, .. } => {
                     let validate_queries = validate_queries.as_deref().map(read_queries).transpose()?;
-                    serde_json::to_value(engine.backup_restore(&id, aidocs::backup::RestoreRequest { into, switch_alias, validate_queries }).await?)?
+                    let req = aidocs::backup::RestoreRequest { into, switch_alias, validate_queries };
+                    if aidocs::backup::is_native_id(&id) {
+                        serde_json::to_value(engine.backup_restore_native(&id, req).await?)?
+                    } else {
+                        serde_json::to_value(engine.backup_restore(&id, req).await?)?
+                    }
                 }
                 BackupCommand::Prune { keep_last, keep_days, .. } => {
                     let policy = (keep_last.is_some() || keep_days.is_some()).then_some(aidocs::backup::Retention { keep_last, keep_days });

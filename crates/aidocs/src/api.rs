@@ -487,6 +487,9 @@ struct BackupCreateBody {
     /// `full` (default) or `incremental`.
     #[serde(default, rename = "type")]
     kind: Option<aidocs_backup::BackupKind>,
+    /// The Qdrant server's own snapshot instead of the portable archive.
+    #[serde(default)]
+    native: bool,
 }
 
 fn to_json(v: impl serde::Serialize) -> Result<Value, ApiError> {
@@ -511,8 +514,15 @@ async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = cra
 async fn backup_create(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let b: BackupCreateBody = optional_body(&body)?;
     let kind = b.kind.unwrap_or(aidocs_backup::BackupKind::Full);
-    let r = detached(async move { engine.backup_create(b.collection.as_deref(), kind).await }).await?;
-    Ok((StatusCode::CREATED, Json(to_json(r)?)).into_response())
+    let r = if b.native {
+        if b.kind.is_some() {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "a native backup is always a full snapshot; leave out `type`"));
+        }
+        to_json(detached(async move { engine.backup_create_native(b.collection.as_deref()).await }).await?)?
+    } else {
+        to_json(detached(async move { engine.backup_create(b.collection.as_deref(), kind).await }).await?)?
+    };
+    Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -524,11 +534,15 @@ struct BackupListQuery {
 /// `GET /v1/admin/backups[?collection=C]`.
 async fn backup_list(State(engine): State<Engine>, query: Result<Query<BackupListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
-    Ok(Json(json!({"backups": engine.backup_list(q.collection.as_deref()).await?})))
+    let c = q.collection.as_deref();
+    Ok(Json(json!({"backups": engine.backup_list(c).await?, "native": engine.backup_list_native(c).await?})))
 }
 
 /// `POST /v1/admin/backups/{id}/verify`: 200 with the checked chain, or 422 `backup_corrupt`.
 async fn backup_verify(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if crate::backup::is_native_id(&id) {
+        return Ok(Json(to_json(engine.backup_verify_native(&id).await?)?));
+    }
     Ok(Json(to_json(engine.backup_verify(&id).await?)?))
 }
 
@@ -536,6 +550,9 @@ async fn backup_verify(State(engine): State<Engine>, Path(id): Path<String>) -> 
 /// then switch the alias if asked.
 async fn backup_restore(State(engine): State<Engine>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
     let req: crate::backup::RestoreRequest = optional_body(&body)?;
+    if crate::backup::is_native_id(&id) {
+        return Ok(Json(to_json(detached(async move { engine.backup_restore_native(&id, req).await }).await?)?));
+    }
     Ok(Json(to_json(detached(async move { engine.backup_restore(&id, req).await }).await?)?))
 }
 

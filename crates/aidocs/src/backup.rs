@@ -5,12 +5,12 @@ use crate::engine::{Engine, SearchRequest};
 use crate::error::Result;
 use aidocs_backup::schedule::Schedule;
 use aidocs_backup::{
-    BackupReport, BackupSettings, BackupSummary, Backups, DrillReport, PruneReport, RestoreOptions, RestoreReport,
+    NativeBackupReport, NativeEntry, NativeRestoreReport, BackupReport, BackupSettings, BackupSummary, Backups, DrillReport, PruneReport, RestoreOptions, RestoreReport,
     RestoreValidator, VerifyReport,
 };
 use async_trait::async_trait;
 
-pub use aidocs_backup::{BackupKind, Retention};
+pub use aidocs_backup::{BackupKind, Retention, is_native_id};
 
 /// Restore validation: each query must return at least one hit on the restored collection.
 struct QueryValidator<'a> {
@@ -78,8 +78,36 @@ impl Engine {
         r
     }
 
+    /// A native backup: the Qdrant server's own snapshot, copied into `backup.dest`.
+    pub async fn backup_create_native(&self, collection: Option<&str>) -> Result<NativeBackupReport> {
+        let collection = collection.unwrap_or(&self.config().search.default_collection);
+        let r = async { Ok(self.backups()?.create_native(collection).await?) }.await;
+        self.metrics().backup("native", r.is_ok());
+        r
+    }
+
+    pub async fn backup_list_native(&self, collection: Option<&str>) -> Result<Vec<NativeEntry>> {
+        Ok(repository(self.config())?.native_entries(collection).await?)
+    }
+
+    /// Restore a native backup: checked by size and sha256, recovered on the server into a
+    /// new collection, count-checked and validated before any alias moves.
+    pub async fn backup_restore_native(&self, id: &str, req: RestoreRequest) -> Result<NativeRestoreReport> {
+        let queries = req.validate_queries.unwrap_or_else(|| self.config().backup.validate_queries.clone());
+        let validator = QueryValidator { engine: self, queries: &queries };
+        let opts = RestoreOptions { into: req.into, switch_alias: req.switch_alias };
+        let r = async { Ok(self.backups()?.restore_native(id, &opts, &validator).await?) }.await;
+        self.metrics().restore("restore", r.is_ok());
+        r
+    }
+
     pub async fn backup_list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
         Ok(self.backups()?.list(collection).await?)
+    }
+
+    /// Check a native backup's snapshot file against its entry (size, sha256).
+    pub async fn backup_verify_native(&self, id: &str) -> Result<NativeEntry> {
+        Ok(repository(self.config())?.verify_native(id).await?.0)
     }
 
     pub async fn backup_verify(&self, id: &str) -> Result<VerifyReport> {

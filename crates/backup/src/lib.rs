@@ -9,6 +9,9 @@
 //! (`<id>.json`, written after the archive `<id>.tar`) exists, so an interrupted backup is
 //! never listed.
 //!
+//! Native backups ([`Backups::create_native`]) keep a store server's own snapshot (Qdrant)
+//! in the same repository, checked by size and sha256: the fastest same-engine restore.
+//!
 //! It must not know about HTTP, the engine or the embedder: validation queries come in
 //! through the [`RestoreValidator`] trait.
 //!
@@ -16,6 +19,7 @@
 
 pub mod archive;
 pub mod format;
+mod native;
 mod ops;
 mod repo;
 pub mod schedule;
@@ -25,7 +29,8 @@ pub use ops::{
     BackupReport, BackupSettings, BackupSummary, Backups, DrillReport, NoValidation, PruneReport, RestoreOptions,
     RestoreReport, RestoreValidator, Retention, VerifyReport,
 };
-pub use repo::{CatalogEntry, Repository};
+pub use native::{is_native_id, NativeBackupReport, NativeEntry, NativeRestoreReport};
+pub use repo::{CatalogEntry, LocalArchive, Repository};
 
 use std::path::Path;
 use thiserror::Error;

@@ -191,6 +191,10 @@ impl Backups {
         &self.repo
     }
 
+    pub fn store(&self) -> &Arc<dyn VectorStore> {
+        &self.store
+    }
+
     /// Backups (of `collection` when given), oldest first.
     pub async fn list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
         self.repo.summaries(collection).await

@@ -22,6 +22,7 @@ pub struct CatalogEntry {
 
 /// An archive ready to read: a local file (the destination's own file for a local
 /// directory, else a downloaded copy removed on drop).
+#[derive(Debug)]
 pub struct LocalArchive {
     pub path: PathBuf,
     _temp: Option<tempfile::TempPath>,
@@ -152,12 +153,19 @@ impl Repository {
     /// Upload a finished archive, then its catalog entry (the commit point).
     pub async fn publish(&self, archive: &Path, entry: &CatalogEntry) -> Result<()> {
         let id = &entry.manifest.id;
-        let upload = self.store.put_multipart(&self.path(&format!("{id}.tar"))).await.map_err(|e| self.dest_err(e))?;
+        self.put_file(&format!("{id}.tar"), archive).await?;
+        let json = serde_json::to_vec_pretty(entry).expect("catalog entries serialise");
+        self.put_bytes(&format!("{id}.json"), json).await
+    }
+
+    /// Stream a local file to `name` (multipart: large files never sit in memory).
+    pub(crate) async fn put_file(&self, name: &str, file: &Path) -> Result<()> {
+        let upload = self.store.put_multipart(&self.path(name)).await.map_err(|e| self.dest_err(e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, 8 << 20);
-        let mut file = tokio::fs::File::open(archive).await.map_err(|e| BackupError::io(archive, e))?;
+        let mut f = tokio::fs::File::open(file).await.map_err(|e| BackupError::io(file, e))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = file.read(&mut buf).await.map_err(|e| BackupError::io(archive, e))?;
+            let n = f.read(&mut buf).await.map_err(|e| BackupError::io(file, e))?;
             if n == 0 {
                 break;
             }
@@ -165,18 +173,40 @@ impl Repository {
             writer.write(&buf[..n]);
         }
         writer.finish().await.map_err(|e| self.dest_err(e))?;
-        let json = serde_json::to_vec_pretty(entry).expect("catalog entries serialise");
-        self.store.put(&self.path(&format!("{id}.json")), PutPayload::from(json)).await.map_err(|e| self.dest_err(e))?;
         Ok(())
+    }
+
+    pub(crate) async fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store.put(&self.path(name), PutPayload::from(bytes)).await.map_err(|e| self.dest_err(e))?;
+        Ok(())
+    }
+
+    /// The bytes of `name`, `None` when it does not exist.
+    pub(crate) async fn get_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get(&self.path(name)).await {
+            Ok(g) => Ok(Some(g.bytes().await.map_err(|e| self.dest_err(e))?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.dest_err(e)),
+        }
+    }
+
+    /// File names under the prefix ending in `suffix`, the suffix cut off.
+    pub(crate) async fn names_with(&self, suffix: &str) -> Result<Vec<String>> {
+        Ok(self.names().await?.into_iter().filter_map(|n| n.strip_suffix(suffix).map(str::to_owned)).collect())
     }
 
     /// The archive of `id` as a local file.
     pub async fn fetch(&self, id: &str) -> Result<LocalArchive> {
         check_id(id)?;
-        let got = match self.store.get(&self.path(&format!("{id}.tar"))).await {
+        self.get_file(id, &format!("{id}.tar")).await
+    }
+
+    /// `name` (a file of backup `id`) as a local file.
+    pub(crate) async fn get_file(&self, id: &str, name: &str) -> Result<LocalArchive> {
+        let got = match self.store.get(&self.path(name)).await {
             Ok(g) => g,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: "archive file is missing".into() });
+                return Err(BackupError::Corrupt { backup: id.to_owned(), member: None, detail: format!("{name} is missing") });
             }
             Err(e) => return Err(self.dest_err(e)),
         };
@@ -198,8 +228,13 @@ impl Repository {
     /// Remove a backup: the catalog entry first (so it stops existing), then the archive.
     pub async fn remove(&self, id: &str) -> Result<()> {
         check_id(id)?;
-        for name in [format!("{id}.json"), format!("{id}.tar")] {
-            match self.store.delete(&self.path(&name)).await {
+        self.delete_names(&[format!("{id}.json"), format!("{id}.tar")]).await
+    }
+
+    /// Delete these files, in order; missing ones are fine.
+    pub(crate) async fn delete_names(&self, names: &[String]) -> Result<()> {
+        for name in names {
+            match self.store.delete(&self.path(name)).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.dest_err(e)),
             }

@@ -153,4 +153,36 @@ pub trait VectorStore: Send + Sync {
     async fn query(&self, collection: &str, query: &StoreQuery) -> Result<Vec<ScoredChunk>, StoreError>;
     /// Build indexes after a bulk load. May take long; queries keep working meanwhile.
     async fn optimize(&self, collection: &str) -> Result<(), StoreError>;
+    /// The backend's own snapshots, where it has them (a Qdrant server); `None` otherwise.
+    fn native_snapshots(&self) -> Option<&dyn NativeSnapshots> {
+        None
+    }
+}
+
+/// A store backend's own collection snapshots: the fastest same-engine backup and restore.
+///
+/// Contract:
+/// - `create_snapshot` captures the collection (or an alias's target) as it is now, on the
+///   server;
+/// - `download_snapshot` writes the complete file to `dest` or leaves nothing at `dest`,
+///   and returns its size in bytes;
+/// - `recover_snapshot` makes `collection` hold exactly the snapshot's points and config
+///   (created, or replaced if it exists);
+/// - `delete_snapshot` of a missing snapshot is an error naming it.
+#[async_trait]
+pub trait NativeSnapshots: Send + Sync {
+    async fn create_snapshot(&self, collection: &str) -> Result<SnapshotInfo, StoreError>;
+    async fn download_snapshot(&self, collection: &str, snapshot: &SnapshotInfo, dest: &std::path::Path) -> Result<u64, StoreError>;
+    async fn recover_snapshot(&self, collection: &str, file: &std::path::Path) -> Result<(), StoreError>;
+    async fn delete_snapshot(&self, collection: &str, name: &str) -> Result<(), StoreError>;
+}
+
+/// One snapshot on a store server.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotInfo {
+    pub name: String,
+    pub size: u64,
+    /// RFC 3339.
+    pub created_at: String,
+    pub checksum: Option<String>,
 }

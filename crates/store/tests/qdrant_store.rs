@@ -6,7 +6,7 @@
 //! `aidocs_store::testkit::qdrant_server` (Qdrant's gRPC services over the embedded engine).
 //! The other tests need the test server's fault injection and call log.
 
-use aidocs_core::{CollectionSpec, Filter, StoreError, VectorStore};
+use aidocs_core::{CollectionSpec, Filter, NativeSnapshots, SnapshotInfo, StoreError, VectorStore};
 use aidocs_store::qdrant::RetryPolicy;
 use aidocs_store::testkit::qdrant_server::{QdrantTestServer, ServerOptions};
 use aidocs_store::{EdgeStore, EdgeStoreConfig, QdrantStore, QdrantStoreConfig, conformance};
@@ -148,15 +148,9 @@ async fn snapshots_download_and_recover_the_same_points() {
     assert_eq!(store.collection_info("docs").await.unwrap().properties["embedding_model"], "test");
     store.delete_snapshot("docs", &snap.name).await.unwrap();
     assert!(store.list_snapshots("docs").await.unwrap().is_empty());
-    let missing = SnapshotInfoExt::named("nope.snapshot");
+    let missing = SnapshotInfo { name: "nope.snapshot".into(), size: 0, created_at: String::new(), checksum: None };
     let err = store.download_snapshot("docs", &missing, &dir.path().join("x")).await.unwrap_err().to_string();
     assert!(err.contains("404"), "{err}");
     assert!(!dir.path().join("x").exists() && !dir.path().join("x.part").exists());
 }
 
-struct SnapshotInfoExt;
-impl SnapshotInfoExt {
-    fn named(name: &str) -> aidocs_store::qdrant::SnapshotInfo {
-        aidocs_store::qdrant::SnapshotInfo { name: name.into(), size: 0, created_at: String::new(), checksum: None }
-    }
-}

@@ -38,7 +38,6 @@ use tonic::codegen::InterceptedService;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 
-pub use snapshots::SnapshotInfo;
 
 /// Oldest Qdrant server this backend speaks to (Query API with weighted RRF, collection
 /// metadata); qdrant-client supports servers one minor version either side of its own.
@@ -554,6 +553,10 @@ fn nearest(v: pb::VectorInput) -> pb::Query {
 impl VectorStore for QdrantStore {
     fn backend(&self) -> &'static str {
         "qdrant"
+    }
+
+    fn native_snapshots(&self) -> Option<&dyn aidocs_core::NativeSnapshots> {
+        Some(self)
     }
 
     async fn check(&self) -> Result<String, StoreError> {

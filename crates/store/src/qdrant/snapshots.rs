@@ -3,19 +3,10 @@
 //! carry the API key.
 
 use super::{QdrantStore, backend, rest_url_of};
-use aidocs_core::StoreError;
+use aidocs_core::{NativeSnapshots, SnapshotInfo, StoreError};
+use async_trait::async_trait;
 use qdrant_client::qdrant as pb;
 use std::path::Path;
-
-/// One snapshot of a collection on the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotInfo {
-    pub name: String,
-    pub size: u64,
-    /// RFC 3339.
-    pub created_at: String,
-    pub checksum: Option<String>,
-}
 
 fn info_of(d: pb::SnapshotDescription) -> SnapshotInfo {
     SnapshotInfo {
@@ -42,20 +33,6 @@ impl QdrantStore {
         }
     }
 
-    /// Snapshot a collection (or the collection an alias points at) on the server.
-    pub async fn create_snapshot(&self, collection: &str) -> Result<SnapshotInfo, StoreError> {
-        let collection = aidocs_core::VectorStore::resolve(self, collection).await?;
-        let req = pb::CreateSnapshotRequest { collection_name: collection.clone() };
-        let r = self
-            .inner
-            .call("create snapshot", &collection, |c| {
-                let req = req.clone();
-                async move { c.snapshots.clone().create(req).await }
-            })
-            .await?;
-        r.snapshot_description.map(info_of).ok_or_else(|| backend("Qdrant created a snapshot but did not describe it"))
-    }
-
     pub async fn list_snapshots(&self, collection: &str) -> Result<Vec<SnapshotInfo>, StoreError> {
         let req = pb::ListSnapshotsRequest { collection_name: collection.to_owned() };
         let r = self
@@ -70,7 +47,25 @@ impl QdrantStore {
         Ok(out)
     }
 
-    pub async fn delete_snapshot(&self, collection: &str, name: &str) -> Result<(), StoreError> {
+}
+
+#[async_trait]
+impl NativeSnapshots for QdrantStore {
+    /// Snapshot a collection (or the collection an alias points at) on the server.
+    async fn create_snapshot(&self, collection: &str) -> Result<SnapshotInfo, StoreError> {
+        let collection = aidocs_core::VectorStore::resolve(self, collection).await?;
+        let req = pb::CreateSnapshotRequest { collection_name: collection.clone() };
+        let r = self
+            .inner
+            .call("create snapshot", &collection, |c| {
+                let req = req.clone();
+                async move { c.snapshots.clone().create(req).await }
+            })
+            .await?;
+        r.snapshot_description.map(info_of).ok_or_else(|| backend("Qdrant created a snapshot but did not describe it"))
+    }
+
+    async fn delete_snapshot(&self, collection: &str, name: &str) -> Result<(), StoreError> {
         let req = pb::DeleteSnapshotRequest { collection_name: collection.to_owned(), snapshot_name: name.to_owned() };
         self.inner
             .call("delete snapshot", collection, |c| {
@@ -83,7 +78,7 @@ impl QdrantStore {
 
     /// Download a snapshot to `dest`: written to `dest.part`, checked against the size the
     /// server reported, then renamed, so `dest` is either complete or absent. Returns bytes.
-    pub async fn download_snapshot(&self, collection: &str, snapshot: &SnapshotInfo, dest: &Path) -> Result<u64, StoreError> {
+    async fn download_snapshot(&self, collection: &str, snapshot: &SnapshotInfo, dest: &Path) -> Result<u64, StoreError> {
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
         let url = format!("{}/collections/{collection}/snapshots/{}", self.rest_url(), snapshot.name);
@@ -118,7 +113,7 @@ impl QdrantStore {
 
     /// Recover `collection` on the server from a snapshot file (uploaded; the collection is
     /// created or replaced with the snapshot's data and config).
-    pub async fn recover_snapshot(&self, collection: &str, file: &Path) -> Result<(), StoreError> {
+    async fn recover_snapshot(&self, collection: &str, file: &Path) -> Result<(), StoreError> {
         crate::edge::validate_name(collection)?;
         let data = tokio::fs::read(file).await.map_err(|source| StoreError::Io { path: file.display().to_string(), source })?;
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into());

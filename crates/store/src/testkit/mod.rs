@@ -59,6 +59,9 @@ impl VectorStore for FaultyStore {
     async fn check(&self) -> Result<String, StoreError> {
         self.inner.check().await
     }
+    fn native_snapshots(&self) -> Option<&dyn aidocs_core::NativeSnapshots> {
+        self.inner.native_snapshots()
+    }
     async fn create_collection(&self, spec: &CollectionSpec) -> Result<(), StoreError> {
         self.inner.create_collection(spec).await
     }
