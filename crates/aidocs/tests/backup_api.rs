@@ -104,3 +104,48 @@ async fn scheduled_runs_fall_back_to_full_then_go_incremental_and_apply_retentio
     let list = engine.backup_list(Some("docs")).await.unwrap();
     assert_eq!(list.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [first[0].id.as_str(), second[0].id.as_str(), third[0].id.as_str()], "the chain is kept whole");
 }
+
+/// The whole engine on `vector_store.kind = "qdrant"` (the store testkit's Qdrant server):
+/// the startup check, ingest and search through config alone, then a native backup and
+/// restore through the admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_runs_on_a_qdrant_server_and_takes_native_backups() {
+    use aidocs_store::testkit::qdrant_server::{QdrantTestServer, ServerOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let edge = aidocs_store::EdgeStore::open(aidocs_store::EdgeStoreConfig::new(dir.path().join("qdrant"))).unwrap();
+    let server = QdrantTestServer::start(edge, ServerOptions { api_key: Some("k3y".into()), ..Default::default() }).await.unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.vector_store.kind = aidocs::config::StoreKind::Qdrant;
+    cfg.vector_store.url = server.grpc_url.clone();
+    cfg.vector_store.rest_url = Some(server.rest_url.clone());
+    cfg.vector_store.api_key = Some("k3y".into());
+    cfg.backup.validate_queries = vec!["install the server".into()];
+    cfg.validate().unwrap();
+    let engine = Engine::open(cfg.clone()).unwrap();
+    assert!(engine.store().check().await.unwrap().starts_with("qdrant 1.20.0 at http://127.0.0.1:"));
+    ingest(&engine, dir.path(), &[("install.md", "# Install\n\nInstall the server with the package manager, then start it.\n"), ("usage.md", "# Usage\n\nQuery the index over HTTP.\n")]).await;
+    assert!(server.calls().iter().any(|c| c == "upsert"), "points went to the Qdrant server");
+    let hits = engine.search(aidocs::SearchRequest::new("how do I install the server")).await.unwrap().hits;
+    assert_eq!(hits[0].title, "Install");
+
+    let app = aidocs::api::router(engine.clone());
+    let (code, created) = call(&app, "POST", "/v1/admin/backups", Some(json!({"collection": "docs", "native": true}))).await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (_, list) = call(&app, "GET", "/v1/admin/backups", None).await;
+    assert_eq!(list["native"][0]["id"], id.as_str());
+    let (code, v) = call(&app, "POST", &format!("/v1/admin/backups/{id}/verify"), None).await;
+    assert_eq!((code, v["sha256"].as_str().map(str::len)), (200, Some(64)), "{v}");
+    let (code, r) = call(&app, "POST", &format!("/v1/admin/backups/{id}/restore"), Some(json!({"into": "docs_r", "switch_alias": "live"}))).await;
+    assert_eq!(code, 200, "{r}");
+    assert!(r["checks"].to_string().contains("validation queries returned hits"), "{r}");
+    assert_eq!(engine.store().resolve("live").await.unwrap(), "docs_r");
+    let (code, e) = call(&app, "POST", "/v1/admin/backups", Some(json!({"native": true, "type": "incremental"}))).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("invalid_request")), "{e}");
+
+    // A wrong API key stops the engine at its startup check, naming the setting.
+    let mut bad = cfg;
+    bad.vector_store.api_key = Some("nope".into());
+    let err = Engine::open(bad).unwrap().store().check().await.unwrap_err().to_string();
+    assert!(err.contains("QDRANT_API_KEY"), "{err}");
+}
