@@ -1,7 +1,8 @@
-//! `cargo xtask`: project automation (models, demo, ci, eval, bench). Plain Rust, no extra
+//! `cargo xtask`: project automation (models, demo, ci, eval, bench, release). Plain Rust, no extra
 //! tooling beyond what each task names (pip for models, wrk for the load bench).
 
 mod bench;
+mod release;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -62,8 +63,9 @@ fn main() -> Result<()> {
         Some("ci") => ci(&root),
         Some("eval") => eval(&root, &args[1..]),
         Some("bench") => bench(&root, args.get(1).map(String::as_str)),
+        Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [load|criterion]  load: a release server under wrk, at and over its concurrency limit (default);\n          criterion: cargo bench --workspace");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [load|criterion]  load: a release server under wrk, at and over its concurrency limit (default);\n          criterion: cargo bench --workspace\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
             bail!("unknown or missing task")
         }
     }
