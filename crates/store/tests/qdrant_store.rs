@@ -154,3 +154,34 @@ async fn snapshots_download_and_recover_the_same_points() {
     assert!(!dir.path().join("x").exists() && !dir.path().join("x.part").exists());
 }
 
+
+/// TLS: with the server's CA in `ca_cert` the client connects over https; without it the
+/// certificate is refused. The certificate comes from the `openssl` command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca_and_refusal_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A private CA and a server certificate for localhost signed by it.
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("ext.cnf"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl is installed (.ci/run installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=aidocs test CA", "-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "server.csr"]);
+    openssl(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", "cert.pem"]);
+    let (cert, key) = (p("cert.pem"), p("key.pem"));
+    let tls = Some((std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()));
+    let s = server(&dir.path().join("q"), ServerOptions { tls, ..Default::default() }).await;
+    assert!(s.grpc_url.starts_with("https://localhost:"), "{}", s.grpc_url);
+    let mut cfg = config(&s);
+    cfg.ca_cert = Some(p("ca.pem"));
+    let store = QdrantStore::connect(cfg).await.expect("connects over TLS with the CA");
+    store.create_collection(&spec("docs")).await.unwrap();
+    store.upsert("docs", vec![conformance::point(1, [1.0, 0.0, 0.0, 0.0], &[], "go")]).await.unwrap();
+    assert_eq!(store.count("docs", &Filter::default()).await.unwrap(), 1);
+    let mut cfg = config(&s);
+    cfg.retry.attempts = 1;
+    let err = QdrantStore::connect(cfg).await.unwrap_err().to_string();
+    assert!(err.contains("cannot reach Qdrant"), "an unknown CA is refused: {err}");
+}

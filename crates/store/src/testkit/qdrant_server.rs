@@ -30,11 +30,14 @@ pub struct ServerOptions {
     pub version: String,
     /// Calls without this `api-key` header are refused with `UNAUTHENTICATED`.
     pub api_key: Option<String>,
+    /// Serve gRPC over TLS with this PEM certificate and key (the URL becomes
+    /// `https://localhost:PORT`).
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { version: "1.20.0".into(), api_key: None }
+        Self { version: "1.20.0".into(), api_key: None, tls: None }
     }
 }
 
@@ -78,7 +81,16 @@ impl QdrantTestServer {
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let rest = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let (grpc_addr, rest_addr): (SocketAddr, SocketAddr) = (grpc.local_addr()?, rest.local_addr()?);
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        let grpc_url = match &svc.opts.tls {
+            Some((cert, key)) => {
+                let tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(cert, key));
+                builder = builder.tls_config(tls).map_err(std::io::Error::other)?;
+                format!("https://localhost:{}", grpc_addr.port())
+            }
+            None => format!("http://{grpc_addr}"),
+        };
+        let router = builder
             .add_service(collections_server::CollectionsServer::new(svc.clone()).max_decoding_message_size(256 << 20))
             .add_service(points_server::PointsServer::new(svc.clone()).max_decoding_message_size(256 << 20))
             .add_service(snapshots_server::SnapshotsServer::new(svc.clone()))
@@ -96,7 +108,7 @@ impl QdrantTestServer {
             let _ = axum::serve(rest, app).await;
         });
         Ok(Self {
-            grpc_url: format!("http://{grpc_addr}"),
+            grpc_url,
             rest_url: format!("http://{rest_addr}"),
             shared: svc.shared,
             tasks: vec![grpc_task, rest_task],
