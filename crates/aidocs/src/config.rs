@@ -648,15 +648,6 @@ pub enum StoreKind {
     Qdrant,
 }
 
-impl StoreKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Embedded => "embedded",
-            Self::Qdrant => "qdrant",
-        }
-    }
-}
-
 /// `[vector_store]`: which backend holds the points, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -107,14 +107,12 @@ impl Repository {
 
     /// Every complete backup, oldest first.
     pub async fn list(&self) -> Result<Vec<CatalogEntry>> {
-        let names = self.names().await?;
         let mut out = Vec::new();
-        for name in names {
-            let Some(id) = name.strip_suffix(".json") else { continue };
-            if check_id(id).is_err() {
+        for id in self.names_with(".json").await? {
+            if check_id(&id).is_err() {
                 continue;
             }
-            match self.entry(id).await {
+            match self.entry(&id).await {
                 Ok(e) => out.push(e),
                 Err(e) => tracing::warn!(backup = id, error = %e, "skipping an unreadable catalog entry"),
             }

@@ -8,6 +8,17 @@ use async_trait::async_trait;
 use qdrant_client::qdrant as pb;
 use std::path::Path;
 
+/// The response if it succeeded, else an error with the method, URL, status and the start
+/// of the server's explanation.
+async fn http_ok(method: &str, url: &str, resp: reqwest::Response) -> Result<reqwest::Response, StoreError> {
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    Err(backend(format!("{method} {url}: HTTP {status}: {}", body.chars().take(300).collect::<String>())))
+}
+
 fn info_of(d: pb::SnapshotDescription) -> SnapshotInfo {
     SnapshotInfo {
         name: d.name,
@@ -83,11 +94,7 @@ impl NativeSnapshots for QdrantStore {
         use tokio::io::AsyncWriteExt;
         let url = format!("{}/collections/{collection}/snapshots/{}", self.rest_url(), snapshot.name);
         let resp = self.rest(self.inner.http.get(&url)).send().await.map_err(|e| backend(format!("GET {url}: {e}")))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            return Err(backend(format!("GET {url}: HTTP {status}: {}", body.chars().take(300).collect::<String>())));
-        }
+        let resp = http_ok("GET", &url, resp).await?;
         let part = dest.with_extension("part");
         let io = |p: &Path| {
             let p = p.display().to_string();
@@ -115,16 +122,16 @@ impl NativeSnapshots for QdrantStore {
     /// created or replaced with the snapshot's data and config).
     async fn recover_snapshot(&self, collection: &str, file: &Path) -> Result<(), StoreError> {
         crate::edge::validate_name(collection)?;
-        let data = tokio::fs::read(file).await.map_err(|source| StoreError::Io { path: file.display().to_string(), source })?;
+        // Streamed from disk: snapshots can be far larger than memory.
+        let io = |source| StoreError::Io { path: file.display().to_string(), source };
+        let f = tokio::fs::File::open(file).await.map_err(io)?;
+        let len = f.metadata().await.map_err(io)?.len();
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into());
-        let form = reqwest::multipart::Form::new().part("snapshot", reqwest::multipart::Part::bytes(data).file_name(name));
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(f), len).file_name(name);
+        let form = reqwest::multipart::Form::new().part("snapshot", part);
         let url = format!("{}/collections/{collection}/snapshots/upload?wait=true&priority=snapshot", self.rest_url());
         let resp = self.rest(self.inner.http.post(&url)).multipart(form).send().await.map_err(|e| backend(format!("POST {url}: {e}")))?;
-        if !resp.status().is_success() {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            return Err(backend(format!("POST {url}: HTTP {status}: {}", body.chars().take(300).collect::<String>())));
-        }
+        http_ok("POST", &url, resp).await?;
         self.inner.dims.lock().unwrap().clear();
         Ok(())
     }

@@ -517,16 +517,11 @@ struct SnapPoint {
 impl Svc {
     async fn snapshot_bytes(&self, collection: &str) -> Result<Vec<u8>, StoreError> {
         let info = self.store.collection_info(collection).await?;
-        let mut points = Vec::new();
-        let mut from = None;
-        loop {
-            let page = self.store.scroll_points(collection, from, 1000).await?;
-            points.extend(page.points.into_iter().map(|p| SnapPoint { id: p.id, dense: p.dense, sparse: p.sparse, payload: p.payload }));
-            match page.next {
-                Some(n) => from = Some(n),
-                None => break,
-            }
-        }
+        let points = super::all_points(&self.store, collection)
+            .await?
+            .into_iter()
+            .map(|p| SnapPoint { id: p.id, dense: p.dense, sparse: p.sparse, payload: p.payload })
+            .collect();
         let properties = info.properties.into_iter().filter(|(k, _)| k != "disk_bytes" && k != "wal_bytes").collect();
         serde_json::to_vec(&SnapshotFile { dims: info.dims, properties, points }).map_err(|e| StoreError::Backend(e.to_string()))
     }
