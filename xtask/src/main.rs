@@ -62,10 +62,10 @@ fn main() -> Result<()> {
         Some("demo") => demo(&root),
         Some("ci") => ci(&root),
         Some("eval") => eval(&root, &args[1..]),
-        Some("bench") => bench(&root, args.get(1).map(String::as_str)),
+        Some("bench") => bench::main(&root, &args[1..]),
         Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [load|criterion]  load: a release server under wrk, at and over its concurrency limit (default);\n          criterion: cargo bench --workspace\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
             bail!("unknown or missing task")
         }
     }
@@ -244,18 +244,6 @@ fn ci(root: &Path) -> Result<()> {
     run(cargo().args(["test", "--workspace", "--locked"]).env("AIDOCS_LLM_URL", &llm.url))?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-fn bench(root: &Path, which: Option<&str>) -> Result<()> {
-    match which.unwrap_or("load") {
-        "load" => {
-            models(root)?;
-            run(cargo().args(["build", "--release", "-p", "aidocs-server", "-p", "aidocs-cli"]))?;
-            bench::load(root, &bench::release_dir())
-        }
-        "criterion" => run(cargo().args(["bench", "--workspace"])),
-        other => bail!("unknown bench `{other}` (load, criterion)"),
-    }
 }
 
 /// Published nDCG@10 anchors (BEIR paper, HyDE paper, sentence-transformers) per dataset.

@@ -16,7 +16,7 @@ fn layer(name: &str) -> Option<u8> {
         "aidocs-core" => Some(0),
         "aidocs" => Some(2),
         "aidocs-server" | "aidocs-cli" => Some(3),
-        "xtask" => None,
+        "xtask" | "aidocs-benchkit" => None,
         n if n.starts_with("aidocs-") => Some(1),
         _ => None,
     }
@@ -62,6 +62,12 @@ fn dependencies_point_one_way() {
             if !ok {
                 violations.push(format!("{from} (layer {lf}) must not depend on {to} (layer {lt})"));
             }
+        }
+    }
+    // The bench kit is for benches and the xtask only, never in a shipped binary.
+    for (from, deps) in &edges {
+        if *from != "xtask" && deps.contains(&"aidocs-benchkit") {
+            violations.push(format!("{from} must not depend on aidocs-benchkit (dev-dependency only)"));
         }
     }
     assert!(violations.is_empty(), "layering violations:\n{}", violations.join("\n"));

@@ -12,6 +12,7 @@
 //! `AIDOCS_BENCH_POINTS` changes the size.
 
 use aidocs::config::CacheBackend;
+use aidocs_benchkit::{Report, Table, Topics, percentile, time_ms};
 use aidocs::{Config, Engine, SearchRequest};
 use aidocs_core::{ChunkPayload, CollectionSpec, DocMetadata, Point, SparseEncoder, VectorStore};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
@@ -23,11 +24,6 @@ use std::time::{Duration, Instant};
 
 const DIMS: usize = 384;
 
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
-}
-
 static VOCAB: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     let real = ["python", "json", "file", "parse", "packaging", "query", "number", "install", "module", "function"];
     real.iter().map(|w| w.to_string()).chain((0..20_000).map(|i| format!("term{i}"))).collect()
@@ -37,7 +33,7 @@ fn fill_store(dir: &Path, n: usize, rt: &tokio::runtime::Runtime) {
     let store = EdgeStore::open(EdgeStoreConfig::new(dir)).unwrap();
     let bm25 = aidocs_embed::Bm25Encoder::default();
     let mut rng = StdRng::seed_from_u64(11);
-    let topics: Vec<Vec<f32>> = (0..500).map(|_| unit((0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect())).collect();
+    let topics = Topics::new(&mut rng, 500, DIMS);
     rt.block_on(async {
         let mut props = std::collections::BTreeMap::new();
         props.insert(aidocs::engine::MODEL_PROPERTY.to_owned(), "sentence-transformers/all-MiniLM-L6-v2".to_owned());
@@ -45,7 +41,6 @@ fn fill_store(dir: &Path, n: usize, rt: &tokio::runtime::Runtime) {
         for start in (0..n).step_by(1000) {
             let pts = (start..(start + 1000).min(n))
                 .map(|i| {
-                    let c = &topics[rng.random_range(0..topics.len())];
                     // Text over a Zipf-ish vocabulary that contains the query words, encoded
                     // by the real BM25 encoder: query terms match many documents, as in docs.
                     let text: String = (0..60)
@@ -58,7 +53,7 @@ fn fill_store(dir: &Path, n: usize, rt: &tokio::runtime::Runtime) {
                         .join(" ");
                     Point {
                         id: uuid::Uuid::from_u128(i as u128 + 1),
-                        dense: unit(c.iter().map(|x| x + 0.08 * (rng.random::<f32>() - 0.5)).collect()),
+                        dense: topics.sample(&mut rng),
                         sparse: bm25.encode_doc(&text),
                         payload: ChunkPayload {
                             source: format!("file:///doc{}", i / 20),
@@ -92,22 +87,11 @@ fn req(q: &str) -> SearchRequest {
     SearchRequest { limit: Some(10), ..SearchRequest::new(q) }
 }
 
-fn pct(xs: &mut [f64], p: f64) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[((p / 100.0 * xs.len() as f64).ceil() as usize).clamp(1, xs.len()) - 1]
-}
-
-/// p50 and p95 (ms) of `n` calls of `f`.
-fn measure(rt: &tokio::runtime::Runtime, n: usize, mut f: impl FnMut(usize) -> SearchRequest, engine: &Engine) -> (f64, f64) {
-    let mut ms: Vec<f64> = (0..n)
-        .map(|i| {
-            let r = f(i);
-            let t = Instant::now();
-            rt.block_on(engine.search(r)).unwrap();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    (pct(&mut ms, 50.0), pct(&mut ms, 95.0))
+/// Latencies (ms) of `n` calls of `f`.
+fn measure(rt: &tokio::runtime::Runtime, n: usize, mut f: impl FnMut(usize) -> SearchRequest, engine: &Engine) -> Vec<f64> {
+    time_ms(n, |i| {
+        rt.block_on(engine.search(f(i))).unwrap();
+    })
 }
 
 /// Zipf(s) over 1..=n by inverse CDF.
@@ -134,24 +118,21 @@ fn bench(c: &mut Criterion) {
     let mut report = Vec::new();
     // Baseline: no cache at all.
     let engine = rt.block_on(async { Engine::open(config(dir.path(), CacheBackend::None)).unwrap() });
-    let base = measure(&rt, 300, |_| req(q), &engine);
-    report.push(("no cache (embed + hybrid query)", base));
+    report.push(("no cache (embed query + hybrid store query)", measure(&rt, 300, |_| req(q), &engine)));
     c.bench_function("search/no_cache", |b| b.iter(|| rt.block_on(engine.search(req(q))).unwrap()));
     drop(engine);
 
     // In-process cache: search hit, and the embedding-hit path (search TTL 0 = never cached).
     let engine = rt.block_on(async { Engine::open(config(dir.path(), CacheBackend::Memory)).unwrap() });
     rt.block_on(engine.search(req(q))).unwrap();
-    let hit = measure(&rt, 2000, |_| req(q), &engine);
-    report.push(("search-cache hit, memory", hit));
+    report.push(("search-cache hit, in-process (moka)", measure(&rt, 2000, |_| req(q), &engine)));
     c.bench_function("search/hit_memory", |b| b.iter(|| rt.block_on(engine.search(req(q))).unwrap()));
     drop(engine);
     let mut cfg = config(dir.path(), CacheBackend::Memory);
     cfg.cache.ttl.search_s = 0;
     let engine = rt.block_on(async { Engine::open(cfg).unwrap() });
     rt.block_on(engine.search(req(q))).unwrap();
-    let emb = measure(&rt, 300, |_| req(q), &engine);
-    report.push(("embedding-cache hit, search not cached", emb));
+    report.push(("embedding-cache hit, search not cached", measure(&rt, 300, |_| req(q), &engine)));
     c.bench_function("search/embedding_hit", |b| b.iter(|| rt.block_on(engine.search(req(q))).unwrap()));
 
     // Zipf replay on the in-process cache (fresh engine, search cached for the whole run).
@@ -188,21 +169,34 @@ fn bench(c: &mut Criterion) {
     };
     rt.block_on(redis.search(req(q))).unwrap();
     assert!(rt.block_on(redis.search(req(q))).unwrap().cached);
-    let rhit = measure(&rt, 2000, |_| req(q), &redis);
-    report.push(("search-cache hit, Redis (loopback, no L1)", rhit));
+    report.push(("search-cache hit, Redis on loopback, no L1", measure(&rt, 2000, |_| req(q), &redis)));
     c.bench_function("search/hit_redis", |b| b.iter(|| rt.block_on(redis.search(req(q))).unwrap()));
     rt.block_on(redis.cache_clear(None)).unwrap();
 
-    eprintln!("\n{n} points; per-search latency (ms), ratio of p95 to the no-cache p95:");
-    for (name, (p50, p95)) in &report {
-        eprintln!("  {name:<44} p50 {p50:>8.3}  p95 {p95:>8.3}  ({:.4}x)", p95 / base.1);
-    }
     let max = 1.0 - distinct as f64 / log.len() as f64;
-    eprintln!(
-        "  Zipf(1.1) replay: 10000 queries, {distinct} distinct: hit rate {:.4}, theoretical max {max:.4} ({:.1}% of max), {replay_s:.0} s",
-        hits as f64 / log.len() as f64,
-        100.0 * hits as f64 / log.len() as f64 / max
-    );
+    let mut out = Report::new("cache", &format!("Caches: Engine::search at {n} chunks"));
+    out.note(format!(
+        "{n} synthetic points in the embedded store (384-d vectors around 500 topics; sparse vectors from \
+         the real BM25 encoder over a 20k-word vocabulary that contains the query words), queries through \
+         `Engine::search` with the real MiniLM (candle) for query embeddings, limit 10, hybrid RRF. \
+         2,000 timed searches per cached path, 300 otherwise. Redis: `REDIS_URL` on loopback."
+    ));
+    let mut t = Table::new("Per-search latency by cache path", &[("p50 ms", 3), ("p95 ms", 3)]).ratio_of(1);
+    for (name, lat) in &report {
+        t.values(*name, &[percentile(lat, 50.0), percentile(lat, 95.0)]);
+    }
+    out.table(t);
+    let mut t = Table::new(
+        &format!("Zipf(1.1) replay: 10,000 queries over 2,000 strings ({distinct} distinct appear), in-process cache, {replay_s:.0} s"),
+        &[("hit rate", 4)],
+    )
+    .ratio_of(0);
+    t.values("theoretical maximum (every first occurrence misses)", &[max]);
+    t.values("measured", &[hits as f64 / log.len() as f64]);
+    out.table(t);
+    out.sample("search_uncached_ms", "ms", report[0].1.clone());
+    out.sample("search_cached_memory_ms", "ms", report[1].1.clone());
+    out.finish().unwrap();
 }
 
 criterion_group! {

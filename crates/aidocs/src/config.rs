@@ -669,22 +669,24 @@ pub struct StoreConfig {
     pub retries: u32,
     /// Points per upsert request.
     pub upsert_batch: usize,
-    /// How collections are created on a Qdrant server.
-    pub collection: QdrantCollectionSettings,
-    /// Query-time parameters sent to a Qdrant server.
-    pub search: QdrantSearchSettings,
+    /// How collections are created (both backends; cluster fields are Qdrant-only).
+    pub collection: CollectionSettings,
+    /// Query-time parameters of each dense search (both backends).
+    pub search: SearchSettings,
 }
 
-/// Collection settings of the Qdrant backend (the embedded engine uses its own defaults).
+/// How a collection's dense index is built, on both backends; `shard_number`,
+/// `replication_factor` and `write_consistency_factor` apply to a Qdrant server only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct QdrantCollectionSettings {
+pub struct CollectionSettings {
     pub on_disk_vectors: bool,
     pub hnsw_m: u64,
     pub hnsw_ef_construct: u64,
     pub full_scan_threshold: u64,
-    /// `int8` scalar quantization, or `none`.
-    pub quantization: QuantizationKind,
+    /// `int8` scalar quantization, or `none`. Unset: the backend's default (`int8` on a
+    /// Qdrant server, `none` embedded; see docs/operators/tuning.md).
+    pub quantization: Option<QuantizationKind>,
     pub quantile: f32,
     pub always_ram: bool,
     pub indexing_threshold: Option<u64>,
@@ -703,23 +705,25 @@ pub enum QuantizationKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct QdrantSearchSettings {
+pub struct SearchSettings {
     pub hnsw_ef: Option<u64>,
     /// Re-score quantized candidates with the original vectors.
     pub rescore: bool,
     pub oversampling: f64,
+    /// Score every vector instead of walking the index (audits and baselines; slow).
+    pub exact: bool,
 }
 
-impl Default for QdrantCollectionSettings {
+impl Default for CollectionSettings {
     fn default() -> Self {
-        let d = aidocs_store::qdrant::CollectionParams::default();
+        let d = aidocs_store::params::CollectionParams::default();
         let q = d.quantization.unwrap_or_default();
         Self {
             on_disk_vectors: d.on_disk_vectors,
             hnsw_m: d.hnsw_m,
             hnsw_ef_construct: d.hnsw_ef_construct,
             full_scan_threshold: d.full_scan_threshold,
-            quantization: QuantizationKind::Int8,
+            quantization: None,
             quantile: q.quantile,
             always_ram: q.always_ram,
             indexing_threshold: d.indexing_threshold,
@@ -731,17 +735,53 @@ impl Default for QdrantCollectionSettings {
     }
 }
 
-impl Default for QdrantSearchSettings {
+impl Default for SearchSettings {
     fn default() -> Self {
-        let d = aidocs_store::qdrant::SearchParams::default();
-        Self { hnsw_ef: d.hnsw_ef, rescore: d.rescore, oversampling: d.oversampling }
+        let d = aidocs_store::params::SearchParams::default();
+        Self { hnsw_ef: d.hnsw_ef, rescore: d.rescore, oversampling: d.oversampling, exact: d.exact }
+    }
+}
+
+impl CollectionSettings {
+    /// As the store's params; `default_quantization` applies when `quantization` is unset.
+    pub fn params(&self, default_quantization: QuantizationKind) -> aidocs_store::params::CollectionParams {
+        aidocs_store::params::CollectionParams {
+            on_disk_vectors: self.on_disk_vectors,
+            hnsw_m: self.hnsw_m,
+            hnsw_ef_construct: self.hnsw_ef_construct,
+            full_scan_threshold: self.full_scan_threshold,
+            quantization: (self.quantization.unwrap_or(default_quantization) == QuantizationKind::Int8)
+                .then_some(aidocs_store::params::ScalarQuantization { quantile: self.quantile, always_ram: self.always_ram }),
+            indexing_threshold: self.indexing_threshold,
+            default_segment_number: self.default_segment_number,
+            shard_number: self.shard_number,
+            replication_factor: self.replication_factor,
+            write_consistency_factor: self.write_consistency_factor,
+        }
+    }
+}
+
+impl SearchSettings {
+    pub fn params(&self) -> aidocs_store::params::SearchParams {
+        aidocs_store::params::SearchParams { hnsw_ef: self.hnsw_ef, rescore: self.rescore, oversampling: self.oversampling, exact: self.exact }
     }
 }
 
 impl StoreConfig {
+    /// The embedded backend's settings.
+    pub fn to_edge(&self, data_dir: &std::path::Path) -> aidocs_store::EdgeStoreConfig {
+        let mut e = aidocs_store::EdgeStoreConfig::new(data_dir);
+        e.wal_segment_capacity = self.wal_segment_mb.max(1) * 1024 * 1024;
+        e.collection = self.collection.params(QuantizationKind::None);
+        e.search = self.search.params();
+        e
+    }
+
     /// The Qdrant backend's settings.
     pub fn to_qdrant(&self) -> aidocs_store::QdrantStoreConfig {
         let mut q = aidocs_store::QdrantStoreConfig::new(&self.url);
+        q.collection = self.collection.params(QuantizationKind::Int8);
+        q.search = self.search.params();
         q.rest_url = self.rest_url.clone().filter(|u| !u.is_empty());
         q.api_key = self.api_key.clone().filter(|k| !k.is_empty());
         q.ca_cert = self.ca_cert.clone();
@@ -749,21 +789,6 @@ impl StoreConfig {
         q.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
         q.retry.attempts = self.retries.max(1);
         q.upsert_batch = self.upsert_batch.max(1);
-        let c = &self.collection;
-        q.collection = aidocs_store::qdrant::CollectionParams {
-            on_disk_vectors: c.on_disk_vectors,
-            hnsw_m: c.hnsw_m,
-            hnsw_ef_construct: c.hnsw_ef_construct,
-            full_scan_threshold: c.full_scan_threshold,
-            quantization: (c.quantization == QuantizationKind::Int8)
-                .then_some(aidocs_store::qdrant::ScalarQuantization { quantile: c.quantile, always_ram: c.always_ram }),
-            indexing_threshold: c.indexing_threshold,
-            default_segment_number: c.default_segment_number,
-            shard_number: c.shard_number,
-            replication_factor: c.replication_factor,
-            write_consistency_factor: c.write_consistency_factor,
-        };
-        q.search = aidocs_store::qdrant::SearchParams { hnsw_ef: self.search.hnsw_ef, rescore: self.search.rescore, oversampling: self.search.oversampling };
         q
     }
 }
@@ -912,8 +937,8 @@ impl Default for StoreConfig {
             connect_timeout_ms: 5_000,
             retries: 4,
             upsert_batch: 256,
-            collection: QdrantCollectionSettings::default(),
-            search: QdrantSearchSettings::default(),
+            collection: CollectionSettings::default(),
+            search: SearchSettings::default(),
         }
     }
 }
@@ -1136,6 +1161,22 @@ mod tests {
         let (cfg, w) = Config::load(&ConfigSource::default()).unwrap();
         assert_eq!(cfg, Config::default());
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn index_settings_reach_both_backends_with_their_quantization_defaults() {
+        let mut cfg = Config::default();
+        assert_eq!(cfg.vector_store.to_edge(Path::new("/d")).collection.quantization, None, "embedded: unset = none");
+        assert!(cfg.vector_store.to_qdrant().collection.quantization.is_some(), "Qdrant: unset = int8");
+        cfg.vector_store.collection.quantization = Some(QuantizationKind::Int8);
+        cfg.vector_store.collection.hnsw_m = 32;
+        cfg.vector_store.search.hnsw_ef = Some(64);
+        cfg.vector_store.search.exact = true;
+        let e = cfg.vector_store.to_edge(Path::new("/d"));
+        assert_eq!(e.collection.quantization.map(|q| q.quantile), Some(0.99));
+        assert_eq!((e.collection.hnsw_m, e.search.hnsw_ef, e.search.exact), (32, Some(64), true));
+        cfg.vector_store.collection.quantization = Some(QuantizationKind::None);
+        assert_eq!(cfg.vector_store.to_qdrant().collection.quantization, None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use aidocs_embed::{
 use aidocs_obs::{Metrics, Outcome, Stage};
 use aidocs_hyde::{Hyde, HydeConfig, OpenAiGenerator, OpenAiGeneratorConfig};
 use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
-use aidocs_store::{EdgeStore, EdgeStoreConfig};
+use aidocs_store::EdgeStore;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -995,10 +995,7 @@ impl Engine {
 /// what the engine and a migration share).
 pub fn open_store(cfg: &Config) -> Result<Arc<dyn VectorStore>> {
     Ok(match cfg.vector_store.kind {
-        StoreKind::Embedded => Arc::new(EdgeStore::open(EdgeStoreConfig {
-            data_dir: cfg.data_dir.clone(),
-            wal_segment_capacity: cfg.vector_store.wal_segment_mb.max(1) * 1024 * 1024,
-        })?),
+        StoreKind::Embedded => Arc::new(EdgeStore::open(cfg.vector_store.to_edge(&cfg.data_dir))?),
         // No I/O here: the server is checked by `VectorStore::check` before serving.
         StoreKind::Qdrant => Arc::new(aidocs_store::QdrantStore::new(cfg.vector_store.to_qdrant())?),
     })

@@ -1,106 +1,167 @@
-//! Store query latency at 100k points (384-d dense + sparse, like real chunks): dense,
-//! hybrid (dense + sparse prefetch 100 each, RRF) and hybrid with a keyword filter, after
-//! optimize. Also prints p50/p95 over 1,000 queries per mode. `AIDOCS_BENCH_POINTS` changes
-//! the size.
+//! Store query latency and recall at 100k points (384-d dense + sparse, like real chunks),
+//! against exact brute-force search over the same vectors in the same run:
+//!
+//! - dense search with `hnsw_ef` 16..256, the engine's own exact mode, and an int8-quantized
+//!   copy of the collection (with and without rescoring): p50/p95 latency and recall@10
+//!   against the brute-force top 10;
+//! - hybrid (dense + sparse prefetch 100 each, RRF) and hybrid with a keyword filter;
+//! - index build (upsert, then optimize) without and with quantization.
+//!
+//! Criterion times dense, hybrid and filtered hybrid too. `AIDOCS_BENCH_POINTS` changes the
+//! size; `AIDOCS_BENCH_REPORT` collects the report (`cargo xtask bench`).
 
+use aidocs_benchkit::{Report, Table, Topics, exact_top_k, mean, percentile, recall, time_ms};
 use aidocs_core::{
     ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode, SparseVector,
     StoreQuery, VectorStore,
 };
+use aidocs_store::params::{ScalarQuantization, SearchParams};
 use aidocs_store::{EdgeStore, EdgeStoreConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 const DIMS: usize = 384;
-
-fn normalize(v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / n).collect()
-}
-
-fn random_unit(rng: &mut StdRng) -> Vec<f32> {
-    normalize((0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect())
-}
-
-/// Embedding-like vectors: sentence embeddings cluster by topic, they are not uniform on the
-/// sphere. A point is a random topic centroid plus noise.
-struct Topics(Vec<Vec<f32>>);
-
-impl Topics {
-    fn new(rng: &mut StdRng, n: usize) -> Self {
-        Self((0..n).map(|_| random_unit(rng)).collect())
-    }
-    fn sample(&self, rng: &mut StdRng) -> Vec<f32> {
-        let c = &self.0[rng.random_range(0..self.0.len())];
-        normalize(c.iter().map(|x| x + 0.08 * (rng.random::<f32>() - 0.5)).collect())
-    }
-}
+const QUERIES: usize = 500;
+const LANGS: [&str; 5] = ["python", "rust", "go", "java", "js"];
 
 fn sparse(rng: &mut StdRng, terms: usize) -> SparseVector {
-    let mut idx: Vec<u32> = (0..terms).map(|_| rng.random_range(0..30_000)).collect();
-    idx.sort_unstable();
-    idx.dedup();
-    let values = idx.iter().map(|_| rng.random_range(0.2..2.0)).collect();
-    SparseVector { indices: idx, values }
+    let (indices, values) = aidocs_benchkit::sparse_terms(rng, terms, 30_000);
+    SparseVector { indices, values }
 }
 
-fn query(rng: &mut StdRng, topics: &Topics, mode: SearchMode, filter: Filter) -> StoreQuery {
-    StoreQuery { mode, dense: Some(topics.sample(rng)), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, fusion: Fusion::default() }
+fn query(dense: Vec<f32>, rng: &mut StdRng, mode: SearchMode, filter: Filter) -> StoreQuery {
+    StoreQuery { mode, dense: Some(dense), sparse: Some(sparse(rng, 6)), filter, limit: 10, prefetch_limit: 100, fusion: Fusion::default() }
 }
 
-fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("AIDOCS_BENCH_POINTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = EdgeStore::open(EdgeStoreConfig::new(dir.path())).unwrap();
-    let mut rng = StdRng::seed_from_u64(7);
-    let topics = Topics::new(&mut rng, 500);
-    let langs = ["python", "rust", "go", "java", "js"];
+/// Upsert `vectors` in 1,000-point batches, then optimize; returns (upsert s, optimize s).
+fn fill(rt: &tokio::runtime::Runtime, store: &EdgeStore, vectors: &[Vec<f32>], rng: &mut StdRng) -> (f64, f64) {
     rt.block_on(async {
         store.create_collection(&CollectionSpec { name: "bench".into(), dims: DIMS, properties: Default::default() }).await.unwrap();
         let started = Instant::now();
-        for start in (0..n).step_by(1000) {
-            let pts = (start..(start + 1000).min(n))
+        for start in (0..vectors.len()).step_by(1000) {
+            let pts = (start..(start + 1000).min(vectors.len()))
                 .map(|i| Point {
                     id: uuid::Uuid::from_u128(i as u128 + 1),
-                    dense: topics.sample(&mut rng),
-                    sparse: sparse(&mut rng, 40),
+                    dense: vectors[i].clone(),
+                    sparse: sparse(rng, 40),
                     payload: ChunkPayload {
                         source: format!("file:///doc{}", i / 20),
                         path: format!("doc{}.html", i / 20),
                         text: "x".repeat(200),
-                        meta: DocMetadata { language: Some(langs[i % 5].into()), ..Default::default() },
+                        meta: DocMetadata { language: Some(LANGS[i % 5].into()), ..Default::default() },
                         ..Default::default()
                     },
                 })
                 .collect();
             store.upsert("bench", pts).await.unwrap();
         }
-        eprintln!("upsert {n} points: {:.1} s", started.elapsed().as_secs_f64());
+        let upsert = started.elapsed().as_secs_f64();
         let started = Instant::now();
         store.optimize("bench").await.unwrap();
-        eprintln!("optimize: {:.1} s", started.elapsed().as_secs_f64());
+        (upsert, started.elapsed().as_secs_f64())
+    })
+}
+
+/// Latencies (ms) and mean recall@10 of dense queries through `store`.
+fn dense_run(rt: &tokio::runtime::Runtime, store: &EdgeStore, queries: &[Vec<f32>], truth: &[Vec<usize>], rng: &mut StdRng) -> (Vec<f64>, f64) {
+    let mut recalls = Vec::with_capacity(queries.len());
+    let lat = time_ms(queries.len(), |i| {
+        let hits = rt.block_on(store.query("bench", &query(queries[i].clone(), rng, SearchMode::Dense, Filter::default()))).unwrap();
+        let got: Vec<usize> = hits.iter().map(|h| h.id.as_u128() as usize - 1).collect();
+        recalls.push(recall(&truth[i], &got));
     });
+    (lat, mean(&recalls))
+}
+
+fn bench(c: &mut Criterion) {
+    let n = aidocs_benchkit::bench_points(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut rng = aidocs_benchkit::seeded(7);
+    let topics = Topics::new(&mut rng, 500, DIMS);
+    let vectors: Vec<Vec<f32>> = (0..n).map(|_| topics.sample(&mut rng)).collect();
+    let queries: Vec<Vec<f32>> = (0..QUERIES).map(|_| topics.sample(&mut rng)).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeStore::open(EdgeStoreConfig::new(dir.path().join("plain"))).unwrap();
+    let (up_plain, opt_plain) = fill(&rt, &store, &vectors, &mut rng);
+    let mut qcfg = EdgeStoreConfig::new(dir.path().join("int8"));
+    qcfg.collection.quantization = Some(ScalarQuantization::default());
+    let quantized = EdgeStore::open(qcfg).unwrap();
+    let (up_q, opt_q) = fill(&rt, &quantized, &vectors, &mut rng);
+    eprintln!("{n} points: upsert {up_plain:.1} s, optimize {opt_plain:.1} s; int8: upsert {up_q:.1} s, optimize {opt_q:.1} s");
+
+    // Baseline: exact brute force over the same vectors (also the recall ground truth).
+    let mut truth = Vec::with_capacity(QUERIES);
+    let brute = time_ms(QUERIES, |i| truth.push(exact_top_k(&vectors, &queries[i], 10)));
+
+    let mut report = Report::new("store", &format!("Store: dense search at {n} points"));
+    report.note(format!(
+        "{n} points in the embedded store: 384-d dense vectors drawn around 500 topic centroids \
+         (embedding-like, not uniform on the sphere), 40-term sparse vectors over a 30k vocabulary, a \
+         keyword payload `language` (5 values). {QUERIES} dense queries of limit 10, drawn like the points. \
+         Recall@10 is against the brute-force top 10. The baseline scores every vector in a plain Rust \
+         loop (exact); `exact = true` is the engine's own full scan."
+    ));
+    let mut t = Table::new("Dense search: latency and recall by setting", &[("p50 ms", 3), ("p95 ms", 3), ("recall@10", 4)]).ratio_of(1);
+    t.values("exact brute force, plain Rust loop", &[percentile(&brute, 50.0), percentile(&brute, 95.0), 1.0]);
+    let with = |s: &EdgeStore, f: &dyn Fn(&mut SearchParams)| {
+        let mut p = SearchParams { hnsw_ef: Some(128), ..SearchParams::default() };
+        f(&mut p);
+        s.with_search(p)
+    };
+    let (lat, r) = dense_run(&rt, &with(&store, &|p| p.exact = true), &queries, &truth, &mut rng);
+    t.values("engine `exact = true` (full scan)", &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    let mut default_lat = Vec::new();
+    for ef in [16u64, 32, 64, 128, 256] {
+        let (lat, r) = dense_run(&rt, &with(&store, &|p| p.hnsw_ef = Some(ef)), &queries, &truth, &mut rng);
+        let default = if ef == 128 { " (default)" } else { "" };
+        t.values(format!("HNSW m 16, `hnsw_ef` {ef}{default}"), &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+        if ef == 128 {
+            default_lat = lat;
+        }
+    }
+    let (lat, r) = dense_run(&rt, &with(&quantized, &|_| ()), &queries, &truth, &mut rng);
+    t.values("int8 quantization, rescore, oversampling 2, `hnsw_ef` 128", &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    let (lat, r) = dense_run(&rt, &with(&quantized, &|p| p.rescore = false), &queries, &truth, &mut rng);
+    t.values("int8 quantization, no rescore, `hnsw_ef` 128", &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    report.table(t);
+    report.sample("store_dense_hnsw_ms", "ms", default_lat.clone());
+    report.sample("store_exact_bruteforce_ms", "ms", brute.clone());
+
     let lang = Filter::default().and(FilterField::Language, FilterValue::Keyword("rust".into()));
     let cases = [("dense", SearchMode::Dense, Filter::default()), ("hybrid", SearchMode::Hybrid, Filter::default()), ("hybrid_filter", SearchMode::Hybrid, lang)];
+    let mut t = Table::new("Query modes (default settings)", &[("p50 ms", 3), ("p95 ms", 3)]).ratio_of(1);
     for (name, mode, filter) in &cases {
-        let mut lat: Vec<f64> = (0..1000)
-            .map(|_| {
-                let q = query(&mut rng, &topics, *mode, filter.clone());
-                let t = Instant::now();
-                rt.block_on(store.query("bench", &q)).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        lat.sort_by(f64::total_cmp);
-        eprintln!("{name}: p50 {:.3} ms, p95 {:.3} ms over 1000 queries at {n} points", lat[500], lat[950]);
+        let lat = time_ms(QUERIES, |i| {
+            rt.block_on(store.query("bench", &query(queries[i].clone(), &mut rng, *mode, filter.clone()))).unwrap();
+        });
+        let label = match *name {
+            "dense" => "dense",
+            "hybrid" => "hybrid: dense + sparse prefetch 100 each, RRF k 60",
+            _ => "hybrid + keyword filter (`language`, 1 in 5 points)",
+        };
+        t.values(label, &[percentile(&lat, 50.0), percentile(&lat, 95.0)]);
     }
+    report.table(t);
+    let mut t = Table::new("Index build (1,000-point upsert batches, each flushed; then optimize)", &[("upsert s", 1), ("optimize s", 1), ("points/s", 0)]).ratio_of(1);
+    t.values("no quantization", &[up_plain, opt_plain, n as f64 / (up_plain + opt_plain)]);
+    t.values("int8 quantization", &[up_q, opt_q, n as f64 / (up_q + opt_q)]);
+    report.table(t);
+    report.finish().unwrap();
+
     let mut g = c.benchmark_group(format!("store_{n}"));
     for (name, mode, filter) in cases {
+        let mut i = 0;
         g.bench_function(name, |b| {
-            b.iter_batched(|| query(&mut rng, &topics, mode, filter.clone()), |q| rt.block_on(store.query("bench", &q)).unwrap(), criterion::BatchSize::SmallInput)
+            b.iter_batched(
+                || {
+                    i = (i + 1) % QUERIES;
+                    query(queries[i].clone(), &mut rng, mode, filter.clone())
+                },
+                |q| rt.block_on(store.query("bench", &q)).unwrap(),
+                criterion::BatchSize::SmallInput,
+            )
         });
     }
     g.finish();

@@ -13,6 +13,7 @@
 
 use crate::catalog::{Catalog, CollectionEntry, sync_dir};
 use crate::lock::DirLock;
+use crate::params::{CollectionParams, SearchParams};
 use aidocs_core::{
     ChunkPayload, CollectionInfo, CollectionSpec, FieldKind, Filter, FilterField, FilterValue, Point,
     PointPage, ScoredChunk, SearchMode, StoreError, StoreQuery, StoredPoint, VectorStore,
@@ -20,8 +21,9 @@ use aidocs_core::{
 use async_trait::async_trait;
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeShard,
-    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
+    EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, HnswIndexConfig,
+    QuantizationSearchParams, ScalarQuantizationConfig, ScalarType, SearchParams as EdgeSearchParams,
     Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
     PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
     Record, ScoringQuery, ScrollRequest, UpdateOperation, Vector, VectorInternal, VectorStructInternal, Vectors,
@@ -44,11 +46,24 @@ pub struct EdgeStoreConfig {
     /// WAL segment size in bytes (qdrant default 32 MiB). Smaller bounds WAL growth per
     /// collection at the cost of more files.
     pub wal_segment_capacity: usize,
+    /// Dense index of collections created from now on (HNSW `m`, `ef_construct`,
+    /// `full_scan_threshold`, int8 quantization, vectors on disk, `indexing_threshold`,
+    /// `default_segment_number`). A collection keeps the settings it was created with.
+    pub collection: CollectionParams,
+    /// How each dense search walks the index (`hnsw_ef`, quantization rescore and
+    /// oversampling, exact).
+    pub search: SearchParams,
 }
 
 impl EdgeStoreConfig {
+    /// The embedded defaults: HNSW m 16 / ef_construct 100, no quantization, `hnsw_ef` 128.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self { data_dir: data_dir.into(), wal_segment_capacity: 8 * 1024 * 1024 }
+        Self {
+            data_dir: data_dir.into(),
+            wal_segment_capacity: 8 * 1024 * 1024,
+            collection: CollectionParams { quantization: None, ..Default::default() },
+            search: SearchParams::default(),
+        }
     }
 }
 
@@ -72,6 +87,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct EdgeStore {
     inner: Arc<Inner>,
+    /// Per handle, so two handles on one store can search with different settings
+    /// ([`EdgeStore::with_search`]).
+    search: SearchParams,
 }
 
 impl std::fmt::Debug for EdgeStore {
@@ -131,7 +149,9 @@ impl EdgeStore {
             shards.insert(name.clone(), Arc::new(Shard { edge, write: Mutex::new(()) }));
         }
         remove_orphans(&root, &catalog);
+        let search = cfg.search;
         Ok(Self {
+            search,
             inner: Arc::new(Inner {
                 root,
                 cfg,
@@ -145,6 +165,13 @@ impl EdgeStore {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// A handle on the same store (same collections, lock and writes) whose searches use
+    /// `search` instead of the configured settings: A/B tests of search settings, and the
+    /// exact baseline of the benchmarks.
+    pub fn with_search(&self, search: SearchParams) -> Self {
+        Self { inner: self.inner.clone(), search }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -341,8 +368,26 @@ impl VectorStore for EdgeStore {
             let dir = format!("{}-{}", spec.name, uuid::Uuid::new_v4().simple());
             let path = inner.root.join(COLLECTIONS_DIR).join(&dir);
             std::fs::create_dir_all(&path).map_err(io_err(&path))?;
+            let params = &inner.cfg.collection;
+            let mut dense = EdgeVectorParamsBuilder::new(spec.dims, Distance::Cosine).on_disk(params.on_disk_vectors);
+            if let Some(q) = params.quantization {
+                dense = dense.quantization_config(
+                    ScalarQuantizationConfig { r#type: ScalarType::Int8, quantile: Some(q.quantile), always_ram: Some(q.always_ram) }.into(),
+                );
+            }
             let config = EdgeConfigBuilder::new()
-                .vector(DENSE, EdgeVectorParamsBuilder::new(spec.dims, Distance::Cosine).build())
+                .vector(DENSE, dense.build())
+                .optimizers(EdgeOptimizersConfig {
+                    indexing_threshold: params.indexing_threshold.map(|kb| kb as usize),
+                    default_segment_number: params.default_segment_number.map(|n| n as usize),
+                    ..Default::default()
+                })
+                .hnsw_config(HnswIndexConfig {
+                    m: params.hnsw_m as usize,
+                    ef_construct: params.hnsw_ef_construct as usize,
+                    full_scan_threshold: params.full_scan_threshold as usize,
+                    ..Default::default()
+                })
                 .sparse_vector(SPARSE, EdgeSparseVectorParamsBuilder::new().modifier(Modifier::Idf).build())
                 .on_disk_payload(true)
                 .wal_options(qdrant_edge::WalOptions {
@@ -620,6 +665,13 @@ impl VectorStore for EdgeStore {
         let name = collection.to_owned();
         let filter = to_edge_filter(&q.filter)?;
         let q = q.clone();
+        let s = self.search;
+        let dense_params = EdgeSearchParams {
+            hnsw_ef: s.hnsw_ef.map(|ef| ef as usize),
+            exact: s.exact,
+            quantization: Some(QuantizationSearchParams { ignore: false, rescore: Some(s.rescore), oversampling: Some(s.oversampling) }),
+            ..Default::default()
+        };
         self.blocking(move |inner| {
             let (collection, shard) = inner.shard(&name)?;
             let dims = inner.dims(&collection);
@@ -643,19 +695,20 @@ impl VectorStore for EdgeStore {
             };
             // Fetch ids and scores of every candidate, order them deterministically, then
             // load payloads for the page only.
+            let top_params = (q.mode == SearchMode::Dense).then(|| dense_params.clone());
             let (prefetches, query, fetch) = match q.mode {
                 SearchMode::Dense => (vec![], need(dense, "dense")?, q.limit),
                 SearchMode::Sparse => (vec![], need(sparse, "sparse")?, q.limit),
                 SearchMode::Hybrid => {
-                    let pf = |query| Prefetch {
+                    let pf = |query, params| Prefetch {
                         prefetches: vec![],
                         query: Some(query),
                         limit: q.prefetch_limit.max(q.limit),
-                        params: None,
+                        params,
                         filter: filter.clone(),
                         score_threshold: None,
                     };
-                    let prefetches = vec![pf(need(dense, "dense")?), pf(need(sparse, "sparse")?)];
+                    let prefetches = vec![pf(need(dense, "dense")?, Some(dense_params.clone())), pf(need(sparse, "sparse")?, None)];
                     let fetch = 2 * q.prefetch_limit.max(q.limit);
                     (prefetches, ScoringQuery::Fusion(edge_fusion(q.fusion)), fetch)
                 }
@@ -669,7 +722,7 @@ impl VectorStore for EdgeStore {
                     score_threshold: None,
                     limit: fetch,
                     offset: 0,
-                    params: None,
+                    params: top_params,
                     with_vector: WithVector::Bool(false),
                     with_payload: WithPayloadInterface::Bool(false),
                 })

@@ -14,6 +14,7 @@ mod catalog;
 pub mod conformance;
 mod edge;
 mod lock;
+pub mod params;
 pub mod qdrant;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -139,3 +139,79 @@ async fn concurrent_queries_during_writes_and_optimize_do_not_crash() {
     }
     assert_eq!(store.count("c", &Filter::default()).await.unwrap(), 4000);
 }
+
+/// `n` random 16-d unit vectors (seeded); the `i`-th point has id `i + 1`.
+fn random_points(n: u128) -> Vec<aidocs_core::Point> {
+    let mut rng = aidocs_benchkit::seeded(3);
+    (0..n)
+        .map(|i| {
+            let v = aidocs_benchkit::random_unit(&mut rng, 16);
+            let mut p = conformance::point(i + 1, [0.0; 4], &[(1, 1.0)], "python");
+            p.dense = v;
+            p
+        })
+        .collect()
+}
+
+fn dense_probe(v: Vec<f32>) -> StoreQuery {
+    StoreQuery { mode: SearchMode::Dense, dense: Some(v), sparse: None, filter: Filter::default(), limit: 10, prefetch_limit: 10, fusion: Fusion::default() }
+}
+
+/// The index settings reach the engine: with a tiny indexing threshold the collection is
+/// HNSW-indexed and int8-quantized after optimize; without rescoring the scores are the
+/// quantized approximations, with rescoring (the default) and with `exact` they are the
+/// true cosines, and `exact` returns the brute-force top 10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_and_search_params_reach_the_engine() {
+    use aidocs_store::params::{ScalarQuantization, SearchParams};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EdgeStoreConfig::new(dir.path());
+    cfg.collection.quantization = Some(ScalarQuantization::default());
+    cfg.collection.indexing_threshold = Some(1);
+    cfg.collection.full_scan_threshold = 1;
+    cfg.collection.hnsw_m = 8;
+    cfg.collection.hnsw_ef_construct = 32;
+    let store = EdgeStore::open(cfg).unwrap();
+    store.create_collection(&CollectionSpec { name: "q".into(), dims: 16, properties: Default::default() }).await.unwrap();
+    let points = random_points(2000);
+    let vectors: Vec<Vec<f32>> = points.iter().map(|p| p.dense.clone()).collect();
+    store.upsert("q", points).await.unwrap();
+    store.optimize("q").await.unwrap();
+
+    let mut rng = aidocs_benchkit::seeded(4);
+    let (mut quantized_off, mut max_rescored_err) = (0usize, 0f32);
+    for _ in 0..20 {
+        let q = aidocs_benchkit::random_unit(&mut rng, 16);
+        let truth = aidocs_benchkit::exact_top_k(&vectors, &q, 10);
+        let cos = |id: uuid::Uuid| {
+            let i = (id.as_u128() - 1) as usize;
+            vectors[i].iter().zip(&q).map(|(a, b)| a * b).sum::<f32>()
+        };
+        let exact = store.with_search(SearchParams { exact: true, ..SearchParams::default() }).query("q", &dense_probe(q.clone())).await.unwrap();
+        let got: Vec<usize> = exact.iter().map(|h| (h.id.as_u128() - 1) as usize).collect();
+        assert_eq!(got, truth, "exact search is the brute-force top 10");
+        for h in store.query("q", &dense_probe(q.clone())).await.unwrap() {
+            max_rescored_err = max_rescored_err.max((h.score - cos(h.id)).abs());
+        }
+        let raw = store.with_search(SearchParams { rescore: false, ..SearchParams::default() }).query("q", &dense_probe(q.clone())).await.unwrap();
+        quantized_off += raw.iter().filter(|h| (h.score - cos(h.id)).abs() > 1e-4).count();
+    }
+    assert!(max_rescored_err < 1e-4, "rescored scores are true cosines (max error {max_rescored_err})");
+    assert!(quantized_off > 0, "without rescoring some scores come from the int8 vectors");
+
+    // The store-wide default (`EdgeStoreConfig::new`) does not quantize: scores are exact.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let mut cfg = EdgeStoreConfig::new(plain_dir.path());
+    cfg.collection.indexing_threshold = Some(1);
+    let plain = EdgeStore::open(cfg).unwrap();
+    plain.create_collection(&CollectionSpec { name: "p".into(), dims: 16, properties: Default::default() }).await.unwrap();
+    plain.upsert("p", random_points(2000)).await.unwrap();
+    plain.optimize("p").await.unwrap();
+    let q = aidocs_benchkit::random_unit(&mut rng, 16);
+    let raw = plain.with_search(SearchParams { rescore: false, ..SearchParams::default() }).query("p", &dense_probe(q.clone())).await.unwrap();
+    for h in raw {
+        let v = &vectors[(h.id.as_u128() - 1) as usize];
+        let cos: f32 = v.iter().zip(&q).map(|(a, b)| a * b).sum();
+        assert!((h.score - cos).abs() < 1e-4, "unquantized scores are true cosines");
+    }
+}

@@ -19,6 +19,8 @@
 pub mod convert;
 mod snapshots;
 
+pub use crate::params::{CollectionParams, ScalarQuantization, SearchParams};
+
 use aidocs_core::{
     CollectionInfo, CollectionSpec, FieldKind, Filter, FilterField, Point, PointPage, ScoredChunk, SearchMode, StoreError,
     StoreQuery, StoredPoint, VectorStore,
@@ -98,67 +100,6 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self { attempts: 4, base: Duration::from_millis(100), max: Duration::from_secs(5) }
-    }
-}
-
-/// How collections are created: vector storage, HNSW, quantization, optimizer, cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CollectionParams {
-    pub on_disk_vectors: bool,
-    pub hnsw_m: u64,
-    pub hnsw_ef_construct: u64,
-    /// Below this many KB of vectors a segment is searched exactly.
-    pub full_scan_threshold: u64,
-    /// int8 scalar quantization; `None` = off.
-    pub quantization: Option<ScalarQuantization>,
-    pub indexing_threshold: Option<u64>,
-    pub default_segment_number: Option<u64>,
-    pub shard_number: Option<u32>,
-    pub replication_factor: Option<u32>,
-    pub write_consistency_factor: Option<u32>,
-}
-
-impl Default for CollectionParams {
-    fn default() -> Self {
-        Self {
-            on_disk_vectors: false,
-            hnsw_m: 16,
-            hnsw_ef_construct: 100,
-            full_scan_threshold: 10_000,
-            quantization: Some(ScalarQuantization::default()),
-            indexing_threshold: None,
-            default_segment_number: None,
-            shard_number: None,
-            replication_factor: None,
-            write_consistency_factor: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ScalarQuantization {
-    pub quantile: f32,
-    pub always_ram: bool,
-}
-
-impl Default for ScalarQuantization {
-    fn default() -> Self {
-        Self { quantile: 0.99, always_ram: true }
-    }
-}
-
-/// Query-time settings sent with each dense prefetch.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchParams {
-    pub hnsw_ef: Option<u64>,
-    /// Re-score quantized candidates with the original vectors.
-    pub rescore: bool,
-    pub oversampling: f64,
-}
-
-impl Default for SearchParams {
-    fn default() -> Self {
-        Self { hnsw_ef: Some(128), rescore: true, oversampling: 2.0 }
     }
 }
 
@@ -383,6 +324,7 @@ impl QdrantStore {
         let quantized = self.inner.cfg.collection.quantization.is_some();
         Some(pb::SearchParams {
             hnsw_ef: s.hnsw_ef,
+            exact: s.exact.then_some(true),
             quantization: quantized.then_some(pb::QuantizationSearchParams {
                 ignore: Some(false),
                 rescore: Some(s.rescore),

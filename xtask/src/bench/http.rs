@@ -1,0 +1,595 @@
+//! HTTP and end-to-end workloads of `cargo xtask bench`, each against real release binaries
+//! on 127.0.0.1:
+//!
+//! - [`ingest`]: the Python tutorial through the release CLI, candle vs ONNX, then an
+//!   unchanged re-run (incremental ingest);
+//! - [`sweep`]: `wrk` at 1 to 16 requests in flight, search cache off and on;
+//! - [`hyde`]: per-search latency with HyDE against a real llama.cpp server;
+//! - [`overload`] (`cargo xtask bench load`): exactly `server.max_concurrent_requests`
+//!   requests in flight (wrk connections plus one probe connection): every answer must be
+//!   2xx. Then four times the measured capacity as a request rate (clients pause between
+//!   requests), then four times the concurrency with no pauses at all. The excess must be
+//!   shed with fast 503s; the report compares accepted latency with the first phase. wrk
+//!   drives the load and counts statuses; the probe, a separate keep-alive client in this
+//!   process, times each of its own requests by status, so accepted and rejected latencies
+//!   are measured apart, on the client side.
+
+use aidocs_benchkit::{LinePlot, Report, Table, percentile};
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Questions about the Python tutorial (the corpus), spread so no two are alike.
+const QUERIES: &[&str] = &[
+    "how do I create a virtual environment",
+    "read a file line by line",
+    "what is a list comprehension",
+    "handle an exception and clean up with finally",
+    "define a class with an init method",
+    "format strings with f-strings",
+    "how do dictionaries work",
+    "install packages with pip",
+    "difference between tuples and lists",
+    "import a module from a package",
+    "write a generator function with yield",
+    "default argument values in functions",
+    "keyword arguments and *args",
+    "how do I loop over two lists at once",
+    "floating point arithmetic issues",
+    "use the interactive interpreter",
+    "raise a custom exception",
+    "what does the with statement do",
+    "sort a list by a key",
+    "what are lambda expressions",
+    "json serialization of python objects",
+    "how to use the standard library math module",
+    "slicing strings",
+    "scope and namespaces in python",
+];
+
+const LUA: &str = r#"
+local queries = {QUERIES}
+-- Global: the main thread reads each thread's `counts` with thread:get.
+counts = {}
+local threads = {}
+math.randomseed(os.time())
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  counts = {}
+end
+function request()
+  local q = queries[math.random(#queries)]
+  local body = '{"query": "' .. q .. '", "limit": 10}'
+  return wrk.format("POST", "/v1/search", {["Content-Type"] = "application/json"}, body)
+end
+{DELAY_FN}
+function response(status, headers, body)
+  counts[status] = (counts[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local total = {}
+  for _, t in ipairs(threads) do
+    local c = t:get("counts")
+    for k, v in pairs(c) do total[k] = (total[k] or 0) + v end
+  end
+  local parts = {}
+  for k, v in pairs(total) do table.insert(parts, '"' .. k .. '": ' .. v) end
+  io.write(string.format('WRK_RESULT {"requests": %d, "duration_us": %d, "errors_connect": %d, "errors_read": %d, "errors_timeout": %d, "p50_us": %d, "p99_us": %d, "statuses": {%s}}\n',
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), table.concat(parts, ", ")))
+end
+"#;
+
+/// Concurrency limit of the server under test in [`overload`]: two cores, each request
+/// embeds on one.
+const LIMIT: usize = 4;
+
+/// `cargo xtask bench --quick`: every workload with short phases (a check that the bench
+/// runs, not a measurement).
+pub static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `full`, or a short phase in quick mode.
+fn secs(full: u64) -> Duration {
+    Duration::from_secs(if QUICK.load(Ordering::Relaxed) { full.min(2) } else { full })
+}
+
+fn count(full: usize) -> usize {
+    if QUICK.load(Ordering::Relaxed) { full.min(5) } else { full }
+}
+/// Requests in flight in the sweep.
+const SWEEP: [usize; 5] = [1, 2, 4, 8, 16];
+const SWEEP_PHASE: u64 = 8;
+const PHASE: u64 = 20;
+
+/// The corpus every HTTP workload serves: the Python 3.11 tutorial (Debian python3.11-doc),
+/// or the project's own docs when it is not installed.
+pub fn corpus(root: &Path) -> PathBuf {
+    let tutorial = Path::new(crate::PYTHON_DOCS).join("tutorial");
+    if tutorial.is_dir() { tutorial } else { root.join("docs") }
+}
+
+pub fn require_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("wrk is not installed: apt-get install wrk");
+    }
+    Ok(())
+}
+
+/// A release `aidocs-server` on a free port; killed on drop.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(bin_dir: &Path, data: &Path, env: &[(&str, String)]) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin_dir.join("aidocs-server"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("LOG_LEVEL", "warn")
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--bind", &addr])
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting aidocs-server")?;
+        let server = Self { child, addr };
+        wait_ready(&server.addr)?;
+        Ok(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn onnx_env() -> Vec<(&'static str, String)> {
+    vec![("AIDOCS__EMBEDDING__PROVIDER", "onnx".into())]
+}
+
+/// `aidocs ingest CORPUS --json` into `data`; the CLI's report and the wall time (s).
+fn run_ingest(bin_dir: &Path, data: &Path, corpus: &Path, env: &[(&str, String)]) -> Result<(serde_json::Value, f64)> {
+    let t = Instant::now();
+    let out = Command::new(bin_dir.join("aidocs"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("ingest")
+        .arg(corpus)
+        .args(["--collection", "docs", "--json"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running aidocs ingest")?;
+    if !out.status.success() {
+        bail!("aidocs ingest {} failed: {}", corpus.display(), out.status);
+    }
+    Ok((serde_json::from_slice(&out.stdout).context("ingest --json output")?, t.elapsed().as_secs_f64()))
+}
+
+/// Ingest the corpus with candle (the default engine, baseline), then with ONNX, then again
+/// unchanged with ONNX. Returns the report and the ONNX data dir the other workloads serve.
+pub fn ingest(root: &Path, bin_dir: &Path, work: &Path) -> Result<(Report, PathBuf)> {
+    let corpus = corpus(root);
+    let mut t = Table::new("", &[("wall s", 1), ("chunks written", 0), ("chunks/s", 1)]).ratio_of(0);
+    let mut row = |label: &str, data: &Path, env: &[(&str, String)]| -> Result<serde_json::Value> {
+        eprintln!("bench ingest: {label}");
+        let (r, secs) = run_ingest(bin_dir, data, &corpus, env)?;
+        let chunks = r["chunks_written"].as_f64().unwrap_or(0.0);
+        t.row(label, &[Some(secs), Some(chunks), (chunks > 0.0).then(|| chunks / secs)]);
+        Ok(r)
+    };
+    let first = row("candle (f32), the default engine", &work.join("ingest-candle"), &[])?;
+    let onnx = work.join("data");
+    row("ONNX Runtime (int8), `embedding.provider = \"onnx\"`", &onnx, &onnx_env())?;
+    row("ONNX again, nothing changed (incremental: every document skipped)", &onnx, &onnx_env())?;
+    let mut report = Report::new("ingest", "Ingest, end to end");
+    report.note(format!(
+        "`aidocs ingest {}` with the release CLI into a fresh embedded store: {} files, {:.1} MB read, \
+         parsed, chunked (up to 256 tokens), embedded, written and indexed (HNSW). Wall time of the \
+         whole command, model load included.",
+        corpus.display(),
+        first["files_seen"],
+        first["bytes_read"].as_f64().unwrap_or(0.0) / 1e6
+    ));
+    report.table(t);
+    Ok((report, onnx))
+}
+
+/// Requests/s and latency at 1 to 16 in flight, search cache off and on.
+pub fn sweep(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
+    let script = write_script(work, "search.lua", "")?;
+    let mut curves = Vec::new();
+    let mut tables = Vec::new();
+    let mut samples = Vec::new();
+    let mut off_at_4 = None;
+    for (cache, label) in [("none", "search cache off"), ("memory", "in-process search cache")] {
+        let mut env = onnx_env();
+        env.push(("AIDOCS__CACHE__KIND", cache.into()));
+        env.push(("AIDOCS__SERVER__MAX_CONCURRENT_REQUESTS", "64".into()));
+        let server = Server::start(bin_dir, data, &env)?;
+        eprintln!("bench sweep: {label}: warm-up");
+        wrk(&server.addr, &script, 2, secs(3))?;
+        samples.push((format!("http_search_cache_{cache}_1_client_ms"), probe(&server.addr, count(300))?));
+        let mut t = Table::new(label, &[("req/s", 1), ("p50 ms", 2), ("p99 ms", 2)]).ratio_of(0);
+        if cache == "memory" {
+            let (rps, p50, p99) = off_at_4.context("the cache-off sweep runs first")?;
+            t.values("search cache off, 4 in flight", &[rps, p50, p99]);
+        }
+        let mut points = Vec::new();
+        for c in SWEEP {
+            eprintln!("bench sweep: {label}: {c} in flight");
+            let r = wrk(&server.addr, &script, c, secs(SWEEP_PHASE))?;
+            let (rps, p50, p99) = (r.requests_per_s(), r.ms("p50_us"), r.ms("p99_us"));
+            if r.non_2xx() > 0 {
+                bail!("{} non-2xx answers at {c} in flight ({label})", r.non_2xx());
+            }
+            t.values(format!("{c} in flight"), &[rps, p50, p99]);
+            points.push((c as f64, rps));
+            if cache == "none" && c == 4 {
+                off_at_4 = Some((rps, p50, p99));
+            }
+        }
+        curves.push((label.to_owned(), points));
+        tables.push(t);
+    }
+    let mut report = Report::new("http", "HTTP search throughput");
+    report.note(format!(
+        "A release `aidocs-server` serving the ingested corpus (ONNX engine, hybrid search, limit 10), \
+         `server.max_concurrent_requests = 64` so nothing is shed. `wrk` (2 threads at most) sends \
+         POST /v1/search drawn from {} questions for {} s per level after a 3 s warm-up; load \
+         generator and server share the machine's cores. With the cache on, the questions repeat, \
+         so after the first round every search is a hit. The 1-client histograms come from 300 \
+         sequential searches by a keep-alive client in the xtask.",
+        QUERIES.len(),
+        secs(SWEEP_PHASE).as_secs()
+    ));
+    for t in tables {
+        report.table(t);
+    }
+    for (name, v) in samples {
+        report.sample(&name, "ms", v);
+    }
+    report.lines.push(LinePlot {
+        name: "throughput-vs-concurrency".into(),
+        title: "Search throughput vs requests in flight".into(),
+        x: "requests in flight".into(),
+        y: "requests/s".into(),
+        series: curves,
+    });
+    Ok(report)
+}
+
+/// Per-search latency with HyDE (one hypothetical passage from a real llama.cpp server)
+/// against plain hybrid search, one client, no cache.
+pub fn hyde(bin_dir: &Path, data: &Path, llm_url: &str) -> Result<Report> {
+    let mut env = onnx_env();
+    env.push(("AIDOCS__CACHE__KIND", "none".into()));
+    env.push(("AIDOCS__HYDE__BASE_URL", llm_url.into()));
+    env.push(("AIDOCS__HYDE__MODEL", "smollm2-135m-instruct".into()));
+    let mut t = Table::new("", &[("p50 ms", 1), ("p95 ms", 1), ("HyDE used", 0)]).ratio_of(0);
+    let mut report = Report::new("hyde", "HyDE cost per search");
+    for (label, n, max_tokens, hyde) in [
+        ("hybrid, no HyDE", 1, 128, false),
+        ("HyDE, 1 passage, max_tokens 128 (default)", 1, 128, true),
+        ("HyDE, 1 passage, max_tokens 64", 1, 64, true),
+        ("HyDE, 2 passages, max_tokens 128", 2, 128, true),
+    ] {
+        let mut env = env.clone();
+        env.push(("AIDOCS__HYDE__N", n.to_string()));
+        env.push(("AIDOCS__HYDE__MAX_TOKENS", max_tokens.to_string()));
+        let server = Server::start(bin_dir, data, &env)?;
+        eprintln!("bench hyde: {label}");
+        let mut c = Client::connect(&server.addr)?;
+        let (mut lat, mut used) = (Vec::new(), 0);
+        for i in 0..count(20) {
+            let body = format!(r#"{{"query": "{}", "limit": 10, "hyde": {hyde}}}"#, QUERIES[i % QUERIES.len()]);
+            let t = Instant::now();
+            let (status, body) = c.post("/v1/search", &body)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            if status != 200 {
+                bail!("HyDE search answered {status}: {body}");
+            }
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            used += usize::from(hyde && v["timings"]["hyde_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+        }
+        t.row(label, &[Some(percentile(&lat, 50.0)), Some(percentile(&lat, 95.0)), Some(used as f64)]);
+    }
+    report.note(
+        "20 sequential searches per row through a release `aidocs-server` (ONNX engine, no cache), \
+         HyDE generating with SmolLM2-135M-Instruct (Q4_1) on a real llama.cpp server (`xllamacpp`) on \
+         the same 2 cores. `HyDE used` counts searches whose response reports generation time (the \
+         rest fell back to hybrid). Retrieval quality with and without HyDE: docs/quality.md.",
+    );
+    report.table(t);
+    Ok(report)
+}
+
+/// Ingest with ONNX into a fresh data dir, then [`overload`] (`cargo xtask bench load`).
+pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
+    require_wrk()?;
+    let work = bin_dir.join("bench-load");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let data = work.join("data");
+    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    overload(bin_dir, &data, &work)?.finish()?;
+    Ok(())
+}
+
+/// At and over the concurrency limit: see the module doc.
+pub fn overload(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
+    let mut env = onnx_env();
+    env.push(("AIDOCS__CACHE__KIND", "none".into()));
+    env.push(("AIDOCS__SERVER__MAX_CONCURRENT_REQUESTS", LIMIT.to_string()));
+    let server = Server::start(bin_dir, data, &env)?;
+    let addr = server.addr.as_str();
+    let script = write_script(work, "search.lua", "")?;
+    eprintln!("bench load: warm-up");
+    phase(addr, &script, LIMIT - 1, secs(5))?;
+    eprintln!("bench load: {LIMIT} in flight (at the limit)");
+    let at_limit = phase(addr, &script, LIMIT - 1, secs(PHASE))?;
+    // 4x the measured capacity as a request rate: each connection pauses between its
+    // requests (clients that back off), so the offered rate, not the loop speed, is 4x.
+    let capacity = at_limit.wrk.requests_per_s();
+    let conns = 4 * LIMIT - 1;
+    let delay_ms = (conns as f64 * 1000.0 / (4.0 * capacity)).round().max(1.0) as u64;
+    let paced = write_script(work, "search-paced.lua", &format!("function delay() return {delay_ms} end"))?;
+    eprintln!("bench load: 4x the capacity as a rate ({conns} connections pausing {delay_ms} ms)");
+    let rate = phase(addr, &paced, conns, secs(PHASE))?;
+    eprintln!("bench load: {} in flight without pauses (4x the limit)", 4 * LIMIT);
+    let overload = phase(addr, &script, conns, secs(PHASE))?;
+    if at_limit.non_2xx() > 0 {
+        bail!("{} non-2xx answers at the concurrency limit", at_limit.non_2xx());
+    }
+    let mut report = Report::new("overload", "Overload: load shedding at the concurrency limit");
+    report.note(format!(
+        "A release `aidocs-server` (ONNX engine, no cache, so every search embeds) with \
+         `server.max_concurrent_requests = {LIMIT}`. Each phase runs {} s after a 5 s warm-up; a \
+         keep-alive probe client times each of its own requests by status. Phases: {LIMIT} in flight \
+         ({} wrk connections + the probe); 4x the measured capacity offered as a rate ({conns} \
+         connections pausing {delay_ms} ms between requests, plus the probe); 4x the concurrency with \
+         no pauses (clients that ignore `Retry-After`).",
+        secs(PHASE).as_secs(),
+        LIMIT - 1
+    ));
+    let mut t = Table::new(
+        "",
+        &[("in flight", 0), ("wrk req/s", 1), ("accepted 2xx/s", 1), ("503s", 0), ("other errors", 0), ("probe 200 p95 ms", 1), ("probe 503 p99 ms", 2)],
+    )
+    .ratio_of(5);
+    for (name, p) in [("at the limit", &at_limit), ("4x rate (paced clients)", &rate), ("4x concurrency (tight loop)", &overload)] {
+        let ok = p.probe_ms(200);
+        let shed = p.probe_ms(503);
+        let shed_total = p.wrk.status(|s| s == 503) + shed.len() as u64;
+        t.row(
+            name,
+            &[
+                Some(p.connections as f64),
+                Some(p.wrk.requests_per_s()),
+                Some(p.wrk.status(|s| (200..300).contains(&s)) as f64 / p.wrk.secs()),
+                Some(shed_total as f64),
+                Some((p.non_2xx() - shed_total) as f64),
+                Some(percentile(&ok, 95.0)),
+                (!shed.is_empty()).then(|| percentile(&shed, 99.0)),
+            ],
+        );
+    }
+    report.table(t);
+    report.sample("http_accepted_at_limit_ms", "ms", at_limit.probe_ms(200));
+    report.sample("http_rejected_4x_concurrency_ms", "ms", overload.probe_ms(503));
+    Ok(report)
+}
+
+fn write_script(work: &Path, name: &str, delay_fn: &str) -> Result<PathBuf> {
+    let list = QUERIES.iter().map(|q| format!("\"{q}\"")).collect::<Vec<_>>().join(", ");
+    let lua = LUA.replace("{QUERIES}", &format!("{{{list}}}")).replace("{DELAY_FN}", delay_fn);
+    let path = work.join(name);
+    std::fs::write(&path, lua)?;
+    Ok(path)
+}
+
+/// `n` sequential searches by one keep-alive client; latencies in ms.
+fn probe(addr: &str, n: usize) -> Result<Vec<f64>> {
+    let mut c = Client::connect(addr)?;
+    (0..n)
+        .map(|i| {
+            let body = format!(r#"{{"query": "{}", "limit": 10}}"#, QUERIES[i % QUERIES.len()]);
+            let t = Instant::now();
+            let (status, body) = c.post("/v1/search", &body)?;
+            if status != 200 {
+                bail!("search answered {status}: {body}");
+            }
+            Ok(t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect()
+}
+
+fn wait_ready(addr: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(mut c) = Client::connect(addr)
+            && c.get("/health/ready").is_ok_and(|(s, _)| s == 200) {
+                return Ok(());
+            }
+        if Instant::now() > deadline {
+            bail!("aidocs-server did not become ready on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// wrk's summary line (see `LUA`).
+struct Wrk(serde_json::Value);
+
+impl Wrk {
+    fn secs(&self) -> f64 {
+        self.0["duration_us"].as_f64().unwrap_or(1e6) / 1e6
+    }
+
+    fn requests_per_s(&self) -> f64 {
+        self.0["requests"].as_f64().unwrap_or(0.0) / self.secs()
+    }
+
+    fn ms(&self, key: &str) -> f64 {
+        self.0[key].as_f64().unwrap_or(f64::NAN) / 1e3
+    }
+
+    fn status(&self, pred: impl Fn(u16) -> bool) -> u64 {
+        let s = self.0["statuses"].as_object().cloned().unwrap_or_default();
+        s.iter().filter(|(k, _)| k.parse().is_ok_and(&pred)).map(|(_, v)| v.as_u64().unwrap_or(0)).sum()
+    }
+
+    fn socket_errors(&self) -> u64 {
+        ["errors_connect", "errors_read", "errors_timeout"].iter().map(|k| self.0[*k].as_u64().unwrap_or(0)).sum()
+    }
+
+    fn non_2xx(&self) -> u64 {
+        self.status(|s| !(200..300).contains(&s)) + self.socket_errors()
+    }
+}
+
+/// Run wrk with `connections` connections for `dur`.
+fn wrk(addr: &str, script: &Path, connections: usize, dur: Duration) -> Result<Wrk> {
+    let threads = connections.clamp(1, 2);
+    let out = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &connections.to_string(), "-d", &format!("{}s", dur.as_secs()), "--timeout", "10s", "-s"])
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix("WRK_RESULT ")).with_context(|| format!("no result from wrk:\n{text}"))?;
+    Ok(Wrk(serde_json::from_str(line)?))
+}
+
+/// What one overload phase measured.
+struct Phase {
+    connections: usize,
+    wrk: Wrk,
+    /// Probe latencies in ms by status.
+    probe: Vec<(u16, f64)>,
+}
+
+impl Phase {
+    fn non_2xx(&self) -> u64 {
+        self.wrk.non_2xx() + self.probe.iter().filter(|(s, _)| !(200..300).contains(s)).count() as u64
+    }
+
+    fn probe_ms(&self, status: u16) -> Vec<f64> {
+        self.probe.iter().filter(|(s, _)| *s == status).map(|(_, ms)| *ms).collect()
+    }
+}
+
+/// wrk with `connections` connections plus the probe, for `dur`.
+fn phase(addr: &str, script: &Path, connections: usize, dur: Duration) -> Result<Phase> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (stop, addr) = (stop.clone(), addr.to_owned());
+        std::thread::spawn(move || -> Result<Vec<(u16, f64)>> {
+            let mut c = Client::connect(&addr)?;
+            let mut out = Vec::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let body = format!(r#"{{"query": "{}", "limit": 10}}"#, QUERIES[i % QUERIES.len()]);
+                i += 7;
+                let t = Instant::now();
+                let (status, _) = c.post("/v1/search", &body)?;
+                out.push((status, t.elapsed().as_secs_f64() * 1e3));
+            }
+            Ok(out)
+        })
+    };
+    let wrk = wrk(addr, script, connections, dur);
+    stop.store(true, Ordering::Relaxed);
+    let probe = probe.join().map_err(|_| anyhow::anyhow!("probe thread panicked"))??;
+    Ok(Phase { connections: connections + 1, wrk: wrk?, probe })
+}
+
+/// A minimal HTTP/1.1 keep-alive client for the probe. It reconnects when the server closes
+/// the connection (it does after refusing a request whose body it did not read).
+struct Client {
+    addr: String,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    closed: bool,
+}
+
+impl Client {
+    fn connect(addr: &str) -> Result<Self> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self { addr: addr.to_owned(), writer: s.try_clone()?, reader: BufReader::new(s), closed: false })
+    }
+
+    fn get(&mut self, path: &str) -> Result<(u16, String)> {
+        self.exchange(&format!("GET {path} HTTP/1.1\r\nHost: aidocs\r\n\r\n"))
+    }
+
+    fn post(&mut self, path: &str, body: &str) -> Result<(u16, String)> {
+        self.exchange(&format!("POST {path} HTTP/1.1\r\nHost: aidocs\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()))
+    }
+
+    /// Send a request; when the connection turns out closed before any answer, reconnect
+    /// and send it again (it never reached the server).
+    fn exchange(&mut self, request: &str) -> Result<(u16, String)> {
+        for attempt in 0..2 {
+            if self.closed {
+                *self = Self::connect(&self.addr)?;
+            }
+            let sent = self.writer.write_all(request.as_bytes());
+            match sent.map_err(anyhow::Error::from).and_then(|()| self.read()) {
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) | Err(_) if attempt == 0 => self.closed = true,
+                Ok(None) => bail!("connection closed before an answer"),
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// One response; `None` when the connection was closed before a status line.
+    fn read(&mut self) -> Result<Option<(u16, String)>> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let status: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).with_context(|| format!("bad status line {line:?}"))?;
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse()?;
+                }
+                if k.eq_ignore_ascii_case("connection") && v.trim().eq_ignore_ascii_case("close") {
+                    self.closed = true;
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body)?;
+        Ok(Some((status, String::from_utf8_lossy(&body).into_owned())))
+    }
+}
+
+/// Where `cargo build --release` puts the binaries.
+pub fn release_dir() -> PathBuf {
+    crate::target_dir().join("release")
+}
