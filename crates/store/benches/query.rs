@@ -148,6 +148,27 @@ fn bench(c: &mut Criterion) {
     t.values("no quantization", &[up_plain, opt_plain, n as f64 / (up_plain + opt_plain)]);
     t.values("int8 quantization", &[up_q, opt_q, n as f64 / (up_q + opt_q)]);
     report.table(t);
+
+    // HNSW build parameters on a smaller collection (each one is a fresh build).
+    let small = (n / 5).max(1000);
+    let mut t = Table::new(
+        &format!("HNSW build parameters at {small} points (`hnsw_ef` 64)"),
+        &[("build s", 1), ("p95 ms", 3), ("recall@10", 4)],
+    )
+    .ratio_of(0);
+    let small_truth: Vec<Vec<usize>> = queries.iter().map(|q| exact_top_k(&vectors[..small], q, 10)).collect();
+    for (m, ef_construct) in [(16u64, 100u64), (8, 100), (32, 100), (16, 200)] {
+        let mut cfg = EdgeStoreConfig::new(dir.path().join(format!("m{m}-ef{ef_construct}")));
+        cfg.collection.hnsw_m = m;
+        cfg.collection.hnsw_ef_construct = ef_construct;
+        cfg.search.hnsw_ef = Some(64);
+        let s = EdgeStore::open(cfg).unwrap();
+        let (up, opt) = fill(&rt, &s, &vectors[..small], &mut rng);
+        let (lat, r) = dense_run(&rt, &s, &queries, &small_truth, &mut rng);
+        let default = if (m, ef_construct) == (16, 100) { " (default)" } else { "" };
+        t.values(format!("m {m}, ef_construct {ef_construct}{default}"), &[up + opt, percentile(&lat, 95.0), r]);
+    }
+    report.table(t);
     report.finish().unwrap();
 
     let mut g = c.benchmark_group(format!("store_{n}"));
