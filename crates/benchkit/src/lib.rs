@@ -48,10 +48,30 @@ pub struct LinePlot {
     pub series: Vec<(String, Vec<(f64, f64)>)>,
 }
 
+/// A latency sample as stored: at most [`SAMPLE_CAP`] evenly spaced quantiles of what was
+/// measured (the histogram's shape without megabytes of JSON per run), and the count.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     pub unit: String,
+    /// Measurements taken (`values` may hold fewer).
+    #[serde(default)]
+    pub count: usize,
     pub values: Vec<f64>,
+}
+
+/// Values kept per stored sample.
+pub const SAMPLE_CAP: usize = 2000;
+
+impl Sample {
+    /// Keep `cap` evenly spaced order statistics (min and max included) when there are more.
+    pub fn new(unit: &str, mut values: Vec<f64>, cap: usize) -> Self {
+        let count = values.len();
+        values.sort_by(f64::total_cmp);
+        if count > cap && cap >= 2 {
+            values = (0..cap).map(|i| values[i * (count - 1) / (cap - 1)]).collect();
+        }
+        Self { unit: unit.into(), count, values }
+    }
 }
 
 /// A table whose first row is the baseline.
@@ -94,7 +114,7 @@ impl Report {
     }
 
     pub fn sample(&mut self, name: &str, unit: &str, values: Vec<f64>) -> &mut Self {
-        self.samples.insert(name.into(), Sample { unit: unit.into(), values });
+        self.samples.insert(name.into(), Sample::new(unit, values, SAMPLE_CAP));
         self
     }
 
@@ -377,6 +397,15 @@ mod tests {
         assert_eq!(back, r);
         assert!(!dir.join(".store.json.tmp").exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn samples_keep_evenly_spaced_order_statistics() {
+        let s = Sample::new("ms", (0..10_001).rev().map(f64::from).collect(), 101);
+        assert_eq!((s.count, s.values.len()), (10_001, 101));
+        assert_eq!((s.values[0], s.values[50], s.values[100]), (0.0, 5000.0, 10_000.0));
+        let small = Sample::new("ms", vec![3.0, 1.0], 101);
+        assert_eq!((small.count, small.values), (2, vec![1.0, 3.0]));
     }
 
     #[test]

@@ -189,7 +189,8 @@ fn markdown(run: &Run, run_link: &str, figure: &mut dyn FnMut(&str, Draw) -> Res
     );
     for r in &run.reports {
         md.push_str(&r.to_markdown(2));
-        let samples: Vec<(&str, &[f64])> = r.samples.iter().map(|(k, s)| (k.as_str(), s.values.as_slice())).filter(|(_, v)| !v.is_empty()).collect();
+        let samples: Vec<(&str, usize, &[f64])> =
+            r.samples.iter().map(|(k, s)| (k.as_str(), s.count.max(s.values.len()), s.values.as_slice())).filter(|(_, _, v)| !v.is_empty()).collect();
         if !samples.is_empty() {
             let unit = r.samples.values().next().map_or("ms", |s| s.unit.as_str());
             let title = format!("{}: latency", r.title);
@@ -341,6 +342,6 @@ mod tests {
     #[test]
     fn histogram_refuses_empty_samples() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(plot::histogram(&dir.path().join("x.svg"), "t", "ms", &[("a", &[])]).is_err());
+        assert!(plot::histogram(&dir.path().join("x.svg"), "t", "ms", &[("a", 0, &[])]).is_err());
     }
 }

@@ -10,10 +10,25 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("plot: {e}")
 }
 
+/// An 800x420 white SVG canvas.
+fn canvas(path: &Path) -> Result<DrawingArea<SVGBackend<'_>, plotters::coord::Shift>> {
+    let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(root)
+}
+
+/// Caption, margins and label areas shared by every figure.
+fn frame<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>, title: &str, y_label_area: u32) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 20)).margin(15).x_label_area_size(45).y_label_area_size(y_label_area);
+    b
+}
+
 /// Overlaid latency histograms on a log-scale axis, each series as its share of requests
 /// per bin (so series of different sizes compare).
-pub fn histogram(path: &Path, title: &str, unit: &str, series: &[(&str, &[f64])]) -> Result<()> {
-    let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|x| *x > 0.0 && x.is_finite()).collect();
+/// `series`: (name, measurements taken, stored values).
+pub fn histogram(path: &Path, title: &str, unit: &str, series: &[(&str, usize, &[f64])]) -> Result<()> {
+    let all: Vec<f64> = series.iter().flat_map(|(_, _, v)| v.iter().copied()).filter(|x| *x > 0.0 && x.is_finite()).collect();
     if all.is_empty() {
         return Err(anyhow!("plot {title}: no positive samples"));
     }
@@ -23,7 +38,7 @@ pub fn histogram(path: &Path, title: &str, unit: &str, series: &[(&str, &[f64])]
     let edge = |k: usize| lo * (hi / lo).powf(k as f64 / BINS as f64);
     let shares: Vec<Vec<f64>> = series
         .iter()
-        .map(|(_, v)| {
+        .map(|(_, _, v)| {
             let mut counts = vec![0usize; BINS];
             for x in v.iter().filter(|x| **x > 0.0) {
                 let k = ((x / lo).ln() / (hi / lo).ln() * BINS as f64).floor() as usize;
@@ -33,13 +48,8 @@ pub fn histogram(path: &Path, title: &str, unit: &str, series: &[(&str, &[f64])]
         })
         .collect();
     let ymax = shares.iter().flatten().copied().fold(0.0, f64::max).max(0.01) * 1.1;
-    let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(60)
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 60)
         .build_cartesian_2d(lo.log10()..hi.log10(), 0f64..ymax)
         .map_err(err)?;
     chart
@@ -50,12 +60,12 @@ pub fn histogram(path: &Path, title: &str, unit: &str, series: &[(&str, &[f64])]
         .x_label_formatter(&|v| short(10f64.powf(*v)))
         .draw()
         .map_err(err)?;
-    for (i, ((name, v), share)) in series.iter().zip(&shares).enumerate() {
+    for (i, ((name, n, _), share)) in series.iter().zip(&shares).enumerate() {
         let color = COLORS[i % COLORS.len()];
         chart
             .draw_series((0..BINS).map(|k| Rectangle::new([(edge(k).log10(), 0.0), (edge(k + 1).log10(), share[k])], color.mix(0.45).filled())))
             .map_err(err)?
-            .label(format!("{name} (n = {})", v.len()))
+            .label(format!("{name} (n = {n})"))
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled()));
     }
     chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::UpperRight).draw().map_err(err)?;
@@ -84,13 +94,8 @@ pub fn lines(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[(St
     let ymin = pts().map(|p| p.1).fold(f64::INFINITY, f64::min).log10() - 0.1;
     let ymax = pts().map(|p| p.1).fold(0.0, f64::max).log10() + 0.1;
     let log = |(x, y): (f64, f64)| (x, y.log10());
-    let root = SVGBackend::new(path, (800, 420)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(45)
-        .y_label_area_size(70)
+    let root = canvas(path)?;
+    let mut chart = frame(&root, title, 70)
         .build_cartesian_2d(0f64..xmax, ymin..ymax)
         .map_err(err)?;
     chart
