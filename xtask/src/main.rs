@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::main(&root, &args[1..]),
         Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, then every test\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
             bail!("unknown or missing task")
         }
     }
@@ -242,6 +242,8 @@ fn ci(root: &Path) -> Result<()> {
     let llm = LlmServer::start(root)?;
     // One build configuration only: `--all-targets` would build qdrant-edge a second time.
     run(cargo().args(["test", "--workspace", "--locked"]).env("AIDOCS_LLM_URL", &llm.url))?;
+    drop(llm);
+    bench::smoke()?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

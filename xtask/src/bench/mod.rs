@@ -69,6 +69,22 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
     }
 }
 
+/// The benches of `cargo bench --workspace`, each run once at 2,000 points in criterion's
+/// test mode (debug build, part of `cargo xtask ci`): every suite must run and write its
+/// report. Catches benches that no longer build or run; measures nothing.
+pub fn smoke() -> Result<()> {
+    let out = crate::target_dir().join("bench-smoke");
+    let _ = std::fs::remove_dir_all(&out);
+    crate::run(crate::cargo().args(["test", "--workspace", "--locked", "--bench", "*"]).env("AIDOCS_BENCH_POINTS", "2000").env(REPORT_DIR_ENV, &out))?;
+    let suites: Vec<String> = collect(&out)?.into_iter().map(|r| r.suite).collect();
+    let want = ["embed", "store", "chunking", "cache", "backup", "crawl"];
+    if suites != want {
+        bail!("bench smoke run: expected reports {want:?}, got {suites:?} in {}", out.display());
+    }
+    eprintln!("bench smoke run: {} reports", suites.len());
+    Ok(())
+}
+
 fn build_release() -> Result<()> {
     crate::run(crate::cargo().args(["build", "--release", "-p", "aidocs-server", "-p", "aidocs-cli"]))
 }
