@@ -107,7 +107,7 @@ fn zipf_sampler(n: usize, s: f64) -> Vec<f64> {
 }
 
 fn bench(c: &mut Criterion) {
-    let n: usize = std::env::var("AIDOCS_BENCH_POINTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n = aidocs_benchkit::bench_points(100_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();

@@ -18,9 +18,7 @@ use std::time::Instant;
 const DIMS: usize = 384;
 
 fn point(rng: &mut StdRng, n: u64) -> Point {
-    let mut dense: Vec<f32> = (0..DIMS).map(|_| rng.random::<f32>() - 0.5).collect();
-    let norm = dense.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dense.iter_mut().for_each(|x| *x /= norm);
+    let dense = aidocs_benchkit::random_unit(rng, DIMS);
     let mut indices: Vec<u32> = (0..40).map(|_| rng.random_range(0..30_000)).collect();
     indices.sort_unstable();
     indices.dedup();
@@ -65,7 +63,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists benches; nothing to list here
     }
-    let n: u64 = std::env::var("AIDOCS_BENCH_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n = aidocs_benchkit::bench_points(100_000) as u64;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();

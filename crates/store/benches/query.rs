@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
     let mut t = Table::new("Dense search: latency and recall by setting", &[("p50 ms", 3), ("p95 ms", 3), ("recall@10", 4)]).ratio_of(1);
     t.values("exact brute force, plain Rust loop", &[percentile(&brute, 50.0), percentile(&brute, 95.0), 1.0]);
     let with = |s: &EdgeStore, f: &dyn Fn(&mut SearchParams)| {
-        let mut p = SearchParams { hnsw_ef: Some(128), ..SearchParams::default() };
+        let mut p = SearchParams::default();
         f(&mut p);
         s.with_search(p)
     };

@@ -220,7 +220,7 @@ pub fn sweep(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
         let server = Server::start(bin_dir, data, &env)?;
         eprintln!("bench sweep: {label}: warm-up");
         wrk(&server.addr, &script, 2, secs(3))?;
-        samples.push((format!("http_search_cache_{cache}_1_client_ms"), probe(&server.addr, count(300))?));
+        samples.push((format!("http_search_cache_{cache}_1_client_ms"), searches(&server.addr, count(300), false)?.into_iter().map(|(ms, _)| ms).collect()));
         let mut t = Table::new(label, &[("req/s", 1), ("p50 ms", 2), ("p99 ms", 2)]).ratio_of(0);
         if cache == "memory" {
             let (rps, p50, p99) = off_at_4.context("the cache-off sweep runs first")?;
@@ -290,27 +290,21 @@ pub fn hyde(bin_dir: &Path, data: &Path, llm_url: &str) -> Result<Report> {
         env.push(("AIDOCS__HYDE__MAX_TOKENS", max_tokens.to_string()));
         let server = Server::start(bin_dir, data, &env)?;
         eprintln!("bench hyde: {label}");
-        let mut c = Client::connect(&server.addr)?;
         let (mut lat, mut used) = (Vec::new(), 0);
-        for i in 0..count(20) {
-            let body = format!(r#"{{"query": "{}", "limit": 10, "hyde": {hyde}}}"#, QUERIES[i % QUERIES.len()]);
-            let t = Instant::now();
-            let (status, body) = c.post("/v1/search", &body)?;
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
-            if status != 200 {
-                bail!("HyDE search answered {status}: {body}");
-            }
+        for (ms, body) in searches(&server.addr, count(20), hyde)? {
+            lat.push(ms);
             let v: serde_json::Value = serde_json::from_str(&body)?;
             used += usize::from(hyde && v["timings"]["hyde_ms"].as_f64().is_some_and(|ms| ms > 0.0));
         }
         t.row(label, &[Some(percentile(&lat, 50.0)), Some(percentile(&lat, 95.0)), Some(used as f64)]);
     }
-    report.note(
-        "20 sequential searches per row through a release `aidocs-server` (ONNX engine, no cache), \
+    report.note(format!(
+        "{} sequential searches per row through a release `aidocs-server` (ONNX engine, no cache), \
          HyDE generating with SmolLM2-135M-Instruct (Q4_1) on a real llama.cpp server (`xllamacpp`) on \
          the same 2 cores. `HyDE used` counts searches whose response reports generation time (the \
          rest fell back to hybrid). Retrieval quality with and without HyDE: docs/quality.md.",
-    );
+        count(20)
+    ));
     report.table(t);
     Ok(report)
 }
@@ -399,18 +393,23 @@ fn write_script(work: &Path, name: &str, delay_fn: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `n` sequential searches by one keep-alive client; latencies in ms.
-fn probe(addr: &str, n: usize) -> Result<Vec<f64>> {
+/// The JSON body of search `i` (questions in turn).
+fn search_body(i: usize, hyde: bool) -> String {
+    format!(r#"{{"query": "{}", "limit": 10, "hyde": {hyde}}}"#, QUERIES[i % QUERIES.len()])
+}
+
+/// `n` sequential searches by one keep-alive client: (latency ms, response body) each;
+/// any status but 200 is an error naming it.
+fn searches(addr: &str, n: usize, hyde: bool) -> Result<Vec<(f64, String)>> {
     let mut c = Client::connect(addr)?;
     (0..n)
         .map(|i| {
-            let body = format!(r#"{{"query": "{}", "limit": 10}}"#, QUERIES[i % QUERIES.len()]);
             let t = Instant::now();
-            let (status, body) = c.post("/v1/search", &body)?;
+            let (status, body) = c.post("/v1/search", &search_body(i, hyde))?;
             if status != 200 {
-                bail!("search answered {status}: {body}");
+                bail!("search (hyde: {hyde}) answered {status}: {body}");
             }
-            Ok(t.elapsed().as_secs_f64() * 1e3)
+            Ok((t.elapsed().as_secs_f64() * 1e3, body))
         })
         .collect()
 }
@@ -501,7 +500,7 @@ fn phase(addr: &str, script: &Path, connections: usize, dur: Duration) -> Result
             let mut out = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let body = format!(r#"{{"query": "{}", "limit": 10}}"#, QUERIES[i % QUERIES.len()]);
+                let body = search_body(i, false);
                 i += 7;
                 let t = Instant::now();
                 let (status, _) = c.post("/v1/search", &body)?;
