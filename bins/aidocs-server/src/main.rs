@@ -52,6 +52,11 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
         cfg.server.bind = b;
     }
     cfg.validate()?;
+    // No keys on a public address: refuse, unless the operator said so explicitly.
+    cfg.check_exposure()?;
+    if cfg.auth.keys.is_empty() {
+        tracing::warn!(bind = %cfg.server.bind, "no API keys configured: every route is open to whoever can reach this address");
+    }
     let bind = cfg.server.bind.clone();
     let drain = Duration::from_millis(cfg.server.shutdown_timeout_ms);
     let engine = tokio::task::spawn_blocking(move || Engine::open(cfg)).await??;

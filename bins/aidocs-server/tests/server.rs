@@ -36,6 +36,8 @@ fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         .arg(data)
         .args(["--bind", &addr])
         .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        // Tests ingest over HTTP from their temporary directories.
+        .env("AIDOCS__INGEST__ALLOWED_ROOTS", format!("[{:?}]", std::env::temp_dir().canonicalize().unwrap()))
         .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()

@@ -196,6 +196,18 @@ enum Command {
         #[command(subcommand)]
         command: BackupCommand,
     },
+    /// Repair a data dir the server refuses to open: restore the previous catalog generation
+    /// when `catalog.json` is missing or corrupt, list collection directories no catalog entry
+    /// references, and delete them only with --remove-orphans. Takes the data-dir lock: stop
+    /// the server first.
+    Repair {
+        /// Delete the collection directories that no catalog entry references.
+        #[arg(long)]
+        remove_orphans: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A/B tests of search configurations on a running server (admin API).
     Ab {
         #[command(flatten)]
@@ -954,6 +966,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 AbCommand::Stop { id } => client.post(&format!("/v1/admin/ab/{id}/stop"), &serde_json::json!({})).await?,
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Repair { remove_orphans, json } => {
+            let r = aidocs_store::EdgeStore::repair(&cfg.data_dir, remove_orphans)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                if r.restored_previous {
+                    println!("restored the previous catalog generation (catalog.json.prev)");
+                }
+                println!("collections: {}", if r.collections.is_empty() { "none".into() } else { r.collections.join(", ") });
+                for o in &r.orphans {
+                    let done = if r.removed.contains(o) { "removed" } else { "kept; --remove-orphans deletes it" };
+                    println!("not in the catalog: collections/{o} ({done})");
+                }
+            }
         }
         Command::Collections { command } => {
             let engine = open_engine(cfg)?;

@@ -634,7 +634,8 @@ async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<Document
     let progress = LogProgress::new(Duration::from_secs(5));
     let web = match (body.path, body.url, body.sitemap, body.urls) {
         (Some(path), None, None, None) => {
-            let req = IngestRequest { path: path.into(), collection, metadata: DocMetadata::from(&body.metadata), base_url: body.base_url };
+            let path = allowed_path(&engine.config().ingest.allowed_roots, std::path::Path::new(&path))?;
+            let req = IngestRequest { path, collection, metadata: DocMetadata::from(&body.metadata), base_url: body.base_url };
             return Ok(Json(to_json(engine.ingest(req, &progress).await?)?));
         }
         (None, Some(u), None, None) => (WebSourceKind::Site, vec![u]),
@@ -656,6 +657,26 @@ async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<Document
     };
     let report = detached(async move { engine.ingest_web(WebIngestRequest { collection, source }, &progress).await }).await?;
     Ok(Json(to_json(report)?))
+}
+
+/// The canonical form of a path a client asked the server to ingest, if it lies under one
+/// of `ingest.allowed_roots` (symlinks resolved, so a link that leaves a root is refused).
+/// A missing, unreadable or outside path gets one and the same answer: a client learns
+/// nothing about what exists on the server's machine.
+fn allowed_path(roots: &[std::path::PathBuf], requested: &std::path::Path) -> Result<std::path::PathBuf, ApiError> {
+    if roots.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "path ingest over HTTP is disabled on this server: ingest.allowed_roots names no directories (use `url`, or the CLI on the server's machine)",
+        ));
+    }
+    let refused = || ApiError::new(ErrorCode::Forbidden, "`path` is not a readable file or directory under the server's ingest.allowed_roots");
+    let canonical = requested.canonicalize().map_err(|_| refused())?;
+    let inside = roots.iter().filter_map(|r| r.canonicalize().ok()).any(|root| canonical.starts_with(&root));
+    if !inside {
+        return Err(refused());
+    }
+    Ok(canonical)
 }
 
 async fn collections(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {

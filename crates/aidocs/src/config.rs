@@ -481,7 +481,12 @@ pub struct ServerConfig {
     /// Requests a client may send at once before the per-minute pace applies.
     pub rate_limit_burst: u32,
     /// Peers whose `X-Forwarded-For` is believed (load balancers); others are the client.
+    /// Behind them the client is the right-most `X-Forwarded-For` hop that is not itself a
+    /// trusted proxy (what the client wrote further left is never believed).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Serve on a non-loopback address with no API keys configured. Off: such a server
+    /// refuses to start (a public server without auth is almost always a mistake).
+    pub allow_unauthenticated: bool,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -804,6 +809,9 @@ pub struct IngestConfig {
     pub optimize: bool,
     /// Run-level metadata defaults (front matter overrides them).
     pub metadata: MetadataDefaults,
+    /// Directories whose files `POST /v1/documents {"path"}` may read. Empty (the default):
+    /// path ingest over HTTP is refused. The CLI is not limited by it.
+    pub allowed_roots: Vec<PathBuf>,
 }
 
 /// Metadata applied to every document of an ingest run unless its front matter says otherwise.
@@ -869,6 +877,7 @@ impl Default for ServerConfig {
             rate_limit_per_minute: 0,
             rate_limit_burst: 20,
             trusted_proxies: Vec::new(),
+            allow_unauthenticated: false,
         }
     }
 }
@@ -945,7 +954,7 @@ impl Default for StoreConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default() }
+        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new() }
     }
 }
 
@@ -1052,9 +1061,33 @@ impl Config {
             if cfg.backup.dest.is_none() {
                 cfg.backup.dest = std::env::var("AIDOCS_BACKUP_DEST").ok().filter(|d| !d.trim().is_empty());
             }
+            // API keys from a secret: `AIDOCS_API_KEYS=name:scope[+scope]:sha256,...`.
+            if let Ok(v) = std::env::var("AIDOCS_API_KEYS")
+                && !v.trim().is_empty()
+            {
+                cfg.auth.keys.extend(parse_api_keys(&v)?);
+            }
         }
         cfg.validate()?;
         Ok((cfg, warnings))
+    }
+
+    /// A server about to listen on `server.bind`: refused on a non-loopback address with no
+    /// API keys, unless `server.allow_unauthenticated` says so explicitly.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        let addr: std::net::SocketAddr = self
+            .server
+            .bind
+            .parse()
+            .map_err(|_| ConfigError::Invalid(format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind)))?;
+        if addr.ip().is_loopback() || !self.auth.keys.is_empty() || self.server.allow_unauthenticated {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(format!(
+            "server.bind {addr} is reachable from other machines but no API keys are configured, so anyone could search and administer this server. \
+             Configure keys ([[auth.keys]] or AIDOCS_API_KEYS=name:admin:SHA256; `aidocs auth hash-key KEY`), bind to 127.0.0.1, \
+             or set server.allow_unauthenticated = true (AIDOCS__SERVER__ALLOW_UNAUTHENTICATED=true) if a proxy in front authenticates"
+        )))
     }
 
     /// Semantic checks serde cannot express.
@@ -1138,11 +1171,45 @@ impl Config {
         if self.cache.kind == CacheBackend::Redis && self.cache.effective_url().is_none() {
             return bad("cache.kind = \"redis\" needs cache.url (or REDIS_URL / DRAGONFLY_URL)");
         }
+        if let Some(r) = self.ingest.allowed_roots.iter().find(|r| !r.is_absolute()) {
+            return bad(&format!("ingest.allowed_roots: `{}` must be an absolute path", r.display()));
+        }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad(&format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind));
         }
         Ok(())
     }
+}
+
+/// Parse `AIDOCS_API_KEYS`: comma-separated `name:scope[+scope]:sha256` entries (the digest
+/// from `aidocs auth hash-key KEY`; never the key itself).
+pub fn parse_api_keys(v: &str) -> Result<Vec<ApiKey>, ConfigError> {
+    let bad = |entry: &str, why: &str| {
+        ConfigError::Invalid(format!("AIDOCS_API_KEYS entry `{}`: {why} (expected name:scope[+scope]:sha256)", entry.split(':').next().unwrap_or("")))
+    };
+    v.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let mut parts = entry.splitn(3, ':');
+            let (Some(name), Some(scopes), Some(sha)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(bad(entry, "three fields needed"));
+            };
+            let scopes = scopes
+                .split('+')
+                .map(|s| match s.trim() {
+                    "search" => Ok(Scope::Search),
+                    "admin" => Ok(Scope::Admin),
+                    other => Err(bad(entry, &format!("unknown scope `{other}` (search, admin)"))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let sha = sha.trim().to_ascii_lowercase();
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad(entry, "the digest must be 64 hex characters"));
+            }
+            Ok(ApiKey { name: name.trim().to_owned(), sha256: sha, scopes })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1154,6 +1221,51 @@ mod tests {
         let f = dir.path().join(format!("c.{ext}"));
         std::fs::write(&f, text).unwrap();
         Config::load(&ConfigSource { file: Some(f), ..Default::default() })
+    }
+
+    #[test]
+    fn a_public_bind_needs_keys_or_an_explicit_opt_out() {
+        let mut cfg = Config::default();
+        cfg.check_exposure().expect("loopback without keys is fine");
+        cfg.server.bind = "[::1]:8000".into();
+        cfg.check_exposure().expect("IPv6 loopback too");
+        for bind in ["0.0.0.0:8000", "[::]:8000", "10.1.2.3:8000"] {
+            cfg.server.bind = bind.into();
+            let err = cfg.check_exposure().unwrap_err().to_string();
+            assert!(err.contains("no API keys") && err.contains("allow_unauthenticated"), "{err}");
+        }
+        cfg.server.allow_unauthenticated = true;
+        cfg.check_exposure().unwrap();
+        cfg.server.allow_unauthenticated = false;
+        cfg.auth.keys = parse_api_keys(&format!("ops:admin:{}", "A".repeat(64))).unwrap();
+        cfg.check_exposure().unwrap();
+        // The production template binds 0.0.0.0: without keys it must not serve.
+        let (prod, _) = Config::load(&ConfigSource { template: Some("production".into()), ..Default::default() }).unwrap();
+        assert!(prod.check_exposure().is_err());
+    }
+
+    #[test]
+    fn api_keys_from_the_environment_form() {
+        let sha = "ab".repeat(32);
+        let keys = parse_api_keys(&format!(" ops:admin:{sha}, app:search:{} ,both:search+admin:{sha}", sha.to_uppercase())).unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!((keys[0].name.as_str(), keys[0].scopes.as_slice()), ("ops", &[Scope::Admin][..]));
+        assert_eq!(keys[1].sha256, sha, "digests are lowercased");
+        assert_eq!(keys[2].scopes, vec![Scope::Search, Scope::Admin]);
+        for bad in ["ops:admin", "ops:root:{sha}", "ops:admin:xyz", &format!("ops:admin:{}", "g".repeat(64))] {
+            let bad = bad.replace("{sha}", &sha);
+            let err = parse_api_keys(&bad).unwrap_err().to_string();
+            assert!(err.contains("AIDOCS_API_KEYS entry `ops`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn allowed_roots_must_be_absolute() {
+        let mut cfg = Config::default();
+        cfg.ingest.allowed_roots = vec![PathBuf::from("docs")];
+        assert!(cfg.validate().unwrap_err().to_string().contains("allowed_roots"));
+        cfg.ingest.allowed_roots = vec![PathBuf::from("/srv/docs")];
+        cfg.validate().unwrap();
     }
 
     #[test]

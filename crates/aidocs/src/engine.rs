@@ -829,10 +829,9 @@ impl Engine {
         let defaults = DocMetadata::from(&self.cfg.ingest.metadata).overlay(&req.metadata);
 
         // What the collection holds for this source tree: source id -> (doc hashes, ids).
-        let prefix = source.source_prefix();
         let mut existing: HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)> = HashMap::new();
         for p in self.store.scroll(&collection, &Filter::default()).await? {
-            if p.payload.source.starts_with(&prefix) {
+            if source.owns(&p.payload.source) {
                 let e = existing.entry(p.payload.source.clone()).or_default();
                 e.0.insert(p.payload.doc_hash.clone());
                 e.1.push(p.id);

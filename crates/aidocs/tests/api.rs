@@ -101,7 +101,7 @@ async fn api_contract() {
     assert_eq!((info.0, info.1["dims"].as_u64()), (StatusCode::OK, Some(384)));
     assert_eq!(info.1["properties"]["embedding_model"], "sentence-transformers/all-MiniLM-L6-v2");
     assert_error(&call(&app, "GET", "/v1/collections/ghost", None).await, 404, "collection_not_found", "ghost");
-    assert_error(&call(&app, "POST", "/v1/documents", Some(json!({"path": "/definitely/not/here"}))).await, 400, "invalid_path", "/definitely/not/here");
+    assert_error(&call(&app, "POST", "/v1/documents", Some(json!({"path": "/definitely/not/here"}))).await, 403, "forbidden", "allowed_roots");
     assert_error(&call(&app, "GET", "/v2/nothing", None).await, 404, "not_found", "route");
     assert_error(&call(&app, "DELETE", "/v1/search", None).await, 405, "method_not_allowed", "method");
 
@@ -118,4 +118,56 @@ async fn api_contract() {
     assert_error(&call(&app, "DELETE", "/v1/admin/cache?kind=all-of-it", None).await, 400, "invalid_request", "all-of-it");
     assert_error(&call(&app, "DELETE", "/v1/admin/cache?tier=l1", None).await, 400, "invalid_request", "tier");
     assert_eq!(call(&app, "GET", "/health/ready", None).await.1["cache"], "ok");
+}
+
+/// `POST /v1/documents {"path"}` reads only under `ingest.allowed_roots`. Before the fix any
+/// file the server could read became searchable (a mode-600 secret came back in a snippet),
+/// and the error told whether a path existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_ingest_is_confined_to_allowed_roots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("docs");
+    let outside = tmp.path().join("private");
+    common::write_tree(&root, &[("guide.md", "# Guide\n\nPublic guide text.\n")]);
+    common::write_tree(&outside, &[("secret.md", "# Secret\n\nThe launch code is swordfish.\n")]);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(outside.join("secret.md"), root.join("link.md")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("linkdir")).unwrap();
+    }
+    let data = tempfile::tempdir().unwrap();
+
+    // No roots (the default): refused outright, existing or not.
+    let mut cfg = common::config(data.path());
+    cfg.ingest.allowed_roots.clear();
+    let closed = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    assert_error(&call(&closed, "POST", "/v1/documents", Some(json!({"path": root}))).await, 403, "forbidden", "disabled");
+    drop(closed);
+
+    let mut cfg = common::config(data.path());
+    cfg.ingest.allowed_roots = vec![root.clone()];
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let refused = |r: (StatusCode, Value)| {
+        assert_error(&r, 403, "forbidden", "allowed_roots");
+        r.1["error"]["message"].as_str().unwrap().to_owned()
+    };
+    let a = refused(call(&app, "POST", "/v1/documents", Some(json!({"path": outside.join("secret.md"), "collection": "c"}))).await);
+    let b = refused(call(&app, "POST", "/v1/documents", Some(json!({"path": outside.join("missing.md"), "collection": "c"}))).await);
+    let c = refused(call(&app, "POST", "/v1/documents", Some(json!({"path": root.join("missing.md"), "collection": "c"}))).await);
+    let d = refused(call(&app, "POST", "/v1/documents", Some(json!({"path": root.join("../private/secret.md"), "collection": "c"}))).await);
+    let e = refused(call(&app, "POST", "/v1/documents", Some(json!({"path": "/etc/passwd", "collection": "c"}))).await);
+    assert!([&b, &c, &d, &e].iter().all(|m| **m == a), "one answer whether or not the path exists");
+    #[cfg(unix)]
+    {
+        refused(call(&app, "POST", "/v1/documents", Some(json!({"path": root.join("link.md"), "collection": "c"}))).await);
+        refused(call(&app, "POST", "/v1/documents", Some(json!({"path": root.join("linkdir"), "collection": "c"}))).await);
+    }
+
+    // Under the root: ingested, and links inside it that leave it are not followed.
+    let ok = call(&app, "POST", "/v1/documents", Some(json!({"path": root, "collection": "c"}))).await;
+    assert_eq!(ok.0, StatusCode::OK, "{:?}", ok.1);
+    assert_eq!(ok.1["documents_written"], 1, "{:?}", ok.1);
+    let hits = call(&app, "POST", "/v1/search", Some(json!({"query": "launch code swordfish", "collection": "c", "mode": "sparse"}))).await;
+    assert_eq!(hits.0, StatusCode::OK, "{:?}", hits.1);
+    assert!(!hits.1["hits"].to_string().contains("swordfish"), "{:?}", hits.1);
 }

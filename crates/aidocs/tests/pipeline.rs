@@ -145,6 +145,32 @@ async fn data_survives_restart_and_second_process_is_locked_out() {
     assert_eq!(resp.hits.len(), 1);
 }
 
+/// Ingesting one file touches only that file's chunks: `page.htm` is not a prefix of
+/// `page.html`'s source id (before the fix, re-ingesting `page.htm` deleted `page.html`, and
+/// `guide.md` deleted `guide.mdx`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_file_ingest_leaves_its_siblings_alone() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("page.html"), "<h1 id=long>Long</h1><p>Long name page about tokenizers.</p>").unwrap();
+    std::fs::write(docs.path().join("page.htm"), "<h1 id=short>Short</h1><p>Short name page about pooling.</p>").unwrap();
+    std::fs::write(docs.path().join("guide.md"), "# Guide\n\nThe guide text.\n").unwrap();
+    std::fs::write(docs.path().join("guide.md.txt"), "Guide as text, a sibling whose name extends guide.md.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    engine.ingest(ingest_req(docs.path(), "sib"), &NoProgress).await.unwrap();
+    let paths = |pts: Vec<aidocs::core::StoredPoint>| pts.into_iter().map(|p| p.payload.path).collect::<BTreeSet<_>>();
+    let before = paths(engine.store().scroll("sib", &Filter::default()).await.unwrap());
+    assert_eq!(before.len(), 4, "{before:?}");
+    std::fs::write(docs.path().join("page.htm"), "<h1 id=short>Short</h1><p>Short name page about mean pooling.</p>").unwrap();
+    let r = engine.ingest(ingest_req(&docs.path().join("page.htm"), "sib"), &NoProgress).await.unwrap();
+    assert_eq!((r.documents_written, r.documents_deleted), (1, 0), "{r:?}");
+    let r = engine.ingest(ingest_req(&docs.path().join("guide.md"), "sib"), &NoProgress).await.unwrap();
+    assert_eq!((r.documents_unchanged, r.documents_deleted, r.points_deleted), (1, 0, 0), "{r:?}");
+    let all = engine.store().scroll("sib", &Filter::default()).await.unwrap();
+    assert!(all.iter().any(|p| p.payload.text.contains("mean pooling")));
+    assert_eq!(all.len(), 4, "every sibling keeps its chunk: {:?}", paths(all));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_files_are_skipped_and_nothing_else_is_lost() {
     let docs = tempfile::tempdir().unwrap();

@@ -60,23 +60,51 @@ fn skipped(el: &ElementRef) -> bool {
 }
 
 /// Visible text of an element, without skipped chrome (e.g. Sphinx's `¶` header links).
+/// Iterative: a page may nest elements arbitrarily deep.
 fn visible_text(node: NodeRef<Node>, out: &mut String) {
-    for child in node.children() {
+    let mut stack: Vec<NodeRef<Node>> = node.children().rev().collect();
+    while let Some(child) = stack.pop() {
         match child.value() {
             Node::Text(t) => out.push_str(t),
             Node::Element(_) => {
                 if let Some(el) = ElementRef::wrap(child)
-                    && !skipped(&el) {
-                        visible_text(child, out);
-                    }
+                    && !skipped(&el)
+                {
+                    stack.extend(child.children().rev());
+                }
             }
             _ => {}
         }
     }
 }
 
-fn walk(node: NodeRef<Node>, b: &mut SectionBuilder) {
-    for child in node.children() {
+/// One step of the document walk: a node to visit, or what to emit when an element's
+/// subtree is done.
+enum Step<'a> {
+    Visit(NodeRef<'a, Node>),
+    /// End of a block element: close the paragraph.
+    Break,
+    /// End of an unknown inline element: a word boundary.
+    Space,
+}
+
+/// Walk the content in document order, feeding the builder. Iterative with an explicit
+/// stack (never one native frame per DOM level), so hostile nesting depth cannot overflow
+/// the thread's stack.
+fn walk(root: NodeRef<Node>, b: &mut SectionBuilder) {
+    let mut stack: Vec<Step> = root.children().rev().map(Step::Visit).collect();
+    while let Some(step) = stack.pop() {
+        let child = match step {
+            Step::Visit(n) => n,
+            Step::Break => {
+                b.break_para();
+                continue;
+            }
+            Step::Space => {
+                b.text(" ");
+                continue;
+            }
+        };
         match child.value() {
             Node::Text(t) => b.text(t),
             Node::Element(e) => {
@@ -96,22 +124,25 @@ fn walk(node: NodeRef<Node>, b: &mut SectionBuilder) {
                     b.code(&el.text().collect::<String>());
                 } else if BLOCK_TAGS.contains(&name) {
                     b.break_para();
-                    walk(child, b);
-                    b.break_para();
+                    stack.push(Step::Break);
+                    stack.extend(child.children().rev().map(Step::Visit));
+                } else if matches!(name, "code" | "span" | "a" | "em" | "strong") {
+                    stack.extend(child.children().rev().map(Step::Visit));
                 } else {
-                    if name == "code" || name == "span" || name == "a" || name == "em" || name == "strong" {
-                        walk(child, b);
-                    } else {
-                        b.text(" ");
-                        walk(child, b);
-                        b.text(" ");
-                    }
+                    b.text(" ");
+                    stack.push(Step::Space);
+                    stack.extend(child.children().rev().map(Step::Visit));
                 }
             }
             _ => {}
         }
     }
 }
+
+/// How many enclosing elements are searched for a heading's section id: enough for
+/// DocBook's `div.sect1 > div.titlepage > div > div > h2`, bounded so a heading at the
+/// bottom of a hostile nest costs no more than a shallow one.
+const ANCHOR_ANCESTORS: usize = 8;
 
 /// The section anchor of a heading: its own id, an id/name on an element inside it, or the
 /// id of the nearest enclosing element whose first heading is this one (Sphinx `<section
@@ -126,7 +157,8 @@ fn anchor_of(h: ElementRef) -> String {
         }
     }
     let mut cur = h.parent();
-    while let Some(node) = cur {
+    for _ in 0..ANCHOR_ANCESTORS {
+        let Some(node) = cur else { break };
         let Some(el) = ElementRef::wrap(node) else { break };
         let first_heading = el
             .descendants()

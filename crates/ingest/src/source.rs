@@ -67,10 +67,18 @@ impl DirSource {
         &self.root
     }
 
-    /// Every source id of this source starts with this prefix; used to find documents that
-    /// were deleted from the tree.
+    /// Every source id of this source starts with this prefix (a directory's ends with `/`;
+    /// a file's is its whole id). Use [`DirSource::owns`] to test membership.
     pub fn source_prefix(&self) -> String {
         if self.is_file { file_url(&self.root) } else { format!("{}/", file_url(&self.root)) }
+    }
+
+    /// Whether `source_id` is a document of this source: under the directory, or exactly the
+    /// file. A file root is never a prefix match, so ingesting `page.htm` leaves
+    /// `page.html`'s chunks alone.
+    pub fn owns(&self, source_id: &str) -> bool {
+        let prefix = self.source_prefix();
+        if self.is_file { source_id == prefix } else { source_id.starts_with(&prefix) }
     }
 
     /// Supported files, sorted by relative path. Hidden files and directories are skipped, and

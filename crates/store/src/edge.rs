@@ -11,7 +11,7 @@
 //!    id asc) over the whole fused candidate list before the limit is applied.
 //! 5. `EdgeShard::new` needs its directory: created here.
 
-use crate::catalog::{Catalog, CollectionEntry, sync_dir};
+use crate::catalog::{COLLECTIONS_DIR, Catalog, CollectionEntry, PREVIOUS_FILE, shard_dirs, sync_dir};
 use crate::lock::DirLock;
 use crate::params::{CollectionParams, SearchParams};
 use aidocs_core::{
@@ -37,7 +37,6 @@ use std::time::Duration;
 
 pub const DENSE: &str = "dense";
 pub const SPARSE: &str = "sparse";
-const COLLECTIONS_DIR: &str = "collections";
 
 /// Options for the embedded store.
 #[derive(Debug, Clone)]
@@ -140,6 +139,11 @@ impl EdgeStore {
         std::fs::create_dir_all(root.join(COLLECTIONS_DIR)).map_err(io_err(&root))?;
         let lock = DirLock::acquire(&root)?;
         let catalog = Catalog::load(&root)?;
+        // A store's catalog exists from its first open on: from then on a missing catalog
+        // always means lost metadata, never "fresh store" (see `Catalog::load`).
+        if !root.join(crate::catalog::CATALOG_FILE).exists() {
+            catalog.save(&root)?;
+        }
         let mut shards = HashMap::new();
         for (name, entry) in &catalog.collections {
             let path = root.join(COLLECTIONS_DIR).join(&entry.dir);
@@ -148,7 +152,7 @@ impl EdgeStore {
             })?;
             shards.insert(name.clone(), Arc::new(Shard { edge, write: Mutex::new(()) }));
         }
-        remove_orphans(&root, &catalog);
+        warn_orphans(&root, &catalog);
         let search = cfg.search;
         Ok(Self {
             search,
@@ -185,17 +189,74 @@ impl EdgeStore {
     }
 }
 
-/// Delete shard directories that no catalog entry references (left by a crash between
-/// creating a shard and committing the catalog, or between the catalog commit and the
-/// directory removal of a delete).
-fn remove_orphans(root: &Path, catalog: &Catalog) {
-    let Ok(rd) = std::fs::read_dir(root.join(COLLECTIONS_DIR)) else { return };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !catalog.collections.values().any(|c| c.dir == name) {
-            tracing::warn!(dir = %e.path().display(), "removing orphaned collection directory");
-            let _ = std::fs::remove_dir_all(e.path());
+/// Shard directories that no catalog entry references: left by a crash between creating a
+/// shard and committing the catalog, or between the catalog commit and the directory removal
+/// of a delete, or by a catalog restored from an older generation.
+fn orphans(root: &Path, catalog: &Catalog) -> Vec<String> {
+    shard_dirs(root).into_iter().filter(|d| !catalog.collections.values().any(|c| &c.dir == d)).collect()
+}
+
+/// Orphans are reported, never deleted on open: data the catalog does not know about is
+/// removed only by an explicit [`EdgeStore::repair`] (`aidocs repair --remove-orphans`).
+fn warn_orphans(root: &Path, catalog: &Catalog) {
+    for dir in orphans(root, catalog) {
+        tracing::warn!(dir = %root.join(COLLECTIONS_DIR).join(&dir).display(), "collection directory not in the catalog (kept; `aidocs repair --remove-orphans` deletes it)");
+    }
+}
+
+/// What [`EdgeStore::repair`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RepairReport {
+    /// `catalog.json` was missing or unreadable and `catalog.json.prev` replaced it.
+    pub restored_previous: bool,
+    /// Collections in the catalog after the repair.
+    pub collections: Vec<String>,
+    /// Shard directories that no catalog entry references.
+    pub orphans: Vec<String>,
+    /// Of those, the ones deleted (only with `remove_orphans`).
+    pub removed: Vec<String>,
+}
+
+impl EdgeStore {
+    /// Repair a data dir that [`EdgeStore::open`] refuses, with the data-dir lock held (so
+    /// never under a running server): a missing or unreadable `catalog.json` is replaced by
+    /// the previous generation; shard directories no catalog entry references are listed, and
+    /// deleted only when `remove_orphans` is set.
+    pub fn repair(data_dir: &Path, remove_orphans: bool) -> Result<RepairReport, StoreError> {
+        let _lock = DirLock::acquire(data_dir)?;
+        let mut report = RepairReport::default();
+        let current = Catalog::read(&data_dir.join(crate::catalog::CATALOG_FILE));
+        let catalog = match current {
+            Ok(Some(c)) => c,
+            Ok(None) | Err(StoreError::Catalog { .. }) => {
+                let prev = data_dir.join(PREVIOUS_FILE);
+                match Catalog::read(&prev)? {
+                    Some(c) => {
+                        c.save(data_dir)?;
+                        report.restored_previous = true;
+                        c
+                    }
+                    None if shard_dirs(data_dir).is_empty() => Catalog::default(),
+                    None => {
+                        return Err(StoreError::Catalog {
+                            path: prev.display().to_string(),
+                            detail: "no previous catalog generation to restore; restore the data dir from a backup".into(),
+                        });
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        report.collections = catalog.collections.keys().cloned().collect();
+        report.orphans = orphans(data_dir, &catalog);
+        if remove_orphans {
+            for dir in &report.orphans {
+                let path = data_dir.join(COLLECTIONS_DIR).join(dir);
+                std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
+                report.removed.push(dir.clone());
+            }
         }
+        Ok(report)
     }
 }
 

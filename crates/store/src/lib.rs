@@ -19,5 +19,5 @@ pub mod qdrant;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use edge::{EdgeStore, EdgeStoreConfig};
+pub use edge::{EdgeStore, EdgeStoreConfig, RepairReport};
 pub use qdrant::{QdrantStore, QdrantStoreConfig};

@@ -215,3 +215,64 @@ async fn collection_and_search_params_reach_the_engine() {
         assert!((h.score - cos).abs() < 1e-4, "unquantized scores are true cosines");
     }
 }
+
+/// A missing `catalog.json` must not read as an empty store: before the fix, the next open
+/// treated every shard directory as an orphan and deleted them all. Now open refuses and
+/// names the repair; `EdgeStore::repair` restores the previous generation; orphans are kept
+/// until a repair is asked to remove them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_catalog_refuses_to_open_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store.create_collection(&spec("docs_v1")).await.unwrap();
+        let pts = (1..=20).map(|i| conformance::point(i, [1.0, i as f32, 0.0, 0.0], &[(1, 1.0)], "python")).collect();
+        store.upsert("docs_v1", pts).await.unwrap();
+        store.set_alias("docs", "docs_v1").await.unwrap();
+    }
+    let shards = || std::fs::read_dir(dir.path().join("collections")).unwrap().count();
+    assert_eq!(shards(), 1);
+    assert!(dir.path().join("catalog.json.prev").is_file(), "the replaced generation is kept");
+    std::fs::remove_file(dir.path().join("catalog.json")).unwrap();
+
+    for _ in 0..2 {
+        let err = EdgeStore::open(EdgeStoreConfig::new(dir.path())).err().expect("open must refuse");
+        let msg = err.to_string();
+        assert!(matches!(err, aidocs_core::StoreError::Catalog { .. }), "{msg}");
+        assert!(msg.contains("missing") && msg.contains("aidocs repair"), "{msg}");
+        assert_eq!(shards(), 1, "nothing deleted by a refused open");
+    }
+    // A corrupt catalog is refused the same way, with the same hint.
+    std::fs::write(dir.path().join("catalog.json"), b"{not json").unwrap();
+    let msg = EdgeStore::open(EdgeStoreConfig::new(dir.path())).err().unwrap().to_string();
+    assert!(msg.contains("aidocs repair"), "{msg}");
+    std::fs::remove_file(dir.path().join("catalog.json")).unwrap();
+
+    let report = EdgeStore::repair(dir.path(), false).unwrap();
+    assert!(report.restored_previous);
+    assert_eq!(report.collections, vec!["docs_v1".to_owned()]);
+    assert!(report.orphans.is_empty());
+    let store = open(dir.path());
+    assert_eq!(store.count("docs_v1", &Filter::default()).await.unwrap(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_directories_are_kept_until_an_explicit_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let orphan = dir.path().join("collections/left-by-a-crash");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("segment"), b"data").unwrap();
+    drop(open(dir.path()));
+    assert!(orphan.join("segment").is_file(), "open never deletes what the catalog does not know");
+    let report = EdgeStore::repair(dir.path(), false).unwrap();
+    assert_eq!(report.orphans, vec!["left-by-a-crash".to_owned()]);
+    assert!(report.removed.is_empty() && orphan.is_dir());
+    {
+        let _running = open(dir.path());
+        assert!(matches!(EdgeStore::repair(dir.path(), true), Err(aidocs_core::StoreError::Locked { .. })), "never under a running store");
+    }
+    let report = EdgeStore::repair(dir.path(), true).unwrap();
+    assert_eq!(report.removed, vec!["left-by-a-crash".to_owned()]);
+    assert!(!orphan.exists());
+}

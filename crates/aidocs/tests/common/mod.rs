@@ -28,6 +28,8 @@ pub fn config(data_dir: &Path) -> Config {
     let (mut cfg, _) = Config::load(&aidocs::ConfigSource { template: Some("testing".into()), ..Default::default() }).unwrap();
     cfg.data_dir = data_dir.to_path_buf();
     cfg.embedding.model_dir = model_dir();
+    // Tests ingest over HTTP from their temporary directories.
+    cfg.ingest.allowed_roots = vec![std::env::temp_dir().canonicalize().unwrap()];
     cfg
 }
 
