@@ -251,3 +251,114 @@ fn request_tracing_logs_stage_spans_and_exports_them_over_otlp() {
         assert!(has(needle), "exported spans lack {:?}", String::from_utf8_lossy(needle));
     }
 }
+
+/// A server on a non-loopback address with no API keys refuses to start, naming the fix;
+/// `server.allow_unauthenticated = true` lets it (the shipped production stack used to serve
+/// every route to anyone).
+#[test]
+fn a_public_bind_without_keys_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aidocs-server"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--bind", &format!("0.0.0.0:{}", free_port())])
+        .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no API keys") && err.contains("allow_unauthenticated"), "{err}");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aidocs-server"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--bind", &format!("0.0.0.0:{port}")])
+        .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        .env("AIDOCS__SERVER__ALLOW_UNAUTHENTICATED", "true")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines.map_while(Result::ok).any(|l| l.contains("listening"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "an explicit opt-out starts");
+}
+
+/// The shipped nginx config in front of the real server: nginx appends the address it saw to
+/// the client's `X-Forwarded-For`, so a client that writes its own header must still be
+/// counted as itself. Before the fix (first hop) every spoofed header got a fresh budget.
+#[test]
+fn behind_the_shipped_nginx_a_client_cannot_spoof_its_rate_limit_identity() {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().find(|p| Path::new(p).is_file()).expect("nginx is needed (apt-get install nginx; .ci/run installs it)");
+    let data = tempfile::tempdir().unwrap();
+    let server = start_with(
+        data.path(),
+        &[("AIDOCS__SERVER__RATE_LIMIT_PER_MINUTE", "1"), ("AIDOCS__SERVER__RATE_LIMIT_BURST", "2"), ("AIDOCS__SERVER__TRUSTED_PROXIES", "[\"127.0.0.3\"]")],
+    );
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("tls")).unwrap();
+    std::fs::create_dir_all(t.path().join("logs")).unwrap();
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=aidocs.test", "-keyout"])
+        .arg(t.path().join("tls/aidocs.key"))
+        .arg("-out")
+        .arg(t.path().join("tls/aidocs.crt"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "openssl makes a throwaway certificate");
+    let (http_port, https_port) = (free_port(), free_port());
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/aidocs.conf")).unwrap();
+    // Only addresses and paths change; every proxy header is the shipped one.
+    let conf = shipped
+        .replace("/etc/nginx/tls/", &format!("{}/tls/", t.path().display()))
+        .replace("server aidocs:8000", &format!("server {}", server.addr))
+        .replace("listen 80;", &format!("listen 127.0.0.1:{http_port};"))
+        .replace("listen 443 ssl", &format!("listen 127.0.0.1:{https_port} ssl"));
+    assert!(conf.contains(&format!("127.0.0.1:{https_port} ssl")) && conf.contains("$proxy_add_x_forwarded_for"), "{conf}");
+    std::fs::write(t.path().join("aidocs.conf"), conf).unwrap();
+    let p = t.path().display();
+    std::fs::write(
+        t.path().join("nginx.conf"),
+        format!(
+            "pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{}}\nhttp {{\n  access_log {p}/logs/access.log;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n  proxy_bind 127.0.0.3;\n  include {p}/aidocs.conf;\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut proxy = Command::new(nginx).arg("-p").arg(t.path()).arg("-c").arg(t.path().join("nginx.conf")).args(["-g", "daemon off;"]).spawn().unwrap();
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = Kill(&mut proxy);
+    let curl = |xff: Option<&str>| -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sk", "-o", "-", "-w", "\n%{http_code}", "--max-time", "30"]);
+        if let Some(x) = xff {
+            cmd.args(["-H", &format!("X-Forwarded-For: {x}")]);
+        }
+        let out = cmd.arg(format!("https://127.0.0.1:{https_port}/v1/collections")).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while curl(None).0 == 0 {
+        assert!(Instant::now() < deadline, "nginx did not come up: {}", std::fs::read_to_string(t.path().join("logs/error.log")).unwrap_or_default());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // nginx reaches the server from 127.0.0.3 (the trusted proxy); curl reaches nginx from
+    // 127.0.0.1. The probe above used one of the two burst requests; the client stays
+    // 127.0.0.1, whatever it writes in the header.
+    let (code, body) = curl(Some("198.51.100.1"));
+    assert_eq!(code, 200, "{body}");
+    for spoof in ["198.51.100.2", "203.0.113.9, 198.51.100.3", "10.9.9.9"] {
+        let (code, body) = curl(Some(spoof));
+        assert_eq!(code, 429, "X-Forwarded-For: {spoof} must not buy a fresh budget: {body}");
+        assert!(body.contains("rate_limited") && body.contains("127.0.0.1"), "{body}");
+    }
+}

@@ -204,7 +204,7 @@ pub fn router(engine: Engine) -> Router {
             let (permits, metrics) = (permits.clone(), metrics.clone());
             async move {
                 let path = req.uri().path();
-                if !(path.starts_with("/v1/") || path.starts_with("/deployment")) {
+                if !(path.starts_with("/v1/") || path.starts_with("/deployment") || path == "/health/detailed") {
                     return next.run(req).await;
                 }
                 match permits.try_acquire_owned() {
@@ -255,6 +255,9 @@ pub fn router(engine: Engine) -> Router {
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
+        // Extractor rejections (an oversized body on a raw-bytes route, a path segment that
+        // is not UTF-8) come as text/plain: made the JSON error like every other.
+        .layer(axum::middleware::map_response(json_errors))
         .layer(auth)
         .layer(rate_limit)
         .layer(axum::Extension(stats))
@@ -268,6 +271,8 @@ pub fn router(engine: Engine) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        // Before it: a client's id that is too long or has odd characters is replaced.
+        .layer(axum::middleware::from_fn(sanitize_request_id))
         .layer(shed)
 }
 
@@ -281,6 +286,69 @@ fn overloaded() -> Response {
 }
 
 static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// Longest `X-Request-ID` kept from a client (a UUID is 36; W3C trace ids 32 or 55).
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Whether a client's `X-Request-ID` is kept: 1 to [`MAX_REQUEST_ID_LEN`] characters of
+/// `A-Z a-z 0-9 - _ . :`. The id is logged on every line of the request, returned, and kept
+/// for an hour with A/B answers, so an unbounded one costs memory and log volume.
+pub fn valid_request_id(v: &[u8]) -> bool {
+    !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+}
+
+/// Drop a client's `X-Request-ID` unless it is exactly one valid id; the next layer then
+/// gives the request a new UUID.
+async fn sanitize_request_id(mut req: Request, next: axum::middleware::Next) -> Response {
+    let mut ids = req.headers().get_all(&REQUEST_ID).iter();
+    let keep = match (ids.next(), ids.next()) {
+        (Some(v), None) => valid_request_id(v.as_bytes()),
+        _ => false,
+    };
+    if !keep {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(req).await
+}
+
+/// Any error response that is not JSON (axum's own rejections) becomes the API's JSON error
+/// with the same status; `Retry-After` is kept.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::Unavailable,
+        504 => ErrorCode::Timeout,
+        400..=499 => ErrorCode::InvalidRequest,
+        _ => ErrorCode::Internal,
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+    let mut out = ApiError::new(code, message).into_response();
+    *out.status_mut() = status;
+    if let Some(v) = parts.headers.get(axum::http::header::RETRY_AFTER) {
+        out.headers_mut().insert(axum::http::header::RETRY_AFTER, v.clone());
+    }
+    out
+}
 
 /// The span every log line of a request is in: its id, method and path.
 fn request_span(req: &Request) -> tracing::Span {
@@ -401,16 +469,14 @@ fn peer_addr(ext: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
 }
 
 /// The key that keeps a user on one side of a split: `X-User-ID`, else the client address
-/// (the first `X-Forwarded-For` hop from a trusted proxy), else the request id.
+/// (see [`client_ip`]), else the request id.
 fn routing_key(headers: &axum::http::HeaderMap, peer: Option<std::net::SocketAddr>, cfg: &crate::Config) -> String {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     if let Some(user) = header("x-user-id") {
         return format!("user:{user}");
     }
-    if let Some(peer) = peer.map(|p| p.ip()) {
-        let forwarded = cfg.server.trusted_proxies.contains(&peer).then(|| header("x-forwarded-for")).flatten();
-        let ip = forwarded.and_then(|v| v.split(',').next()).map(str::trim).unwrap_or_default();
-        return if ip.is_empty() { format!("ip:{peer}") } else { format!("ip:{ip}") };
+    if let Some(peer) = peer {
+        return format!("ip:{}", client_ip(peer.ip(), headers, &cfg.server.trusted_proxies));
     }
     format!("req:{}", header("x-request-id").unwrap_or_default())
 }
@@ -457,7 +523,10 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
 }
 
 /// `POST /v1/admin/deploy/blue-green`: runs to the end (build, validate, switch, monitor).
-async fn blue_green(State(engine): State<Engine>, ApiJson(body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
+async fn blue_green(State(engine): State<Engine>, ApiJson(mut body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
+    // The tree green is built from is read on the server's machine: the same allow-list as
+    // path ingest.
+    body.source = allowed_path(&engine.config().ingest.allowed_roots, &body.source)?;
     let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
     Ok(Json(to_json(d)?))
 }
@@ -643,7 +712,17 @@ async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<Document
         (None, None, None, Some(list)) => (WebSourceKind::Urls, list),
         _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "give exactly one of `path`, `url`, `sitemap` or `urls`")),
     };
-    // Internal hosts are only ever allowed by config (`crawl.allow_hosts`), never by a request.
+    // Internal hosts are only ever allowed by config (`crawl.allow_hosts`), never by a request;
+    // a request may lower the configured crawl limits, never raise them.
+    let crawl = &engine.config().crawl;
+    for (name, asked, limit) in [("max_pages", body.max_pages, crawl.max_pages), ("max_depth", body.max_depth, crawl.max_depth)] {
+        if let Some(asked) = asked.filter(|a| *a > limit) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("`{name}` {asked} is above this server's crawl.{name} ({limit}); a request may only lower it"),
+            ));
+        }
+    }
     let source = WebSource {
         kind: web.0,
         urls: web.1,
@@ -735,21 +814,17 @@ impl RateLimit {
         Some(Self { limiter: Arc::new(governor::RateLimiter::keyed(quota)), trusted: Arc::new(s.trusted_proxies.clone()) })
     }
 
-    /// The client: the TCP peer, or the first `X-Forwarded-For` hop when the peer is a
-    /// trusted proxy. Without connection info (in-process use) the client is 0.0.0.0.
+    /// The rate-limit key of a request: its client (see [`client_ip`]), IPv6 clients by
+    /// their /64 (one host usually holds a whole /64, so single addresses are free to it).
+    /// Without connection info (in-process use) the client is 0.0.0.0.
     fn client(&self, req: &Request) -> std::net::IpAddr {
         let peer = peer_addr(req.extensions()).map_or(std::net::IpAddr::from([0, 0, 0, 0]), |p| p.ip());
-        if self.trusted.contains(&peer) {
-            let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            if let Some(ip) = forwarded.and_then(|v| v.split(',').next()).and_then(|v| v.trim().parse().ok()) {
-                return ip;
-            }
-        }
-        peer
+        rate_key(client_ip(peer, req.headers(), &self.trusted))
     }
 
     fn check(&self, req: &Request) -> Result<(), Response> {
-        if !req.uri().path().starts_with("/v1/") {
+        let path = req.uri().path();
+        if !(path.starts_with("/v1/") || path == "/health/detailed") {
             return Ok(());
         }
         let client = self.client(req);
@@ -763,18 +838,60 @@ impl RateLimit {
     }
 }
 
-/// The scope a request needs: none for health, `search` for search and read-only
-/// collection info (none with `auth.public_search`), `admin` for everything else under `/v1`.
+/// The client of a request. A peer that is not a trusted proxy is the client. Behind trusted
+/// proxies, `X-Forwarded-For` is read from the right (each proxy appends the address it saw,
+/// so only the right end is written by proxies we trust): the first hop that is not itself a
+/// trusted proxy is the client. Anything further left was written by the client and is never
+/// believed. A hop that does not parse ends the walk at the last trusted address.
+pub fn client_ip(peer: std::net::IpAddr, headers: &axum::http::HeaderMap, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+    let canon = |ip: std::net::IpAddr| ip.to_canonical();
+    let peer = canon(peer);
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|t| canon(*t) == *ip);
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<std::net::IpAddr>().map(canon) else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// IPv6 addresses keyed by their /64 network; IPv4 as they are.
+fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => std::net::IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        v4 => v4,
+    }
+}
+
+/// The scope a request needs: none for `/health` and `/health/ready`, `search` for search
+/// and read-only collection info (GET or HEAD; none with `auth.public_search`), `admin` for
+/// `/health/detailed` and everything else under `/v1`.
 fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
     let path = req.uri().path();
-    if path.starts_with("/deployment") {
+    // The detailed health lists every collection and runs an embedding: for operators.
+    if path.starts_with("/deployment") || path == "/health/detailed" {
         return Some(Scope::Admin);
     }
     if !path.starts_with("/v1/") {
         return None;
     }
-    let read = ((path == "/v1/search" || path == "/v1/feedback") && req.method() == axum::http::Method::POST)
-        || (path.starts_with("/v1/collections") && req.method() == axum::http::Method::GET);
+    let method = req.method();
+    let get_or_head = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    let read = ((path == "/v1/search" || path == "/v1/feedback") && method == axum::http::Method::POST)
+        || (path.starts_with("/v1/collections") && get_or_head);
     match (read, auth.public_search) {
         (true, true) => None,
         (true, false) => Some(Scope::Search),
@@ -798,7 +915,7 @@ fn authorize(auth: &AuthSettings, req: &Request) -> Result<(), ApiError> {
     let presented = h
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| v.split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer")).map(|(_, k)| k))
         .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim);
     let Some(presented) = presented.filter(|k| !k.is_empty()) else {

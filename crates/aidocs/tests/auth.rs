@@ -62,12 +62,16 @@ async fn every_route_checks_its_scope() {
         ("GET", "/v1/admin/canaries/none", None, [401, 401, 403, 404]),
         ("POST", "/v1/admin/canaries", Some(json!({"alias": "nope", "collection": "docs"})), [401, 401, 403, 400]),
         ("POST", "/v1/admin/canaries/none/pause", None, [401, 401, 403, 404]),
-        ("POST", "/v1/admin/deploy/blue-green", Some(json!({"alias": "docs", "source": "/nonexistent"})), [401, 401, 403, 400]),
+        // Admin passes auth; the source path is outside ingest.allowed_roots.
+        ("POST", "/v1/admin/deploy/blue-green", Some(json!({"alias": "docs", "source": "/nonexistent"})), [401, 401, 403, 403]),
         ("GET", "/deployment/status", None, [401, 401, 403, 200]),
         ("GET", "/metrics", None, [200, 200, 200, 200]),
         ("GET", "/health", None, [200, 200, 200, 200]),
         ("GET", "/health/ready", None, [200, 200, 200, 200]),
-        ("GET", "/health/detailed", None, [200, 200, 200, 200]),
+        // Lists every collection and runs an embedding: operators only.
+        ("GET", "/health/detailed", None, [401, 401, 403, 200]),
+        // HEAD is a read like GET (it used to need admin).
+        ("HEAD", "/v1/collections", None, [401, 401, 200, 200]),
     ];
     for (method, uri, body, expected) in matrix {
         for (key, want) in [None, Some("not-a-real-key-000000"), Some(SEARCH_KEY), Some(ADMIN_KEY)].into_iter().zip(expected) {
@@ -75,7 +79,7 @@ async fn every_route_checks_its_scope() {
             let status = resp.status().as_u16();
             let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
             assert_eq!(status, want, "{method} {uri} with {key:?}: {}", String::from_utf8_lossy(&bytes));
-            if want == 401 || want == 403 {
+            if (want == 401 || want == 403) && method != "HEAD" {
                 let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                 assert_eq!(v["error"]["code"], if want == 401 { "unauthorized" } else { "forbidden" });
             }

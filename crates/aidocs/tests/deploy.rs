@@ -234,4 +234,31 @@ fn kubernetes_configmap_is_a_valid_aidocs_config() {
     assert!(deployment.contains("mountPath: /var/lib/aidocs/data"), "the data dir is the volume");
     // The grace period covers the drain deadline plus the preStop pause.
     assert!(deployment.contains("terminationGracePeriodSeconds: 35") && cfg.server.shutdown_timeout_ms + 5_000 <= 35_000);
+    // A public bind: without keys the server would refuse, so keys come from a Secret.
+    assert!(cfg.check_exposure().is_err(), "the shipped config alone has no keys");
+}
+
+/// Every shipped production deployment requires API keys (from a Secret or the environment),
+/// and nothing shipped opts out of auth on a public address.
+#[test]
+fn every_shipped_production_config_requires_api_keys() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    for d in ["deploy/kubernetes/deployment.yaml", "deploy/kubernetes/scale/deployment.yaml"] {
+        let text = read(d);
+        let env = text.split("- name: AIDOCS_API_KEYS").nth(1).unwrap_or_else(|| panic!("{d} passes no AIDOCS_API_KEYS"));
+        let next: String = env.lines().take(5).collect::<Vec<_>>().join("\n");
+        assert!(next.contains("secretKeyRef:") && !next.contains("optional: true"), "{d}: keys from a required Secret: {next}");
+    }
+    let compose = read("deploy/docker-compose.yml");
+    assert!(compose.contains("AIDOCS_API_KEYS: ${AIDOCS_API_KEYS:?"), "the production compose stack refuses to start without keys");
+    for f in ["deploy/docker-compose.yml", "deploy/docker-compose.scale.yml", "deploy/kubernetes/configmap.yaml", "deploy/kubernetes/scale/configmap.yaml", "deploy/Dockerfile"] {
+        assert!(!read(f).to_lowercase().contains("allow_unauthenticated"), "{f} must not opt out of auth");
+    }
+    // The one opt-out: the personal-use stack, published on the host's loopback only.
+    let personal = read("deploy/docker-compose.personal-use.yml");
+    assert!(personal.contains("ALLOW_UNAUTHENTICATED") && personal.contains("\"127.0.0.1:8000:8000\""));
+    // The keys' form is the one the server parses.
+    let sha = "0".repeat(64);
+    assert_eq!(aidocs::config::parse_api_keys(&format!("ops:admin:{sha}")).unwrap().len(), 1);
 }

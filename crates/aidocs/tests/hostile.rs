@@ -1,0 +1,157 @@
+//! What probing found under hostile HTTP input (issue 17), each through the router with
+//! `oneshot`: client identity behind proxies, request ids, crawl limits, JSON errors for
+//! axum's own rejections, the bearer scheme.
+
+mod common;
+
+use aidocs::config::{ApiKey, Scope};
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::Request;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tower::ServiceExt;
+
+async fn send(app: &axum::Router, peer: &str, req: Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
+    let app = app.clone().layer(MockConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    let resp = app.oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, headers, body)
+}
+
+fn get(uri: &str, xff: &[&str]) -> Request<Body> {
+    let mut r = Request::get(uri);
+    for x in xff {
+        r = r.header("x-forwarded-for", *x);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+/// nginx appends the address it saw to whatever `X-Forwarded-For` the client sent, so only
+/// the right end is trustworthy. Before the fix the server took the first (client-written)
+/// hop: a client chose its own rate-limit budget and its canary / A/B arm.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_cannot_pick_its_identity_behind_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.server.rate_limit_per_minute = 1;
+    cfg.server.rate_limit_burst = 1;
+    cfg.server.trusted_proxies = vec!["10.0.0.9".parse().unwrap(), "10.0.0.8".parse().unwrap()];
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let proxy = "10.0.0.9:4000";
+
+    assert_eq!(send(&app, proxy, get("/v1/collections", &["1.1.1.1, 203.0.113.5"])).await.0, 200);
+    // Same real client (the right-most hop nginx appended), different spoofed prefixes.
+    for spoof in ["2.2.2.2, 203.0.113.5", "3.3.3.3, 4.4.4.4, 203.0.113.5", "203.0.113.99, 203.0.113.5"] {
+        let (code, _, body) = send(&app, proxy, get("/v1/collections", &[spoof])).await;
+        assert_eq!(code, 429, "spoofed `{spoof}` must not get a fresh budget: {body}");
+        assert!(body.to_string().contains("203.0.113.5"), "{body}");
+    }
+    // A chain of trusted proxies is walked through; two header lines count as one list.
+    assert_eq!(send(&app, proxy, get("/v1/collections", &["9.9.9.9, 198.51.100.7, 10.0.0.8"])).await.0, 200);
+    assert_eq!(send(&app, proxy, get("/v1/collections", &["5.5.5.5, 198.51.100.7", "10.0.0.8"])).await.0, 429);
+    // Garbage in the header stops the walk at the last trusted address: no free identities.
+    assert_eq!(send(&app, proxy, get("/v1/collections", &["not-an-ip"])).await.0, 200, "the proxy's own budget");
+    assert_eq!(send(&app, proxy, get("/v1/collections", &["also-not-an-ip"])).await.0, 429);
+
+    // IPv6 clients are keyed by their /64: rotating the interface id does not help.
+    assert_eq!(send(&app, "[2001:db8:1:2::1]:5000", get("/v1/collections", &[])).await.0, 200);
+    assert_eq!(send(&app, "[2001:db8:1:2:ffff::7]:5000", get("/v1/collections", &[])).await.0, 429);
+    assert_eq!(send(&app, "[2001:db8:1:3::1]:5000", get("/v1/collections", &[])).await.0, 200, "another /64");
+    // IPv4-mapped IPv6 is the IPv4 client.
+    assert_eq!(send(&app, "192.0.2.50:1", get("/v1/collections", &[])).await.0, 200);
+    assert_eq!(send(&app, "[::ffff:192.0.2.50]:1", get("/v1/collections", &[])).await.0, 429);
+}
+
+#[test]
+fn client_ip_reads_forwarded_for_from_the_right() {
+    let trusted: Vec<std::net::IpAddr> = vec!["10.0.0.9".parse().unwrap()];
+    let headers = |v: &str| {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    };
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    let c = |peer: &str, xff: &str| aidocs::api::client_ip(ip(peer), &headers(xff), &trusted);
+    assert_eq!(c("10.0.0.9", "6.6.6.6, 198.51.100.1"), ip("198.51.100.1"));
+    assert_eq!(c("10.0.0.9", "198.51.100.1, 10.0.0.9"), ip("198.51.100.1"));
+    assert_eq!(c("198.51.100.2", "6.6.6.6"), ip("198.51.100.2"), "an untrusted peer is the client");
+    assert_eq!(c("10.0.0.9", ""), ip("10.0.0.9"));
+}
+
+/// With an A/B test running, 1,500 searches with a 200 KB `X-Request-ID` added 297 MB RSS
+/// and 300 MB of log. Ids past 128 characters or with odd characters are replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_or_odd_request_ids_are_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = aidocs::api::router(common::engine(dir.path()));
+    let id_of = |h: &axum::http::HeaderMap| h.get("x-request-id").unwrap().to_str().unwrap().to_owned();
+    let with_id = |id: &str| Request::get("/health").header("x-request-id", id).body(Body::empty()).unwrap();
+    let (_, h, _) = send(&app, "127.0.0.1:1", with_id("abc-123_x.y:z")).await;
+    assert_eq!(id_of(&h), "abc-123_x.y:z", "a reasonable id is kept");
+    let ok128 = "a".repeat(aidocs::api::MAX_REQUEST_ID_LEN);
+    assert_eq!(id_of(&send(&app, "127.0.0.1:1", with_id(&ok128)).await.1), ok128);
+    for bad in ["a".repeat(200_000), "a".repeat(129), "has space".into(), "new\tline".into(), "ünïcode".into()] {
+        let Ok(v) = axum::http::HeaderValue::from_bytes(bad.as_bytes()) else { continue };
+        let mut req = Request::get("/health").body(Body::empty()).unwrap();
+        req.headers_mut().insert("x-request-id", v);
+        let id = id_of(&send(&app, "127.0.0.1:1", req).await.1);
+        assert_ne!(id, bad);
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "replaced by a fresh UUID, got {} chars", id.len());
+    }
+}
+
+/// A request could raise the crawl limits above config (`max_pages: 1000000000`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_may_only_lower_crawl_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.crawl.max_pages = 50;
+    cfg.crawl.max_depth = 3;
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let post = |body: Value| Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    for (field, value) in [("max_pages", 1_000_000_000u64), ("max_depth", 4)] {
+        let (code, _, body) = send(&app, "127.0.0.1:1", post(json!({"url": "https://docs.example.invalid/", field: value}))).await;
+        assert_eq!(code, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("crawl.{field}")), "{body}");
+    }
+}
+
+/// axum's own rejections used to answer `text/plain`: an oversized body on a raw-bytes
+/// route (413) and a path segment that is not UTF-8 (400).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_is_the_json_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.server.max_body_bytes = 1024;
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let big = Request::post("/v1/admin/sync").body(Body::from(vec![b' '; 4096])).unwrap();
+    let (code, h, body) = send(&app, "127.0.0.1:1", big).await;
+    assert_eq!(code, 413);
+    assert_eq!(h.get("content-type").unwrap(), "application/json");
+    assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    let bad_utf8 = Request::get("/v1/collections/%FF%FE").body(Body::empty()).unwrap();
+    let (code, h, body) = send(&app, "127.0.0.1:1", bad_utf8).await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(h.get("content-type").unwrap(), "application/json");
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+}
+
+/// The auth scheme is case-insensitive (RFC 9110 §11.1): `bearer KEY` was refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    let key = "search-key-0123456789";
+    cfg.auth.keys = vec![ApiKey { name: "r".into(), sha256: aidocs::api::hash_key(key), scopes: vec![Scope::Search] }];
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let req = Request::get("/v1/collections").header("authorization", format!("{scheme} {key}")).body(Body::empty()).unwrap();
+        assert_eq!(send(&app, "127.0.0.1:1", req).await.0, 200, "{scheme}");
+    }
+    let req = Request::get("/v1/collections").header("authorization", format!("Basic {key}")).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, "127.0.0.1:1", req).await.0, 401);
+}
