@@ -7,34 +7,70 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-/// Why an address may not be fetched, or `None` when it is public.
+/// Why an address may not be fetched, or `None` when it is public. Every IPv6 form that
+/// embeds an IPv4 address (mapped, compatible, translated, NAT64, 6to4, Teredo, ISATAP) is
+/// judged by the IPv4 address inside it.
 pub fn internal_reason(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_reason(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return v4_reason(v4);
-            }
-            let seg0 = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if seg0 & 0xffc0 == 0xfe80 {
-                Some("link-local")
-            } else if seg0 & 0xfe00 == 0xfc00 {
-                Some("private (unique local, incl. cloud metadata fd00:ec2::254)")
-            } else if v6.is_multicast() {
-                Some("multicast")
-            } else if seg0 == 0x64 && v6.segments()[1] == 0xff9b {
-                // NAT64 embeds an IPv4 address in the low 32 bits.
-                let s = v6.segments();
-                v4_reason(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
-            } else {
-                None
-            }
-        }
+        IpAddr::V6(v6) => v6_reason(v6),
     }
+}
+
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
+}
+
+fn v6_reason(v6: std::net::Ipv6Addr) -> Option<&'static str> {
+    let s = v6.segments();
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return v4_reason(v4);
+    }
+    if v6.is_loopback() {
+        return Some("loopback");
+    }
+    if v6.is_unspecified() {
+        return Some("unspecified");
+    }
+    // IPv4-compatible `::a.b.c.d` (deprecated by RFC 4291; never a real destination).
+    if s[..6] == [0; 6] {
+        return Some("an IPv4-compatible IPv6 address (deprecated)");
+    }
+    // IPv4-translated `::ffff:0:a.b.c.d` (SIIT).
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return v4_reason(v4_of(s[6], s[7])).or(Some("an IPv4-translated IPv6 address"));
+    }
+    let seg0 = s[0];
+    if seg0 & 0xffc0 == 0xfe80 {
+        return Some("link-local");
+    }
+    if seg0 & 0xffc0 == 0xfec0 {
+        return Some("site-local (deprecated)");
+    }
+    if seg0 & 0xfe00 == 0xfc00 {
+        return Some("private (unique local, incl. cloud metadata fd00:ec2::254)");
+    }
+    if v6.is_multicast() {
+        return Some("multicast");
+    }
+    // NAT64, well-known 64:ff9b::/96 and local-use 64:ff9b:1::/48: IPv4 in the low 32 bits.
+    if seg0 == 0x64 && s[1] == 0xff9b {
+        return v4_reason(v4_of(s[6], s[7]));
+    }
+    // 6to4 2002:AABB:CCDD::/48: the router's IPv4 address in bits 16..48.
+    if seg0 == 0x2002 {
+        return v4_reason(v4_of(s[1], s[2]));
+    }
+    // Teredo 2001:0::/32: the server's IPv4 in bits 32..64, the client's, inverted, in the
+    // low 32 bits.
+    if seg0 == 0x2001 && s[1] == 0 {
+        return v4_reason(v4_of(s[2], s[3])).or_else(|| v4_reason(v4_of(!s[6], !s[7])));
+    }
+    // ISATAP interface ids `::0:5efe:a.b.c.d` / `::200:5efe:a.b.c.d` under any prefix.
+    if s[4] & 0xfdff == 0 && s[5] == 0x5efe {
+        return v4_reason(v4_of(s[6], s[7]));
+    }
+    None
 }
 
 fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
@@ -137,9 +173,32 @@ mod tests {
         for ip in ["127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00:ec2::254", "::ffff:10.0.0.1", "64:ff9b::a00:1", "255.255.255.255"] {
             assert!(internal_reason(ip.parse().unwrap()).is_some(), "{ip} must be refused");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1"] {
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "172.32.0.1", "2002:5db8:d822::1", "2001:0:5db8:d822::a3b5:e7fe", "2001:db8::1"] {
             assert!(internal_reason(ip.parse().unwrap()).is_none(), "{ip} is public");
         }
+        // Every IPv6 form that embeds an internal IPv4 address (probing got through with
+        // `[::127.0.0.1]`, 6to4 and Teredo).
+        for ip in [
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "::8.8.8.8",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.1.2.3",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101:5::1",
+            "2001:0:7f00:1::",
+            "2001:0:5db8:d822:0:0:80ff:fffe",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2606:4700::5efe:a00:1",
+            "fe80::200:5efe:7f00:1",
+            "fec0::1",
+        ] {
+            assert!(internal_reason(ip.parse().unwrap()).is_some(), "{ip} embeds an internal IPv4 address and must be refused");
+        }
+        assert!(AllowList::default().check_url(&url::Url::parse("http://[::127.0.0.1]:8080/x").unwrap()).is_err());
         let allow = AllowList::new(&["127.0.0.1".into()]);
         assert!(allow.check_url(&url::Url::parse("http://127.0.0.1:8080/x").unwrap()).is_ok());
         assert!(allow.check_url(&url::Url::parse("http://10.0.0.1/x").unwrap()).unwrap_err().contains("private"));
