@@ -161,8 +161,8 @@ impl Backups {
             Err(StoreError::CollectionNotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        native.recover_snapshot(&target, &local.path).await?;
         let checked = async {
+            native.recover_snapshot(&target, &local.path).await?;
             let info = self.store().collection_info(&target).await?;
             if info.points as u64 != entry.points || info.dims != entry.dims {
                 return Err(BackupError::Validation(format!(
@@ -172,18 +172,20 @@ impl Backups {
             }
             checks.push(format!("{} points, {} dims", info.points, info.dims));
             checks.extend(validator.validate(&target).await.map_err(BackupError::Validation)?);
+            // The switch is part of the restore: when it fails, nothing is left behind.
+            if let Some(alias) = &opts.switch_alias {
+                self.store().set_alias(alias, &target).await?;
+                checks.push(format!("alias `{alias}` now points at `{target}`"));
+            }
             Ok(())
         }
         .await;
         if let Err(e) = checked {
-            if let Err(cleanup) = self.store().delete_collection(&target).await {
-                tracing::error!(collection = %target, error = %cleanup, "could not delete the failed restore target");
+            match self.store().delete_collection(&target).await {
+                Ok(()) | Err(StoreError::CollectionNotFound(_)) => {}
+                Err(cleanup) => tracing::error!(collection = %target, error = %cleanup, "could not delete the failed restore target"),
             }
             return Err(e);
-        }
-        if let Some(alias) = &opts.switch_alias {
-            self.store().set_alias(alias, &target).await?;
-            checks.push(format!("alias `{alias}` now points at `{target}`"));
         }
         Ok(NativeRestoreReport {
             id: id.to_owned(),

@@ -144,6 +144,10 @@ pub struct PruneReport {
     pub deleted: Vec<String>,
     /// Archives without a catalog entry (interrupted publishes) that were removed.
     pub orphans_removed: Vec<String>,
+    /// Archives without a catalog entry younger than the grace period: maybe a publish in
+    /// progress, so kept.
+    #[serde(default)]
+    pub orphans_kept: Vec<String>,
     /// Staging files older than a day (left by killed backups or downloads) removed.
     pub stale_staging_removed: usize,
 }
@@ -164,7 +168,12 @@ pub struct Backups {
     store: Arc<dyn VectorStore>,
     repo: Repository,
     settings: BackupSettings,
+    orphan_grace: std::time::Duration,
 }
+
+/// How old an archive without a catalog entry must be before `prune` removes it: a backup
+/// being published (archive uploaded, catalog entry not yet) must never be taken for debris.
+pub const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
@@ -184,7 +193,13 @@ fn join_err(e: tokio::task::JoinError) -> BackupError {
 
 impl Backups {
     pub fn new(store: Arc<dyn VectorStore>, repo: Repository, settings: BackupSettings) -> Self {
-        Self { store, repo, settings }
+        Self { store, repo, settings, orphan_grace: ORPHAN_GRACE }
+    }
+
+    /// Another grace period for archives without a catalog entry (default [`ORPHAN_GRACE`]).
+    pub fn with_orphan_grace(mut self, grace: std::time::Duration) -> Self {
+        self.orphan_grace = grace;
+        self
     }
 
     pub fn repository(&self) -> &Repository {
@@ -351,15 +366,21 @@ impl Backups {
         }
         self.store.create_collection(&CollectionSpec { name: target.clone(), dims: head.config.dims, properties: head.config.properties.clone() }).await?;
         let loaded = Instant::now();
-        match self.load_and_check(&chain, &locals, &head_index, &target, validator).await {
-            Ok((sampled, mut checks)) => {
-                let restore_ms = ms(loaded);
+        // Every failure from here on, the alias switch included, deletes the new collection.
+        let outcome = async {
+            let (sampled, mut checks) = self.load_and_check(&chain, &locals, &head_index, &target, validator).await?;
+            let restore_ms = ms(loaded);
+            if let Some(alias) = &opts.switch_alias {
+                self.store.set_alias(alias, &target).await?;
+                checks.push(format!("alias `{alias}` now points at `{target}`"));
+            }
+            Ok::<_, BackupError>((sampled, checks, restore_ms))
+        }
+        .await;
+        match outcome {
+            Ok((sampled, checks, restore_ms)) => {
                 let raw: u64 = chain.iter().map(|e| e.manifest.raw_bytes).sum();
                 let records: u64 = chain.iter().map(|e| e.manifest.records).sum();
-                if let Some(alias) = &opts.switch_alias {
-                    self.store.set_alias(alias, &target).await?;
-                    checks.push(format!("alias `{alias}` now points at `{target}`"));
-                }
                 tracing::info!(backup = id, collection = %target, points = head.points, restore_ms, "backup restored");
                 Ok(RestoreReport {
                     id: id.to_owned(),
@@ -461,7 +482,8 @@ impl Backups {
     pub async fn prune(&self, policy: Retention) -> Result<PruneReport> {
         let all = self.repo.list().await?;
         let keep = retained(&all, policy, now());
-        let mut report = PruneReport { kept: Vec::new(), deleted: Vec::new(), orphans_removed: Vec::new(), stale_staging_removed: 0 };
+        let mut report =
+            PruneReport { kept: Vec::new(), deleted: Vec::new(), orphans_removed: Vec::new(), orphans_kept: Vec::new(), stale_staging_removed: 0 };
         for e in &all {
             if keep.contains(&e.manifest.id) {
                 report.kept.push(e.manifest.id.clone());
@@ -470,8 +492,17 @@ impl Backups {
                 report.deleted.push(e.manifest.id.clone());
             }
         }
-        for orphan in self.repo.orphans().await? {
-            self.repo.remove(&orphan).await?;
+        let grace = chrono::Duration::from_std(self.orphan_grace).unwrap_or(chrono::Duration::MAX);
+        for (orphan, written) in self.repo.orphans().await? {
+            if now().signed_duration_since(written) < grace {
+                report.orphans_kept.push(orphan);
+                continue;
+            }
+            // A catalog entry published since the listing makes it a backup after all.
+            if self.repo.get_bytes(&format!("{orphan}.json")).await?.is_some() {
+                continue;
+            }
+            self.repo.delete_names(&[format!("{orphan}.tar")]).await?;
             report.orphans_removed.push(orphan);
         }
         let day = std::time::Duration::from_secs(86_400);

@@ -121,14 +121,16 @@ impl Repository {
         Ok(out)
     }
 
-    /// Names of archives with no catalog entry (left by an interrupted publish).
-    pub async fn orphans(&self) -> Result<Vec<String>> {
-        let names = self.names().await?;
-        Ok(names
+    /// Archives with no catalog entry, with the time each was last written: left by an
+    /// interrupted publish, or a publish still in progress (the archive goes up first, its
+    /// catalog entry last).
+    pub async fn orphans(&self) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>> {
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&self.prefix)).try_collect().await.map_err(|e| self.dest_err(e))?;
+        let names: std::collections::HashSet<String> = metas.iter().filter_map(|m| m.location.filename().map(str::to_owned)).collect();
+        Ok(metas
             .iter()
-            .filter_map(|n| n.strip_suffix(".tar"))
-            .filter(|id| !names.contains(&format!("{id}.json")))
-            .map(str::to_owned)
+            .filter_map(|m| Some((m.location.filename()?.strip_suffix(".tar")?.to_owned(), m.last_modified)))
+            .filter(|(id, _)| !names.contains(&format!("{id}.json")))
             .collect())
     }
 

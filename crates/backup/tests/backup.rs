@@ -360,3 +360,44 @@ fn killing_a_backup_leaves_nothing_listed_and_no_file_at_the_final_name() {
         assert!(backups.verify(&b.id).await.unwrap().ok);
     });
 }
+
+/// Prune used to delete any archive without a catalog entry at once, including one whose
+/// publish was in progress (the archive goes up first, its catalog entry last). Now such an
+/// archive is kept for a grace period; older debris is still removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_an_archive_being_published() {
+    let mut f = fixture(None);
+    create(&f.store, "docs").await;
+    f.store.upsert("docs", (0..50).map(|n| point(&mut f.rng, n, 1)).collect()).await.unwrap();
+    let done = f.backups.create("docs", BackupKind::Full).await.unwrap();
+    // An in-flight publish: the archive is there, its catalog entry not yet.
+    let in_flight = f.dest.join("20990101T000000Z-docs-full.tar");
+    std::fs::copy(f.dest.join(format!("{}.tar", done.id)), &in_flight).unwrap();
+    let pruned = f.backups.prune(Retention::default()).await.unwrap();
+    assert!(pruned.orphans_removed.is_empty(), "{pruned:?}");
+    assert_eq!(pruned.orphans_kept, ["20990101T000000Z-docs-full"]);
+    assert!(in_flight.is_file(), "an archive being published survives prune");
+    // Past the grace period it is debris.
+    let f = Fixture { backups: f.backups.with_orphan_grace(std::time::Duration::from_secs(3600)), ..f };
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&in_flight).unwrap().set_modified(old).unwrap();
+    let pruned = f.backups.prune(Retention::default()).await.unwrap();
+    assert_eq!(pruned.orphans_removed, ["20990101T000000Z-docs-full"]);
+    assert!(!in_flight.exists());
+    assert!(f.dest.join(format!("{}.tar", done.id)).is_file(), "the published backup is untouched");
+}
+
+/// A restore whose alias switch fails (here: the alias name is taken by a collection) used
+/// to leave its `recovery_*` collection behind. Every failure path cleans up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_alias_switch_leaves_no_recovery_collection() {
+    let mut f = fixture(None);
+    create(&f.store, "docs").await;
+    f.store.upsert("docs", (0..30).map(|n| point(&mut f.rng, n, 1)).collect()).await.unwrap();
+    let b = f.backups.create("docs", BackupKind::Full).await.unwrap();
+    let opts = RestoreOptions { into: None, switch_alias: Some("docs".into()) };
+    let err = f.backups.restore(&b.id, &opts, &NoValidation).await.unwrap_err();
+    assert!(err.to_string().contains("docs"), "{err}");
+    let names: Vec<String> = f.store.list_collections().await.unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["docs"], "no recovery_* collection is left behind");
+}
