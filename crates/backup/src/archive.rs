@@ -187,7 +187,9 @@ pub fn read_archive(
             if manifest.is_some() || seen.contains_key(&name) {
                 return Err(corrupt(Some(&name), "appears after the manifest or twice".into()));
             }
-            let mut data = Vec::with_capacity(declared as usize);
+            // Grown as bytes arrive, never preallocated at the declared size: a header may
+            // declare 1 GiB in a file of a few bytes.
+            let mut data = Vec::with_capacity(declared.min(1 << 20) as usize);
             (&mut entry).take(declared).read_to_end(&mut data).map_err(|e| corrupt(Some(&name), format!("read failed: {e}")))?;
             if (data.len() as u64) < declared {
                 return Err(corrupt(Some(&name), format!("archive truncated: {} of {declared} bytes present", data.len())));

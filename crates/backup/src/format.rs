@@ -33,6 +33,12 @@ pub const DELETED: &str = "deleted.zst";
 pub const MAX_MEMBER_BYTES: u64 = 1 << 30;
 /// The largest decompressed batch a reader accepts.
 pub const MAX_BATCH_BYTES: u64 = 512 << 20;
+/// The most a member may inflate: decompressed bytes per compressed byte. Real batches
+/// (float vectors, ids, hashes, JSON payloads) compress 1.2-10x; a zstd bomb compresses
+/// thousands of times. Decompression stops at this ratio (plus [`INFLATE_SLACK`]).
+pub const MAX_INFLATE_RATIO: u64 = 256;
+/// Decompressed bytes always allowed, whatever the ratio (tiny members).
+pub const INFLATE_SLACK: u64 = 1 << 20;
 /// The largest single point record a reader accepts.
 pub const MAX_RECORD_BYTES: u32 = 16 << 20;
 /// zstd level for batches: level 3 is zstd's default speed/ratio trade.
@@ -241,9 +247,13 @@ pub fn compress(raw: &[u8]) -> Vec<u8> {
     zstd::bulk::compress(raw, ZSTD_LEVEL).expect("zstd compression of an in-memory buffer")
 }
 
-/// Decompress a member, refusing to inflate past `limit` bytes.
+/// Decompress a member, refusing to inflate past `limit` bytes or past
+/// [`MAX_INFLATE_RATIO`] times its compressed size, whichever is less: an 18 KB bomb stops
+/// at a few MB instead of allocating the full `limit`.
 pub fn decompress(member: &[u8], limit: u64) -> Result<Vec<u8>, String> {
     use std::io::Read;
+    let by_ratio = (member.len() as u64).saturating_mul(MAX_INFLATE_RATIO).saturating_add(INFLATE_SLACK);
+    let limit = limit.min(by_ratio);
     let mut out = Vec::new();
     let decoder = zstd::stream::read::Decoder::new(member).map_err(|e| format!("zstd: {e}"))?;
     decoder.take(limit + 1).read_to_end(&mut out).map_err(|e| format!("zstd: {e}"))?;
@@ -344,5 +354,27 @@ mod tests {
         assert_eq!(member_kind("batches/000012.zst"), Some(MemberKind::Batch));
         let bomb = compress(&vec![0u8; 4096]);
         assert!(decompress(&bomb, 1024).unwrap_err().contains("limit"));
+    }
+
+    /// An 18 KB zstd bomb used to inflate to the 512 MiB batch limit (~540 MB RSS) before it
+    /// was refused; now decompression stops at 256x its size.
+    #[test]
+    fn a_zstd_bomb_stops_at_the_inflate_ratio() {
+        use std::io::Write;
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            enc.write_all(&zeros).unwrap();
+        }
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 64 << 10, "a small bomb: {} bytes", bomb.len());
+        let err = decompress(&bomb, MAX_BATCH_BYTES).unwrap_err();
+        assert!(err.contains("limit"), "{err}");
+        // An honest batch still decompresses.
+        let mut raw = Vec::new();
+        for i in 0..200 {
+            encode_point(&pt(i), &mut raw);
+        }
+        assert_eq!(decompress(&compress(&raw), MAX_BATCH_BYTES).unwrap(), raw);
     }
 }
