@@ -838,7 +838,11 @@ impl Engine {
             }
         }
 
-        let files = source.files();
+        // A directory walk is blocking I/O (200k entries take a while): off the async workers.
+        let files = {
+            let source = source.clone();
+            tokio::task::spawn_blocking(move || source.files()).await.map_err(|e| Error::Internal(format!("directory walk failed: {e}")))?
+        };
         progress.start(files.len());
         let mut report = IngestReport { collection: collection.clone(), files_seen: files.len(), ..Default::default() };
         let mut batch = Batch::default();

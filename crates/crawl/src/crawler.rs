@@ -322,12 +322,17 @@ impl Ctx {
             Job::Sitemap { url } => {
                 let key = url.to_string();
                 match self.fetch(&url, None).await {
-                    Ok(Fetched::Body { body, .. }) => match discover::parse_sitemap(&body, self.cfg.max_bytes) {
-                        Ok(s) => {
+                    Ok(Fetched::Body { body, .. }) => match {
+                        // XML parsing of up to `max_bytes`: off the async workers.
+                        let max = self.cfg.max_bytes;
+                        tokio::task::spawn_blocking(move || discover::parse_sitemap(&body, max)).await
+                    } {
+                        Err(e) => self.failed(key, format!("sitemap parse task failed: {e}")),
+                        Ok(Ok(s)) => {
                             self.count(|c| c.sitemaps_read += 1);
                             Outcome::Sitemap { url: key, pages: s.pages, sitemaps: s.sitemaps }
                         }
-                        Err(e) => self.failed(key, format!("sitemap: {e}")),
+                        Ok(Err(e)) => self.failed(key, format!("sitemap: {e}")),
                     },
                     Ok(Fetched::Status(s)) => self.failed(key, format!("sitemap answered HTTP {}", s.as_u16())),
                     Ok(Fetched::TooLarge(n)) => self.skipped(key, format!("sitemap larger than {} bytes ({n})", self.cfg.max_bytes)),
@@ -402,16 +407,27 @@ impl Ctx {
         let Some(format) = discover::detect_format(content_type.as_deref(), &final_norm) else {
             return self.skipped(key, format!("content type {} is not HTML, Markdown, reST or text", content_type.as_deref().unwrap_or("(none)")));
         };
-        let text = String::from_utf8_lossy(&body).into_owned();
-        // Relative links resolve against the URL as served (a trailing slash matters).
-        let (links, canonical) = if format == PageFormat::Html { discover::html_links(&final_url, &text) } else { (Vec::new(), None) };
+        // Decoding and link discovery parse the whole page: CPU work, off the async workers
+        // (one big page would otherwise stall every other request of the process).
+        let bytes = body.len() as u64;
+        let served = final_url.clone();
+        let Ok((text, (links, canonical))) = tokio::task::spawn_blocking(move || {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            // Relative links resolve against the URL as served (a trailing slash matters).
+            let found = if format == PageFormat::Html { discover::html_links(&served, &text) } else { (Vec::new(), None) };
+            (text, found)
+        })
+        .await
+        else {
+            return self.failed(key, "link discovery task failed".into());
+        };
         // The page's identity: a canonical URL on the same origin, else where it was served.
         let id = canonical.filter(|c| c.origin() == final_norm.origin()).unwrap_or(final_norm);
         self.count(|c| {
             c.pages_fetched += 1;
-            c.bytes += body.len() as u64;
+            c.bytes += bytes;
         });
-        let page = Page { url: id.to_string(), requested: key, format, bytes: body.len() as u64, body: text, etag, last_modified, depth };
+        let page = Page { url: id.to_string(), requested: key, format, bytes, body: text, etag, last_modified, depth };
         // A site crawl also reads the sitemaps robots.txt announces (once per origin).
         let host = self.host(&url);
         let sitemaps = match host.robots.get() {
