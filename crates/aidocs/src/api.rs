@@ -8,7 +8,7 @@ use crate::config::{ApiKey, AuthSettings, Scope};
 use crate::engine::{Engine, IngestRequest, SearchRequest};
 use crate::error::{Error, ErrorCode};
 use crate::filters;
-use crate::progress::LogProgress;
+use crate::jobs::{CancelError, JobKind, JobOutcome, JobProgress, Jobs};
 use aidocs_core::{DocMetadata, SearchMode};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Path, Query, Request, State};
@@ -189,6 +189,9 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/backups/drill", post(backup_drill))
         .route("/v1/admin/backups/{id}/verify", post(backup_verify))
         .route("/v1/admin/backups/{id}/restore", post(backup_restore))
+        .route("/v1/admin/jobs", get(job_list))
+        .route("/v1/admin/jobs/{id}", get(job_get))
+        .route("/v1/admin/jobs/{id}/cancel", post(job_cancel))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
     // Load shedding, outermost: past `max_concurrent_requests` API requests in flight, a
@@ -261,6 +264,7 @@ pub fn router(engine: Engine) -> Router {
         .layer(auth)
         .layer(rate_limit)
         .layer(axum::Extension(stats))
+        .layer(axum::Extension(Jobs::default()))
         .layer(counting)
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -523,12 +527,12 @@ async fn canary_action(State(engine): State<Engine>, Path((id, action)): Path<(S
 }
 
 /// `POST /v1/admin/deploy/blue-green`: runs to the end (build, validate, switch, monitor).
-async fn blue_green(State(engine): State<Engine>, ApiJson(mut body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Json<Value>, ApiError> {
+async fn blue_green(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, ApiJson(mut body): ApiJson<crate::rollout::BlueGreenRequest>) -> Result<Response, ApiError> {
     // The tree green is built from is read on the server's machine: the same allow-list as
     // path ingest.
     body.source = allowed_path(&engine.config().ingest.allowed_roots, &body.source)?;
-    let d = engine.deploy_blue_green(body, &LogProgress::new(Duration::from_secs(5))).await?;
-    Ok(Json(to_json(d)?))
+    let target = Some(body.alias.clone());
+    run_job(&jobs, JobKind::BlueGreen, target, wait, StatusCode::OK, move |p| async move { engine.deploy_blue_green(body, p.as_ref()).await }).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -539,11 +543,13 @@ struct SyncBody {
 }
 
 /// `POST /v1/admin/sync`: re-crawl every web source registered for a collection.
-async fn sync(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn sync(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let b: SyncBody = optional_body(&body)?;
     let collection = b.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
-    let reports = detached(async move { engine.sync(&collection, &LogProgress::new(Duration::from_secs(5))).await }).await?;
-    Ok(Json(json!({"reports": reports})))
+    run_job(&jobs, JobKind::Sync, Some(collection.clone()), wait, StatusCode::OK, move |p| async move {
+        engine.sync(&collection, p.as_ref()).await.map(|reports| json!({"reports": reports}))
+    })
+    .await
 }
 
 /// `POST /v1/admin/backups` body.
@@ -573,25 +579,102 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
-/// Run `work` on its own task: a deadline or a client that hangs up stops waiting for it,
-/// never the work itself (a restore must not stop half-way).
-async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = crate::Result<T>> + Send + 'static) -> crate::Result<T> {
-    tokio::spawn(work).await.map_err(|e| Error::Internal(format!("admin task failed: {e}")))?
+/// Whether the client waits for a job's end (the default) or takes its id at once
+/// (`?wait=false`, or `Prefer: respond-async`).
+#[derive(Debug, Clone, Copy)]
+struct Wait(bool);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Wait {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let no_wait_query = parts.uri.query().is_some_and(|q| q.split('&').any(|kv| kv == "wait=false" || kv == "wait=0"));
+        let prefer_async = parts
+            .headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("respond-async")));
+        Ok(Self(!(no_wait_query || prefer_async)))
+    }
+}
+
+/// A job's result as the wire has it.
+fn job_outcome<T: serde::Serialize>(r: crate::Result<T>) -> JobOutcome {
+    match r {
+        Ok(v) => serde_json::to_value(v).map_err(|e| (ErrorCode::Internal, e.to_string())),
+        Err(e) => {
+            let e = ApiError::from(e);
+            Err((e.code, e.message))
+        }
+    }
+}
+
+/// Run `work` as a job ([`crate::jobs`]): it outlives this request, so a deadline or a client
+/// that hangs up stops waiting for it, never the work itself. Waiting, the answer is the
+/// work's own (`status` and its report, or its error); not waiting, 202 with the job. Either
+/// way `X-Aidocs-Job` names the job (`GET /v1/admin/jobs/{id}`).
+async fn run_job<T, F, Fut>(jobs: &Jobs, kind: JobKind, target: Option<String>, wait: Wait, status: StatusCode, work: F) -> Result<Response, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce(Arc<JobProgress>) -> Fut,
+    Fut: std::future::Future<Output = crate::Result<T>> + Send + 'static,
+{
+    let (id, done) = jobs.spawn(kind, target, move |p| async move { job_outcome(work(p).await) });
+    let header = axum::http::HeaderValue::from_str(&id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let mut resp = if !wait.0 {
+        let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::Internal, "job vanished"))?;
+        let mut r = (StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response();
+        if let Ok(loc) = axum::http::HeaderValue::from_str(&format!("/v1/admin/jobs/{id}")) {
+            r.headers_mut().insert(axum::http::header::LOCATION, loc);
+        }
+        r
+    } else {
+        match done.await {
+            Ok(Ok(v)) => (status, Json(v)).into_response(),
+            Ok(Err((code, message))) => ApiError::new(code, message).into_response(),
+            Err(_) => ApiError::new(ErrorCode::Internal, "the job ended without an outcome").into_response(),
+        }
+    };
+    resp.headers_mut().insert("x-aidocs-job", header);
+    Ok(resp)
+}
+
+/// `GET /v1/admin/jobs`: every running job and the newest finished ones, newest first.
+async fn job_list(jobs: axum::Extension<Jobs>) -> Json<Value> {
+    Json(json!({"jobs": jobs.list()}))
+}
+
+/// `GET /v1/admin/jobs/{id}`: state, progress, and the result or error once it ended.
+async fn job_get(jobs: axum::Extension<Jobs>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no job `{id}` (unknown, or finished long ago)")))?;
+    Ok(Json(to_json(job)?))
+}
+
+/// `POST /v1/admin/jobs/{id}/cancel`: stop a running ingest or sync.
+async fn job_cancel(jobs: axum::Extension<Jobs>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    match jobs.cancel(&id) {
+        Ok(job) => Ok(Json(to_json(job)?)),
+        Err(CancelError::NotFound) => Err(ApiError::new(ErrorCode::NotFound, format!("no job `{id}`"))),
+        Err(CancelError::NotCancellable(why)) => Err(ApiError::new(ErrorCode::Conflict, why)),
+    }
 }
 
 /// `POST /v1/admin/backups`: back up a collection now.
-async fn backup_create(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn backup_create(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let b: BackupCreateBody = optional_body(&body)?;
     let kind = b.kind.unwrap_or(aidocs_backup::BackupKind::Full);
-    let r = if b.native {
-        if b.kind.is_some() {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "a native backup is always a full snapshot; leave out `type`"));
+    if b.native && b.kind.is_some() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "a native backup is always a full snapshot; leave out `type`"));
+    }
+    let target = b.collection.clone();
+    run_job(&jobs, JobKind::BackupCreate, target, wait, StatusCode::CREATED, move |_| async move {
+        if b.native {
+            engine.backup_create_native(b.collection.as_deref()).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
+        } else {
+            engine.backup_create(b.collection.as_deref(), kind).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
         }
-        to_json(detached(async move { engine.backup_create_native(b.collection.as_deref()).await }).await?)?
-    } else {
-        to_json(detached(async move { engine.backup_create(b.collection.as_deref(), kind).await }).await?)?
-    };
-    Ok((StatusCode::CREATED, Json(r)).into_response())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -617,12 +700,16 @@ async fn backup_verify(State(engine): State<Engine>, Path(id): Path<String>) -> 
 
 /// `POST /v1/admin/backups/{id}/restore`: verify, restore into a new collection, validate,
 /// then switch the alias if asked.
-async fn backup_restore(State(engine): State<Engine>, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn backup_restore(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let req: crate::backup::RestoreRequest = optional_body(&body)?;
-    if crate::backup::is_native_id(&id) {
-        return Ok(Json(to_json(detached(async move { engine.backup_restore_native(&id, req).await }).await?)?));
-    }
-    Ok(Json(to_json(detached(async move { engine.backup_restore(&id, req).await }).await?)?))
+    run_job(&jobs, JobKind::BackupRestore, Some(id.clone()), wait, StatusCode::OK, move |_| async move {
+        if crate::backup::is_native_id(&id) {
+            engine.backup_restore_native(&id, req).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
+        } else {
+            engine.backup_restore(&id, req).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
+        }
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -650,9 +737,9 @@ struct DrillBody {
 
 /// `POST /v1/admin/backups/drill`: restore the newest backup into a temporary collection,
 /// check it, delete it, report.
-async fn backup_drill(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn backup_drill(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let b: DrillBody = optional_body(&body)?;
-    Ok(Json(to_json(detached(async move { engine.backup_drill(b.collection.as_deref()).await }).await?)?))
+    run_job(&jobs, JobKind::BackupDrill, b.collection.clone(), wait, StatusCode::OK, move |_| async move { engine.backup_drill(b.collection.as_deref()).await }).await
 }
 
 /// `POST /v1/feedback` body: a click on a hit of an answer.
@@ -697,15 +784,15 @@ async fn deployment_status(State(engine): State<Engine>) -> Result<Json<Value>, 
     Ok(Json(engine.deployment_status().await?))
 }
 
-async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<DocumentsBody>) -> Result<Json<Value>, ApiError> {
+async fn documents(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, ApiJson(body): ApiJson<DocumentsBody>) -> Result<Response, ApiError> {
     use crate::web::{WebIngestRequest, WebSource, WebSourceKind};
     let collection = body.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
-    let progress = LogProgress::new(Duration::from_secs(5));
     let web = match (body.path, body.url, body.sitemap, body.urls) {
         (Some(path), None, None, None) => {
             let path = allowed_path(&engine.config().ingest.allowed_roots, std::path::Path::new(&path))?;
-            let req = IngestRequest { path, collection, metadata: DocMetadata::from(&body.metadata), base_url: body.base_url };
-            return Ok(Json(to_json(engine.ingest(req, &progress).await?)?));
+            let req = IngestRequest { path, collection: collection.clone(), metadata: DocMetadata::from(&body.metadata), base_url: body.base_url };
+            return run_job(&jobs, JobKind::Ingest, Some(collection), wait, StatusCode::OK, move |p| async move { engine.ingest(req, p.as_ref()).await })
+                .await;
         }
         (None, Some(u), None, None) => (WebSourceKind::Site, vec![u]),
         (None, None, Some(u), None) => (WebSourceKind::Sitemap, vec![u]),
@@ -734,8 +821,11 @@ async fn documents(State(engine): State<Engine>, ApiJson(body): ApiJson<Document
         allow_hosts: Vec::new(),
         metadata: DocMetadata::from(&body.metadata),
     };
-    let report = detached(async move { engine.ingest_web(WebIngestRequest { collection, source }, &progress).await }).await?;
-    Ok(Json(to_json(report)?))
+    let target = Some(collection.clone());
+    run_job(&jobs, JobKind::WebIngest, target, wait, StatusCode::OK, move |p| async move {
+        engine.ingest_web(WebIngestRequest { collection, source }, p.as_ref()).await
+    })
+    .await
 }
 
 /// The canonical form of a path a client asked the server to ingest, if it lies under one

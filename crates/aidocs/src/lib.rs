@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod filters;
 pub mod guard;
+pub mod jobs;
 pub mod metered;
 pub mod migrate;
 pub mod progress;

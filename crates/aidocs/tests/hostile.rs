@@ -155,3 +155,84 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let req = Request::get("/v1/collections").header("authorization", format!("Basic {key}")).body(Body::empty()).unwrap();
     assert_eq!(send(&app, "127.0.0.1:1", req).await.0, 401);
 }
+
+async fn job_state(app: &axum::Router, id: &str) -> Value {
+    let (code, _, body) = send(app, "127.0.0.1:1", Request::get(format!("/v1/admin/jobs/{id}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+async fn wait_for_end(app: &axum::Router, id: &str) -> Value {
+    for _ in 0..600 {
+        let job = job_state(app, id).await;
+        if job["state"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not end");
+}
+
+fn slow_app(dir: &std::path::Path, admin_timeout_ms: u64, delay_ms: u64) -> (axum::Router, aidocs::Engine) {
+    let mut cfg = common::config(&dir.join("data"));
+    cfg.server.admin_timeout_ms = admin_timeout_ms;
+    cfg.ingest.batch_size = 1;
+    let engine = aidocs::Engine::open(cfg).unwrap();
+    let slow = std::sync::Arc::new(common::Slow { inner: engine.embedder().clone(), delay: std::time::Duration::from_millis(delay_ms) });
+    let engine = engine.with_embedder(slow);
+    (aidocs::api::router(engine.clone()), engine)
+}
+
+/// Path ingest used to be cancelled by the admin deadline or a client disconnect (web
+/// ingest and backups were detached; it was not). Now every long admin operation is a job
+/// that outlives its request: the deadline answers 504, the ingest finishes anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_stops_waiting_for_an_ingest_not_the_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("a.md", "# A\n\nFirst page.\n"), ("b.md", "# B\n\nSecond page.\n"), ("c.md", "# C\n\nThird page.\n")]);
+    let (app, engine) = slow_app(dir.path(), 300, 400);
+    let post = Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(json!({"path": docs, "collection": "jobs"}).to_string())).unwrap();
+    let (code, headers, body) = send(&app, "127.0.0.1:1", post).await;
+    assert_eq!(code, 504, "{body}");
+    let id = headers.get("x-aidocs-job").expect("the job is named even on a timeout").to_str().unwrap().to_owned();
+    let job = wait_for_end(&app, &id).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["kind"], "ingest");
+    assert_eq!(job["result"]["documents_written"], 3, "{job}");
+    assert_eq!(job["progress"]["files_done"], 3, "{job}");
+    assert_eq!(engine.store().count("jobs", &aidocs::core::Filter::default()).await.unwrap(), 3, "nothing lost to the deadline");
+    let (_, _, list) = send(&app, "127.0.0.1:1", Request::get("/v1/admin/jobs").body(Body::empty()).unwrap()).await;
+    assert_eq!(list["jobs"][0]["id"], id.as_str());
+}
+
+/// `?wait=false` answers 202 with the job at once; a running ingest can be cancelled, an
+/// ended one cannot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_can_be_started_without_waiting_and_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    let pages: Vec<(String, String)> = (0..20).map(|i| (format!("p{i}.md"), format!("# Page {i}\n\nText of page {i}.\n"))).collect();
+    common::write_tree(&docs, &pages.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>());
+    let (app, _engine) = slow_app(dir.path(), 60_000, 500);
+    let post = |c: &str| {
+        Request::post("/v1/documents?wait=false").header("content-type", "application/json").body(Body::from(json!({"path": docs, "collection": c}).to_string())).unwrap()
+    };
+    let (code, headers, body) = send(&app, "127.0.0.1:1", post("slow")).await;
+    assert_eq!(code, 202, "{body}");
+    let id = body["job"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(headers.get("location").unwrap().to_str().unwrap(), format!("/v1/admin/jobs/{id}"));
+    assert_eq!(body["job"]["state"], "running");
+    assert_eq!(body["job"]["cancellable"], true);
+    let cancel = |id: &str| Request::post(format!("/v1/admin/jobs/{id}/cancel")).body(Body::empty()).unwrap();
+    let (code, _, body) = send(&app, "127.0.0.1:1", cancel(&id)).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "cancelled");
+    let job = wait_for_end(&app, &id).await;
+    assert_eq!(job["state"], "cancelled", "{job}");
+    let (code, _, body) = send(&app, "127.0.0.1:1", cancel(&id)).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("conflict")), "{body}");
+    let (code, _, _) = send(&app, "127.0.0.1:1", cancel("job-nope")).await;
+    assert_eq!(code, 404);
+    assert!(!aidocs::jobs::JobKind::BlueGreen.cancellable() && !aidocs::jobs::JobKind::BackupRestore.cancellable());
+}

@@ -185,26 +185,6 @@ async fn breakers_open_at_the_error_rate_degrade_and_report() {
     assert!(body.contains("\"unhealthy\""), "{body}");
 }
 
-/// Takes `delay` per call, then embeds nothing useful (the test only times routes).
-struct Slow {
-    inner: Arc<dyn Embedder>,
-    delay: Duration,
-}
-
-#[async_trait::async_trait]
-impl Embedder for Slow {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
-    }
-    fn dims(&self) -> Dims {
-        self.inner.dims()
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.embed(texts).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_are_per_route_and_filters_are_capped() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +193,7 @@ async fn deadlines_are_per_route_and_filters_are_capped() {
     cfg.server.admin_timeout_ms = 60_000;
     cfg.search.max_filter_values = 4;
     let engine = Engine::open(cfg).unwrap();
-    let slow = Arc::new(Slow { inner: engine.embedder().clone(), delay: Duration::from_millis(1000) });
+    let slow = Arc::new(common::Slow { inner: engine.embedder().clone(), delay: Duration::from_millis(1000) });
     let engine = engine.with_embedder(slow);
     let app = aidocs::api::router(engine.clone());
     let docs = dir.path().join("docs");

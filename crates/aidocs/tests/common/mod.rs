@@ -99,3 +99,24 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
         std::fs::write(p, text).unwrap();
     }
 }
+
+/// An embedder that takes `delay` per call, then embeds with `inner` (deadlines, jobs that
+/// outlive their request).
+pub struct Slow {
+    pub inner: std::sync::Arc<dyn aidocs::core::Embedder>,
+    pub delay: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl aidocs::core::Embedder for Slow {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dims(&self) -> aidocs::core::Dims {
+        self.inner.dims()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.embed(texts).await
+    }
+}
