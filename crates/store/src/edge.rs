@@ -3,7 +3,12 @@
 //! Pitfalls of qdrant-edge 0.7.2 handled here:
 //! 1. `load()` does not replay the WAL: every write batch is flushed before it is
 //!    acknowledged, so an acknowledged write survives `kill -9`.
-//! 2. The WAL never shrinks: its size is reported as `wal_bytes` in collection info.
+//! 2. The WAL never shrinks by itself. Since it is never replayed and every acknowledged
+//!    write is already in the segments, a shard whose closed WAL segments pass twice the
+//!    segment capacity is compacted after a write: closed, its older closed segments
+//!    deleted oldest first (the newest is kept, so operation numbers continue), reopened.
+//!    Readers wait on the shard's lock for the reopen, never see it missing; a crash at any
+//!    step leaves a loadable shard. Its size is `wal_bytes` in collection info.
 //! 3. `flush()` panics if another thread holds the WAL lock: `update`, `flush` and
 //!    `optimize` are serialised behind one mutex per shard, and a flush panic is caught
 //!    and reported as an error instead of killing the process.
@@ -67,9 +72,25 @@ impl EdgeStoreConfig {
 }
 
 struct Shard {
-    edge: EdgeShard,
-    /// Serialises update / flush / optimize (pitfall 3).
+    /// `None` only if a WAL compaction could not reopen the shard (every use then fails
+    /// with a clear error; nothing on disk is lost).
+    edge: RwLock<Option<EdgeShard>>,
+    /// Serialises update / flush / optimize / compaction (pitfall 3).
     write: Mutex<()>,
+    /// The shard's directory.
+    path: PathBuf,
+    /// Closed WAL bytes that trigger a compaction (0: never).
+    wal_compact_bytes: u64,
+}
+
+/// A read lock on an open shard.
+struct EdgeRef<'a>(std::sync::RwLockReadGuard<'a, Option<EdgeShard>>);
+
+impl std::ops::Deref for EdgeRef<'_> {
+    type Target = EdgeShard;
+    fn deref(&self) -> &EdgeShard {
+        self.0.as_ref().expect("Shard::edge checked it is open")
+    }
 }
 
 struct Inner {
@@ -150,7 +171,7 @@ impl EdgeStore {
             let edge = EdgeShard::load(&path, None).map_err(|e| {
                 StoreError::Backend(format!("cannot open collection `{name}` at {}: {e}", path.display()))
             })?;
-            shards.insert(name.clone(), Arc::new(Shard { edge, write: Mutex::new(()) }));
+            shards.insert(name.clone(), Arc::new(Shard::new(edge, path)));
         }
         warn_orphans(&root, &catalog);
         let search = cfg.search;
@@ -293,19 +314,104 @@ impl Inner {
 }
 
 impl Shard {
-    /// Apply write operations and make them durable before returning.
+    /// The compaction bound is twice the shard's own WAL segment capacity (kept in its
+    /// config from creation).
+    fn new(edge: EdgeShard, path: PathBuf) -> Self {
+        let segment = edge.config().wal_options.as_ref().map_or(32 << 20, |w| w.segment_capacity) as u64;
+        Self { edge: RwLock::new(Some(edge)), write: Mutex::new(()), path, wal_compact_bytes: 2 * segment }
+    }
+
+    fn edge(&self) -> Result<EdgeRef<'_>, StoreError> {
+        let guard = self.edge.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(StoreError::Backend(format!(
+                "collection shard at {} is closed (a WAL compaction could not reopen it; see the log and restart)",
+                self.path.display()
+            )));
+        }
+        Ok(EdgeRef(guard))
+    }
+
+    /// Apply write operations and make them durable before returning; then compact the WAL
+    /// if it has grown past its bound.
     fn write(&self, ops: Vec<UpdateOperation>) -> Result<(), StoreError> {
         let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        for op in ops {
-            self.edge.update(op).map_err(backend)?;
+        {
+            let edge = self.edge()?;
+            for op in ops {
+                edge.update(op).map_err(backend)?;
+            }
         }
-        self.flush_locked()
+        self.flush_locked()?;
+        if self.wal_compact_bytes > 0 && closed_wal_bytes(&self.path.join("wal")) > self.wal_compact_bytes {
+            self.compact_wal_locked()?;
+        }
+        Ok(())
     }
 
     fn flush_locked(&self) -> Result<(), StoreError> {
-        std::panic::catch_unwind(AssertUnwindSafe(|| self.edge.flush()))
+        let edge = self.edge()?;
+        std::panic::catch_unwind(AssertUnwindSafe(|| edge.flush()))
             .map_err(|_| StoreError::Backend("flush failed; the last write may not be durable".into()))
     }
+
+    /// Shrink the WAL (the write lock is held). qdrant-edge never replays it and every
+    /// acknowledged write is flushed into the segments, so closed WAL segments are dead
+    /// weight; the newest one is kept because the next operation numbers continue from it
+    /// (a WAL restarting at 0 would number new writes below the points' versions, and the
+    /// segments would skip them). Readers wait on the lock while the shard is reopened.
+    fn compact_wal_locked(&self) -> Result<u64, StoreError> {
+        let mut slot = self.edge.write().unwrap_or_else(|p| p.into_inner());
+        // Dropping the shard flushes it and releases the WAL directory's lock.
+        if let Some(edge) = slot.take() {
+            std::panic::catch_unwind(AssertUnwindSafe(move || drop(edge)))
+                .map_err(|_| StoreError::Backend("flush before WAL compaction failed".into()))?;
+        }
+        let wal = self.path.join("wal");
+        let freed = remove_closed_wal_segments(&wal);
+        match EdgeShard::load(&self.path, None) {
+            Ok(edge) => *slot = Some(edge),
+            Err(e) => {
+                tracing::error!(shard = %self.path.display(), error = %e, "reopening after WAL compaction failed; the shard is closed until restart");
+                return Err(StoreError::Backend(format!("reopening {} after WAL compaction failed: {e}", self.path.display())));
+            }
+        }
+        let freed = freed.map_err(io_err(&wal))?;
+        tracing::info!(shard = %self.path.display(), freed_bytes = freed, "WAL compacted");
+        Ok(freed)
+    }
+}
+
+/// `closed-<start index>` segments of a WAL directory, oldest first, with their sizes.
+fn closed_wal_segments(wal: &Path) -> Vec<(u64, PathBuf, u64)> {
+    let Ok(rd) = std::fs::read_dir(wal) else { return Vec::new() };
+    let mut out: Vec<(u64, PathBuf, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let start = name.strip_prefix("closed-")?.parse().ok()?;
+            Some((start, e.path(), e.metadata().map_or(0, |m| m.len())))
+        })
+        .collect();
+    out.sort_by_key(|(start, _, _)| *start);
+    out
+}
+
+fn closed_wal_bytes(wal: &Path) -> u64 {
+    closed_wal_segments(wal).iter().map(|(_, _, len)| len).sum()
+}
+
+/// Delete every closed WAL segment but the newest, oldest first (a crash part-way leaves a
+/// contiguous suffix, which the WAL opens as it would after its own prefix truncation).
+fn remove_closed_wal_segments(wal: &Path) -> std::io::Result<u64> {
+    let segments = closed_wal_segments(wal);
+    let mut freed = 0;
+    for (_, path, len) in segments.iter().take(segments.len().saturating_sub(1)) {
+        std::fs::remove_file(path)?;
+        freed += len;
+    }
+    sync_dir(wal)?;
+    Ok(freed)
 }
 
 fn field_schema(kind: FieldKind) -> PayloadSchemaType {
@@ -457,7 +563,7 @@ impl VectorStore for EdgeStore {
                 })
                 .build();
             let edge = EdgeShard::new(&path, config).map_err(backend)?;
-            let shard = Shard { edge, write: Mutex::new(()) };
+            let shard = Shard::new(edge, path.clone());
             let index_ops = FilterField::ALL
                 .into_iter()
                 .map(|f| {
@@ -541,7 +647,7 @@ impl VectorStore for EdgeStore {
         let name = name.to_owned();
         self.blocking(move |inner| {
             let (collection, shard) = inner.shard(&name)?;
-            let info = shard.edge.info();
+            let info = shard.edge()?.info();
             let cat = inner.catalog.read().unwrap();
             let entry = cat.collections.get(&collection).cloned().ok_or_else(|| StoreError::CollectionNotFound(name.clone()))?;
             let aliases = cat.aliases.iter().filter(|(_, t)| **t == collection).map(|(a, _)| a.clone()).collect();
@@ -654,7 +760,7 @@ impl VectorStore for EdgeStore {
             let mut offset = None;
             loop {
                 let (records, next) = shard
-                    .edge
+                    .edge()?
                     .scroll(ScrollRequest {
                         offset,
                         limit: Some(1000),
@@ -682,7 +788,7 @@ impl VectorStore for EdgeStore {
         self.blocking(move |inner| {
             let (_, shard) = inner.shard(&name)?;
             let (records, next) = shard
-                .edge
+                .edge()?
                 .scroll(ScrollRequest {
                     offset: from.map(PointId::Uuid),
                     limit: Some(limit.max(1)),
@@ -704,7 +810,7 @@ impl VectorStore for EdgeStore {
         self.blocking(move |inner| {
             let (_, shard) = inner.shard(&name)?;
             let records = shard
-                .edge
+                .edge()?
                 .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(true)))
                 .map_err(backend)?;
             records.into_iter().map(point_of).collect()
@@ -717,7 +823,7 @@ impl VectorStore for EdgeStore {
         let filter = to_edge_filter(filter)?;
         self.blocking(move |inner| {
             let (_, shard) = inner.shard(&name)?;
-            shard.edge.count(CountRequest { filter, exact: true }).map_err(backend)
+            shard.edge()?.count(CountRequest { filter, exact: true }).map_err(backend)
         })
         .await
     }
@@ -775,7 +881,7 @@ impl VectorStore for EdgeStore {
                 }
             };
             let mut scored = shard
-                .edge
+                .edge()?
                 .query(QueryRequest {
                     prefetches,
                     query: Some(query),
@@ -795,7 +901,7 @@ impl VectorStore for EdgeStore {
             scored.truncate(q.limit);
             let ids: Vec<PointId> = scored.iter().map(|(id, _)| PointId::Uuid(*id)).collect();
             let records = shard
-                .edge
+                .edge()?
                 .retrieve(&ids, Some(WithPayloadInterface::Bool(true)), Some(WithVector::Bool(false)))
                 .map_err(backend)?;
             let mut payloads: HashMap<uuid::Uuid, _> =
@@ -814,7 +920,7 @@ impl VectorStore for EdgeStore {
         self.blocking(move |inner| {
             let (_, shard) = inner.shard(&name)?;
             let _guard = shard.write.lock().unwrap_or_else(|p| p.into_inner());
-            shard.edge.optimize().map_err(backend)?;
+            shard.edge()?.optimize().map_err(backend)?;
             shard.flush_locked()
         })
         .await
