@@ -1013,14 +1013,18 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// Queue a document's chunks, unless `old` (its hashes and point ids in the store) says
-    /// it is unchanged: then `None`. The old ids the new chunks do not reuse are deleted
-    /// after the write (upsert first, so a crash in between never leaves a hole). Returns
-    /// the number of chunks queued.
+    /// it is unchanged and complete: then `None`. Complete means the store holds exactly the
+    /// ids its chunks have (ids are deterministic), so a document whose write was cut short
+    /// between two batches (a crash, a killed server) is written again, never taken for
+    /// unchanged. The old ids the new chunks do not reuse are deleted after the write
+    /// (upsert first, so a crash in between never leaves a hole). Returns the number of
+    /// chunks queued.
     pub(crate) fn stage(&mut self, doc_hash: &str, chunks: Vec<(uuid::Uuid, String, ChunkPayload)>, old: Option<&(HashSet<String>, Vec<uuid::Uuid>)>) -> Option<usize> {
-        if old.is_some_and(|(hashes, _)| hashes.len() == 1 && hashes.contains(doc_hash)) {
+        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
+        let complete = |ids: &Vec<uuid::Uuid>| ids.len() == new_ids.len() && ids.iter().all(|id| new_ids.contains(id));
+        if old.is_some_and(|(hashes, ids)| hashes.len() == 1 && hashes.contains(doc_hash) && complete(ids)) {
             return None;
         }
-        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
         if let Some((_, ids)) = old {
             self.deletes.extend(ids.iter().filter(|id| !new_ids.contains(id)));
         }

@@ -145,6 +145,30 @@ async fn data_survives_restart_and_second_process_is_locked_out() {
     assert_eq!(resp.hits.len(), 1);
 }
 
+/// A document whose write was cut short (a crash between two upsert batches) used to count
+/// as unchanged forever, because only its hash was compared. Now the stored ids must be
+/// exactly its chunks' ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partly_written_document_is_written_again() {
+    let docs = tempfile::tempdir().unwrap();
+    let body: String = (0..12).map(|i| format!("## Part {i}\n\nParagraph {i} about partial writes and recovery after a crash.\n\n")).collect();
+    std::fs::write(docs.path().join("long.md"), format!("# Long\n\n{body}")).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let first = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    assert!(first.chunks_written >= 3, "{first:?}");
+    // Simulate the crash: the last chunks of the document never reached the store.
+    let mut points = engine.store().scroll("partial", &Filter::default()).await.unwrap();
+    points.sort_by_key(|p| p.payload.chunk_index);
+    let lost: Vec<uuid::Uuid> = points.iter().skip(2).map(|p| p.id).collect();
+    engine.store().delete("partial", lost.clone()).await.unwrap();
+    let again = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    assert_eq!((again.documents_written, again.documents_unchanged), (1, 0), "{again:?}");
+    assert_eq!(engine.store().count("partial", &Filter::default()).await.unwrap(), first.chunks_written);
+    let third = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    assert_eq!((third.documents_written, third.documents_unchanged), (0, 1), "complete now: {third:?}");
+}
+
 /// Ingesting one file touches only that file's chunks: `page.htm` is not a prefix of
 /// `page.html`'s source id (before the fix, re-ingesting `page.htm` deleted `page.html`, and
 /// `guide.md` deleted `guide.mdx`).
