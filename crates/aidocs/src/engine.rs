@@ -829,13 +829,13 @@ impl Engine {
         let defaults = DocMetadata::from(&self.cfg.ingest.metadata).overlay(&req.metadata);
 
         // What the collection holds for this source tree: source id -> (doc hashes, ids).
+        // Ids and hashes only, of this source's documents only.
         let mut existing: HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)> = HashMap::new();
-        for p in self.store.scroll(&collection, &Filter::default()).await? {
-            if source.owns(&p.payload.source) {
-                let e = existing.entry(p.payload.source.clone()).or_default();
-                e.0.insert(p.payload.doc_hash.clone());
-                e.1.push(p.id);
-            }
+        let owner = source.clone();
+        for p in self.store.scroll_sources(&collection, Arc::new(move |s: &str| owner.owns(s))).await? {
+            let e = existing.entry(p.source).or_default();
+            e.0.insert(p.doc_hash);
+            e.1.push(p.id);
         }
 
         // A directory walk is blocking I/O (200k entries take a while): off the async workers.

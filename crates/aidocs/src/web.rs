@@ -5,7 +5,7 @@
 use crate::engine::{Batch, Engine, ms, prepare_chunks};
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
-use aidocs_core::{DocMetadata, Filter};
+use aidocs_core::DocMetadata;
 use aidocs_crawl::{CrawlConfig, CrawlEvent, CrawlPlan, CrawlStats, Crawler, PageFormat, Scope, Seed, SeedKind, Validators};
 use aidocs_ingest::{DocFormat, Document, sha256_hex};
 use serde::{Deserialize, Serialize};
@@ -274,13 +274,13 @@ impl Engine {
         let crawler = Crawler::new(self.crawl_config(&source)).map_err(|e| bad(e.to_string()))?;
 
         // What the collection holds for web documents: source id -> (doc hashes, ids).
+        // Ids and hashes only, of web documents only.
         let mut existing: HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)> = HashMap::new();
-        for p in self.store().scroll(collection, &Filter::default()).await? {
-            if p.payload.source.starts_with("http://") || p.payload.source.starts_with("https://") {
-                let e = existing.entry(p.payload.source.clone()).or_default();
-                e.0.insert(p.payload.doc_hash.clone());
-                e.1.push(p.id);
-            }
+        let web = std::sync::Arc::new(|s: &str| s.starts_with("http://") || s.starts_with("https://"));
+        for p in self.store().scroll_sources(collection, web).await? {
+            let e = existing.entry(p.source).or_default();
+            e.0.insert(p.doc_hash);
+            e.1.push(p.id);
         }
 
         let (tx, mut rx) = tokio::sync::mpsc::channel::<CrawlEvent>(64);

@@ -85,6 +85,18 @@ pub struct Point {
     pub payload: ChunkPayload,
 }
 
+/// What incremental ingest knows of a stored point: its id, the document it belongs to
+/// and that document's hash; nothing else of its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceEntry {
+    pub id: uuid::Uuid,
+    pub source: String,
+    pub doc_hash: String,
+}
+
+/// Which sources a [`crate::VectorStore::scroll_sources`] keeps.
+pub type SourceFilter = std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// A stored point as returned by a scroll (vectors only on request).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPoint {

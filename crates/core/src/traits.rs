@@ -141,6 +141,19 @@ pub trait VectorStore: Send + Sync {
     async fn delete(&self, collection: &str, ids: Vec<uuid::Uuid>) -> Result<(), StoreError>;
     /// All points matching `filter`, payload only.
     async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError>;
+    /// Id, `source` and `doc_hash` of every point whose source `keep` accepts: what an
+    /// incremental ingest compares, so its memory grows with the sources it ingests, not
+    /// with the collection. Backends should read only those two payload fields page by page;
+    /// this default scrolls whole payloads.
+    async fn scroll_sources(&self, collection: &str, keep: crate::SourceFilter) -> Result<Vec<crate::SourceEntry>, StoreError> {
+        Ok(self
+            .scroll(collection, &Filter::default())
+            .await?
+            .into_iter()
+            .filter(|p| keep(&p.payload.source))
+            .map(|p| crate::SourceEntry { id: p.id, source: p.payload.source, doc_hash: p.payload.doc_hash })
+            .collect())
+    }
     /// One page of every point with both vectors and payload, in ascending id order, starting
     /// at id `from` (inclusive; `None` = the first point), at most `limit` points. Walking the
     /// pages visits each point that existed throughout the walk exactly once (backups and

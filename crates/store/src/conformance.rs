@@ -249,5 +249,15 @@ pub async fn full_scan(store: &dyn VectorStore, prefix: &str) {
     assert_eq!(back.iter().map(|p| p.id.as_u128()).collect::<Vec<_>>(), [9, 1], "asked order, missing left out");
     assert_eq!(back[1], pts[3]);
     assert!(matches!(store.scroll_points("nope_missing", None, 10).await, Err(StoreError::CollectionNotFound(_))));
+    // Ids, sources and document hashes of the kept sources only.
+    let keep: aidocs_core::SourceFilter = std::sync::Arc::new(|s: &str| s == "test://doc7" || s == "test://doc2");
+    let mut entries = store.scroll_sources(&name, keep).await.unwrap();
+    entries.sort_by_key(|e| e.id);
+    assert_eq!(
+        entries,
+        [2u128, 7].map(|n| aidocs_core::SourceEntry { id: uuid::Uuid::from_u128(n), source: format!("test://doc{n}"), doc_hash: format!("d{n}") }),
+    );
+    let all = store.scroll_sources(&name, std::sync::Arc::new(|_: &str| true)).await.unwrap();
+    assert_eq!(all.len(), 7);
     store.delete_collection(&name).await.unwrap();
 }

@@ -783,6 +783,43 @@ impl VectorStore for EdgeStore {
         .await
     }
 
+    async fn scroll_sources(&self, collection: &str, keep: aidocs_core::SourceFilter) -> Result<Vec<aidocs_core::SourceEntry>, StoreError> {
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let fields: Vec<JsonPath> = ["source", "doc_hash"].iter().map(|f| f.parse().expect("valid JSON paths")).collect();
+            let mut out = Vec::new();
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .edge()?
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(1000),
+                        filter: None,
+                        with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
+                        with_vector: WithVector::Bool(false),
+                        order_by: None,
+                    })
+                    .map_err(backend)?;
+                for r in records {
+                    let map = r.payload.map(|p| p.0).unwrap_or_default();
+                    let text = |k: &str| map.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                    let source = text("source");
+                    if keep(&source) {
+                        out.push(aidocs_core::SourceEntry { id: uuid_of(&r.id)?, source, doc_hash: text("doc_hash") });
+                    }
+                }
+                match next {
+                    Some(n) => offset = Some(n),
+                    None => break,
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<PointPage, StoreError> {
         let name = collection.to_owned();
         self.blocking(move |inner| {
