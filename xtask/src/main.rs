@@ -64,8 +64,9 @@ fn main() -> Result<()> {
         Some("eval") => eval(&root, &args[1..]),
         Some("bench") => bench::main(&root, &args[1..]),
         Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run\n  fuzz [CASES]  every property-based fuzz suite (`fuzz` test targets) with CASES cases per property (default 20000)");
             bail!("unknown or missing task")
         }
     }
@@ -245,6 +246,37 @@ fn ci(root: &Path) -> Result<()> {
     drop(llm);
     bench::smoke()?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The long fuzz run: every `fuzz` test target with `PROPTEST_CASES` cases per property
+/// (CI runs the same suites with proptest's default 256). A failure is shrunk and saved under
+/// the crate's `proptest-regressions/`, which later runs replay first: commit it.
+fn fuzz(args: &[String]) -> Result<()> {
+    let cases: u64 = args.first().map(|a| a.parse()).transpose().context("CASES must be a number")?.unwrap_or(20_000);
+    let started = Instant::now();
+    let output = cargo()
+        .args(["test", "--workspace", "--locked", "--test", "fuzz", "--", "--test-threads=2"])
+        .env("PROPTEST_CASES", cases.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running cargo test --test fuzz")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    print!("{stdout}");
+    let passed: u64 = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: "))
+        .filter_map(|l| l.split(';').next()?.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    let failed = stdout.lines().filter(|l| l.ends_with("... FAILED")).count();
+    eprintln!(
+        "xtask fuzz: {passed} suites' tests passed, {failed} failed, up to {} generated inputs, {:.0} s",
+        passed * cases,
+        started.elapsed().as_secs_f64()
+    );
+    if !output.status.success() {
+        bail!("fuzzing found failures (shrunk cases are in proptest-regressions/)");
+    }
     Ok(())
 }
 
