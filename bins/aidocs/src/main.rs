@@ -968,7 +968,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Repair { remove_orphans, json } => {
-            let r = aidocs_store::EdgeStore::repair(&cfg.data_dir, remove_orphans)?;
+            let r = aidocs::repair::repair(&cfg.data_dir, remove_orphans)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {

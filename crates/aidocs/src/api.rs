@@ -619,7 +619,10 @@ where
     F: FnOnce(Arc<JobProgress>) -> Fut,
     Fut: std::future::Future<Output = crate::Result<T>> + Send + 'static,
 {
-    let (id, done) = jobs.spawn(kind, target, move |p| async move { job_outcome(work(p).await) });
+    let (id, done) = jobs.spawn(kind, target, move |p| {
+        let fut = work(p);
+        async move { job_outcome(fut.await) }
+    });
     let header = axum::http::HeaderValue::from_str(&id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let mut resp = if !wait.0 {
         let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::Internal, "job vanished"))?;

@@ -54,7 +54,7 @@ pub enum JobState {
 }
 
 /// Counters a running job reports.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct JobProgress {
     files_total: AtomicUsize,
     files_done: AtomicUsize,

@@ -32,6 +32,18 @@ pub use error::{Error, ErrorCode, Result};
 pub use aidocs_core as core;
 /// Metrics and log setup.
 pub use aidocs_obs as obs;
+/// Repair of an embedded data dir the store refuses to open (`aidocs repair`).
+pub mod repair {
+    pub use aidocs_store::RepairReport;
+
+    /// Restore the previous catalog generation when `catalog.json` is missing or corrupt, and
+    /// list (with `remove_orphans`, delete) collection directories no catalog entry names.
+    /// Takes the data-dir lock, so never runs beside a server.
+    pub fn repair(data_dir: &std::path::Path, remove_orphans: bool) -> crate::Result<RepairReport> {
+        Ok(aidocs_store::EdgeStore::repair(data_dir, remove_orphans)?)
+    }
+}
+
 /// The cache key scheme and kinds.
 pub mod cache {
     pub use aidocs_cache::clear;
