@@ -264,7 +264,8 @@ pub fn router(engine: Engine) -> Router {
         .layer(auth)
         .layer(rate_limit)
         .layer(axum::Extension(stats))
-        .layer(axum::Extension(Jobs::default()))
+        // A request waits for its job until just before the admin deadline, then gets 202.
+        .layer(axum::Extension(Jobs::with_wait_limit(Duration::from_millis(server.admin_timeout_ms.saturating_mul(9) / 10))))
         .layer(counting)
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -624,19 +625,27 @@ where
         async move { job_outcome(fut.await) }
     });
     let header = axum::http::HeaderValue::from_str(&id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    let mut resp = if !wait.0 {
+    let accepted = || -> Result<Response, ApiError> {
         let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::Internal, "job vanished"))?;
         let mut r = (StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response();
         if let Ok(loc) = axum::http::HeaderValue::from_str(&format!("/v1/admin/jobs/{id}")) {
             r.headers_mut().insert(axum::http::header::LOCATION, loc);
         }
-        r
-    } else {
-        match done.await {
-            Ok(Ok(v)) => (status, Json(v)).into_response(),
-            Ok(Err((code, message))) => ApiError::new(code, message).into_response(),
-            Err(_) => ApiError::new(ErrorCode::Internal, "the job ended without an outcome").into_response(),
-        }
+        Ok(r)
+    };
+    let outcome = |o: Result<JobOutcome, tokio::sync::oneshot::error::RecvError>| match o {
+        Ok(Ok(v)) => (status, Json(v)).into_response(),
+        Ok(Err((code, message))) => ApiError::new(code, message).into_response(),
+        Err(_) => ApiError::new(ErrorCode::Internal, "the job ended without an outcome").into_response(),
+    };
+    let mut resp = match (wait.0, jobs.wait_limit()) {
+        (false, _) => accepted()?,
+        (true, None) => outcome(done.await),
+        // Past the wait limit (just under the admin deadline) the answer is the job, 202.
+        (true, Some(limit)) => match tokio::time::timeout(limit, done).await {
+            Ok(o) => outcome(o),
+            Err(_) => accepted()?,
+        },
     };
     resp.headers_mut().insert("x-aidocs-job", header);
     Ok(resp)

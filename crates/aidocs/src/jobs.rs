@@ -178,6 +178,9 @@ pub enum CancelError {
 pub struct Jobs {
     inner: Arc<Mutex<BTreeMap<String, Entry>>>,
     seq: Arc<AtomicU64>,
+    /// How long a request waits for its job before it answers 202 with the job instead
+    /// (`None`: until the end).
+    wait_limit: Option<Duration>,
 }
 
 fn now() -> String {
@@ -185,6 +188,16 @@ fn now() -> String {
 }
 
 impl Jobs {
+    /// A registry whose requests wait at most `limit` for their job (set it under the admin
+    /// deadline, so a long operation answers 202 with its job rather than 504).
+    pub fn with_wait_limit(limit: Duration) -> Self {
+        Self { wait_limit: Some(limit), ..Self::default() }
+    }
+
+    pub fn wait_limit(&self) -> Option<Duration> {
+        self.wait_limit
+    }
+
     /// Start `work` as a job. It runs to its end on its own task whatever happens to the
     /// caller; the receiver gets its outcome (drop it to stop waiting).
     pub fn spawn<F, Fut>(&self, kind: JobKind, target: Option<String>, work: F) -> (String, tokio::sync::oneshot::Receiver<JobOutcome>)
