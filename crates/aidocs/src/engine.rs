@@ -839,6 +839,7 @@ impl Engine {
         }
 
         // A directory walk is blocking I/O (200k entries take a while): off the async workers.
+        progress.scanning();
         let files = {
             let source = source.clone();
             tokio::task::spawn_blocking(move || source.files()).await.map_err(|e| Error::Internal(format!("directory walk failed: {e}")))?

@@ -16,6 +16,8 @@ pub enum FileOutcome {
 
 /// Observer of an ingest run. Calls come from the ingest task, in order.
 pub trait IngestProgress: Send + Sync {
+    /// The source tree is being walked (before `start`, which gives the files found).
+    fn scanning(&self) {}
     fn start(&self, total_files: usize);
     /// A crawl found more URLs: `total` known so far (the total grows as it goes).
     fn discovered(&self, _total: usize) {}

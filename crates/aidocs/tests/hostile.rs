@@ -239,3 +239,58 @@ async fn jobs_can_be_started_without_waiting_and_cancelled() {
     assert_eq!(code, 404);
     assert!(!aidocs::jobs::JobKind::BlueGreen.cancellable() && !aidocs::jobs::JobKind::BackupRestore.cancellable());
 }
+
+/// Records how many health answers had been counted when the walk began and ended.
+struct WalkWindow {
+    answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    at_scan: std::sync::atomic::AtomicU64,
+    at_start: std::sync::atomic::AtomicU64,
+}
+
+impl aidocs::progress::IngestProgress for WalkWindow {
+    fn scanning(&self) {
+        self.at_scan.store(self.answered.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+    }
+    fn start(&self, _: usize) {
+        self.at_start.store(self.answered.load(std::sync::atomic::Ordering::SeqCst), std::sync::atomic::Ordering::SeqCst);
+    }
+    fn file_done(&self, _: &str, _: aidocs::progress::FileOutcome) {}
+    fn finish(&self, _: &aidocs::IngestReport) {}
+}
+
+/// A directory walk used to run on the async worker that handled the ingest: with one
+/// worker, `/health` went unanswered for the whole walk (~1 s for a 200k-file tree). Now the
+/// walk runs on the blocking pool and health requests are answered while it runs: counted
+/// between the walk's start and end (before the fix, exactly none: there is no await in
+/// between), not timed. 20,000 entries: creating files is slow on CI machines, and the
+/// count before the fix is zero at any size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn health_answers_during_a_large_walk() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    for d in 0..20 {
+        let sub = docs.join(format!("d{d:03}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..1000 {
+            std::fs::File::create(sub.join(format!("asset{f:04}.png"))).unwrap();
+        }
+    }
+    let engine = common::engine(&dir.path().join("data"));
+    let app = aidocs::api::router(engine.clone());
+    let answered = std::sync::Arc::new(AtomicU64::new(0));
+    let window = std::sync::Arc::new(WalkWindow { answered: answered.clone(), at_scan: AtomicU64::new(0), at_start: AtomicU64::new(0) });
+    let req = aidocs::IngestRequest { path: docs, collection: "walk".into(), metadata: Default::default(), base_url: None };
+    let observer = window.clone();
+    let ingest = tokio::spawn(async move { engine.ingest(req, observer.as_ref()).await });
+    while !ingest.is_finished() {
+        let (code, _, _) = send(&app, "127.0.0.1:1", Request::get("/health").body(Body::empty()).unwrap()).await;
+        assert_eq!(code, 200);
+        answered.fetch_add(1, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+    }
+    let report = ingest.await.unwrap().unwrap();
+    assert_eq!(report.files_seen, 0, "{report:?}");
+    let during = window.at_start.load(Ordering::SeqCst) - window.at_scan.load(Ordering::SeqCst);
+    assert!(during >= 1, "no health request was answered while 20,000 entries were walked");
+}

@@ -349,6 +349,34 @@ impl Shard {
         Ok(())
     }
 
+    /// Every point matching `filter`, 1,000 at a time, without vectors, with `payload`.
+    fn scroll_all(
+        &self,
+        filter: Option<qdrant_edge::Filter>,
+        payload: WithPayloadInterface,
+        mut each: impl FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut offset = None;
+        loop {
+            let (records, next) = self
+                .edge()?
+                .scroll(ScrollRequest {
+                    offset,
+                    limit: Some(1000),
+                    filter: filter.clone(),
+                    with_payload: Some(payload.clone()),
+                    with_vector: WithVector::Bool(false),
+                    order_by: None,
+                })
+                .map_err(backend)?;
+            records.into_iter().try_for_each(&mut each)?;
+            match next {
+                Some(n) => offset = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
     fn flush_locked(&self) -> Result<(), StoreError> {
         let edge = self.edge()?;
         std::panic::catch_unwind(AssertUnwindSafe(|| edge.flush()))
@@ -757,27 +785,10 @@ impl VectorStore for EdgeStore {
         self.blocking(move |inner| {
             let (_, shard) = inner.shard(&name)?;
             let mut out = Vec::new();
-            let mut offset = None;
-            loop {
-                let (records, next) = shard
-                    .edge()?
-                    .scroll(ScrollRequest {
-                        offset,
-                        limit: Some(1000),
-                        filter: filter.clone(),
-                        with_payload: Some(WithPayloadInterface::Bool(true)),
-                        with_vector: WithVector::Bool(false),
-                        order_by: None,
-                    })
-                    .map_err(backend)?;
-                for r in records {
-                    out.push(StoredPoint { id: uuid_of(&r.id)?, payload: payload_of(r.payload)? });
-                }
-                match next {
-                    Some(n) => offset = Some(n),
-                    None => break,
-                }
-            }
+            shard.scroll_all(filter, WithPayloadInterface::Bool(true), |r| {
+                out.push(StoredPoint { id: uuid_of(&r.id)?, payload: payload_of(r.payload)? });
+                Ok(())
+            })?;
             Ok(out)
         })
         .await
@@ -789,32 +800,15 @@ impl VectorStore for EdgeStore {
             let (_, shard) = inner.shard(&name)?;
             let fields: Vec<JsonPath> = ["source", "doc_hash"].iter().map(|f| f.parse().expect("valid JSON paths")).collect();
             let mut out = Vec::new();
-            let mut offset = None;
-            loop {
-                let (records, next) = shard
-                    .edge()?
-                    .scroll(ScrollRequest {
-                        offset,
-                        limit: Some(1000),
-                        filter: None,
-                        with_payload: Some(WithPayloadInterface::Fields(fields.clone())),
-                        with_vector: WithVector::Bool(false),
-                        order_by: None,
-                    })
-                    .map_err(backend)?;
-                for r in records {
-                    let map = r.payload.map(|p| p.0).unwrap_or_default();
-                    let text = |k: &str| map.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                    let source = text("source");
-                    if keep(&source) {
-                        out.push(aidocs_core::SourceEntry { id: uuid_of(&r.id)?, source, doc_hash: text("doc_hash") });
-                    }
+            shard.scroll_all(None, WithPayloadInterface::Fields(fields), |r| {
+                let map = r.payload.map(|p| p.0).unwrap_or_default();
+                let text = |k: &str| map.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let source = text("source");
+                if keep(&source) {
+                    out.push(aidocs_core::SourceEntry { id: uuid_of(&r.id)?, source, doc_hash: text("doc_hash") });
                 }
-                match next {
-                    Some(n) => offset = Some(n),
-                    None => break,
-                }
-            }
+                Ok(())
+            })?;
             Ok(out)
         })
         .await

@@ -731,6 +731,44 @@ impl VectorStore for QdrantStore {
         Ok(out)
     }
 
+    async fn scroll_sources(&self, collection: &str, keep: aidocs_core::SourceFilter) -> Result<Vec<aidocs_core::SourceEntry>, StoreError> {
+        // Only the two payload fields an incremental ingest compares travel.
+        let fields = pb::WithPayloadSelector {
+            selector_options: Some(with_payload_selector::SelectorOptions::Include(pb::PayloadIncludeSelector {
+                fields: vec!["source".into(), "doc_hash".into()],
+            })),
+        };
+        let mut out = Vec::new();
+        let mut offset = None;
+        loop {
+            let r = self
+                .scroll_raw(pb::ScrollPoints {
+                    collection_name: collection.to_owned(),
+                    offset,
+                    limit: Some(1000),
+                    with_payload: Some(fields.clone()),
+                    with_vectors: Some(with_vectors(false)),
+                    ..Default::default()
+                })
+                .await?;
+            for p in r.result {
+                let text = |k: &str| match p.payload.get(k).and_then(|v| v.kind.as_ref()) {
+                    Some(pb::value::Kind::StringValue(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let source = text("source");
+                if keep(&source) {
+                    out.push(aidocs_core::SourceEntry { id: convert::from_id(p.id.as_ref())?, doc_hash: text("doc_hash"), source });
+                }
+            }
+            match r.next_page_offset {
+                Some(n) => offset = Some(n),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     async fn scroll_points(&self, collection: &str, from: Option<uuid::Uuid>, limit: usize) -> Result<PointPage, StoreError> {
         let r = self
             .scroll_raw(pb::ScrollPoints {

@@ -171,8 +171,13 @@ fn ok_collection() -> Response<pb::CollectionOperationResponse> {
     Response::new(pb::CollectionOperationResponse { result: true, ..Default::default() })
 }
 
+/// Whether a request wants payloads. An include list gets the whole payload here (a
+/// superset of what Qdrant returns; readers take the fields they asked for).
 fn wants(sel: &Option<pb::WithPayloadSelector>) -> bool {
-    matches!(sel.as_ref().and_then(|s| s.selector_options.as_ref()), Some(pb::with_payload_selector::SelectorOptions::Enable(true)))
+    matches!(
+        sel.as_ref().and_then(|s| s.selector_options.as_ref()),
+        Some(pb::with_payload_selector::SelectorOptions::Enable(true) | pb::with_payload_selector::SelectorOptions::Include(_))
+    )
 }
 
 fn wants_vectors(sel: &Option<pb::WithVectorsSelector>) -> bool {
