@@ -26,11 +26,39 @@ impl AdminClient {
         self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
+    /// POST, and when the server answers 202 with a job (a long operation past its wait
+    /// limit), follow the job to its end: the result is the operation's own report.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        let (status, body) = self.send_raw(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
+        let Some(job) = body["job"]["id"].as_str().filter(|_| status == reqwest::StatusCode::ACCEPTED).map(str::to_owned) else {
+            return Ok(body);
+        };
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let j = self.get(&format!("/v1/admin/jobs/{job}")).await?;
+            match j["state"].as_str() {
+                Some("running") => continue,
+                Some("succeeded") => return Ok(j["result"].clone()),
+                _ => {
+                    let (code, message) = (j["error"]["code"].as_str().unwrap_or("error"), j["error"]["message"].as_str().unwrap_or("no message"));
+                    let text = format!("job {job} ended {}: {code}: {message}", j["state"].as_str().unwrap_or("?"));
+                    return Err(match code {
+                        "invalid_request" => Error::InvalidRequest(text),
+                        "not_found" => Error::NotFound(text),
+                        "conflict" => Error::Conflict(text),
+                        "validation_failed" => Error::ValidationFailed(text),
+                        _ => Error::Unavailable(text),
+                    });
+                }
+            }
+        }
     }
 
-    async fn send(&self, mut req: reqwest::RequestBuilder) -> Result<Value> {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        Ok(self.send_raw(req).await?.1)
+    }
+
+    async fn send_raw(&self, mut req: reqwest::RequestBuilder) -> Result<(reqwest::StatusCode, Value)> {
         if let Some(k) = &self.api_key {
             req = req.bearer_auth(k);
         }
@@ -38,7 +66,7 @@ impl AdminClient {
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(body);
+            return Ok((status, body));
         }
         let code = body["error"]["code"].as_str().unwrap_or("error");
         let message = body["error"]["message"].as_str().unwrap_or("no message");

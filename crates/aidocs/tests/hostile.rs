@@ -294,3 +294,21 @@ async fn health_answers_during_a_large_walk() {
     let during = window.at_start.load(Ordering::SeqCst) - window.at_scan.load(Ordering::SeqCst);
     assert!(during >= 1, "no health request was answered while 20,000 entries were walked");
 }
+
+/// The admin client (the CLI's `--server` commands) follows a job the server hands back
+/// past its wait limit, and returns the operation's own report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_client_follows_a_job_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("a.md", "# A\n\nFirst page.\n"), ("b.md", "# B\n\nSecond page.\n")]);
+    let (app, _engine) = slow_app(dir.path(), 300, 400);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    let client = aidocs::client::AdminClient::new(&format!("http://{addr}"), None, std::time::Duration::from_secs(60)).unwrap();
+    let report = client.post("/v1/documents", &json!({"path": docs, "collection": "followed"})).await.unwrap();
+    assert_eq!(report["documents_written"], 2, "{report}");
+    let err = client.post("/v1/documents", &json!({"path": "/etc", "collection": "followed"})).await.unwrap_err();
+    assert!(err.to_string().contains("allowed_roots"), "{err}");
+}
