@@ -66,7 +66,7 @@ fn main() -> Result<()> {
         Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run\n  fuzz [CASES]  every property-based fuzz suite (`fuzz` test targets) with CASES cases per property (default 20000)");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval    SciFact + NFCorpus in every mode -> docs/quality.md (extra args go to `aidocs eval`)\n  bench [all|load|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run\n  fuzz [CASES]  every property-based fuzz suite (`fuzz` test targets) with CASES cases per property (default 2000)");
             bail!("unknown or missing task")
         }
     }
@@ -253,7 +253,7 @@ fn ci(root: &Path) -> Result<()> {
 /// (CI runs the same suites with proptest's default 256). A failure is shrunk and saved under
 /// the crate's `proptest-regressions/`, which later runs replay first: commit it.
 fn fuzz(args: &[String]) -> Result<()> {
-    let cases: u64 = args.first().map(|a| a.parse()).transpose().context("CASES must be a number")?.unwrap_or(20_000);
+    let cases: u64 = args.first().map(|a| a.parse()).transpose().context("CASES must be a number")?.unwrap_or(2_000);
     let started = Instant::now();
     let output = cargo()
         .args(["test", "--workspace", "--locked", "--test", "fuzz", "--", "--test-threads=2"])

@@ -81,10 +81,13 @@ pub fn point_id(source_id: &str, chunk_index: u32, content_hash: &str) -> uuid::
     uuid::Uuid::new_v5(&NAMESPACE, format!("{source_id}\n{chunk_index}\n{content_hash}").as_bytes())
 }
 
-/// Split plain text into paragraphs; one section.
+/// Split plain text into paragraphs; one section, or none when there is no text (found by
+/// the fuzz suite: an empty file used to give a section without blocks, so it was "written"
+/// with no chunks instead of being skipped as empty like every other format).
 pub(crate) fn parse_text(text: &str) -> ParsedDoc {
-    let blocks = split_paragraphs(text).into_iter().map(Block::Text).collect();
-    ParsedDoc { title: None, sections: vec![Section { blocks, ..Default::default() }], meta: Default::default() }
+    let blocks: Vec<Block> = split_paragraphs(text).into_iter().map(Block::Text).collect();
+    let sections = if blocks.is_empty() { Vec::new() } else { vec![Section { blocks, ..Default::default() }] };
+    ParsedDoc { title: None, sections, meta: Default::default() }
 }
 
 pub(crate) fn split_paragraphs(text: &str) -> Vec<String> {
@@ -180,6 +183,14 @@ impl Slugger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_without_words_has_no_sections() {
+        for t in ["", "   ", "\n\n\t\n"] {
+            assert!(parse_text(t).sections.is_empty(), "{t:?}");
+        }
+        assert_eq!(parse_text("a\n\nb").sections[0].blocks.len(), 2);
+    }
 
     #[test]
     fn github_slugs_are_unique() {

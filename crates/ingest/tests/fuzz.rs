@@ -63,6 +63,12 @@ proptest! {
         let _ = parse(format, &text);
     }
 
+}
+
+proptest! {
+    // Each case parses up to 20,000 levels: a few dozen cases cover the depths; the
+    // 100,000-level tests in hostile_nesting.rs cover the extreme.
+    #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
     fn nesting_of_any_depth_parses(depth in 1usize..20_000, format in formats()) {
         let text = match format {
