@@ -10,10 +10,11 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Layer of each workspace package: 0 core, 1 leaf crates, 2 composition, 3 binaries.
+/// Layer of each workspace package: 0 core (the vocabulary) and fsio (durable file writes),
+/// 1 leaf crates, 2 composition, 3 binaries.
 fn layer(name: &str) -> Option<u8> {
     match name {
-        "aidocs-core" => Some(0),
+        "aidocs-core" | "aidocs-fsio" => Some(0),
         "aidocs" => Some(2),
         "aidocs-server" | "aidocs-cli" => Some(3),
         "xtask" | "aidocs-benchkit" => None,

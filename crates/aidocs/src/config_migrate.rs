@@ -165,9 +165,17 @@ pub fn migrate_file(file: &Path) -> Result<MigrateReport> {
         n += 1;
     }
     std::fs::copy(file, &backup).map_err(io)?;
-    check.as_file().sync_all().map_err(io)?;
-    check.persist(file).map_err(|e| io(e.error))?;
-    Ok(MigrateReport { file: file.to_owned(), backup: Some(backup), diff: line_diff(&text, &new), changes })
+    std::fs::File::open(&backup)
+        .and_then(|b| b.sync_all())
+        .map_err(io)?;
+    drop(check);
+    aidocs_fsio::write_atomic(file, new.as_bytes()).map_err(io)?;
+    Ok(MigrateReport {
+        file: file.to_owned(),
+        backup: Some(backup),
+        diff: line_diff(&text, &new),
+        changes,
+    })
 }
 
 #[cfg(test)]

@@ -54,11 +54,10 @@ fn write_atomic(path: &std::path::Path, value: &impl Serialize) -> Result<()> {
     let io = |e: std::io::Error| Error::Internal(format!("writing {}: {e}", path.display()));
     let dir = path.parent().expect("checkpoint path has a parent");
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    serde_json::to_writer(&mut tmp, value).map_err(|e| Error::Internal(e.to_string()))?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    aidocs_fsio::write_atomic_with(path, |f| {
+        serde_json::to_writer(f, value).map_err(std::io::Error::other)
+    })
+    .map_err(io)
 }
 
 /// Copy `opts.collection` from `from` to `to`.

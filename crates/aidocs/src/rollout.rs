@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::progress::IngestProgress;
 use aidocs_core::{CollectionSpec, DocMetadata, StoreError};
 use aidocs_rollout::canary::{Canary, CanaryPlan, Decision, StageSpec};
-use aidocs_rollout::state::write_atomic;
 use aidocs_rollout::ab::{self, AbStatus, AbTest, Variant};
 use aidocs_rollout::{Arm, FileStateStore, RedisStateStore, RolloutError, Sample, StateStore, StateStoreExt, SystemWallClock, WallClock};
 use serde::{Deserialize, Serialize};
@@ -580,7 +579,8 @@ impl Engine {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
             }
-            write_atomic(&path, &bytes).map_err(rollout_err)
+            aidocs_fsio::write_atomic(&path, &bytes)
+                .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?

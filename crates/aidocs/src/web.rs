@@ -178,12 +178,10 @@ impl Engine {
         let dir = path.parent().expect("registry path has a parent");
         let io = |e: std::io::Error| Error::Internal(format!("writing {}: {e}", path.display()));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        serde_json::to_writer_pretty(&mut tmp, reg).map_err(|e| Error::Internal(e.to_string()))?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(&path).map_err(|e| io(e.error))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        Ok(())
+        aidocs_fsio::write_atomic_with(&path, |f| {
+            serde_json::to_writer_pretty(f, reg).map_err(std::io::Error::other)
+        })
+        .map_err(io)
     }
 
     /// The web sources registered for `collection`.

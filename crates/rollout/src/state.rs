@@ -109,17 +109,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RolloutError + '_ {
     move |source| RolloutError::Io { path: path.display().to_string(), source }
 }
 
-/// Write `bytes` to `path` atomically: temp file, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RolloutError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    Ok(())
+/// Replace `path` with `bytes` durably ([`aidocs_fsio::write_atomic`]).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RolloutError> {
+    aidocs_fsio::write_atomic(path, bytes).map_err(io(path))
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

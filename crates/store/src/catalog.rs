@@ -8,8 +8,7 @@
 use aidocs_core::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const CATALOG_FILE: &str = "catalog.json";
 /// The generation before the current one, kept by every [`Catalog::save`].
@@ -93,7 +92,6 @@ impl Catalog {
     /// Atomically replace the catalog file with this catalog.
     pub fn save(&self, root: &Path) -> Result<(), StoreError> {
         let path = root.join(CATALOG_FILE);
-        let tmp: PathBuf = root.join(format!("{CATALOG_FILE}.tmp"));
         let io = |p: &Path| {
             let p = p.display().to_string();
             move |source| StoreError::Io { path: p, source }
@@ -107,12 +105,7 @@ impl Catalog {
             std::fs::File::open(&prev_tmp).and_then(|f| f.sync_all()).map_err(io(&prev_tmp))?;
             std::fs::rename(&prev_tmp, root.join(PREVIOUS_FILE)).map_err(io(root))?;
         }
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(root).map_err(io(root))
+        aidocs_fsio::write_atomic(&path, &bytes).map_err(io(&path))
     }
 
     /// Collection behind `name` (an alias or a collection name).
@@ -148,6 +141,4 @@ fn repair_hint(root: &Path) -> String {
     }
 }
 
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
+pub use aidocs_fsio::sync_dir;

@@ -329,9 +329,10 @@ async fn corpus_embeddings(engine: &Engine, ds: &Dataset, cache_dir: &Path, prog
         out.extend(embedder.embed(&texts).await?);
         progress.inc(chunk.len());
     }
-    std::fs::create_dir_all(cache_dir).map_err(|e| Error::Internal(format!("{}: {e}", cache_dir.display())))?;
-    let tmp = path.with_extension("tmp");
+    std::fs::create_dir_all(cache_dir)
+        .map_err(|e| Error::Internal(format!("{}: {e}", cache_dir.display())))?;
     let bytes: Vec<u8> = out.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
+    aidocs_fsio::write_atomic(&path, &bytes)
+        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
     Ok(out)
 }
