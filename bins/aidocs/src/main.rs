@@ -7,6 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod cmd;
+
 #[derive(Parser, Debug)]
 #[command(name = "aidocs", version, about = "aidocs: hybrid documentation search (admin CLI)")]
 struct Cli {
@@ -179,6 +181,9 @@ enum Command {
         command: DeployCommand,
     },
     /// Canary rollouts on a running server (admin API).
+    /// Take a CPU profile of a running aidocs-server (admin scope): an SVG flame graph or
+    /// collapsed stacks, bounded in duration, one at a time per server.
+    Profile(cmd::profile::Args),
     Canary {
         #[command(flatten)]
         server: ServerArgs,
@@ -569,9 +574,17 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that talk only to a server need no local config.
+    let cli = match cli.command {
+        Command::Profile(args) => return cmd::profile::run(args).await,
+        _ => cli,
+    };
     let cfg = load_config(&cli)?;
     match cli.command {
-        Command::Config { command: ConfigCommand::Show } => {
+        Command::Profile(_) => unreachable!("handled above"),
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
             println!("{}", serde_json::to_string_pretty(&cfg)?);
         }
         Command::Config { command: ConfigCommand::Templates } => {

@@ -9,7 +9,7 @@ fn model_dir() -> PathBuf {
     dir
 }
 
-fn aidocs(data: &Path, args: &[&str]) -> Output {
+fn aidocs<S: AsRef<std::ffi::OsStr>>(data: &Path, args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aidocs"))
         .arg("--data-dir")
         .arg(data)
@@ -345,4 +345,176 @@ fn migrate_copies_a_collection_between_data_dirs() {
     assert_eq!(hits["hits"][0]["path"], "tracing.md", "{hits}");
     fails_with(&aidocs(&a, &["migrate", "--from", a.to_str().unwrap(), "--to", a.to_str().unwrap(), "--collection", "docs"]), "same store");
     fails_with(&aidocs(&a, &["migrate", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap(), "--collection", "docs"]), "already exists");
+}
+
+#[test]
+fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
+    use aidocs::config::{ApiKey, Scope};
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (addr, load) = rt.block_on(async {
+        let mut cfg = aidocs::Config::default();
+        cfg.data_dir = tmp.path().join("server-data");
+        cfg.embedding.model_dir = model_dir();
+        cfg.auth.keys = vec![
+            ApiKey {
+                name: "ops".into(),
+                sha256: aidocs::api::hash_key("admin-key-0123456789"),
+                scopes: vec![Scope::Admin],
+            },
+            ApiKey {
+                name: "reader".into(),
+                sha256: aidocs::api::hash_key("search-key-0123456789"),
+                scopes: vec![Scope::Search],
+            },
+        ];
+        let engine = aidocs::Engine::open(cfg).unwrap();
+        let src = tmp.path().join("docs");
+        write(
+            &src,
+            &[(
+                "a.md",
+                "# Profiles\n\nA flame graph shows where the CPU time goes.\n",
+            )],
+        );
+        let req = aidocs::IngestRequest {
+            path: src,
+            collection: "docs".into(),
+            metadata: Default::default(),
+            base_url: None,
+        };
+        engine
+            .ingest(req, &aidocs::progress::NoProgress)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(axum::serve(listener, aidocs::api::router(engine.clone())).into_future());
+        // Work for the profiler to see: searches (query embedding on candle) in a loop.
+        let stop = stop.clone();
+        let load = tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let q = aidocs::SearchRequest {
+                    collection: Some("docs".into()),
+                    ..aidocs::SearchRequest::new(format!("where does the CPU time go {n}"))
+                };
+                engine.search(q).await.unwrap();
+                n += 1;
+            }
+            n
+        });
+        (addr, load)
+    });
+    let server = format!("http://{addr}");
+    let data = tmp.path().join("cli-data");
+    let out = tmp.path().join("profile.folded");
+    let profile = |key: &str, extra: &[&str]| -> Vec<String> {
+        ["profile", "--server", server.as_str(), "--api-key", key]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    // Refusals first: the wrong scope, no valid key, a duration out of bounds.
+    fails_with(
+        &aidocs(
+            &data,
+            &profile("search-key-0123456789", &["--seconds", "1"]),
+        ),
+        "403 forbidden",
+    );
+    fails_with(
+        &aidocs(
+            &data,
+            &profile("wrong-key-000000000000", &["--seconds", "1"]),
+        ),
+        "401 unauthorized",
+    );
+    fails_with(
+        &aidocs(&data, &profile("admin-key-0123456789", &["--seconds", "0"])),
+        "seconds must be 1 to 60",
+    );
+    fails_with(
+        &aidocs(
+            &data,
+            &profile("admin-key-0123456789", &["--seconds", "61"]),
+        ),
+        "400 invalid_request",
+    );
+
+    let args = profile(
+        "admin-key-0123456789",
+        &[
+            "--seconds",
+            "2",
+            "--frequency",
+            "199",
+            "--format",
+            "folded",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    let mut first = Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let profiler = aidocs::obs::profile::Profiler::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !profiler.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the profile did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // One at a time: a second profile is refused at once, not queued.
+    fails_with(
+        &aidocs(
+            &data,
+            &profile("admin-key-0123456789", &["--seconds", "1", "--output", "-"]),
+        ),
+        "409 conflict",
+    );
+    let status = first.wait().unwrap();
+    assert!(status.success(), "profile failed");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let searches = rt.block_on(load).unwrap();
+    let folded = std::fs::read_to_string(&out).unwrap();
+    let samples: u64 = folded
+        .lines()
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .expect("`stack count` lines")
+        })
+        .sum();
+    assert!(
+        samples >= 50,
+        "{samples} samples in 2 s at 199 Hz while {searches} searches ran"
+    );
+    assert!(
+        folded
+            .lines()
+            .any(|l| ["candle", "gemm", "aidocs::"].iter().any(|f| l.contains(f))),
+        "the searches' work (aidocs, query embedding on candle and its gemm kernels) is in the profile:\n{}",
+        &folded[..folded.len().min(2000)]
+    );
+    assert!(!profiler.is_running(), "the profiler is free again");
+    // And the SVG flame graph, to standard output.
+    let svg = ok(&aidocs(
+        &data,
+        &profile("admin-key-0123456789", &["--seconds", "1", "--output", "-"]),
+    ));
+    assert!(
+        svg.starts_with("<?xml") && svg.contains("<svg"),
+        "{}",
+        &svg[..svg.len().min(200)]
+    );
+    drop(rt);
 }

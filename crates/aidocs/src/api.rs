@@ -192,8 +192,22 @@ pub fn router(engine: Engine) -> Router {
         .route("/v1/admin/jobs", get(job_list))
         .route("/v1/admin/jobs/{id}", get(job_get))
         .route("/v1/admin/jobs/{id}/cancel", post(job_cancel))
+        .route("/v1/admin/profile", get(profile))
         .route_layer(guard(server.admin_timeout_ms));
     let api = reads.merge(admin);
+    // A request waits for its job until just before the admin deadline, then gets 202. With
+    // rollout state in Redis, jobs are shared: any replica answers for any job.
+    let jobs = Jobs::with_wait_limit(Duration::from_millis(
+        server.admin_timeout_ms.saturating_mul(9) / 10,
+    ));
+    let jobs = match engine
+        .rollout_state()
+        .map(|r| r.store().clone())
+        .filter(|s| s.backend() == "redis")
+    {
+        Some(store) => jobs.shared(store),
+        None => jobs,
+    };
     // Load shedding, outermost: past `max_concurrent_requests` API requests in flight, a
     // request is answered 503 + `Retry-After` before any other layer spends work on it (no
     // id, span, auth or routing), so an overload costs the accepted requests as little CPU
@@ -264,8 +278,7 @@ pub fn router(engine: Engine) -> Router {
         .layer(auth)
         .layer(rate_limit)
         .layer(axum::Extension(stats))
-        // A request waits for its job until just before the admin deadline, then gets 202.
-        .layer(axum::Extension(Jobs::with_wait_limit(Duration::from_millis(server.admin_timeout_ms.saturating_mul(9) / 10))))
+        .layer(axum::Extension(jobs))
         .layer(counting)
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
         .layer(CatchPanicLayer::custom(panic_response))
@@ -626,7 +639,9 @@ where
     });
     let header = axum::http::HeaderValue::from_str(&id).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let accepted = || -> Result<Response, ApiError> {
-        let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::Internal, "job vanished"))?;
+        let job = jobs
+            .local(&id)
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal, "job vanished"))?;
         let mut r = (StatusCode::ACCEPTED, Json(json!({"job": job}))).into_response();
         if let Ok(loc) = axum::http::HeaderValue::from_str(&format!("/v1/admin/jobs/{id}")) {
             r.headers_mut().insert(axum::http::header::LOCATION, loc);
@@ -652,23 +667,138 @@ where
 }
 
 /// `GET /v1/admin/jobs`: every running job and the newest finished ones, newest first.
-async fn job_list(jobs: axum::Extension<Jobs>) -> Json<Value> {
-    Json(json!({"jobs": jobs.list()}))
+async fn job_list(jobs: axum::Extension<Jobs>) -> Result<Json<Value>, ApiError> {
+    let list = jobs
+        .list()
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+    Ok(Json(json!({"jobs": list})))
 }
 
 /// `GET /v1/admin/jobs/{id}`: state, progress, and the result or error once it ended.
-async fn job_get(jobs: axum::Extension<Jobs>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let job = jobs.get(&id).ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no job `{id}` (unknown, or finished long ago)")))?;
+async fn job_get(
+    jobs: axum::Extension<Jobs>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = jobs
+        .get(&id)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no job `{id}` (unknown, or finished long ago)"),
+            )
+        })?;
     Ok(Json(to_json(job)?))
 }
 
 /// `POST /v1/admin/jobs/{id}/cancel`: stop a running ingest or sync.
-async fn job_cancel(jobs: axum::Extension<Jobs>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    match jobs.cancel(&id) {
+async fn job_cancel(
+    jobs: axum::Extension<Jobs>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match jobs.cancel(&id).await {
         Ok(job) => Ok(Json(to_json(job)?)),
         Err(CancelError::NotFound) => Err(ApiError::new(ErrorCode::NotFound, format!("no job `{id}`"))),
         Err(CancelError::NotCancellable(why)) => Err(ApiError::new(ErrorCode::Conflict, why)),
+        Err(CancelError::Unavailable(why)) => Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("shared job state: {why}"),
+        )),
     }
+}
+
+/// Output of `GET /v1/admin/profile` (closed set).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ProfileFormat {
+    #[default]
+    Flamegraph,
+    Folded,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileQuery {
+    #[serde(default)]
+    seconds: Option<u64>,
+    #[serde(default)]
+    frequency: Option<u32>,
+    #[serde(default)]
+    format: ProfileFormat,
+}
+
+/// `GET /v1/admin/profile?seconds=N&frequency=HZ&format=flamegraph|folded`: sample the
+/// server's CPU for N seconds (default 10, at most `server.profile_max_seconds` and under
+/// the admin deadline) and answer an SVG flame graph or collapsed stacks. One at a time per
+/// process: a second request while one runs gets 409 at once.
+async fn profile(
+    State(engine): State<Engine>,
+    query: Result<Query<ProfileQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    use aidocs_obs::profile::{DEFAULT_FREQUENCY, ProfileRequest, Profiler};
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
+    let server = &engine.config().server;
+    if server.profile_max_seconds == 0 {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "CPU profiling is turned off on this server (server.profile_max_seconds = 0)",
+        ));
+    }
+    // The answer must leave before the admin deadline cuts the request.
+    let max = server
+        .profile_max_seconds
+        .min((server.admin_timeout_ms / 1000).saturating_sub(5).max(1));
+    let req = ProfileRequest {
+        seconds: q.seconds.unwrap_or(10).min(max),
+        frequency: q.frequency.unwrap_or(DEFAULT_FREQUENCY),
+    };
+    if let Some(asked) = q.seconds {
+        ProfileRequest {
+            seconds: asked,
+            ..req
+        }
+        .check(max)
+        .map_err(Error::from)?;
+    }
+    tracing::info!(
+        seconds = req.seconds,
+        frequency = req.frequency,
+        "CPU profile started"
+    );
+    let profile = Profiler::new().run(req).await.map_err(Error::from)?;
+    tracing::info!(samples = profile.samples, "CPU profile finished");
+    let (content_type, body) = match q.format {
+        ProfileFormat::Flamegraph => (
+            "image/svg+xml",
+            profile.flamegraph_svg().map_err(Error::from)?,
+        ),
+        ProfileFormat::Folded => (
+            "text/plain; charset=utf-8",
+            profile.folded_text().into_bytes(),
+        ),
+    };
+    let mut resp = (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        "x-profile-samples",
+        axum::http::HeaderValue::from(profile.samples),
+    );
+    Ok(resp)
+}
+
+/// The report of a backup operation on an aidocs archive or a native (Qdrant snapshot)
+/// backup, serialized as that report itself.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum BackupReport<A, N> {
+    Archive(A),
+    Native(N),
 }
 
 /// `POST /v1/admin/backups`: back up a collection now.

@@ -2,7 +2,7 @@
 //! `canary` and `deploy --server` commands). Error bodies become [`Error`]s with the
 //! server's code and message.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -40,18 +40,44 @@ impl AdminClient {
                 Some("running") => continue,
                 Some("succeeded") => return Ok(j["result"].clone()),
                 _ => {
-                    let (code, message) = (j["error"]["code"].as_str().unwrap_or("error"), j["error"]["message"].as_str().unwrap_or("no message"));
-                    let text = format!("job {job} ended {}: {code}: {message}", j["state"].as_str().unwrap_or("?"));
-                    return Err(match code {
-                        "invalid_request" => Error::InvalidRequest(text),
-                        "not_found" => Error::NotFound(text),
-                        "conflict" => Error::Conflict(text),
-                        "validation_failed" => Error::ValidationFailed(text),
-                        _ => Error::Unavailable(text),
+                    let (code, message) = (
+                        j["error"]["code"].as_str().unwrap_or("error"),
+                        j["error"]["message"].as_str().unwrap_or("no message"),
+                    );
+                    let text = format!(
+                        "job {job} ended {}: {code}: {message}",
+                        j["state"].as_str().unwrap_or("?")
+                    );
+                    return Err(Error::Remote {
+                        code: ErrorCode::from_code(code).unwrap_or(ErrorCode::Internal),
+                        message: text,
                     });
                 }
             }
         }
+    }
+
+    /// GET a non-JSON answer (a profile): the body's bytes on success.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(k) = &self.api_key {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.map_err(|e| {
+            Error::Unavailable(format!("cannot reach aidocs-server at {}: {e}", self.base))
+        })?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Error::Unavailable(format!("reading the answer of {}: {e}", self.base)))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(server_error(
+            status,
+            &serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
@@ -68,15 +94,31 @@ impl AdminClient {
         if status.is_success() {
             return Ok((status, body));
         }
-        let code = body["error"]["code"].as_str().unwrap_or("error");
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
-        let text = format!("server answered {} {code}: {message}", status.as_u16());
-        Err(match status.as_u16() {
-            400 => Error::InvalidRequest(text),
-            404 => Error::NotFound(text),
-            409 => Error::Conflict(text),
-            422 => Error::ValidationFailed(text),
-            _ => Error::Unavailable(text),
-        })
+        Err(server_error(status, &body))
+    }
+}
+
+/// The error for a server's non-2xx answer, from its JSON error body: the server's own code
+/// (401 `unauthorized`, 403 `forbidden`, 429 `rate_limited`, ...), so callers and exit
+/// messages tell them apart.
+fn server_error(status: reqwest::StatusCode, body: &Value) -> Error {
+    let code = body["error"]["code"].as_str().unwrap_or("error");
+    let message = body["error"]["message"].as_str().unwrap_or("no message");
+    let text = format!("server answered {} {code}: {message}", status.as_u16());
+    let code = ErrorCode::from_code(code).unwrap_or(match status.as_u16() {
+        400 => ErrorCode::InvalidRequest,
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
+        422 => ErrorCode::ValidationFailed,
+        429 => ErrorCode::RateLimited,
+        504 => ErrorCode::Timeout,
+        500 => ErrorCode::Internal,
+        _ => ErrorCode::Unavailable,
+    });
+    Error::Remote {
+        code,
+        message: text,
     }
 }

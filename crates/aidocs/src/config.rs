@@ -487,6 +487,9 @@ pub struct ServerConfig {
     /// Serve on a non-loopback address with no API keys configured. Off: such a server
     /// refuses to start (a public server without auth is almost always a mistake).
     pub allow_unauthenticated: bool,
+    /// Longest CPU profile `GET /v1/admin/profile` may take, in seconds (at most 300; 0
+    /// turns the endpoint off). Also bounded by `admin_timeout_ms`.
+    pub profile_max_seconds: u64,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -878,6 +881,7 @@ impl Default for ServerConfig {
             rate_limit_burst: 20,
             trusted_proxies: Vec::new(),
             allow_unauthenticated: false,
+            profile_max_seconds: 60,
         }
     }
 }

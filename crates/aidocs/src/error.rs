@@ -34,6 +34,11 @@ pub enum Error {
     ValidationFailed(String),
     #[error(transparent)]
     Backup(#[from] aidocs_backup::BackupError),
+    #[error(transparent)]
+    Profile(#[from] aidocs_obs::profile::ProfileError),
+    /// A running aidocs-server answered with this error (the admin client).
+    #[error("{message}")]
+    Remote { code: ErrorCode, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -66,6 +71,37 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table.
+    pub const ALL: [ErrorCode; 22] = [
+        Self::InvalidRequest,
+        Self::InvalidName,
+        Self::InvalidPath,
+        Self::CollectionNotFound,
+        Self::AliasNotFound,
+        Self::CollectionExists,
+        Self::ModelMismatch,
+        Self::StoreLocked,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::Unavailable,
+        Self::Overloaded,
+        Self::Timeout,
+        Self::Unauthorized,
+        Self::Forbidden,
+        Self::RateLimited,
+        Self::Conflict,
+        Self::ValidationFailed,
+        Self::BackupCorrupt,
+        Self::Internal,
+    ];
+
+    /// The code whose string is `s` (as a server sends it).
+    pub fn from_code(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str_and_status().0 == s)
+    }
+
     /// The table: code string and HTTP status. Keep `docs/api.md` in sync.
     pub fn as_str_and_status(self) -> (&'static str, u16) {
         match self {
@@ -112,6 +148,15 @@ impl Error {
                     B::Store(e) => store_code(e),
                 }
             }
+            Error::Profile(e) => {
+                use aidocs_obs::profile::ProfileError as P;
+                match e {
+                    P::Busy => ErrorCode::Conflict,
+                    P::Invalid(_) => ErrorCode::InvalidRequest,
+                    P::Failed(_) => ErrorCode::Internal,
+                }
+            }
+            Error::Remote { code, .. } => *code,
             Error::Ingest(_) => ErrorCode::InvalidPath,
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             Error::Unavailable(_) => ErrorCode::Unavailable,
@@ -130,6 +175,52 @@ impl Error {
             ErrorCode::Internal => "internal error; see the server log".to_owned(),
             _ => self.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_and_round_trips() {
+        let mut seen = std::collections::BTreeSet::new();
+        for c in ErrorCode::ALL {
+            let (s, status) = c.as_str_and_status();
+            assert!(seen.insert(s), "{s} twice");
+            assert!((400..600).contains(&status));
+            assert_eq!(ErrorCode::from_code(s), Some(c));
+        }
+        assert_eq!(ErrorCode::from_code("no_such_code"), None);
+    }
+
+    /// docs/api.md's error table lists exactly the codes of this table, with their statuses.
+    #[test]
+    fn the_api_doc_lists_every_code_with_its_status() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .unwrap();
+        let table = doc
+            .split("## Error codes")
+            .nth(1)
+            .expect("docs/api.md has an `## Error codes` section");
+        let documented: std::collections::BTreeSet<(String, u16)> = table
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_owned(), cells.get(2)?.parse().ok()?))
+            })
+            .collect();
+        let table: std::collections::BTreeSet<(String, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str_and_status())
+            .map(|(s, n)| (s.to_owned(), n))
+            .collect();
+        assert_eq!(
+            documented, table,
+            "docs/api.md `## Error codes` must match ErrorCode's table"
+        );
     }
 }
 

@@ -11,7 +11,8 @@
 use crate::engine::IngestReport;
 use crate::error::ErrorCode;
 use crate::progress::{FileOutcome, IngestProgress, LogProgress};
-use serde::Serialize;
+use aidocs_rollout::{Document, StateStore, StateStoreExt};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,9 +21,13 @@ use std::time::Duration;
 
 /// Finished jobs kept for `GET /v1/admin/jobs` (older ones are forgotten).
 pub const FINISHED_KEPT: usize = 200;
+/// How often the replica running a job publishes it to the shared state.
+pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// A shared running job not published for this long belongs to a replica that stopped.
+pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// What a job does (closed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     Ingest,
@@ -44,7 +49,7 @@ impl JobKind {
 }
 
 /// Where a job is (closed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Running,
@@ -63,7 +68,7 @@ pub struct JobProgress {
 }
 
 /// A snapshot of [`JobProgress`].
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProgressView {
     pub files_total: usize,
     pub files_done: usize,
@@ -109,14 +114,14 @@ impl IngestProgress for JobProgress {
 }
 
 /// A job's error: the API's code and message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JobError {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
 /// What `GET /v1/admin/jobs/{id}` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     pub id: String,
     pub kind: JobKind,
@@ -171,6 +176,29 @@ pub enum CancelError {
     NotFound,
     /// Finished already, or a kind that runs to the end.
     NotCancellable(String),
+    /// The shared job state cannot be reached.
+    Unavailable(String),
+}
+
+fn check_cancellable(id: &str, v: &JobView) -> Result<(), CancelError> {
+    if v.state != JobState::Running {
+        return Err(CancelError::NotCancellable(
+            format!("job `{id}` has already ended ({:?})", v.state).to_lowercase(),
+        ));
+    }
+    if !v.kind.cancellable() {
+        return Err(CancelError::NotCancellable(format!(
+            "a {:?} job runs to its end once started (stopping it half-way could leave an alias between two collections)",
+            v.kind
+        )));
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "aidocs".into())
 }
 
 /// The registry of jobs (cheap to clone; clones share it).
@@ -181,7 +209,62 @@ pub struct Jobs {
     /// How long a request waits for its job before it answers 202 with the job instead
     /// (`None`: until the end).
     wait_limit: Option<Duration>,
+    /// Where jobs are shared with the other replicas, and this process's name there.
+    shared: Option<(Arc<dyn StateStore>, Arc<str>)>,
 }
+
+/// A job as the replicas share it: the view, who runs it, when it last said so, and
+/// whether another replica asked to cancel it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SharedJob {
+    version: u64,
+    owner: String,
+    /// Unix milliseconds of the owner's last publish.
+    heartbeat_ms: i64,
+    #[serde(default)]
+    cancel_requested: bool,
+    view: JobView,
+}
+
+impl Document for SharedJob {
+    const KIND: &'static str = "job";
+    fn id(&self) -> &str {
+        &self.view.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl SharedJob {
+    /// The view a reader gets: a running job whose owner went silent is shown as failed.
+    fn reader_view(self, now_ms: i64) -> JobView {
+        let mut v = self.view;
+        if v.state == JobState::Running
+            && now_ms - self.heartbeat_ms > STALE_AFTER.as_millis() as i64
+        {
+            v.state = JobState::Failed;
+            v.cancellable = false;
+            v.error = Some(JobError {
+                code: ErrorCode::Unavailable.as_str_and_status().0.to_owned(),
+                message: format!(
+                    "the server running this job ({}) stopped publishing it; it may have been restarted",
+                    self.owner
+                ),
+            });
+        }
+        v
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A failure of the shared job state (Redis unreachable): the caller answers 503.
+#[derive(Debug, thiserror::Error)]
+#[error("shared job state unavailable: {0}")]
+pub struct SharedJobsError(String);
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -196,6 +279,13 @@ impl Jobs {
 
     pub fn wait_limit(&self) -> Option<Duration> {
         self.wait_limit
+    }
+
+    /// Share jobs with the other replicas through `store` (the rollout state in Redis).
+    pub fn shared(mut self, store: Arc<dyn StateStore>) -> Self {
+        let me = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+        self.shared = Some((store, me.into()));
+        self
     }
 
     /// Start `work` as a job. It runs to its end on its own task whatever happens to the
@@ -226,7 +316,15 @@ impl Jobs {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (jobs, job_id) = (self.clone(), id.clone());
         tokio::spawn(async move {
-            let outcome = match task.await {
+            let mut task = task;
+            jobs.publish(&job_id).await;
+            let joined = loop {
+                tokio::select! {
+                    r = &mut task => break r,
+                    () = tokio::time::sleep(PUBLISH_EVERY), if jobs.shared.is_some() => jobs.publish(&job_id).await,
+                }
+            };
+            let outcome = match joined {
                 Ok(o) => o,
                 Err(e) if e.is_cancelled() => Err((ErrorCode::Conflict, "the job was cancelled".to_owned())),
                 Err(e) => {
@@ -235,6 +333,8 @@ impl Jobs {
                 }
             };
             jobs.finish(&job_id, &outcome);
+            jobs.publish(&job_id).await;
+            jobs.prune_shared().await;
             let _ = tx.send(outcome);
         });
         (id, rx)
@@ -254,7 +354,10 @@ impl Jobs {
                     if e.state != JobState::Cancelled {
                         e.state = JobState::Failed;
                     }
-                    e.error = Some(JobError { code: code.as_str_and_status().0, message: message.clone() });
+                    e.error = Some(JobError {
+                        code: code.as_str_and_status().0.to_owned(),
+                        message: message.clone(),
+                    });
                 }
             }
             tracing::info!(job = %id, state = ?e.state, "job finished");
@@ -269,31 +372,175 @@ impl Jobs {
         }
     }
 
-    pub fn get(&self, id: &str) -> Option<JobView> {
+    /// A job this process runs or ran (no shared lookup).
+    pub fn local(&self, id: &str) -> Option<JobView> {
         self.inner.lock().unwrap().get(id).map(|e| e.view(id))
     }
 
-    /// Every job kept, newest first.
-    pub fn list(&self) -> Vec<JobView> {
-        let jobs = self.inner.lock().unwrap();
-        let mut v: Vec<(u64, JobView)> = jobs.iter().map(|(k, e)| (e.seq, e.view(k))).collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
-        v.into_iter().map(|(_, j)| j).collect()
+    /// A job of this process or, when jobs are shared, of any replica.
+    pub async fn get(&self, id: &str) -> Result<Option<JobView>, SharedJobsError> {
+        if let Some(v) = self.local(id) {
+            return Ok(Some(v));
+        }
+        let Some((store, _)) = &self.shared else {
+            return Ok(None);
+        };
+        let doc: Option<SharedJob> = store
+            .get(id)
+            .await
+            .map_err(|e| SharedJobsError(e.to_string()))?;
+        Ok(doc.map(|d| d.reader_view(now_ms())))
     }
 
-    /// Cancel a running job of a cancellable kind.
-    pub fn cancel(&self, id: &str) -> Result<JobView, CancelError> {
+    /// Every job kept (this process's and, when shared, every replica's), newest first.
+    pub async fn list(&self) -> Result<Vec<JobView>, SharedJobsError> {
+        let mut v: Vec<(u64, JobView)> = {
+            let jobs = self.inner.lock().unwrap();
+            jobs.iter().map(|(k, e)| (e.seq, e.view(k))).collect()
+        };
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut out: Vec<JobView> = v.into_iter().map(|(_, j)| j).collect();
+        if let Some((store, _)) = &self.shared {
+            let docs: Vec<SharedJob> = store
+                .list()
+                .await
+                .map_err(|e| SharedJobsError(e.to_string()))?;
+            let now = now_ms();
+            let known: std::collections::HashSet<String> =
+                out.iter().map(|j| j.id.clone()).collect();
+            out.extend(
+                docs.into_iter()
+                    .filter(|d| !known.contains(&d.view.id))
+                    .map(|d| d.reader_view(now)),
+            );
+            // RFC 3339 UTC times of one format sort as text.
+            out.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        }
+        Ok(out)
+    }
+
+    /// Cancel a running job of a cancellable kind, here or (shared jobs) on the replica that
+    /// runs it.
+    pub async fn cancel(&self, id: &str) -> Result<JobView, CancelError> {
+        let local = self.cancel_local(id);
+        match (&local, &self.shared) {
+            (Ok(_), _) => {
+                self.publish(id).await;
+                local
+            }
+            (Err(CancelError::NotFound), Some((store, _))) => {
+                self.cancel_shared(store.as_ref(), id).await
+            }
+            _ => local,
+        }
+    }
+
+    /// Ask the replica running `id` to cancel it: recorded in the shared document, carried
+    /// out at its next publish.
+    async fn cancel_shared(
+        &self,
+        store: &dyn StateStore,
+        id: &str,
+    ) -> Result<JobView, CancelError> {
+        let unavailable = |e: aidocs_rollout::RolloutError| CancelError::Unavailable(e.to_string());
+        for _ in 0..5 {
+            let Some(doc) = store.get::<SharedJob>(id).await.map_err(unavailable)? else {
+                return Err(CancelError::NotFound);
+            };
+            let version = doc.version;
+            let mut view = doc.clone().reader_view(now_ms());
+            check_cancellable(id, &view)?;
+            view.state = JobState::Cancelled;
+            view.cancellable = false;
+            let next = SharedJob {
+                version: version + 1,
+                cancel_requested: true,
+                view: view.clone(),
+                ..doc
+            };
+            if store.save(&next, version).await.map_err(unavailable)? {
+                tracing::info!(job = %id, owner = %next.owner, "cancel of a job on another replica requested");
+                return Ok(view);
+            }
+        }
+        Err(CancelError::Unavailable(format!(
+            "job `{id}` kept changing; retry the cancel"
+        )))
+    }
+
+    /// Publish a local job's current view to the shared state (no-op when not shared),
+    /// carrying out a cancel another replica recorded there.
+    async fn publish(&self, id: &str) {
+        let Some((store, me)) = &self.shared else {
+            return;
+        };
+        for _ in 0..3 {
+            let current: Option<SharedJob> = match store.get(id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "cannot publish the job to the shared state");
+                    return;
+                }
+            };
+            let (version, cancel_requested) = current
+                .as_ref()
+                .map_or((0, false), |c| (c.version, c.cancel_requested));
+            if cancel_requested && self.local(id).is_some_and(|v| v.state == JobState::Running) {
+                tracing::info!(job = %id, "cancel requested through another replica");
+                let _ = self.cancel_local(id);
+            }
+            let Some(view) = self.local(id) else { return };
+            let doc = SharedJob {
+                version: version + 1,
+                owner: me.to_string(),
+                heartbeat_ms: now_ms(),
+                cancel_requested,
+                view,
+            };
+            match store.save(&doc, version).await {
+                Ok(true) => return,
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(job = %id, error = %e, "cannot publish the job to the shared state");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Forget the oldest finished shared jobs past [`FINISHED_KEPT`], and running ones whose
+    /// owner has been silent for a day.
+    async fn prune_shared(&self) {
+        let Some((store, _)) = &self.shared else {
+            return;
+        };
+        let docs: Vec<SharedJob> = match store.list().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot prune shared jobs");
+                return;
+            }
+        };
+        let now = now_ms();
+        let mut finished: Vec<&SharedJob> = docs
+            .iter()
+            .filter(|d| d.view.state != JobState::Running)
+            .collect();
+        finished.sort_by(|a, b| b.view.started_at.cmp(&a.view.started_at));
+        let abandoned = docs
+            .iter()
+            .filter(|d| d.view.state == JobState::Running && now - d.heartbeat_ms > 86_400_000);
+        for d in finished.into_iter().skip(FINISHED_KEPT).chain(abandoned) {
+            if let Err(e) = store.delete::<SharedJob>(&d.view.id).await {
+                tracing::warn!(job = %d.view.id, error = %e, "cannot prune a shared job");
+            }
+        }
+    }
+
+    fn cancel_local(&self, id: &str) -> Result<JobView, CancelError> {
         let mut jobs = self.inner.lock().unwrap();
         let e = jobs.get_mut(id).ok_or(CancelError::NotFound)?;
-        if e.state != JobState::Running {
-            return Err(CancelError::NotCancellable(format!("job `{id}` has already ended ({:?})", e.state).to_lowercase()));
-        }
-        if !e.kind.cancellable() {
-            return Err(CancelError::NotCancellable(format!(
-                "a {:?} job runs to its end once started (stopping it half-way could leave an alias between two collections)",
-                e.kind
-            )));
-        }
+        check_cancellable(id, &e.view(id))?;
         if let Some(a) = e.abort.take() {
             a.abort();
         }

@@ -70,6 +70,13 @@ async fn every_route_checks_its_scope() {
         ("GET", "/health/ready", None, [200, 200, 200, 200]),
         // Lists every collection and runs an embedding: operators only.
         ("GET", "/health/detailed", None, [401, 401, 403, 200]),
+        // Admin passes auth; a zero-second profile is refused by the handler.
+        (
+            "GET",
+            "/v1/admin/profile?seconds=0",
+            None,
+            [401, 401, 403, 400],
+        ),
         // HEAD is a read like GET (it used to need admin).
         ("HEAD", "/v1/collections", None, [401, 401, 200, 200]),
     ];
@@ -108,4 +115,70 @@ fn malformed_key_hashes_are_rejected_by_validation() {
     cfg.auth.keys = vec![ApiKey { name: "bad".into(), sha256: "abc".into(), scopes: vec![Scope::Admin] }];
     let err = cfg.validate().unwrap_err().to_string();
     assert!(err.contains("auth.keys `bad`") && err.contains("64 hex"), "{err}");
+}
+
+/// The admin client (every CLI `--server` command) keeps the server's error code: 401, 403
+/// and 429 used to all come back as `unavailable`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admin_client_decodes_the_servers_error_codes() {
+    use aidocs::error::ErrorCode;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.auth.keys = vec![
+        ApiKey {
+            name: "reader".into(),
+            sha256: aidocs::api::hash_key(SEARCH_KEY),
+            scopes: vec![Scope::Search],
+        },
+        ApiKey {
+            name: "ops".into(),
+            sha256: aidocs::api::hash_key(ADMIN_KEY),
+            scopes: vec![Scope::Admin],
+        },
+    ];
+    cfg.server.rate_limit_per_minute = 1;
+    cfg.server.rate_limit_burst = 3;
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    let client = |key: Option<&str>| {
+        aidocs::client::AdminClient::new(
+            &base,
+            key.map(str::to_owned),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap()
+    };
+    let code = |r: Result<serde_json::Value, aidocs::Error>| r.unwrap_err().code();
+    assert_eq!(
+        code(client(None).get("/v1/admin/cache").await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(client(Some(SEARCH_KEY)).get("/v1/admin/cache").await),
+        ErrorCode::Forbidden
+    );
+    let err = client(Some(ADMIN_KEY))
+        .get("/v1/admin/canaries/none")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    assert!(
+        err.to_string()
+            .starts_with("server answered 404 not_found:"),
+        "{err}"
+    );
+    // The burst of 3 is spent: the next request is rate limited.
+    assert_eq!(
+        code(client(Some(ADMIN_KEY)).get("/v1/admin/cache").await),
+        ErrorCode::RateLimited
+    );
 }

@@ -312,3 +312,127 @@ async fn the_admin_client_follows_a_job_to_its_end() {
     let err = client.post("/v1/documents", &json!({"path": "/etc", "collection": "followed"})).await.unwrap_err();
     assert!(err.to_string().contains("allowed_roots"), "{err}");
 }
+
+/// Two replicas sharing their rollout state in Redis: a job started on one is seen, with its
+/// progress and result, on the other, and a cancel sent to the other stops it where it runs.
+/// (The registry used to be per process: behind a load balancer, `GET /v1/admin/jobs/{id}`
+/// answered 404 on every replica but the one running the job.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_shared_between_replicas_through_redis() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    let pages: Vec<(String, String)> = (0..20)
+        .map(|i| {
+            (
+                format!("p{i}.md"),
+                format!("# Page {i}\n\nText of page {i}.\n"),
+            )
+        })
+        .collect();
+    common::write_tree(
+        &docs,
+        &pages
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let namespace = format!("aidocs-test-jobs-{}:", uuid::Uuid::new_v4().simple());
+    let replica = |name: &str, delay_ms: u64| {
+        let mut cfg = common::config(&dir.path().join(name));
+        cfg.ingest.batch_size = 1;
+        cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
+        cfg.cache.url = url.clone();
+        cfg.cache.namespace = namespace.clone();
+        let engine = aidocs::Engine::open(cfg).unwrap();
+        let slow = std::sync::Arc::new(common::Slow {
+            inner: engine.embedder().clone(),
+            delay: std::time::Duration::from_millis(delay_ms),
+        });
+        aidocs::api::router(engine.with_embedder(slow))
+    };
+    let (a, b) = (replica("a", 300), replica("b", 300));
+    let post = |c: &str| {
+        Request::post("/v1/documents?wait=false")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                json!({"path": docs, "collection": c}).to_string(),
+            ))
+            .unwrap()
+    };
+    let get = |id: &str| {
+        Request::get(format!("/v1/admin/jobs/{id}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+
+    // A job that runs to its end on A is followed to its result on B.
+    let (code, _, body) = send(&a, "127.0.0.1:1", post("first")).await;
+    assert_eq!(code, 202, "{body}");
+    let first = body["job"]["id"].as_str().unwrap().to_owned();
+    let mut seen_running_on_b = false;
+    let done = loop {
+        let (code, _, job) = send(&b, "127.0.0.1:1", get(&first)).await;
+        if code == 200 && job["state"] == "running" {
+            seen_running_on_b = true;
+        }
+        if code == 200 && job["state"] != "running" {
+            break job;
+        }
+        assert!(code == 200 || code == 404, "{code} {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(seen_running_on_b, "B saw the job while it ran on A");
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["result"]["documents_written"], 20, "{done}");
+    assert_eq!(done["progress"]["files_done"], 20, "{done}");
+    let (_, _, list) = send(
+        &b,
+        "127.0.0.1:1",
+        Request::get("/v1/admin/jobs").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["id"] == first.as_str()),
+        "{list}"
+    );
+
+    // A cancel sent to B stops the job running on A.
+    let (code, _, body) = send(&a, "127.0.0.1:1", post("second")).await;
+    assert_eq!(code, 202, "{body}");
+    let second = body["job"]["id"].as_str().unwrap().to_owned();
+    let (code, _, body) = loop {
+        let r = send(
+            &b,
+            "127.0.0.1:1",
+            Request::post(format!("/v1/admin/jobs/{second}/cancel"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        if r.0 != 404 {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "cancelled");
+    let on_a = wait_for_end(&a, &second).await;
+    assert_eq!(
+        on_a["state"], "cancelled",
+        "A carried out the cancel: {on_a}"
+    );
+    assert!(
+        on_a["progress"]["files_done"].as_u64().unwrap() < 20,
+        "stopped before the end: {on_a}"
+    );
+    let (_, _, on_b) = send(&b, "127.0.0.1:1", get(&second)).await;
+    assert_eq!(on_b["state"], "cancelled", "{on_b}");
+    // Unknown everywhere: 404.
+    let (code, _, _) = send(&b, "127.0.0.1:1", get("job-nope")).await;
+    assert_eq!(code, 404);
+}

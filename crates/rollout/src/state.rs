@@ -58,14 +58,28 @@ impl Document for Canary {
 /// document's version is `expected` (0: no such document yet) and returns whether it did;
 /// of two writers with the same `expected` exactly one wins. `record` adds one sample to
 /// (id, group, arm) and `record_click` one click; `stats` returns the sum of everything
-/// recorded for it by any process sharing the store. Typed access: [`StateStoreExt`].
+/// recorded for it by any process sharing the store. `delete_raw(kind, id)` removes a
+/// document (an absent one is not an error). Typed access: [`StateStoreExt`].
 #[async_trait]
 pub trait StateStore: Send + Sync {
     fn backend(&self) -> &'static str;
     async fn list_raw(&self, kind: &str) -> Result<Vec<String>, RolloutError>;
     async fn get_raw(&self, kind: &str, id: &str) -> Result<Option<String>, RolloutError>;
-    async fn save_raw(&self, kind: &str, id: &str, expected_version: u64, json: String) -> Result<bool, RolloutError>;
-    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError>;
+    async fn save_raw(
+        &self,
+        kind: &str,
+        id: &str,
+        expected_version: u64,
+        json: String,
+    ) -> Result<bool, RolloutError>;
+    async fn delete_raw(&self, kind: &str, id: &str) -> Result<(), RolloutError>;
+    async fn record(
+        &self,
+        id: &str,
+        group: usize,
+        arm: &str,
+        sample: Sample,
+    ) -> Result<(), RolloutError>;
     async fn record_click(&self, id: &str, group: usize, arm: &str) -> Result<(), RolloutError>;
     async fn stats(&self, id: &str, group: usize, arm: &str) -> Result<ArmStats, RolloutError>;
 }
@@ -79,7 +93,9 @@ fn corrupt(what: impl Into<String>, e: impl std::fmt::Display) -> RolloutError {
 pub trait StateStoreExt {
     async fn get<T: Document>(&self, id: &str) -> Result<Option<T>, RolloutError>;
     async fn list<T: Document>(&self) -> Result<Vec<T>, RolloutError>;
-    async fn save<T: Document>(&self, doc: &T, expected_version: u64) -> Result<bool, RolloutError>;
+    async fn save<T: Document>(&self, doc: &T, expected_version: u64)
+    -> Result<bool, RolloutError>;
+    async fn delete<T: Document>(&self, id: &str) -> Result<(), RolloutError>;
 }
 
 impl<S: StateStore + ?Sized> StateStoreExt for S {
@@ -92,6 +108,9 @@ impl<S: StateStore + ?Sized> StateStoreExt for S {
     async fn save<T: Document>(&self, doc: &T, expected_version: u64) -> Result<bool, RolloutError> {
         let json = serde_json::to_string(doc).map_err(|e| corrupt(doc.id(), e))?;
         self.save_raw(T::KIND, doc.id(), expected_version, json).await
+    }
+    async fn delete<T: Document>(&self, id: &str) -> Result<(), RolloutError> {
+        self.delete_raw(T::KIND, id).await
     }
 }
 
@@ -215,7 +234,26 @@ impl StateStore for FileStateStore {
         Ok(true)
     }
 
-    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError> {
+    async fn delete_raw(&self, kind: &str, id: &str) -> Result<(), RolloutError> {
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(map) = docs.get_mut(kind).filter(|m| m.contains_key(id)) else {
+            return Ok(());
+        };
+        let mut next = map.clone();
+        next.remove(id);
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| corrupt(kind, e))?;
+        write_atomic(&self.dir.join(format!("{kind}.json")), &bytes)?;
+        *map = next;
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        id: &str,
+        group: usize,
+        arm: &str,
+        sample: Sample,
+    ) -> Result<(), RolloutError> {
         self.with_stats(id, group, arm, |s| s.record(sample));
         Ok(())
     }
@@ -324,7 +362,27 @@ impl StateStore for RedisStateStore {
         Ok(won == 1)
     }
 
-    async fn record(&self, id: &str, group: usize, arm: &str, sample: Sample) -> Result<(), RolloutError> {
+    async fn delete_raw(&self, kind: &str, id: &str) -> Result<(), RolloutError> {
+        let _: i64 = self
+            .pool
+            .del(self.doc_key(kind, id))
+            .await
+            .map_err(redis_err)?;
+        let _: i64 = self
+            .pool
+            .srem(self.index_key(kind), id)
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        id: &str,
+        group: usize,
+        arm: &str,
+        sample: Sample,
+    ) -> Result<(), RolloutError> {
         let key = self.stats_key(id, group, arm);
         let pipe = self.pool.next().pipeline();
         let fields = [("requests", true), ("errors", sample.error), ("zero_results", sample.zero_results && !sample.error)];

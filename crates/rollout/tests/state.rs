@@ -51,7 +51,25 @@ async fn conformance(store: Arc<dyn StateStore>, id: &str) {
     let t = AbTest::new(format!("ab-{id}"), "docs", vec![v("a"), v("b")], 5).unwrap();
     assert!(store.save(&t, 0).await.unwrap());
     assert_eq!(store.list::<AbTest>().await.unwrap(), vec![t.clone()]);
-    assert!(store.list::<Canary>().await.unwrap().iter().all(|c| c.id == id), "kinds are separate");
+    assert!(
+        store
+            .list::<Canary>()
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.id == id),
+        "kinds are separate"
+    );
+
+    // Delete removes a document and its listing; deleting it again is no error.
+    store.delete::<AbTest>(&t.id).await.unwrap();
+    assert!(store.get::<AbTest>(&t.id).await.unwrap().is_none());
+    assert!(store.list::<AbTest>().await.unwrap().is_empty());
+    store.delete::<AbTest>(&t.id).await.unwrap();
+    assert!(
+        store.get::<Canary>(id).await.unwrap().is_some(),
+        "other documents stay"
+    );
 }
 
 #[tokio::test]

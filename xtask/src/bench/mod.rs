@@ -3,7 +3,7 @@
 //! `cargo xtask bench` (or `bench all`) runs the criterion suites (`cargo bench --workspace`:
 //! embedding, store, chunking, caches, backup, crawl) and the end-to-end workloads of
 //! [`http`] (ingest, HTTP throughput against concurrency with the cache off and on, HyDE
-//! cost, overload), against real release binaries, Redis, the onnxruntime Python package
+//! cost, overload, profiling cost), against real release binaries, Redis, the onnxruntime Python package
 //! and a llama.cpp server. Each bench writes an [`aidocs_benchkit::Report`]; this module
 //! collects them into one [`Run`] keyed by commit and host
 //! (`docs/bench/runs/<commit>-<host>.json`), draws the figures (`docs/bench/*.svg`: latency
@@ -24,7 +24,10 @@ use std::process::Command;
 use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
-const ORDER: &[&str] = &["embed", "store", "chunking", "ingest", "cache", "http", "hyde", "overload", "backup", "crawl"];
+const ORDER: &[&str] = &[
+    "embed", "store", "chunking", "ingest", "cache", "http", "hyde", "overload", "profile",
+    "backup", "crawl",
+];
 
 /// One `cargo xtask bench` run: where and when, and every suite's report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,6 +126,7 @@ fn all(root: &Path, quick: bool) -> Result<()> {
     http::sweep(&bins, &data, &work)?.write_to(&out)?;
     http::hyde(&bins, &data, &llm.url)?.write_to(&out)?;
     http::overload(&bins, &data, &work)?.write_to(&out)?;
+    http::profile(&bins, &data, &work)?.write_to(&out)?;
     drop(llm);
     let run = Run {
         commit,
