@@ -528,7 +528,12 @@ pub struct EmbeddingConfig {
     pub onnx_runtime_lib: PathBuf,
     /// Recorded in collections; both engines run the same model, so they share it.
     pub model_id: String,
+    /// Sentences per forward pass, at most (see `adaptive_batching`).
     pub batch_size: usize,
+    /// Shrink a batch below `batch_size` when its estimated peak memory (growing with the
+    /// square of its token length) does not fit in half the headroom left under the
+    /// process's cgroup limit and the machine's available memory (local engines).
+    pub adaptive_batching: bool,
     pub max_seq_len: usize,
     /// ONNX Runtime intra-op threads (0: one per core); candle uses all cores.
     pub threads: usize,
@@ -895,6 +900,7 @@ impl Default for EmbeddingConfig {
             onnx_runtime_lib: PathBuf::from("models/onnxruntime/libonnxruntime.so.1.31.1"),
             model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
             batch_size: 32,
+            adaptive_batching: true,
             max_seq_len: 256,
             threads: 0,
             usd_per_million_tokens: 0.0,

@@ -188,42 +188,54 @@ impl Engine {
     /// Build every component from config: load the model, open the store (taking the
     /// data-dir lock).
     pub fn open(cfg: Config) -> Result<Self> {
-        let (embedder, counter): (Arc<dyn Embedder>, Arc<dyn TokenCounter>) = match cfg.embedding.provider {
-            EmbeddingProvider::Local => {
-                let local = LocalEmbedder::load(LocalEmbedderConfig {
-                    model_dir: cfg.embedding.model_dir.clone(),
-                    model_id: cfg.embedding.model_id.clone(),
-                    max_seq_len: cfg.embedding.max_seq_len,
-                    batch_size: cfg.embedding.batch_size,
-                })?;
-                let counter = Arc::new(local.token_counter());
-                (Arc::new(local), counter)
-            }
-            EmbeddingProvider::Onnx => {
-                let lib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| cfg.embedding.onnx_runtime_lib.clone());
-                let onnx = OnnxEmbedder::load(OnnxEmbedderConfig {
-                    model_dir: cfg.embedding.onnx_model_dir.clone(),
-                    runtime_lib: lib,
-                    model_id: cfg.embedding.model_id.clone(),
-                    max_seq_len: cfg.embedding.max_seq_len,
-                    batch_size: cfg.embedding.batch_size,
-                    threads: cfg.embedding.threads,
-                })?;
-                let counter = Arc::new(onnx.token_counter());
-                (Arc::new(onnx), counter)
-            }
-            EmbeddingProvider::Openai => {
-                let remote = aidocs_embed::OpenAiEmbedder::new(cfg.embedding.openai.to_embedder_config())?;
-                // Chunk sizes in MiniLM tokens when its tokenizer is at hand (close to most BPE
-                // vocabularies), else 4 characters a token.
-                let counter: Arc<dyn TokenCounter> = match aidocs_embed::ModelTokenCounter::load(&cfg.embedding.model_dir) {
-                    Ok(c) => Arc::new(c),
-                    Err(_) => Arc::new(aidocs_embed::ApproxTokenCounter),
-                };
-                (Arc::new(remote), counter)
-            }
-        };
-        let sparse = Arc::new(Bm25Encoder::new(Bm25Config { k1: cfg.sparse.k1, b: cfg.sparse.b, avg_doc_len: cfg.sparse.avg_doc_len }));
+        let (embedder, counter): (Arc<dyn Embedder>, Arc<dyn TokenCounter>) =
+            match cfg.embedding.provider {
+                EmbeddingProvider::Local => {
+                    let local = LocalEmbedder::load(LocalEmbedderConfig {
+                        model_dir: cfg.embedding.model_dir.clone(),
+                        model_id: cfg.embedding.model_id.clone(),
+                        max_seq_len: cfg.embedding.max_seq_len,
+                        batch_size: cfg.embedding.batch_size,
+                        memory: memory_probe(&cfg),
+                    })?;
+                    let counter = Arc::new(local.token_counter());
+                    (Arc::new(local), counter)
+                }
+                EmbeddingProvider::Onnx => {
+                    let lib = std::env::var_os("ORT_DYLIB_PATH")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| cfg.embedding.onnx_runtime_lib.clone());
+                    let onnx = OnnxEmbedder::load(OnnxEmbedderConfig {
+                        model_dir: cfg.embedding.onnx_model_dir.clone(),
+                        runtime_lib: lib,
+                        model_id: cfg.embedding.model_id.clone(),
+                        max_seq_len: cfg.embedding.max_seq_len,
+                        batch_size: cfg.embedding.batch_size,
+                        memory: memory_probe(&cfg),
+                        threads: cfg.embedding.threads,
+                    })?;
+                    let counter = Arc::new(onnx.token_counter());
+                    (Arc::new(onnx), counter)
+                }
+                EmbeddingProvider::Openai => {
+                    let remote = aidocs_embed::OpenAiEmbedder::new(
+                        cfg.embedding.openai.to_embedder_config(),
+                    )?;
+                    // Chunk sizes in MiniLM tokens when its tokenizer is at hand (close to most BPE
+                    // vocabularies), else 4 characters a token.
+                    let counter: Arc<dyn TokenCounter> =
+                        match aidocs_embed::ModelTokenCounter::load(&cfg.embedding.model_dir) {
+                            Ok(c) => Arc::new(c),
+                            Err(_) => Arc::new(aidocs_embed::ApproxTokenCounter),
+                        };
+                    (Arc::new(remote), counter)
+                }
+            };
+        let sparse = Arc::new(Bm25Encoder::new(Bm25Config {
+            k1: cfg.sparse.k1,
+            b: cfg.sparse.b,
+            avg_doc_len: cfg.sparse.avg_doc_len,
+        }));
         let store = open_store(&cfg)?;
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
@@ -1166,6 +1178,14 @@ fn build_hyde(cfg: &Config) -> Result<Option<Hyde>> {
         timeout,
     })?;
     Ok(Some(Hyde::new(Arc::new(generator), HydeConfig { n: h.n, query_weight: h.query_weight, timeout })))
+}
+
+/// The memory probe of adaptive batching, when `embedding.adaptive_batching` is on.
+fn memory_probe(cfg: &Config) -> Option<Arc<dyn aidocs_embed::memory::MemoryProbe>> {
+    cfg.embedding.adaptive_batching.then(|| {
+        Arc::new(aidocs_embed::memory::SystemMemory::new())
+            as Arc<dyn aidocs_embed::memory::MemoryProbe>
+    })
 }
 
 /// The reranker from config; `None` for `engine = "none"`.

@@ -80,6 +80,7 @@ fn bench(c: &mut Criterion) {
         max_seq_len: 256,
         batch_size: 32,
         threads,
+        memory: None,
     })
     .expect("onnx model: run `cargo xtask models`");
     let onnx_query = onnx.embed_blocking(&q).unwrap().remove(0);

@@ -1,16 +1,19 @@
-//! Batching shared by the engines: tokenize, sort by length (so each batch pads little), pad
-//! per batch, run the engine, restore input order; and mean pooling for engines that return
-//! token states.
+//! Batching shared by the engines: tokenize, sort by length (so each batch pads little), size
+//! each batch to its length and the memory headroom ([`BatchSizer`]), pad per batch, run
+//! the engine, restore input order; and mean pooling for engines that return token states.
 
 use crate::local::EmbedError;
+use crate::memory::BatchSizer;
 use tokenizers::Tokenizer;
 
 /// Run `forward(ids, mask, n, len)` over padded batches of `texts` and return one vector per
-/// text, in input order. `forward` gets row-major `n x len` ids and attention mask.
+/// text, in input order. `forward` gets row-major `n x len` ids and attention mask. Each
+/// batch takes as many of the next texts (shortest first) as `sizer` allows for the length
+/// of the longest of them.
 pub(crate) fn embed_batched(
     tokenizer: &Tokenizer,
     texts: &[String],
-    batch_size: usize,
+    sizer: &BatchSizer,
     mut forward: impl FnMut(&[u32], &[u32], usize, usize) -> Result<Vec<Vec<f32>>, EmbedError>,
 ) -> Result<Vec<Vec<f32>>, EmbedError> {
     if texts.is_empty() {
@@ -22,8 +25,29 @@ pub(crate) fn embed_batched(
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| encodings[i].get_ids().len());
     let mut out = vec![Vec::new(); texts.len()];
-    for batch in order.chunks(batch_size.max(1)) {
-        let len = batch.iter().map(|&i| encodings[i].get_ids().len()).max().unwrap_or(0).max(1);
+    let mut start = 0;
+    while start < order.len() {
+        // Lengths ascend, so the longest a full batch could hold bounds the estimate.
+        let longest = encodings[order[(start + sizer.max()).min(order.len()) - 1]]
+            .get_ids()
+            .len();
+        let take = sizer.batch_size(longest).min(order.len() - start);
+        if take < sizer.max() && start + take < order.len() {
+            tracing::debug!(
+                batch = take,
+                configured = sizer.max(),
+                tokens = longest,
+                "embedding batch shrunk to fit memory"
+            );
+        }
+        let batch = &order[start..start + take];
+        start += take;
+        let len = batch
+            .iter()
+            .map(|&i| encodings[i].get_ids().len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let n = batch.len();
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);

@@ -3,7 +3,7 @@
 //! Owns the dense embedders running sentence-transformers all-MiniLM-L6-v2 in-process
 //! ([`LocalEmbedder`] on candle; `OnnxEmbedder` on ONNX Runtime behind the default `onnx`
 //! feature; both: mean pooling, L2 norm), the token counter the
-//! chunker uses ([`ModelTokenCounter`]), the BM25 sparse encoder ([`Bm25Encoder`]) and the
+//! chunker uses ([`ModelTokenCounter`]), memory-adaptive batch sizes ([`memory`]), the BM25 sparse encoder ([`Bm25Encoder`]) and the
 //! rerankers ([`CrossEncoder`] on candle, [`HttpReranker`] for remote `/rerank` APIs), and
 //! [`OpenAiEmbedder`] for any OpenAI-compatible `/embeddings` API.
 //!
@@ -13,12 +13,13 @@
 mod batch;
 mod bm25;
 mod local;
+pub mod memory;
+#[cfg(feature = "onnx")]
+mod onnx;
 mod openai;
 mod rerank;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-#[cfg(feature = "onnx")]
-mod onnx;
 
 pub use bm25::{Bm25Config, Bm25Encoder};
 pub use local::{EmbedError, LocalEmbedder, LocalEmbedderConfig, ModelTokenCounter};

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::memory::{BatchSizer, EncoderShape, MemoryProbe};
+
 /// Errors loading or running the local model.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
@@ -35,8 +37,12 @@ pub struct LocalEmbedderConfig {
     pub model_id: String,
     /// Tokens per input; longer inputs are truncated (the model was trained at 256).
     pub max_seq_len: usize,
-    /// Sentences per forward pass.
+    /// Sentences per forward pass (at most; see `memory`).
     pub batch_size: usize,
+    /// Memory-adaptive batching: with a probe, each batch shrinks below `batch_size` when
+    /// its estimated peak does not fit in half the headroom the probe reports. `None`:
+    /// always `batch_size`.
+    pub memory: Option<Arc<dyn MemoryProbe>>,
 }
 
 impl LocalEmbedderConfig {
@@ -46,6 +52,7 @@ impl LocalEmbedderConfig {
             model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
             max_seq_len: 256,
             batch_size: 32,
+            memory: None,
         }
     }
 }
@@ -55,6 +62,7 @@ struct Inner {
     tokenizer: Tokenizer,
     device: Device,
     dims: Dims,
+    sizer: BatchSizer,
     cfg: LocalEmbedderConfig,
 }
 
@@ -109,7 +117,13 @@ impl LocalEmbedder {
             detail: e.to_string(),
         };
         let text = std::fs::read_to_string(&config_path).map_err(|e| bad(&config_path, &e))?;
-        let bert_cfg: BertConfig = serde_json::from_str(&text).map_err(|e| bad(&config_path, &e))?;
+        let bert_cfg: BertConfig =
+            serde_json::from_str(&text).map_err(|e| bad(&config_path, &e))?;
+        let sizer = BatchSizer::for_model(
+            cfg.batch_size,
+            EncoderShape::from_config_json(&text),
+            cfg.memory.clone(),
+        );
         let dims = bert_cfg.hidden_size;
         let device = Device::Cpu;
         // SAFETY: the weights file is memory-mapped read-only; aidocs never writes it while
@@ -118,7 +132,16 @@ impl LocalEmbedder {
             .map_err(|e| bad(&weights, &e))?;
         let model = BertModel::load(vb, &bert_cfg).map_err(|e| bad(&weights, &e))?;
         let tokenizer = load_tokenizer(&dir, cfg.max_seq_len)?;
-        Ok(Self { inner: Arc::new(Inner { model, tokenizer, device, dims, cfg }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                device,
+                dims,
+                sizer,
+                cfg,
+            }),
+        })
     }
 
     /// A token counter sharing this model's tokenizer.
@@ -129,9 +152,15 @@ impl LocalEmbedder {
     /// Embed synchronously (CPU-bound; call from a blocking context).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let inner = &self.inner;
-        crate::batch::embed_batched(&inner.tokenizer, texts, inner.cfg.batch_size, |ids, mask, n, len| {
-            self.forward(ids, mask, n, len).map_err(|e| EmbedError::Inference(e.to_string()))
-        })
+        crate::batch::embed_batched(
+            &inner.tokenizer,
+            texts,
+            &inner.sizer,
+            |ids, mask, n, len| {
+                self.forward(ids, mask, n, len)
+                    .map_err(|e| EmbedError::Inference(e.to_string()))
+            },
+        )
     }
 
     fn forward(&self, ids: &[u32], mask: &[u32], n: usize, len: usize) -> candle_core::Result<Vec<Vec<f32>>> {

@@ -25,6 +25,8 @@ pub struct OnnxEmbedderConfig {
     pub model_id: String,
     pub max_seq_len: usize,
     pub batch_size: usize,
+    /// Memory-adaptive batching, as `LocalEmbedderConfig::memory`.
+    pub memory: Option<Arc<dyn crate::memory::MemoryProbe>>,
     /// Intra-op threads (0: ONNX Runtime's default, one per core).
     pub threads: usize,
 }
@@ -33,6 +35,7 @@ struct Inner {
     session: Mutex<Session>,
     tokenizer: Tokenizer,
     dims: Dims,
+    sizer: crate::memory::BatchSizer,
     cfg: OnnxEmbedderConfig,
 }
 
@@ -75,8 +78,16 @@ impl OnnxEmbedder {
         let config_path = cfg.model_dir.join("config.json");
         let bad = |path: &PathBuf, e: &dyn std::fmt::Display| EmbedError::BadFile { path: path.clone(), detail: e.to_string() };
         let text = std::fs::read_to_string(&config_path).map_err(|e| bad(&config_path, &e))?;
-        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&config_path, &e))?;
-        let dims = json["hidden_size"].as_u64().ok_or_else(|| bad(&config_path, &"no hidden_size"))? as usize;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(&config_path, &e))?;
+        let dims = json["hidden_size"]
+            .as_u64()
+            .ok_or_else(|| bad(&config_path, &"no hidden_size"))? as usize;
+        let sizer = crate::memory::BatchSizer::for_model(
+            cfg.batch_size,
+            crate::memory::EncoderShape::from_config_json(&text),
+            cfg.memory.clone(),
+        );
         let mut builder = Session::builder(env).map_err(|e| bad(&model, &e))?;
         builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| bad(&model, &e))?;
         if cfg.threads > 0 {
@@ -84,7 +95,15 @@ impl OnnxEmbedder {
         }
         let session = builder.commit_from_file(&model).map_err(|e| bad(&model, &e))?;
         let tokenizer = load_tokenizer(&cfg.model_dir, cfg.max_seq_len)?;
-        Ok(Self { inner: Arc::new(Inner { session: Mutex::new(session), tokenizer, dims, cfg }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                session: Mutex::new(session),
+                tokenizer,
+                dims,
+                sizer,
+                cfg,
+            }),
+        })
     }
 
     pub fn token_counter(&self) -> ModelTokenCounter {
@@ -93,15 +112,20 @@ impl OnnxEmbedder {
 
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let inner = &self.inner;
-        embed_batched(&inner.tokenizer, texts, inner.cfg.batch_size, |ids, mask, n, len| {
-            let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
-            let to_i64 = |v: &[u32]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
-            let shape = [n as i64, len as i64];
-            let input_ids = Tensor::from_array((shape, to_i64(ids))).map_err(infer)?;
-            let attention = Tensor::from_array((shape, to_i64(mask))).map_err(infer)?;
-            let token_types = Tensor::from_array((shape, vec![0i64; n * len])).map_err(infer)?;
-            let mut session = inner.session.lock().unwrap_or_else(|p| p.into_inner());
-            let outputs = session
+        embed_batched(
+            &inner.tokenizer,
+            texts,
+            &inner.sizer,
+            |ids, mask, n, len| {
+                let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
+                let to_i64 = |v: &[u32]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
+                let shape = [n as i64, len as i64];
+                let input_ids = Tensor::from_array((shape, to_i64(ids))).map_err(infer)?;
+                let attention = Tensor::from_array((shape, to_i64(mask))).map_err(infer)?;
+                let token_types =
+                    Tensor::from_array((shape, vec![0i64; n * len])).map_err(infer)?;
+                let mut session = inner.session.lock().unwrap_or_else(|p| p.into_inner());
+                let outputs = session
                 .run(ort::inputs!["input_ids" => input_ids, "attention_mask" => attention, "token_type_ids" => token_types])
                 .map_err(infer)?;
             let (_, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(infer)?;

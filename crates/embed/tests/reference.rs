@@ -73,6 +73,7 @@ async fn onnx_engine_matches_reference_vectors() {
         max_seq_len: 256,
         batch_size: 4,
         threads: 2,
+        memory: None,
     })
     .unwrap();
     let fixture: serde_json::Value =
