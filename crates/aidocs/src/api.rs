@@ -809,13 +809,20 @@ async fn backup_create(State(engine): State<Engine>, jobs: axum::Extension<Jobs>
         return Err(ApiError::new(ErrorCode::InvalidRequest, "a native backup is always a full snapshot; leave out `type`"));
     }
     let target = b.collection.clone();
-    run_job(&jobs, JobKind::BackupCreate, target, wait, StatusCode::CREATED, move |_| async move {
-        if b.native {
-            engine.backup_create_native(b.collection.as_deref()).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
-        } else {
-            engine.backup_create(b.collection.as_deref(), kind).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
-        }
-    })
+    run_job(
+        &jobs,
+        JobKind::BackupCreate,
+        target,
+        wait,
+        StatusCode::CREATED,
+        move |_| async move {
+            Ok(if b.native {
+                BackupReport::Native(engine.backup_create_native(b.collection.as_deref()).await?)
+            } else {
+                BackupReport::Archive(engine.backup_create(b.collection.as_deref(), kind).await?)
+            })
+        },
+    )
     .await
 }
 
@@ -833,24 +840,35 @@ async fn backup_list(State(engine): State<Engine>, query: Result<Query<BackupLis
 }
 
 /// `POST /v1/admin/backups/{id}/verify`: 200 with the checked chain, or 422 `backup_corrupt`.
-async fn backup_verify(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    if crate::backup::is_native_id(&id) {
-        return Ok(Json(to_json(engine.backup_verify_native(&id).await?)?));
-    }
-    Ok(Json(to_json(engine.backup_verify(&id).await?)?))
+async fn backup_verify(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(to_json(if crate::backup::is_native_id(&id) {
+        BackupReport::Native(engine.backup_verify_native(&id).await?)
+    } else {
+        BackupReport::Archive(engine.backup_verify(&id).await?)
+    })?))
 }
 
 /// `POST /v1/admin/backups/{id}/restore`: verify, restore into a new collection, validate,
 /// then switch the alias if asked.
 async fn backup_restore(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let req: crate::backup::RestoreRequest = optional_body(&body)?;
-    run_job(&jobs, JobKind::BackupRestore, Some(id.clone()), wait, StatusCode::OK, move |_| async move {
-        if crate::backup::is_native_id(&id) {
-            engine.backup_restore_native(&id, req).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
-        } else {
-            engine.backup_restore(&id, req).await.and_then(|r| Ok(to_json(r).map_err(|e| Error::Internal(e.message))?))
-        }
-    })
+    run_job(
+        &jobs,
+        JobKind::BackupRestore,
+        Some(id.clone()),
+        wait,
+        StatusCode::OK,
+        move |_| async move {
+            Ok(if crate::backup::is_native_id(&id) {
+                BackupReport::Native(engine.backup_restore_native(&id, req).await?)
+            } else {
+                BackupReport::Archive(engine.backup_restore(&id, req).await?)
+            })
+        },
+    )
     .await
 }
 

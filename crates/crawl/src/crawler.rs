@@ -411,13 +411,7 @@ impl Ctx {
         // (one big page would otherwise stall every other request of the process).
         let bytes = body.len() as u64;
         let served = final_url.clone();
-        let Ok((text, (links, canonical))) = tokio::task::spawn_blocking(move || {
-            let text = String::from_utf8_lossy(&body).into_owned();
-            // Relative links resolve against the URL as served (a trailing slash matters).
-            let found = if format == PageFormat::Html { discover::html_links(&served, &text) } else { (Vec::new(), None) };
-            (text, found)
-        })
-        .await
+        let Some((text, (links, canonical))) = decode_and_discover(body, served, format).await
         else {
             return self.failed(key, "link discovery task failed".into());
         };
@@ -582,4 +576,70 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// Decode a page and find its links and canonical URL on tokio's blocking pool: a page of
+/// several MB takes a second to parse, which must not stall the async workers. `None` when
+/// the task failed.
+async fn decode_and_discover(
+    body: Vec<u8>,
+    served: Url,
+    format: PageFormat,
+) -> Option<(String, (Vec<Url>, Option<Url>))> {
+    tokio::task::spawn_blocking(move || {
+        let text = String::from_utf8_lossy(&body).into_owned();
+        // Relative links resolve against the URL as served (a trailing slash matters).
+        let found = if format == PageFormat::Html {
+            discover::html_links(&served, &text)
+        } else {
+            (Vec::new(), None)
+        };
+        (text, found)
+    })
+    .await
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Link discovery of a huge page leaves the runtime's only worker free: a task that
+    /// counts its own turns keeps turning while the page is parsed. Parsed on the worker, it
+    /// would count none between the call and its answer (no await lies between); counted,
+    /// not timed.
+    #[tokio::test(flavor = "current_thread")]
+    async fn link_discovery_of_a_huge_page_does_not_stall_the_worker() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let mut html = String::from("<html><body>");
+        for i in 0..150_000 {
+            html.push_str(&format!("<div><a href=\"/p/{i}.html\">page {i}</a></div>"));
+        }
+        html.push_str("</body></html>");
+        let turns = Arc::new(AtomicU64::new(0));
+        let ticker = tokio::spawn({
+            let turns = turns.clone();
+            async move {
+                loop {
+                    turns.fetch_add(1, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        let before = turns.load(Ordering::SeqCst);
+        let url = Url::parse("https://docs.example.com/index.html").unwrap();
+        let (text, (links, _)) = decode_and_discover(html.into_bytes(), url, PageFormat::Html)
+            .await
+            .unwrap();
+        let during = turns.load(Ordering::SeqCst) - before;
+        ticker.abort();
+        assert!(text.len() > 5_000_000);
+        assert_eq!(links.len(), 150_000);
+        assert!(
+            during > 1,
+            "the worker ran other tasks {during} times while a {} MB page was parsed",
+            text.len() / 1_000_000
+        );
+    }
 }

@@ -349,6 +349,35 @@ impl QdrantStore {
         Ok(r.await?.result)
     }
 
+    /// Every point of `collection` that `base` (filter, payload selector) selects, 1,000 per
+    /// page, handed to `each` in id order; vectors never travel.
+    async fn scroll_all(
+        &self,
+        collection: &str,
+        base: pb::ScrollPoints,
+        mut each: impl FnMut(pb::RetrievedPoint) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut offset = None;
+        loop {
+            let r = self
+                .scroll_raw(pb::ScrollPoints {
+                    collection_name: collection.to_owned(),
+                    offset,
+                    limit: Some(1000),
+                    with_vectors: Some(with_vectors(false)),
+                    ..base.clone()
+                })
+                .await?;
+            for p in r.result {
+                each(p)?;
+            }
+            match r.next_page_offset {
+                Some(n) => offset = Some(n),
+                None => return Ok(()),
+            }
+        }
+    }
+
     async fn scroll_raw(&self, req: pb::ScrollPoints) -> Result<pb::ScrollResponse, StoreError> {
         let name = req.collection_name.clone();
         self.inner
@@ -704,30 +733,25 @@ impl VectorStore for QdrantStore {
         Ok(())
     }
 
-    async fn scroll(&self, collection: &str, filter: &Filter) -> Result<Vec<StoredPoint>, StoreError> {
-        let filter = convert::to_filter(filter)?;
+    async fn scroll(
+        &self,
+        collection: &str,
+        filter: &Filter,
+    ) -> Result<Vec<StoredPoint>, StoreError> {
+        let base = pb::ScrollPoints {
+            filter: convert::to_filter(filter)?,
+            with_payload: Some(with_payload(true)),
+            ..Default::default()
+        };
         let mut out = Vec::new();
-        let mut offset = None;
-        loop {
-            let r = self
-                .scroll_raw(pb::ScrollPoints {
-                    collection_name: collection.to_owned(),
-                    filter: filter.clone(),
-                    offset,
-                    limit: Some(1000),
-                    with_payload: Some(with_payload(true)),
-                    with_vectors: Some(with_vectors(false)),
-                    ..Default::default()
-                })
-                .await?;
-            for p in r.result {
-                out.push(StoredPoint { id: convert::from_id(p.id.as_ref())?, payload: convert::from_payload(p.payload)? });
-            }
-            match r.next_page_offset {
-                Some(n) => offset = Some(n),
-                None => break,
-            }
-        }
+        self.scroll_all(collection, base, |p| {
+            out.push(StoredPoint {
+                id: convert::from_id(p.id.as_ref())?,
+                payload: convert::from_payload(p.payload)?,
+            });
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
@@ -739,19 +763,13 @@ impl VectorStore for QdrantStore {
             })),
         };
         let mut out = Vec::new();
-        let mut offset = None;
-        loop {
-            let r = self
-                .scroll_raw(pb::ScrollPoints {
-                    collection_name: collection.to_owned(),
-                    offset,
-                    limit: Some(1000),
-                    with_payload: Some(fields.clone()),
-                    with_vectors: Some(with_vectors(false)),
-                    ..Default::default()
-                })
-                .await?;
-            for p in r.result {
+        self.scroll_all(
+            collection,
+            pb::ScrollPoints {
+                with_payload: Some(fields),
+                ..Default::default()
+            },
+            |p| {
                 let text = |k: &str| match p.payload.get(k).and_then(|v| v.kind.as_ref()) {
                     Some(pb::value::Kind::StringValue(s)) => s.clone(),
                     _ => String::new(),
@@ -760,12 +778,10 @@ impl VectorStore for QdrantStore {
                 if keep(&source) {
                     out.push(aidocs_core::SourceEntry { id: convert::from_id(p.id.as_ref())?, doc_hash: text("doc_hash"), source });
                 }
-            }
-            match r.next_page_offset {
-                Some(n) => offset = Some(n),
-                None => break,
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
         Ok(out)
     }
 
