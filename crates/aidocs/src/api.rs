@@ -220,8 +220,7 @@ pub fn router(engine: Engine) -> Router {
         axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
             let (permits, metrics) = (permits.clone(), metrics.clone());
             async move {
-                let path = req.uri().path();
-                if !(path.starts_with("/v1/") || path.starts_with("/deployment") || path == "/health/detailed") {
+                if route_class(&req) == RouteClass::Public {
                     return next.run(req).await;
                 }
                 match permits.try_acquire_owned() {
@@ -1073,8 +1072,7 @@ impl RateLimit {
     }
 
     fn check(&self, req: &Request) -> Result<(), Response> {
-        let path = req.uri().path();
-        if !(path.starts_with("/v1/") || path == "/health/detailed") {
+        if route_class(req) == RouteClass::Public {
             return Ok(());
         }
         let client = self.client(req);
@@ -1129,23 +1127,46 @@ fn rate_key(ip: std::net::IpAddr) -> std::net::IpAddr {
 /// The scope a request needs: none for `/health` and `/health/ready`, `search` for search
 /// and read-only collection info (GET or HEAD; none with `auth.public_search`), `admin` for
 /// `/health/detailed` and everything else under `/v1`.
-fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
+/// What a request is to the layers that treat routes differently: load shedding and the
+/// rate limit (every class but [`Public`](RouteClass::Public)) and auth (the scope each
+/// class needs). The one place routes are classified (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteClass {
+    /// Liveness, readiness and metrics (for load balancers and scrapers) and unknown paths
+    /// outside the API: never shed, limited or authenticated.
+    Public,
+    /// Search, feedback and collection reads: the search scope (none with
+    /// `auth.public_search`).
+    Read,
+    /// Everything else under `/v1/`, `/deployment/*` and `/health/detailed` (it lists every
+    /// collection and runs an embedding): the admin scope.
+    Admin,
+}
+
+fn route_class(req: &Request) -> RouteClass {
     let path = req.uri().path();
-    // The detailed health lists every collection and runs an embedding: for operators.
+    let method = req.method();
     if path.starts_with("/deployment") || path == "/health/detailed" {
-        return Some(Scope::Admin);
+        return RouteClass::Admin;
     }
     if !path.starts_with("/v1/") {
-        return None;
+        return RouteClass::Public;
     }
-    let method = req.method();
     let get_or_head = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
     let read = ((path == "/v1/search" || path == "/v1/feedback") && method == axum::http::Method::POST)
         || (path.starts_with("/v1/collections") && get_or_head);
-    match (read, auth.public_search) {
-        (true, true) => None,
-        (true, false) => Some(Scope::Search),
-        (false, _) => Some(Scope::Admin),
+    if read {
+        RouteClass::Read
+    } else {
+        RouteClass::Admin
+    }
+}
+
+fn required_scope(auth: &AuthSettings, req: &Request) -> Option<Scope> {
+    match (route_class(req), auth.public_search) {
+        (RouteClass::Public, _) | (RouteClass::Read, true) => None,
+        (RouteClass::Read, false) => Some(Scope::Search),
+        (RouteClass::Admin, _) => Some(Scope::Admin),
     }
 }
 

@@ -811,11 +811,8 @@ impl Engine {
     pub(crate) async fn ensure_collection(&self, name: &str) -> Result<String> {
         match self.store.resolve(name).await {
             Ok(c) => {
-                let info = self.store.collection_info(&c).await?;
-                if let Some(found) = info.properties.get(MODEL_PROPERTY)
-                    && found != self.embedder.model_id() {
-                        return Err(Error::ModelMismatch { collection: c, expected: self.embedder.model_id().into(), found: found.clone() });
-                    }
+                // The same check as search: the model id and the vector size.
+                self.check_model(&c).await?;
                 Ok(c)
             }
             Err(StoreError::CollectionNotFound(_)) => {
@@ -913,12 +910,11 @@ impl Engine {
         report.documents_deleted = existing.keys().filter(|src| !seen.contains(*src)).count();
         report.points_deleted += gone.len();
         self.store.delete(&collection, gone).await?;
-        if report.chunks_written > 0 || report.points_deleted > 0 {
-            self.invalidate_search(&collection).await;
-            if self.cfg.ingest.optimize {
-                self.store.optimize(&collection).await?;
-            }
-        }
+        self.writes_done(
+            &collection,
+            report.chunks_written > 0 || report.points_deleted > 0,
+        )
+        .await?;
         report.took_ms = ms(started);
         let m = &self.metrics;
         m.ingest_documents("written", report.documents_written as u64);
@@ -985,6 +981,18 @@ impl Engine {
     pub async fn optimize(&self, collection: &str) -> Result<()> {
         let c = self.store.resolve(collection).await?;
         Ok(self.store.optimize(&c).await?)
+    }
+
+    /// The end of every ingest (directory or web): when anything changed, drop cached
+    /// searches of the collection and, with `ingest.optimize`, optimize its storage.
+    pub(crate) async fn writes_done(&self, collection: &str, changed: bool) -> Result<()> {
+        if changed {
+            self.invalidate_search(collection).await;
+            if self.cfg.ingest.optimize {
+                self.store.optimize(collection).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Embed and write pending chunks, then delete the stale ids they replace.

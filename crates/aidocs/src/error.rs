@@ -232,7 +232,12 @@ fn store_code(e: &StoreError) -> ErrorCode {
         StoreError::InvalidName { .. } => ErrorCode::InvalidName,
         StoreError::DimensionMismatch { .. } => ErrorCode::ModelMismatch,
         StoreError::Locked { .. } => ErrorCode::StoreLocked,
-        StoreError::Io { .. } | StoreError::Catalog { .. } | StoreError::Backend(_) => ErrorCode::Internal,
+        // The vector store is a dependency: its outage or refusal is this server's 503.
+        StoreError::Unavailable { .. } | StoreError::Unauthorized { .. } => ErrorCode::Unavailable,
+        StoreError::Timeout { .. } => ErrorCode::Timeout,
+        StoreError::Io { .. } | StoreError::Catalog { .. } | StoreError::Backend(_) => {
+            ErrorCode::Internal
+        }
     }
 }
 

@@ -398,9 +398,11 @@ impl Engine {
             None => crawl.await,
         };
         report.points_deleted += self.flush(collection, &mut batch).await?;
-        if report.chunks_written > 0 || report.points_deleted > 0 {
-            self.invalidate_search(collection).await;
-        }
+        self.writes_done(
+            collection,
+            report.chunks_written > 0 || report.points_deleted > 0,
+        )
+        .await?;
         report.crawl = stats;
         report.took_ms = ms(started);
         let m = self.metrics();

@@ -171,3 +171,33 @@ async fn path_ingest_is_confined_to_allowed_roots() {
     assert_eq!(hits.0, StatusCode::OK, "{:?}", hits.1);
     assert!(!hits.1["hits"].to_string().contains("swordfish"), "{:?}", hits.1);
 }
+
+/// A Qdrant server that cannot be reached is a dependency outage: 503 `unavailable` naming
+/// the store (it used to be a 500 `internal` that said nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_qdrant_server_is_a_503_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.vector_store.kind = aidocs::config::StoreKind::Qdrant;
+    // Nothing listens on port 1.
+    cfg.vector_store.url = "http://127.0.0.1:1".into();
+    cfg.vector_store.retries = 1;
+    cfg.vector_store.connect_timeout_ms = 500;
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let req = Request::post("/v1/search")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"query": "anything"}).to_string()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Qdrant"),
+        "{body}"
+    );
+}

@@ -271,3 +271,43 @@ async fn onnx_engine_searches_a_collection_built_by_candle() {
     assert_eq!(format!("{}#{}", onnx_top[0].path, onnx_top[0].anchor), "tutorial/venv.html#creating-virtual-environments");
     assert!((onnx_top[0].score - candle_top[0].score).abs() < 0.02);
 }
+
+/// Ingest into an existing collection checks the vector size as search does: a collection
+/// of another size (here 8 dims, no model recorded) is refused up front as a model
+/// mismatch, before anything is embedded (it used to fail at the first write instead).
+#[tokio::test]
+async fn ingest_refuses_a_collection_of_another_vector_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("a.md", "# A\n\nSome text.\n")]);
+    let engine = common::engine(&dir.path().join("data"));
+    let spec = aidocs::core::CollectionSpec {
+        name: "small".into(),
+        dims: 8,
+        properties: Default::default(),
+    };
+    engine.store().create_collection(&spec).await.unwrap();
+    let req = aidocs::IngestRequest {
+        path: docs,
+        collection: "small".into(),
+        metadata: Default::default(),
+        base_url: None,
+    };
+    let err = engine
+        .ingest(req, &aidocs::progress::NoProgress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, aidocs::Error::ModelMismatch { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("8 dims"), "{err}");
+    assert_eq!(
+        engine
+            .store()
+            .count("small", &aidocs::core::Filter::default())
+            .await
+            .unwrap(),
+        0
+    );
+}

@@ -52,3 +52,33 @@ async fn clients_get_429_past_their_budget() {
     // ... but an untrusted peer cannot pick its identity with the header.
     assert_eq!(status(&app, "10.0.0.1:5003", "/v1/collections", Some("198.51.100.1")).await.0, 429);
 }
+
+/// Every route that is shed is also rate-limited, `/deployment/status` included (it used to
+/// be shed and admin-only but never limited: each layer classified routes by its own list).
+#[tokio::test(flavor = "multi_thread")]
+async fn deployment_status_is_rate_limited_like_every_api_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.server.rate_limit_per_minute = 6;
+    cfg.server.rate_limit_burst = 2;
+    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    for _ in 0..2 {
+        assert_eq!(
+            status(&app, "10.0.0.3:5000", "/deployment/status", None)
+                .await
+                .0,
+            200
+        );
+    }
+    let (code, retry, body) = status(&app, "10.0.0.3:5000", "/deployment/status", None).await;
+    assert_eq!(code, 429, "{body}");
+    assert!(retry.is_some());
+    // Liveness, readiness and metrics stay outside the limit.
+    for uri in ["/health", "/health/ready", "/metrics"] {
+        assert_eq!(
+            status(&app, "10.0.0.3:5000", uri, None).await.0,
+            200,
+            "{uri}"
+        );
+    }
+}

@@ -154,3 +154,32 @@ async fn documents_api_crawls_and_refuses_bad_requests() {
     let (status, v) = call(Request::post("/v1/admin/sync").header("content-type", "application/json").body(Body::from(r#"{"collection": "ghost"}"#)).unwrap()).await;
     assert_eq!((status, v["error"]["code"].as_str()), (404, Some("collection_not_found")), "{v}");
 }
+
+/// Web ingest ends like directory ingest: what it changed is optimized (it never was), and
+/// an unchanged re-crawl does not optimize again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ingest_optimizes_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    site(&root);
+    let server = DocServer::start(root.clone(), Duration::ZERO).await;
+    let engine = engine(&dir.path().join("data"));
+    let store = std::sync::Arc::new(aidocs_store::testkit::FaultyStore::new(
+        engine.store().clone(),
+    ));
+    let engine = engine.with_store(store.clone());
+    let req = || WebIngestRequest {
+        collection: "web".into(),
+        source: source(&server),
+    };
+    let first = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert!(first.chunks_written > 0);
+    assert_eq!(store.faults.optimize_calls(), 1, "optimized after writing");
+    let again = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    assert_eq!(again.chunks_written, 0);
+    assert_eq!(
+        store.faults.optimize_calls(),
+        1,
+        "nothing changed, nothing optimized"
+    );
+}

@@ -26,6 +26,19 @@ pub enum StoreError {
     },
     #[error("corrupt store catalog {path}: {detail}")]
     Catalog { path: String, detail: String },
+    /// The store's server cannot be reached or is not serving (outage, restart, network).
+    #[error("{store} is unavailable: {detail}")]
+    Unavailable { store: String, detail: String },
+    /// The store's server did not answer in time.
+    #[error("{store} did not answer {what} in time: {detail}")]
+    Timeout {
+        store: String,
+        what: String,
+        detail: String,
+    },
+    /// The store's server refused this client's credentials.
+    #[error("{store} refused the credentials: {detail}")]
+    Unauthorized { store: String, detail: String },
     #[error("store backend error: {0}")]
     Backend(String),
 }

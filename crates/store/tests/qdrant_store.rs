@@ -124,7 +124,10 @@ async fn transient_failures_are_retried_and_persistent_ones_reported() {
     assert_eq!(store.count("docs", &Filter::default()).await.unwrap(), 1, "two failures, third attempt succeeds");
     s.fail_next(3);
     let err = store.count("docs", &Filter::default()).await.unwrap_err();
-    assert!(matches!(&err, StoreError::Backend(m) if m.contains("Unavailable")), "{err}");
+    assert!(
+        matches!(&err, StoreError::Unavailable { store, .. } if store.contains("Qdrant")),
+        "an outage is `unavailable`, naming the store: {err}"
+    );
     s.fail_next(0);
     assert!(matches!(store.count("missing", &Filter::default()).await, Err(StoreError::CollectionNotFound(_))));
 }

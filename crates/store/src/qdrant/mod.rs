@@ -150,12 +150,30 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 /// What a failed call means for aidocs; `name` is the collection or alias it was about.
 fn status_error(what: &str, name: &str, s: &Status) -> StoreError {
+    let store = || "the Qdrant server".to_owned();
     match s.code() {
         Code::NotFound => StoreError::CollectionNotFound(name.to_owned()),
         Code::AlreadyExists => StoreError::CollectionExists(name.to_owned()),
-        Code::Unauthenticated | Code::PermissionDenied => {
-            StoreError::Backend(format!("Qdrant refused {what}: {} (check vector_store.api_key / QDRANT_API_KEY)", s.message()))
-        }
+        Code::Unauthenticated | Code::PermissionDenied => StoreError::Unauthorized {
+            store: store(),
+            detail: format!(
+                "{what}: {} (check vector_store.api_key / QDRANT_API_KEY)",
+                s.message()
+            ),
+        },
+        Code::Unavailable => StoreError::Unavailable {
+            store: store(),
+            detail: format!("{what}: {}", s.message()),
+        },
+        Code::Unknown if s.message().contains("transport error") => StoreError::Unavailable {
+            store: store(),
+            detail: format!("{what}: {}", s.message()),
+        },
+        Code::DeadlineExceeded => StoreError::Timeout {
+            store: store(),
+            what: what.to_owned(),
+            detail: s.message().to_owned(),
+        },
         code => StoreError::Backend(format!("Qdrant {what} failed ({code:?}): {}", s.message())),
     }
 }

@@ -1,6 +1,6 @@
 //! Fault injection for tests (feature `testkit`): [`FaultyStore`] wraps any store and, on
 //! demand, fails queries on one collection, fails upserts after a number of successful
-//! ones, or slows full scans (a large collection, in effect). [`qdrant_server`]: a Qdrant
+//! ones, or slows full scans (a large collection, in effect); it counts `optimize` calls. [`qdrant_server`]: a Qdrant
 //! gRPC + REST test server over the embedded engine, for the `QdrantStore` tests.
 
 use aidocs_core::{CollectionInfo, CollectionSpec, Filter, Point, PointPage, ScoredChunk, StoreError, StoreQuery, StoredPoint, VectorStore};
@@ -19,6 +19,7 @@ pub struct Faults {
     /// Every `scroll_points` call waits this long first.
     pub scroll_delay: Mutex<Duration>,
     upserts: AtomicUsize,
+    optimizes: AtomicUsize,
 }
 
 impl Faults {
@@ -33,6 +34,11 @@ impl Faults {
 
     pub fn slow_scans(&self, delay: Duration) {
         *self.scroll_delay.lock().unwrap() = delay;
+    }
+
+    /// `optimize` calls passed through so far.
+    pub fn optimize_calls(&self) -> usize {
+        self.optimizes.load(Ordering::SeqCst)
     }
 }
 
@@ -120,6 +126,7 @@ impl VectorStore for FaultyStore {
         self.inner.query(collection, query).await
     }
     async fn optimize(&self, collection: &str) -> Result<(), StoreError> {
+        self.faults.optimizes.fetch_add(1, Ordering::SeqCst);
         self.inner.optimize(collection).await
     }
 }
