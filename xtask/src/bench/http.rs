@@ -324,6 +324,18 @@ pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Ingest with ONNX into a fresh data dir, then [`profile`] (`cargo xtask bench profile`).
+pub fn profile_only(root: &Path, bin_dir: &Path) -> Result<()> {
+    require_wrk()?;
+    let work = bin_dir.join("bench-profile");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let data = work.join("data");
+    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    profile(bin_dir, &data, &work)?.finish()?;
+    Ok(())
+}
+
 /// At and over the concurrency limit: see the module doc.
 pub fn overload(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
     let mut env = onnx_env();

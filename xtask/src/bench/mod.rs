@@ -56,6 +56,11 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             build_release()?;
             http::load(root, &http::release_dir())
         }
+        "profile" => {
+            crate::models(root)?;
+            build_release()?;
+            http::profile_only(root, &http::release_dir())
+        }
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         "report" => {
             let path = match args.get(1) {
@@ -68,7 +73,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, criterion, report [RUN.json])"),
     }
 }
 
