@@ -404,7 +404,7 @@ pub fn overload(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
 const PROFILE_PHASE: u64 = 10;
 
 /// Search under a steady load (4 in flight) with and without a CPU profile being taken,
-/// phases interleaved (off, on at 99 Hz, off, on at 999 Hz) so drift does not pass for cost.
+/// phases interleaved (off, 99 Hz, off, 999 Hz, off) so drift does not pass for cost.
 pub fn profile(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
     let script = write_script(work, "search-profile.lua", "")?;
     let mut env = onnx_env();
@@ -419,64 +419,43 @@ pub fn profile(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
         &[("req/s", 1), ("p50 ms", 2), ("p99 ms", 2), ("samples", 0)],
     )
     .ratio_of(0);
-    let (mut baseline, mut profiled) = (Vec::new(), Vec::new());
-    for (label, hz) in [
-        ("no profile", None),
-        ("profile at 99 Hz (default)", Some(99)),
-        ("no profile, again", None),
-        ("profile at 999 Hz", Some(999)),
-    ] {
+    // Every phase in order, so drift across the run shows; ratios are against the mean of the
+    // unprofiled phases, which bracket the profiled ones.
+    let phases = [("no profile (1)", None), ("profile at 99 Hz (default)", Some(99)), ("no profile (2)", None), ("profile at 999 Hz", Some(999)), ("no profile (3)", None)];
+    let mut rows = Vec::new();
+    for (label, hz) in phases {
         eprintln!("bench profile: {label}");
         let profiler = hz.map(|hz| {
             let addr = server.addr.clone();
             std::thread::spawn(move || -> Result<u64> {
-                let (status, body) = Client::connect(&addr)?.get(&format!(
-                    "/v1/admin/profile?seconds={}&frequency={hz}&format=folded",
-                    dur.as_secs()
-                ))?;
+                let (status, body) = Client::connect(&addr)?.get(&format!("/v1/admin/profile?seconds={}&frequency={hz}&format=folded", dur.as_secs()))?;
                 if status != 200 {
                     bail!("profile answered {status}: {body}");
                 }
-                Ok(body
-                    .lines()
-                    .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-                    .sum())
+                Ok(body.lines().filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum())
             })
         });
         let r = wrk(&server.addr, &script, 4, dur)?;
-        let samples = profiler
-            .map(|p| {
-                p.join()
-                    .map_err(|_| anyhow::anyhow!("profile thread panicked"))?
-            })
-            .transpose()?;
+        let samples = profiler.map(|p| p.join().map_err(|_| anyhow::anyhow!("profile thread panicked"))?).transpose()?;
         if r.non_2xx() > 0 {
             bail!("{} non-2xx answers ({label})", r.non_2xx());
         }
-        let row = [r.requests_per_s(), r.ms("p50_us"), r.ms("p99_us")];
-        match samples {
-            None => baseline.push(row),
-            Some(n) => profiled.push((label, row, n)),
-        }
+        rows.push((label, [r.requests_per_s(), r.ms("p50_us"), r.ms("p99_us")], samples));
     }
-    let mean = |i: usize| baseline.iter().map(|b| b[i]).sum::<f64>() / baseline.len() as f64;
-    t.row(
-        "no profile (mean of the two unprofiled phases)",
-        &[Some(mean(0)), Some(mean(1)), Some(mean(2)), None],
-    );
-    for (label, row, n) in profiled {
-        t.row(
-            label,
-            &[Some(row[0]), Some(row[1]), Some(row[2]), Some(n as f64)],
-        );
+    let unprofiled: Vec<&[f64; 3]> = rows.iter().filter(|r| r.2.is_none()).map(|r| &r.1).collect();
+    let mean = |i: usize| unprofiled.iter().map(|b| b[i]).sum::<f64>() / unprofiled.len() as f64;
+    t.row("no profile, mean of the unprofiled phases", &[Some(mean(0)), Some(mean(1)), Some(mean(2)), None]);
+    for (label, row, samples) in rows {
+        t.row(label, &[Some(row[0]), Some(row[1]), Some(row[2]), samples.map(|n| n as f64)]);
     }
     let mut report = Report::new("profile", "Cost of a CPU profile under load");
     report.note(format!(
         "A release `aidocs-server` (ONNX engine, hybrid search, no cache) under `wrk` with 4 searches \
          in flight for {} s per phase; in the profiled phases `GET /v1/admin/profile?seconds={}` \
          samples every thread (SIGPROF, `pprof`) for the whole phase. Phases interleave: no profile, \
-         99 Hz, no profile, 999 Hz; the baseline row is the mean of the two unprofiled phases and \
-         ratios are against it; `samples` is what the profile returned. Load generator and server share 2 cores.",
+         99 Hz, no profile, 999 Hz, no profile, each listed in order below the baseline row (the \
+         mean of the three unprofiled phases, which bracket the profiled ones); `samples` is \
+         what the profile returned. Load generator and server share 2 cores.",
         dur.as_secs(),
         dur.as_secs()
     ));
