@@ -33,7 +33,8 @@ pub struct Rollouts {
     answers: moka::sync::Cache<String, Routed>,
     /// Aliases whose live traffic a blue-green deployment is watching: alias -> deployment id.
     monitors: RwLock<HashMap<String, String>>,
-    /// `deployments.json`: blue-green history and the persisted cleanup schedule.
+    /// `deployments.json`: where blue-green history and the cleanup schedule lived before
+    /// they moved into the state store (read when the store has none).
     deployments_file: PathBuf,
     deployments_lock: tokio::sync::Mutex<()>,
 }
@@ -239,10 +240,25 @@ pub struct Cleanup {
     pub reason: String,
 }
 
+/// Blue-green history and the cleanup schedule: one versioned document in the rollout
+/// state store (`deployment_log`), so replicas sharing Redis share it. Before it lived
+/// there it was `<data_dir>/rollout/deployments.json`, still read when the store has none.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct DeploymentsFile {
+    #[serde(default)]
+    version: u64,
     deployments: Vec<Deployment>,
     cleanups: Vec<Cleanup>,
+}
+
+impl aidocs_rollout::Document for DeploymentsFile {
+    const KIND: &'static str = "deployment_log";
+    fn id(&self) -> &str {
+        "all"
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
 }
 
 impl Engine {
@@ -560,6 +576,10 @@ impl Engine {
 
     async fn read_deployments(&self) -> Result<DeploymentsFile> {
         let r = self.rollouts()?;
+        if let Some(d) = r.store.get::<DeploymentsFile>("all").await.map_err(rollout_err)? {
+            return Ok(d);
+        }
+        // A data dir from before the log moved into the state store.
         match tokio::fs::read(&r.deployments_file).await {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Internal(format!("corrupt {}: {e}", r.deployments_file.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DeploymentsFile::default()),
@@ -567,23 +587,21 @@ impl Engine {
         }
     }
 
-    /// Read, change and atomically rewrite `deployments.json`.
-    async fn update_deployments(&self, f: impl FnOnce(&mut DeploymentsFile)) -> Result<()> {
+    /// Read, change and save the deployment log with compare-and-set (replicas sharing the
+    /// state store may write at once: the loser reads again and reapplies `f`).
+    async fn update_deployments(&self, f: impl Fn(&mut DeploymentsFile)) -> Result<()> {
         let r = self.rollouts()?;
         let _one_writer = r.deployments_lock.lock().await;
-        let mut file = self.read_deployments().await?;
-        f(&mut file);
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
-        let path = r.deployments_file.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
+        for _ in 0..16 {
+            let mut file = self.read_deployments().await?;
+            let expected = file.version;
+            f(&mut file);
+            file.version = expected + 1;
+            if r.store.save(&file, expected).await.map_err(rollout_err)? {
+                return Ok(());
             }
-            aidocs_fsio::write_atomic(&path, &bytes)
-                .map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
-        })
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+        }
+        Err(Error::Conflict("the deployment log kept changing under concurrent writers; retry".into()))
     }
 
     /// Delete every scheduled collection that is due and no alias points at.
@@ -671,7 +689,7 @@ impl Engine {
                     events,
                     ingest: None,
                 };
-                self.update_deployments(|f| f.deployments.push(d)).await?;
+                self.update_deployments(|f| f.deployments.push(d.clone())).await?;
                 self.metrics().deployment("failed");
                 return Err(e);
             }
@@ -706,8 +724,8 @@ impl Engine {
         self.metrics().deployment(if d.status == DeploymentStatus::RolledBack { "rolled_back" } else { "switched" });
         let record = d.clone();
         self.update_deployments(move |f| {
-            f.deployments.push(record);
-            f.cleanups.extend(cleanup);
+            f.deployments.push(record.clone());
+            f.cleanups.extend(cleanup.iter().cloned());
         })
         .await?;
         Ok(d)

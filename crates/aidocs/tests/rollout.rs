@@ -451,3 +451,45 @@ async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
     let (_, h, _) = call(&app, search_as("user-1", "install")).await;
     assert!(h.get("x-aidocs-variant").is_none(), "a stopped test routes nothing");
 }
+
+/// The blue-green log and cleanup schedule live in the rollout state: two replicas sharing
+/// Redis see the same schedule (it was a local `deployments.json`, so a replica that did not
+/// run the deployment never cleaned up blue and did not list it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_redis_share_the_blue_green_log_and_cleanups() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
+    common::write_tree(&v1, V1);
+    common::write_tree(&v2, V2);
+    let namespace = format!("aidocs-test-deploy-{}:", uuid::Uuid::new_v4().simple());
+    let replica = |name: &str| {
+        let mut cfg = common::config(&dir.path().join(name));
+        cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
+        cfg.rollout.blue_green.monitor_s = 0;
+        cfg.cache.url = url.clone();
+        cfg.cache.namespace = namespace.clone();
+        Engine::open(cfg).unwrap()
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let req = |source: &std::path::Path| -> aidocs::rollout::BlueGreenRequest {
+        serde_json::from_value(json!({"alias": "docs", "source": source, "validate_queries": ["install the server"]})).unwrap()
+    };
+    let first = a.deploy_blue_green(req(&v1), &NoProgress).await.unwrap();
+    let second = a.deploy_blue_green(req(&v2), &NoProgress).await.unwrap();
+    let blue = first.green.clone();
+    assert_ne!(second.green, blue);
+    // B ran nothing, yet sees A's schedule and history.
+    let on_b: Vec<String> = b.cleanups().await.unwrap().into_iter().map(|c| c.collection).collect();
+    assert_eq!(on_b, vec![blue.clone()], "B sees the cleanup A scheduled");
+    let status = b.deployment_status().await.unwrap();
+    assert_eq!(status["state_backend"], "redis");
+    assert_eq!(status["deployments"].as_array().unwrap().len(), 2, "{status}");
+    // Two replicas writing at once (each deploying into its own store) lose neither entry:
+    // compare-and-set on the shared log, the loser retried.
+    let (ra, rb) = tokio::join!(a.deploy_blue_green(req(&v1), &NoProgress), b.deploy_blue_green(req(&v1), &NoProgress));
+    ra.unwrap();
+    rb.unwrap();
+    let after = a.deployment_status().await.unwrap();
+    assert_eq!(after["deployments"].as_array().unwrap().len(), 4, "{after}");
+}

@@ -141,7 +141,7 @@ struct StatsEntry {
     stats: ArmStats,
 }
 
-const KINDS: [&str; 2] = ["canary", "ab"];
+const KINDS: [&str; 3] = ["canary", "ab", "deployment_log"];
 
 impl FileStateStore {
     /// Open (creating) the state in `dir`.
