@@ -157,7 +157,14 @@ pub struct SkippedFile {
 #[derive(Clone)]
 pub struct Engine {
     cfg: Arc<Config>,
+    /// The embedder as supplied (by `open` or `with_embedder`), before the engine's stack.
+    base_embedder: Arc<dyn Embedder>,
+    /// What the engine embeds with: `base_embedder` metered, behind its circuit breaker,
+    /// then cached when there is a cache ([`Engine::compose_embedder`]).
     embedder: Arc<dyn Embedder>,
+    /// The same stack without the cache: what health checks probe (a cached answer says
+    /// nothing about whether the embedder works).
+    uncached_embedder: Arc<dyn Embedder>,
     sparse: Arc<dyn SparseEncoder>,
     pub(crate) counter: Arc<dyn TokenCounter>,
     store: Arc<dyn VectorStore>,
@@ -254,13 +261,34 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Replace the embedder (e.g. to instrument it); it gets its own circuit breaker. Call
-    /// before [`Engine::with_cache`], so cached embeddings are served while it is down.
+    /// Replace the embedder (e.g. to instrument [`Engine::base_embedder`]). It gets the
+    /// same stack as the one it replaces (metering, a circuit breaker, the cache when there
+    /// is one) in whatever order the builder methods are called.
     pub fn with_embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
-        let guarded = GuardedEmbedder::new(embedder, self.cfg.breaker.to_core());
-        self.set_breaker(guarded.breaker().clone());
-        self.embedder = Arc::new(guarded);
+        self.base_embedder = embedder;
+        self.compose_embedder();
         self
+    }
+
+    /// Build the embedding stack over `base_embedder`: token metering, then the circuit
+    /// breaker, then (with a cache) the cache, so cached embeddings are served while the
+    /// embedder is down and every embedding that runs is metered once.
+    fn compose_embedder(&mut self) {
+        let provider = self.cfg.embedding.provider.as_str();
+        let metered = MeteredEmbedder::new(self.base_embedder.clone(), self.counter.clone(), self.metrics.clone(), provider, self.cfg.embedding.price());
+        let guarded = GuardedEmbedder::new(Arc::new(metered), self.cfg.breaker.to_core());
+        self.set_breaker(guarded.breaker().clone());
+        let guarded: Arc<dyn Embedder> = Arc::new(guarded);
+        self.uncached_embedder = guarded.clone();
+        self.embedder = match &self.cache {
+            Some(c) => {
+                let ttl = Duration::from_secs(self.cfg.cache.ttl.embedding_s);
+                let cached = Arc::new(CachedEmbedder::new(guarded, c.cache.clone(), provider, ttl));
+                *c.embedder.write().unwrap_or_else(|p| p.into_inner()) = cached.clone();
+                cached
+            }
+            None => guarded,
+        };
     }
 
     fn set_breaker(&self, b: Arc<CircuitBreaker>) {
@@ -274,17 +302,16 @@ impl Engine {
     }
 
     /// Cache embeddings, search results and HyDE passages in `cache` (TTLs from config).
-    /// Wraps the embedder in a [`CachedEmbedder`].
+    /// The embedding stack gets a [`CachedEmbedder`] on top ([`Engine::compose_embedder`]).
     pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
-        let provider = self.cfg.embedding.provider.as_str();
-        let ttl = Duration::from_secs(self.cfg.cache.ttl.embedding_s);
-        let embedder = Arc::new(CachedEmbedder::new(self.embedder.clone(), cache.clone(), provider, ttl));
-        self.embedder = embedder.clone();
         if let Some(circuit) = cache.circuit() {
             self.set_breaker(circuit);
         }
-        let c = Arc::new(EngineCache { cache, embedder, search: KindCounters::default(), hyde: KindCounters::default() });
+        // The placeholder is replaced by compose_embedder below.
+        let placeholder = Arc::new(CachedEmbedder::new(self.base_embedder.clone(), cache.clone(), "", Duration::ZERO));
+        let c = Arc::new(EngineCache { cache, embedder: std::sync::RwLock::new(placeholder), search: KindCounters::default(), hyde: KindCounters::default() });
         self.cache = Some(c.clone());
+        self.compose_embedder();
         // Weak: the metrics outlive neither the engine nor keep its cache alive.
         let weak = Arc::downgrade(&c);
         self.metrics.add_source(move |snap| {
@@ -330,10 +357,6 @@ impl Engine {
         let breakers: Breakers = Arc::default();
         // Fails only if the exporter cannot register with a fresh registry: a bug.
         let metrics = Metrics::new(env!("CARGO_PKG_VERSION")).expect("a fresh metrics registry");
-        let provider = cfg.embedding.provider.as_str();
-        let metered = MeteredEmbedder::new(embedder, counter.clone(), metrics.clone(), provider, cfg.embedding.price());
-        let guarded = GuardedEmbedder::new(Arc::new(metered), cfg.breaker.to_core());
-        breakers.write().unwrap_or_else(|p| p.into_inner()).insert("embedding", guarded.breaker().clone());
         let weak = Arc::downgrade(&breakers);
         metrics.add_source(move |snap| {
             if let Some(b) = weak.upgrade() {
@@ -342,9 +365,11 @@ impl Engine {
                 }
             }
         });
-        Self {
+        let mut engine = Self {
             cfg: Arc::new(cfg),
-            embedder: Arc::new(guarded),
+            base_embedder: embedder.clone(),
+            uncached_embedder: embedder.clone(),
+            embedder,
             sparse,
             counter,
             store,
@@ -356,7 +381,9 @@ impl Engine {
             metrics,
             breakers,
             rollouts: None,
-        }
+        };
+        engine.compose_embedder();
+        engine
     }
 
     pub fn config(&self) -> &Config {
@@ -367,8 +394,15 @@ impl Engine {
         &self.store
     }
 
+    /// What the engine embeds with: the full stack (metering, circuit breaker, cache).
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
+    }
+
+    /// The embedder as supplied, without the engine's stack: wrap this one to instrument it
+    /// and hand the wrapper to [`Engine::with_embedder`].
+    pub fn base_embedder(&self) -> &Arc<dyn Embedder> {
+        &self.base_embedder
     }
 
     /// Replace the store, e.g. with a wrapper that instruments or injects faults into this
@@ -615,7 +649,7 @@ impl Engine {
             "health": c.cache.stats().health,
             "cache": c.cache.stats(),
             "kinds": {
-                "embedding": c.embedder.counters(),
+                "embedding": c.embedder.read().unwrap_or_else(|p| p.into_inner()).counters(),
                 "search": c.search.snapshot(),
                 "hyde": c.hyde.snapshot(),
             },
@@ -634,7 +668,7 @@ impl Engine {
         let t = Instant::now();
         // A fixed probe text: after the first call it is an embedding-cache hit, so probing
         // often costs nothing and adds no keys.
-        let embedding = match self.embedder.embed(&["aidocs health probe".to_owned()]).await {
+        let embedding = match self.uncached_embedder.embed(&["aidocs health probe".to_owned()]).await {
             Ok(_) => serde_json::json!({"status": "up", "model": self.embedder.model_id(), "latency_ms": ms(t)}),
             Err(e) => serde_json::json!({"status": "down", "model": self.embedder.model_id(), "error": e.to_string(), "latency_ms": ms(t)}),
         };
@@ -1109,7 +1143,8 @@ impl KindCounters {
 /// The engine's cache and its per-kind counters.
 struct EngineCache {
     cache: Arc<dyn Cache>,
-    embedder: Arc<CachedEmbedder>,
+    /// The top of the embedding stack; replaced when the embedder is.
+    embedder: std::sync::RwLock<Arc<CachedEmbedder>>,
     search: KindCounters,
     hyde: KindCounters,
 }
@@ -1118,7 +1153,7 @@ impl EngineCache {
     /// Per-kind and per-tier counters for a metrics scrape.
     fn snapshot_into(&self, snap: &mut aidocs_obs::Snapshot) {
         use std::sync::atomic::Ordering::Relaxed;
-        let (eh, em) = self.embedder.hits_misses();
+        let (eh, em) = self.embedder.read().unwrap_or_else(|p| p.into_inner()).hits_misses();
         snap.cache_kinds.push(("embedding", eh, em));
         snap.cache_kinds.push(("search", self.search.hits.load(Relaxed), self.search.misses.load(Relaxed)));
         snap.cache_kinds.push(("hyde", self.hyde.hits.load(Relaxed), self.hyde.misses.load(Relaxed)));

@@ -34,7 +34,7 @@ fn engine_with(dir: &std::path::Path, kind: CacheBackend, url: &str) -> (Engine,
     let mut cfg = common::config(dir);
     cfg.cache.kind = CacheBackend::None;
     let plain = Engine::open(cfg.clone()).unwrap();
-    let counting = Arc::new(Counting { inner: plain.embedder().clone(), texts: AtomicUsize::new(0) });
+    let counting = Arc::new(Counting { inner: plain.base_embedder().clone(), texts: AtomicUsize::new(0) });
     let mut engine = plain.with_embedder(counting.clone());
     cfg.cache.kind = kind;
     cfg.cache.url = url.into();
@@ -168,4 +168,24 @@ async fn redis_l2_serves_a_second_engine_and_a_dead_redis_only_degrades() {
     assert_eq!(body["status"], "healthy", "{body}");
     assert_eq!(body["services"]["cache"]["status"], "up", "{body}");
     assert_eq!(body["services"]["generator"]["status"], "not_configured");
+}
+
+/// The builder is not order-sensitive: an embedder replaced after the cache was set up (as
+/// `Engine::open` does) is still metered and still cached. It used to replace the whole
+/// stack, so embeddings bypassed the cache and `embedding_tokens_total` stopped counting.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_embedder_replaced_after_the_cache_is_metered_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.cache.kind = CacheBackend::Memory;
+    let engine = Engine::open(cfg).unwrap();
+    let counting = Arc::new(Counting { inner: engine.base_embedder().clone(), texts: AtomicUsize::new(0) });
+    let engine = engine.with_embedder(counting.clone());
+    let texts = vec!["the order of the builder calls must not matter".to_owned()];
+    engine.embedder().embed(&texts).await.unwrap();
+    engine.embedder().embed(&texts).await.unwrap();
+    assert_eq!(counting.texts.load(Ordering::SeqCst), 1, "the second embedding came from the cache");
+    let text = engine.metrics().encode().unwrap();
+    let tokens = text.lines().find(|l| l.starts_with("embedding_tokens_total{")).unwrap_or_else(|| panic!("metered:\n{text}"));
+    assert!(tokens.rsplit(' ').next().unwrap().parse::<f64>().unwrap() > 0.0, "{tokens}");
 }

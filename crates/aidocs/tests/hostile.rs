@@ -178,7 +178,7 @@ fn slow_app(dir: &std::path::Path, admin_timeout_ms: u64, delay_ms: u64) -> (axu
     cfg.server.admin_timeout_ms = admin_timeout_ms;
     cfg.ingest.batch_size = 1;
     let engine = aidocs::Engine::open(cfg).unwrap();
-    let slow = std::sync::Arc::new(common::Slow { inner: engine.embedder().clone(), delay: std::time::Duration::from_millis(delay_ms) });
+    let slow = std::sync::Arc::new(common::Slow { inner: engine.base_embedder().clone(), delay: std::time::Duration::from_millis(delay_ms) });
     let engine = engine.with_embedder(slow);
     (aidocs::api::router(engine.clone()), engine)
 }
@@ -342,11 +342,13 @@ async fn jobs_are_shared_between_replicas_through_redis() {
         let mut cfg = common::config(&dir.path().join(name));
         cfg.ingest.batch_size = 1;
         cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
+        // No embedding cache: both ingests embed the same pages, and the second must be slow.
+        cfg.cache.kind = aidocs::config::CacheBackend::None;
         cfg.cache.url = url.clone();
         cfg.cache.namespace = namespace.clone();
         let engine = aidocs::Engine::open(cfg).unwrap();
         let slow = std::sync::Arc::new(common::Slow {
-            inner: engine.embedder().clone(),
+            inner: engine.base_embedder().clone(),
             delay: std::time::Duration::from_millis(delay_ms),
         });
         aidocs::api::router(engine.with_embedder(slow))
