@@ -722,7 +722,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let engine = open_engine(cfg)?;
             let resp = engine.search(SearchRequest { query: query.clone(), collection, limit, mode, filter, hyde, rerank }).await?;
             for (stage, note) in [("hyde", &resp.hyde), ("rerank", &resp.rerank)] {
-                if let Some(n) = note.as_deref().filter(|n| n.starts_with("skipped")) {
+                if let Some(n) = note.as_ref().filter(|n| n.is_skipped()) {
                     eprintln!("note: {stage} {n}");
                 }
             }

@@ -53,6 +53,55 @@ impl SearchRequest {
     }
 }
 
+/// What an optional search stage (HyDE, rerank) did (closed set). On the wire it is one
+/// string, as it always was: `applied (...)` or `skipped: <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum StageNote {
+    /// It ran; the text says how (`applied (2 passages, how-to prompt)`).
+    Applied(String),
+    /// It did not run and the answer is degraded; the reason.
+    Skipped(String),
+}
+
+impl StageNote {
+    pub fn applied(detail: impl std::fmt::Display) -> Self {
+        Self::Applied(format!("applied ({detail})"))
+    }
+
+    pub fn skipped(reason: impl std::fmt::Display) -> Self {
+        Self::Skipped(reason.to_string())
+    }
+
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Self::Skipped(_))
+    }
+}
+
+impl std::fmt::Display for StageNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Applied(text) => f.write_str(text),
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+        }
+    }
+}
+
+impl From<StageNote> for String {
+    fn from(n: StageNote) -> Self {
+        n.to_string()
+    }
+}
+
+impl From<String> for StageNote {
+    fn from(s: String) -> Self {
+        match s.strip_prefix("skipped: ") {
+            Some(reason) => Self::Skipped(reason.to_owned()),
+            None => Self::Applied(s),
+        }
+    }
+}
+
 /// Milliseconds spent per stage of one search (0 for stages that did not run).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageTimings {
@@ -86,10 +135,10 @@ pub struct SearchResponse {
     pub timings: StageTimings,
     /// Present when HyDE was requested: `applied (N passages, kind)` or `skipped: <reason>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyde: Option<String>,
+    pub hyde: Option<StageNote>,
     /// Present when reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rerank: Option<String>,
+    pub rerank: Option<StageNote>,
     /// Served from the search-result cache.
     #[serde(default)]
     pub cached: bool,
@@ -527,7 +576,7 @@ impl Engine {
             && sv.is_empty() {
                 // Only stop words: lexical search has nothing to match.
                 if mode == SearchMode::Sparse {
-                    let skipped = |f: bool| f.then(|| "skipped: no searchable terms".to_owned());
+                    let skipped = |f: bool| f.then(|| StageNote::skipped("no searchable terms"));
                     return Ok(SearchResponse {
                         collection,
                         mode,
@@ -567,7 +616,7 @@ impl Engine {
             Some(aidocs_hyde::combine(&q, &vecs, w))
         } else {
             if want_hyde {
-                hyde_note = Some("skipped: sparse mode does not use embeddings".to_owned());
+                hyde_note = Some(StageNote::skipped("sparse mode does not use embeddings"));
             }
             None
         };
@@ -611,7 +660,7 @@ impl Engine {
                 }
             })
             .collect();
-        let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(|n| n.starts_with("skipped"));
+        let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(StageNote::is_skipped);
         let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, hits };
         if let (Some(c), Some(key), false) = (&self.cache, &cache_key, degraded) {
             // A degraded answer (a stage skipped) is not cached: the next request retries it.
@@ -726,15 +775,15 @@ impl Engine {
     }
 
     /// HyDE passages for `query` and the note for the response; no passages on any failure.
-    async fn hyde_passages(&self, query: &str) -> (Vec<String>, String) {
+    async fn hyde_passages(&self, query: &str) -> (Vec<String>, StageNote) {
         let Some(hyde) = &self.hyde else {
             self.metrics.hyde_query(Outcome::Skipped);
-            return (Vec::new(), "skipped: hyde is not configured (set hyde.base_url)".into());
+            return (Vec::new(), StageNote::skipped("hyde is not configured (set hyde.base_url)"));
         };
         let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
         if let Some(c) = &self.cache
             && let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
-                let note = format!("applied ({} passages, cached)", passages.len());
+                let note = StageNote::applied(format_args!("{} passages, cached", passages.len()));
                 self.metrics.hyde_query(Outcome::Cached);
                 return (passages, note);
             }
@@ -749,7 +798,7 @@ impl Engine {
         self.metrics.hyde_query(outcome);
         match expanded {
             Ok(x) => {
-                let note = format!("applied ({} passages, {} prompt)", x.passages.len(), x.kind.as_str());
+                let note = StageNote::applied(format_args!("{} passages, {} prompt", x.passages.len(), x.kind.as_str()));
                 if let Some(c) = &self.cache {
                     c.set_json(&key, &x.passages, Duration::from_secs(self.cfg.cache.ttl.hyde_s)).await;
                 }
@@ -757,14 +806,14 @@ impl Engine {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "HyDE failed; searching without expansion");
-                (Vec::new(), format!("skipped: {e}"))
+                (Vec::new(), StageNote::skipped(e))
             }
         }
     }
 
     /// Rescore the first `rerank.top_k` candidates in place (best first); the rest keep the
     /// fused order after them. Returns the note for the response.
-    async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> String {
+    async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> StageNote {
         let t = Instant::now();
         let (note, outcome) = self.rerank_inner(query, scored).await;
         self.metrics.stage(Stage::Rerank, t.elapsed().as_secs_f64(), outcome.as_str());
@@ -772,13 +821,13 @@ impl Engine {
         note
     }
 
-    async fn rerank_inner(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> (String, Outcome) {
+    async fn rerank_inner(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> (StageNote, Outcome) {
         let Some(reranker) = &self.reranker else {
-            return ("skipped: no reranker configured (set rerank.engine)".into(), Outcome::Skipped);
+            return (StageNote::skipped("no reranker configured (set rerank.engine)"), Outcome::Skipped);
         };
         let k = self.cfg.rerank.top_k.min(scored.len());
         if k == 0 {
-            return ("skipped: no candidates".into(), Outcome::Skipped);
+            return (StageNote::skipped("no candidates"), Outcome::Skipped);
         }
         let passages: Vec<String> = scored[..k]
             .iter()
@@ -795,15 +844,15 @@ impl Engine {
                     s
                 }));
                 scored.extend(rest);
-                (format!("applied ({}, {k} candidates)", reranker.model_id()), Outcome::Ok)
+                (StageNote::applied(format_args!("{}, {k} candidates", reranker.model_id())), Outcome::Ok)
             }
-            Ok(Ok(scores)) => (format!("skipped: reranker returned {} scores for {k} passages", scores.len()), Outcome::Error),
-            Ok(Err(e @ CoreError::CircuitOpen { .. })) => (format!("skipped: {e}"), Outcome::Skipped),
+            Ok(Ok(scores)) => (StageNote::skipped(format_args!("reranker returned {} scores for {k} passages", scores.len())), Outcome::Error),
+            Ok(Err(e @ CoreError::CircuitOpen { .. })) => (StageNote::skipped(e), Outcome::Skipped),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "rerank failed; keeping fused order");
-                (format!("skipped: {e}"), Outcome::Error)
+                (StageNote::skipped(e), Outcome::Error)
             }
-            Err(_) => (format!("skipped: reranker timed out after {} ms", timeout.as_millis()), Outcome::Error),
+            Err(_) => (StageNote::skipped(format_args!("reranker timed out after {} ms", timeout.as_millis())), Outcome::Error),
         }
     }
 
@@ -1272,6 +1321,21 @@ pub fn snippet(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::StageNote;
+
+    #[test]
+    fn stage_notes_keep_their_wire_strings() {
+        let applied = StageNote::applied("2 passages, how-to prompt");
+        let skipped = StageNote::skipped("hyde is not configured (set hyde.base_url)");
+        assert_eq!(serde_json::to_value(&applied).unwrap(), "applied (2 passages, how-to prompt)");
+        assert_eq!(serde_json::to_value(&skipped).unwrap(), "skipped: hyde is not configured (set hyde.base_url)");
+        for n in [applied, skipped] {
+            let back: StageNote = serde_json::from_value(serde_json::to_value(&n).unwrap()).unwrap();
+            assert_eq!(back, n);
+        }
+        assert!(StageNote::skipped("x").is_skipped() && !StageNote::applied("y").is_skipped());
+    }
+
     #[test]
     fn snippet_cuts_on_words() {
         assert_eq!(super::snippet("short  text\nhere", 50), "short text here");

@@ -25,7 +25,7 @@ pub mod rollout;
 pub mod web;
 
 pub use config::{Config, ConfigSource};
-pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageTimings};
+pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageNote, StageTimings};
 pub use error::{Error, ErrorCode, Result};
 
 /// Re-exports for embedders of the library.

@@ -86,7 +86,7 @@ async fn hyde_with_a_real_llm_averages_embeddings_and_keeps_filters() {
     req.hyde = Some(true);
     req.limit = Some(3);
     let resp = engine.search(req).await.unwrap();
-    assert!(resp.hyde.as_deref().unwrap().starts_with("applied (2 passages"), "{:?}", resp.hyde);
+    assert!(resp.hyde.as_ref().unwrap().to_string().starts_with("applied (2 passages"), "{:?}", resp.hyde);
     assert!(resp.timings.hyde_ms > 0.0 && resp.timings.embed_ms > 0.0 && resp.timings.search_ms > 0.0, "{:?}", resp.timings);
     assert!(!resp.hits.is_empty());
     assert!(resp.hits.iter().all(|h| h.metadata.language.as_deref() == Some("rust")), "filter preserved under HyDE");
@@ -145,6 +145,8 @@ async fn hyde_falls_back_to_hybrid_on_timeout_or_unreachable_generator() {
         req.hyde = Some(true);
         let resp = engine.search(req).await.unwrap();
         let note = resp.hyde.clone().unwrap();
+        assert!(note.is_skipped(), "{note}");
+        let note = note.to_string();
         assert!(note.starts_with("skipped: ") && note.contains(why), "{note}");
         let ids = |r: &aidocs::SearchResponse| r.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&resp), ids(&expected), "fallback is plain hybrid");
@@ -152,7 +154,7 @@ async fn hyde_falls_back_to_hybrid_on_timeout_or_unreachable_generator() {
     // Not configured at all: also a note, never an error.
     let mut req = plain.clone();
     req.hyde = Some(true);
-    let note = base.search(req).await.unwrap().hyde.unwrap();
+    let note = base.search(req).await.unwrap().hyde.unwrap().to_string();
     assert!(note.contains("not configured"), "{note}");
 }
 
@@ -181,7 +183,7 @@ async fn rerank_reorders_the_top_k_and_degrades_with_a_note() {
 
     let engine = base.clone().with_reranker(Arc::new(CountReranker));
     let resp = engine.search(req.clone()).await.unwrap();
-    assert!(resp.rerank.as_deref().unwrap().starts_with("applied (count-reranker"), "{:?}", resp.rerank);
+    assert!(resp.rerank.as_ref().unwrap().to_string().starts_with("applied (count-reranker"), "{:?}", resp.rerank);
     // Same candidates, now ordered by the reranker's scores.
     let mut a: Vec<_> = resp.hits.iter().map(|h| h.id.clone()).collect();
     let mut b: Vec<_> = fused.hits.iter().map(|h| h.id.clone()).collect();
@@ -202,7 +204,7 @@ async fn rerank_reorders_the_top_k_and_degrades_with_a_note() {
     })
     .unwrap();
     let resp = base.clone().with_reranker(Arc::new(ce.clone())).search(req.clone()).await.unwrap();
-    assert!(resp.rerank.as_deref().unwrap().contains("random-ce"), "{:?}", resp.rerank);
+    assert!(resp.rerank.as_ref().unwrap().to_string().contains("random-ce"), "{:?}", resp.rerank);
     assert!(resp.timings.rerank_ms > 0.0);
     let texts: Vec<String> = resp.hits.iter().map(|h| format!("{} {}", h.title, h.snippet)).collect();
     let scores = ce.rerank("virtual environment for packages", &texts).await.unwrap();
@@ -220,10 +222,10 @@ async fn rerank_reorders_the_top_k_and_degrades_with_a_note() {
     })
     .unwrap();
     let resp = base.clone().with_reranker(Arc::new(broken)).search(req.clone()).await.unwrap();
-    assert!(resp.rerank.as_deref().unwrap().starts_with("skipped: "), "{:?}", resp.rerank);
+    assert!(resp.rerank.as_ref().unwrap().to_string().starts_with("skipped: "), "{:?}", resp.rerank);
     assert_eq!(resp.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(), fused.hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>());
     // None configured.
-    assert!(base.search(req).await.unwrap().rerank.unwrap().contains("no reranker configured"));
+    assert!(base.search(req).await.unwrap().rerank.unwrap().to_string().contains("no reranker configured"));
 }
 
 /// Sleeps (after flagging that it is running), or panics on a marker query: drives the

@@ -240,9 +240,9 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
                     hyde_ms.push(resp.timings.hyde_ms);
                 }
                 for note in [&resp.hyde, &resp.rerank].into_iter().flatten() {
-                    if note.starts_with("skipped") {
+                    if note.is_skipped() {
                         fallbacks += 1;
-                        reason.get_or_insert_with(|| note.clone());
+                        reason.get_or_insert_with(|| note.to_string());
                     }
                 }
                 let ranked: Vec<String> = resp.hits.iter().map(|h| h.path.clone()).collect();
