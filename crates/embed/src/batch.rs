@@ -2,7 +2,7 @@
 //! each batch to its length and the memory headroom ([`BatchSizer`]), pad per batch, run
 //! the engine, restore input order; and mean pooling for engines that return token states.
 
-use crate::local::EmbedError;
+use crate::error::EmbedError;
 use crate::memory::BatchSizer;
 use tokenizers::Tokenizer;
 

@@ -13,6 +13,7 @@
 mod batch;
 mod bm25;
 mod local;
+mod error;
 pub mod memory;
 #[cfg(feature = "onnx")]
 mod onnx;

@@ -9,24 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokenizers::{Tokenizer, TruncationParams};
 
+pub use crate::error::EmbedError;
 use crate::memory::{BatchSizer, EncoderShape, MemoryProbe};
-
-/// Errors loading or running the local model.
-#[derive(Debug, thiserror::Error)]
-pub enum EmbedError {
-    #[error("model file {path} is missing; run `cargo xtask models` (or set embedding.model_dir)")]
-    MissingFile { path: PathBuf },
-    #[error("cannot read model file {path}: {detail}")]
-    BadFile { path: PathBuf, detail: String },
-    #[error("model inference failed: {0}")]
-    Inference(String),
-}
-
-impl From<EmbedError> for CoreError {
-    fn from(e: EmbedError) -> Self {
-        CoreError::Embedding(e.to_string())
-    }
-}
 
 /// How to load and run the local model.
 #[derive(Debug, Clone)]
