@@ -70,7 +70,7 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.
-    let app = aidocs::api::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = aidocs_http::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
         shutdown().await;

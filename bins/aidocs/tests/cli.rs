@@ -193,7 +193,7 @@ fn canary_commands_drive_a_running_server() {
         engine.store().set_alias("docs", "docs_v1").await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = aidocs::api::router(engine.clone());
+        let app = aidocs_http::router(engine.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (addr, engine)
     });
@@ -360,12 +360,12 @@ fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
         cfg.auth.keys = vec![
             ApiKey {
                 name: "ops".into(),
-                sha256: aidocs::api::hash_key("admin-key-0123456789"),
+                sha256: aidocs_http::hash_key("admin-key-0123456789"),
                 scopes: vec![Scope::Admin],
             },
             ApiKey {
                 name: "reader".into(),
-                sha256: aidocs::api::hash_key("search-key-0123456789"),
+                sha256: aidocs_http::hash_key("search-key-0123456789"),
                 scopes: vec![Scope::Search],
             },
         ];
@@ -390,7 +390,7 @@ fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(axum::serve(listener, aidocs::api::router(engine.clone())).into_future());
+        tokio::spawn(axum::serve(listener, aidocs_http::router(engine.clone())).into_future());
         // Work for the profiler to see: searches (query embedding on candle) in a loop.
         let stop = stop.clone();
         let load = tokio::spawn(async move {

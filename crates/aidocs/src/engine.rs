@@ -178,29 +178,7 @@ impl Record {
     }
 }
 
-/// What an ingest run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct IngestReport {
-    pub collection: String,
-    pub files_seen: usize,
-    /// New or changed documents (re)written.
-    pub documents_written: usize,
-    pub documents_unchanged: usize,
-    pub documents_deleted: usize,
-    pub chunks_written: usize,
-    pub points_deleted: usize,
-    /// Bytes of the source files that were read and parsed.
-    #[serde(default)]
-    pub bytes_read: u64,
-    pub skipped: Vec<SkippedFile>,
-    pub took_ms: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SkippedFile {
-    pub path: String,
-    pub reason: String,
-}
+pub use crate::report::{IngestReport, SkippedFile};
 
 /// The assembled service. Cheap to share (`Arc` inside).
 #[derive(Clone)]
@@ -229,7 +207,7 @@ pub struct Engine {
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
     /// Canary and blue-green state; `None` for engines assembled from parts.
-    rollouts: Option<Arc<crate::rollout::Rollouts>>,
+    rollouts: Option<Arc<crate::rollout_state::Rollouts>>,
 }
 
 type Breakers = Arc<std::sync::RwLock<BTreeMap<&'static str, Arc<CircuitBreaker>>>>;
@@ -295,7 +273,7 @@ impl Engine {
         let store = open_store(&cfg)?;
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
-        let rollouts = crate::rollout::Rollouts::open(&cfg)?;
+        let rollouts = crate::rollout_state::Rollouts::open(&cfg)?;
         let cache = build_cache(&cfg)?;
         let mut engine = Self::from_parts(cfg, embedder, sparse, counter, store).with_rollouts(rollouts);
         if let Some(h) = hyde {
@@ -462,13 +440,13 @@ impl Engine {
     }
 
     /// Keep canary and blue-green state in `rollouts` (e.g. with a test clock).
-    pub fn with_rollouts(mut self, rollouts: crate::rollout::Rollouts) -> Self {
+    pub fn with_rollouts(mut self, rollouts: crate::rollout_state::Rollouts) -> Self {
         self.rollouts = Some(Arc::new(rollouts));
         self
     }
 
     /// The rollout machinery, when this engine has a state store.
-    pub fn rollout_state(&self) -> Option<&Arc<crate::rollout::Rollouts>> {
+    pub fn rollout_state(&self) -> Option<&Arc<crate::rollout_state::Rollouts>> {
         self.rollouts.as_ref()
     }
 
@@ -1259,7 +1237,7 @@ fn build_hyde(cfg: &Config) -> Result<Option<Hyde>> {
     if h.base_url.is_empty() {
         return Ok(None);
     }
-    let api_key = if h.api_key.is_empty() { std::env::var("OPENAI_API_KEY").unwrap_or_default() } else { h.api_key.clone() };
+    let api_key = h.api_key.clone();
     let timeout = Duration::from_millis(h.timeout_ms);
     let generator = OpenAiGenerator::new(OpenAiGeneratorConfig {
         base_url: h.base_url.clone(),

@@ -1,27 +1,30 @@
-//! `aidocs`: the composition crate.
+//! `aidocs`: the application.
 //!
-//! Owns configuration ([`config`], figment layers and templates), the [`Engine`] that
-//! assembles embedder, sparse encoder, token counter and store from config, the search and
-//! ingest pipelines, the HTTP API ([`api`], axum) and its error table ([`error`]).
+//! Owns the [`Engine`] that assembles embedder, sparse encoder, token counter, caches and
+//! store from the resolved settings (`aidocs-config`, re-exported as [`config`]), the search
+//! and ingest pipelines, rollouts (canaries, blue-green, A/B tests), backups, admin jobs, and
+//! the one error table ([`error`]: each error's code and HTTP status).
 //!
-//! Must not know: the internals of any backend; it talks to them only through the traits in
-//! `aidocs-core`. Binaries stay thin: they parse arguments and call into this crate.
+//! Must not know: HTTP (that is `aidocs-http`), how settings are read from files and the
+//! environment (`aidocs-config`), or the internals of any backend: it talks to them only
+//! through the traits in `aidocs-core`.
 
-pub mod api;
+/// Settings: the `aidocs-config` crate.
+pub use aidocs_config as config;
+/// `aidocs config migrate`: the `aidocs-config` crate's `migrate`.
+pub use aidocs_config::migrate as config_migrate;
 pub mod backup;
-pub mod client;
-pub mod config;
-pub mod config_migrate;
 pub mod engine;
 pub mod error;
-pub mod eval;
 pub mod filters;
 pub mod guard;
 pub mod jobs;
 pub mod metered;
 pub mod migrate;
 pub mod progress;
+pub mod report;
 pub mod rollout;
+pub mod rollout_state;
 pub mod web;
 
 pub use config::{Config, ConfigSource};

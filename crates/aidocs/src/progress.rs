@@ -1,6 +1,6 @@
 //! Ingest progress: a bar on a terminal, periodic log lines otherwise.
 
-use crate::engine::IngestReport;
+use crate::report::{IngestReport, WebIngestReport};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -24,7 +24,7 @@ pub trait IngestProgress: Send + Sync {
     fn file_done(&self, path: &str, outcome: FileOutcome);
     fn finish(&self, report: &IngestReport);
     /// The end of a web ingest.
-    fn finish_web(&self, _report: &crate::web::WebIngestReport) {}
+    fn finish_web(&self, _report: &WebIngestReport) {}
 }
 
 /// Reports nothing.
@@ -61,7 +61,7 @@ impl IngestProgress for LogProgress {
             tracing::info!(done = s.1, total = s.0, "ingest progress");
         }
     }
-    fn finish_web(&self, r: &crate::web::WebIngestReport) {
+    fn finish_web(&self, r: &WebIngestReport) {
         tracing::info!(
             collection = %r.collection, fetched = r.crawl.pages_fetched, not_modified = r.crawl.not_modified, written = r.documents_written,
             unchanged = r.documents_unchanged, deleted = r.documents_deleted, chunks = r.chunks_written, skipped = r.crawl.skipped,
@@ -108,7 +108,7 @@ impl IngestProgress for BarProgress {
     fn finish(&self, _: &IngestReport) {
         self.bar.finish_and_clear();
     }
-    fn finish_web(&self, _: &crate::web::WebIngestReport) {
+    fn finish_web(&self, _: &WebIngestReport) {
         self.bar.finish_and_clear();
     }
 }

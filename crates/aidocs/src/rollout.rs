@@ -7,260 +7,20 @@
 //! and feeds them real requests (the API calls [`Engine::route`] and
 //! [`Engine::record_routed`] for every search).
 
-use crate::config::{BlueGreenDefaults, Config, RolloutStateBackend};
+use crate::config::BlueGreenSettings;
 use crate::engine::{Engine, IngestReport, IngestRequest, SearchRequest};
 use crate::error::{Error, Result};
 use crate::progress::IngestProgress;
 use aidocs_core::{CollectionSpec, DocMetadata, StoreError};
-use aidocs_rollout::canary::{Canary, CanaryPlan, Decision, StageSpec};
-use aidocs_rollout::ab::{self, AbStatus, AbTest, Variant};
-use aidocs_rollout::{Arm, FileStateStore, RedisStateStore, RolloutError, Sample, StateStore, StateStoreExt, SystemWallClock, WallClock};
-use serde::{Deserialize, Serialize};
+use aidocs_rollout::canary::{Canary, CanaryPlan, Decision};
+use aidocs_rollout::ab::{self, AbStatus, AbTest};
+use aidocs_rollout::{Arm, StateStoreExt};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// The engine's rollout machinery: state store, clock, and what routing needs in memory.
-pub struct Rollouts {
-    store: Arc<dyn StateStore>,
-    clock: Arc<dyn WallClock>,
-    /// Active canaries by alias, refreshed by every check and every local change.
-    active: RwLock<HashMap<String, Canary>>,
-    /// Running A/B tests by alias, refreshed the same way.
-    active_ab: RwLock<HashMap<String, AbTest>>,
-    /// Recent A/B answers by query id, so feedback can be credited to the variant.
-    answers: moka::sync::Cache<String, Routed>,
-    /// Aliases whose live traffic a blue-green deployment is watching: alias -> deployment id.
-    monitors: RwLock<HashMap<String, String>>,
-    /// `deployments.json`: where blue-green history and the cleanup schedule lived before
-    /// they moved into the state store (read when the store has none).
-    deployments_file: PathBuf,
-    deployments_lock: tokio::sync::Mutex<()>,
-}
-
-impl std::fmt::Debug for Rollouts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rollouts").field("store", &self.store.backend()).finish_non_exhaustive()
-    }
-}
-
-fn rollout_err(e: RolloutError) -> Error {
-    match e {
-        RolloutError::Redis(m) => Error::Unavailable(format!("rollout state: {m}")),
-        other => Error::Internal(other.to_string()),
-    }
-}
-
-impl Rollouts {
-    /// State in Redis or in `<data_dir>/rollout/` per `rollout.state`.
-    pub fn open(cfg: &Config) -> Result<Self> {
-        let dir = cfg.data_dir.join("rollout");
-        let redis_url = match cfg.rollout.state {
-            RolloutStateBackend::File => None,
-            RolloutStateBackend::Redis => cfg.cache.effective_url(),
-            RolloutStateBackend::Auto => (cfg.cache.kind == crate::config::CacheBackend::Redis).then(|| cfg.cache.effective_url()).flatten(),
-        };
-        let store: Arc<dyn StateStore> = match redis_url {
-            Some(url) => Arc::new(RedisStateStore::new(&url, &cfg.cache.namespace, Duration::from_secs(2)).map_err(rollout_err)?),
-            None => Arc::new(FileStateStore::open(&dir).map_err(rollout_err)?),
-        };
-        Ok(Self::with_store(store, dir.join("deployments.json")))
-    }
-
-    pub fn with_store(store: Arc<dyn StateStore>, deployments_file: PathBuf) -> Self {
-        Self {
-            store,
-            clock: Arc::new(SystemWallClock),
-            active: RwLock::default(),
-            active_ab: RwLock::default(),
-            answers: moka::sync::Cache::builder().max_capacity(200_000).time_to_live(Duration::from_secs(3600)).build(),
-            monitors: RwLock::default(),
-            deployments_file,
-            deployments_lock: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// Use `clock` for every rollout decision (tests drive time with it).
-    pub fn with_clock(mut self, clock: Arc<dyn WallClock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    pub fn store(&self) -> &Arc<dyn StateStore> {
-        &self.store
-    }
-
-    fn now(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    fn remember_ab(&self, t: &AbTest) {
-        let mut active = self.active_ab.write().unwrap_or_else(|p| p.into_inner());
-        if t.status == AbStatus::Running {
-            active.insert(t.alias.clone(), t.clone());
-        } else if active.get(&t.alias).is_some_and(|a| a.id == t.id) {
-            active.remove(&t.alias);
-        }
-    }
-
-    fn remember(&self, c: &Canary) {
-        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
-        if c.status.is_active() {
-            active.insert(c.plan.alias.clone(), c.clone());
-        } else if active.get(&c.plan.alias).is_some_and(|a| a.id == c.id) {
-            active.remove(&c.plan.alias);
-        }
-    }
-}
-
-/// Where one search went, for recording its outcome.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Routed {
-    /// The canary, A/B test or blue-green deployment whose statistics get the sample.
-    pub rollout_id: String,
-    /// Canary stage (0 for A/B tests and deployments).
-    pub stage: usize,
-    /// `stable` / `canary`, or the A/B variant id.
-    pub arm: String,
-    /// The collection to search.
-    pub collection: String,
-    /// The A/B variant's search settings, when an A/B test routed it.
-    pub variant: Option<Variant>,
-    pub kind: RolloutKind,
-}
-
-/// What routed a search (closed set; the `kind` label of rollout metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RolloutKind {
-    Canary,
-    Ab,
-    /// A blue-green deployment watching the alias after its switch.
-    Deployment,
-}
-
-impl RolloutKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Canary => "canary",
-            Self::Ab => "ab",
-            Self::Deployment => "deployment",
-        }
-    }
-}
-
-/// `POST /v1/admin/ab`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AbCreate {
-    #[serde(default)]
-    pub id: Option<String>,
-    pub alias: String,
-    pub variants: Vec<Variant>,
-}
-
-/// `POST /v1/admin/canaries`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CanaryStart {
-    /// Defaults to `<alias>-<collection>-<time>`.
-    #[serde(default)]
-    pub id: Option<String>,
-    pub alias: String,
-    /// The collection to roll out.
-    pub collection: String,
-    /// Defaults to 5 / 25 / 50 / 100 %, 30 min each, 5 % errors, p95 200 ms, 100 requests.
-    #[serde(default)]
-    pub stages: Option<Vec<StageSpec>>,
-    #[serde(default)]
-    pub rollback_after_breaches: Option<u32>,
-}
-
-/// The stages used when a canary names none.
-pub fn default_stages() -> Vec<StageSpec> {
-    [5, 25, 50, 100]
-        .into_iter()
-        .map(|p| StageSpec { percentage: p, duration_s: 1800, max_error_rate: 0.05, max_p95_ms: 200.0, min_requests: 100 })
-        .collect()
-}
-
-/// A blue-green deployment request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlueGreenRequest {
-    pub alias: String,
-    /// The documentation tree to build green from.
-    pub source: PathBuf,
-    #[serde(default)]
-    pub metadata: crate::config::MetadataDefaults,
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// Queries green must answer well before the switch.
-    #[serde(default)]
-    pub validate_queries: Vec<String>,
-    /// Overrides of `[rollout.blue_green]`.
-    #[serde(default)]
-    pub settings: Option<BlueGreenDefaults>,
-}
-
-/// What a blue-green deployment did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deployment {
-    pub id: String,
-    pub alias: String,
-    /// The collection the alias pointed at before (none on a first deployment).
-    pub blue: Option<String>,
-    pub green: String,
-    pub status: DeploymentStatus,
-    pub points: usize,
-    pub validation: Vec<String>,
-    pub started_ms: u64,
-    pub finished_ms: u64,
-    pub events: Vec<String>,
-    #[serde(default)]
-    pub ingest: Option<IngestReport>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStatus {
-    /// Green serves the alias; blue is scheduled for deletion.
-    Switched,
-    /// Green failed validation; it was deleted and blue still serves.
-    Failed,
-    /// Green served, breached the thresholds, and the alias went back to blue.
-    RolledBack,
-}
-
-/// A collection to delete once due (unless an alias points at it by then).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cleanup {
-    pub collection: String,
-    pub due_ms: u64,
-    pub reason: String,
-}
-
-/// Blue-green history and the cleanup schedule: one versioned document in the rollout
-/// state store (`deployment_log`), so replicas sharing Redis share it. Before it lived
-/// there it was `<data_dir>/rollout/deployments.json`, still read when the store has none.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct DeploymentsFile {
-    #[serde(default)]
-    version: u64,
-    deployments: Vec<Deployment>,
-    cleanups: Vec<Cleanup>,
-}
-
-impl aidocs_rollout::Document for DeploymentsFile {
-    const KIND: &'static str = "deployment_log";
-    fn id(&self) -> &str {
-        "all"
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-}
-
+pub use crate::rollout_state::*;
+use crate::rollout_state::rollout_err;
 impl Engine {
     fn rollouts(&self) -> Result<&Arc<Rollouts>> {
         self.rollout_state().ok_or_else(|| Error::Unavailable("rollouts need a state store: open the engine with Engine::open".into()))
@@ -299,20 +59,14 @@ impl Engine {
         Ok(routed)
     }
 
-    /// Start an A/B test on `alias`: variants' collections must exist, settings must parse.
+    /// Start an A/B test on `alias`: variants' collections must exist (their mode and fusion
+    /// are typed, so they parsed with the request).
     pub async fn ab_create(&self, req: AbCreate) -> Result<AbTest> {
         let r = self.rollouts()?;
         self.store().resolve(&req.alias).await?;
         for v in &req.variants {
             if let Some(c) = &v.collection {
                 self.store().collection_info(c).await?;
-            }
-            if let Some(m) = &v.mode {
-                serde_json::from_value::<aidocs_core::SearchMode>(serde_json::Value::String(m.clone()))
-                    .map_err(|_| Error::InvalidRequest(format!("variant `{}`: unknown mode `{m}` (hybrid, dense, sparse)", v.id)))?;
-            }
-            if let Some(f) = &v.fusion {
-                f.parse::<aidocs_core::Fusion>().map_err(|e| Error::InvalidRequest(format!("variant `{}`: {e}", v.id)))?;
             }
         }
         if r.active_ab.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
@@ -734,7 +488,7 @@ impl Engine {
     async fn build_and_validate(
         &self,
         req: &BlueGreenRequest,
-        s: &BlueGreenDefaults,
+        s: &BlueGreenSettings,
         green: &str,
         blue: Option<&str>,
         progress: &dyn IngestProgress,
@@ -790,7 +544,7 @@ impl Engine {
     }
 
     /// Watch the alias's live traffic on green; switch back to blue on a breach.
-    async fn monitor_after_switch(&self, r: &Rollouts, id: &str, alias: &str, blue: &str, s: &BlueGreenDefaults, events: &mut Vec<String>) -> Result<DeploymentStatus> {
+    async fn monitor_after_switch(&self, r: &Rollouts, id: &str, alias: &str, blue: &str, s: &BlueGreenSettings, events: &mut Vec<String>) -> Result<DeploymentStatus> {
         r.monitors.write().unwrap_or_else(|p| p.into_inner()).insert(alias.to_owned(), id.to_owned());
         // Live traffic is watched in real time, whatever the rollout clock says.
         let until = tokio::time::Instant::now() + Duration::from_secs(s.monitor_s);

@@ -6,7 +6,7 @@ use crate::engine::{Batch, Engine, ms, prepare_chunks};
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
 use aidocs_core::DocMetadata;
-use aidocs_crawl::{CrawlConfig, CrawlEvent, CrawlPlan, CrawlStats, Crawler, PageFormat, Scope, Seed, SeedKind, Validators};
+use aidocs_crawl::{CrawlConfig, CrawlEvent, CrawlPlan, Crawler, PageFormat, Scope, Seed, SeedKind, Validators};
 use aidocs_ingest::{DocFormat, Document, sha256_hex};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -59,31 +59,7 @@ pub struct WebIngestRequest {
     pub source: WebSource,
 }
 
-/// A URL that was not ingested, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UrlNote {
-    pub url: String,
-    pub reason: String,
-}
-
-/// The end summary of a web ingest.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WebIngestReport {
-    pub collection: String,
-    pub crawl: CrawlStats,
-    pub documents_written: usize,
-    pub documents_unchanged: usize,
-    pub documents_deleted: usize,
-    pub chunks_written: usize,
-    pub points_deleted: usize,
-    /// Pages that answered 404/410 but keep their chunks until `crawl.remove_after_misses`.
-    pub documents_missing: usize,
-    /// At most [`NOTES`] entries each; the counts are in `crawl`.
-    pub skipped: Vec<UrlNote>,
-    pub blocked: Vec<UrlNote>,
-    pub failed: Vec<UrlNote>,
-    pub took_ms: f64,
-}
+pub use crate::report::{UrlNote, WebIngestReport};
 
 const NOTES: usize = 200;
 

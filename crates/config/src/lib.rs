@@ -1,4 +1,13 @@
-//! Configuration: one typed tree, layered with figment.
+//! `aidocs-config`: the settings of aidocs, one typed tree, layered with figment and
+//! resolved once.
+//!
+//! Owns: the settings sections (one struct per section, named `*Settings`), templates,
+//! the raw layers (defaults, template, file, `AIDOCS__*`), [`resolve`] (every environment
+//! fallback such as `REDIS_URL` or `QDRANT_URL`, in one place, then per-section validation),
+//! redaction for `aidocs config show`, and `config migrate` ([`migrate`]).
+//!
+//! Must not know: how a setting is used. It converts sections into the leaf crates' own
+//! parameter types (store, embed, backup, crawl) and nothing above them: no engine, no HTTP.
 //!
 //! Layers, lowest first: built-in defaults -> template (`template` key or `CONFIG_TEMPLATE`:
 //! `personal-use`, `development`, `production`, `testing`; `minimal-cost` is the old name of
@@ -12,6 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod migrate;
 
 /// Templates shipped in `config/templates/`, compiled in.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -30,7 +41,7 @@ pub const TEMPLATE_SUMMARIES: &[(&str, &str)] = &[
 ];
 
 /// Deprecated template names and what they load.
-const TEMPLATE_ALIASES: &[(&str, &str)] = crate::config_migrate::TEMPLATE_RENAMES;
+const TEMPLATE_ALIASES: &[(&str, &str)] = crate::migrate::TEMPLATE_RENAMES;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -39,14 +50,14 @@ pub struct Config {
     pub template: Option<String>,
     /// Where collections, the catalog and the lock live.
     pub data_dir: PathBuf,
-    pub server: ServerConfig,
-    pub embedding: EmbeddingConfig,
-    pub sparse: SparseConfig,
-    pub chunking: ChunkingConfig,
-    pub search: SearchConfig,
+    pub server: ServerSettings,
+    pub embedding: EmbeddingSettings,
+    pub sparse: SparseSettings,
+    pub chunking: ChunkingSettings,
+    pub search: SearchSettings,
     /// The vector store (formerly `[store]`; `aidocs config migrate` renames it).
-    pub vector_store: StoreConfig,
-    pub ingest: IngestConfig,
+    pub vector_store: StoreSettings,
+    pub ingest: IngestSettings,
     pub hyde: HydeSettings,
     pub rerank: RerankSettings,
     pub cache: CacheSettings,
@@ -54,7 +65,7 @@ pub struct Config {
     pub breaker: BreakerSettings,
     pub telemetry: TelemetrySettings,
     pub rollout: RolloutSettings,
-    pub backup: BackupConfig,
+    pub backup: BackupSettings,
     pub crawl: CrawlSettings,
 }
 
@@ -106,7 +117,7 @@ impl Default for CrawlSettings {
 /// Backups of the index (`aidocs backup`, `/v1/admin/backups`, and the server's schedule).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BackupConfig {
+pub struct BackupSettings {
     /// Where archives go: a directory (default `<data_dir>/backups`), `file:///dir`, or an
     /// object store URL (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from
     /// the environment). Env `AIDOCS_BACKUP_DEST`.
@@ -130,7 +141,7 @@ pub struct BackupConfig {
     pub validate_queries: Vec<String>,
 }
 
-impl Default for BackupConfig {
+impl Default for BackupSettings {
     fn default() -> Self {
         Self {
             dest: None,
@@ -146,7 +157,7 @@ impl Default for BackupConfig {
     }
 }
 
-impl BackupConfig {
+impl BackupSettings {
     pub fn location(&self, data_dir: &std::path::Path) -> String {
         self.dest.clone().unwrap_or_else(|| data_dir.join("backups").display().to_string())
     }
@@ -175,19 +186,19 @@ pub struct RolloutSettings {
     pub state: RolloutStateBackend,
     /// How often the server checks every active canary (and due cleanups).
     pub check_interval_s: u64,
-    pub blue_green: BlueGreenDefaults,
+    pub blue_green: BlueGreenSettings,
 }
 
 impl Default for RolloutSettings {
     fn default() -> Self {
-        Self { state: RolloutStateBackend::Auto, check_interval_s: 5, blue_green: BlueGreenDefaults::default() }
+        Self { state: RolloutStateBackend::Auto, check_interval_s: 5, blue_green: BlueGreenSettings::default() }
     }
 }
 
 /// Defaults of a blue-green deployment (each can be set per deployment).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BlueGreenDefaults {
+pub struct BlueGreenSettings {
     /// Every validation query must return at least this many hits...
     pub min_hits: usize,
     /// ...with a top score at least this.
@@ -207,7 +218,7 @@ pub struct BlueGreenDefaults {
     pub grace_s: u64,
 }
 
-impl Default for BlueGreenDefaults {
+impl Default for BlueGreenSettings {
     fn default() -> Self {
         Self {
             min_hits: 1,
@@ -323,19 +334,19 @@ pub struct CacheSettings {
     pub pool_size: usize,
     /// Values at least this long are zstd-compressed in Redis.
     pub compress_threshold: usize,
-    pub ttl: CacheTtls,
+    pub ttl: CacheTtlSettings,
 }
 
 /// Time to live per cache kind, seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CacheTtls {
+pub struct CacheTtlSettings {
     pub embedding_s: u64,
     pub hyde_s: u64,
     pub search_s: u64,
 }
 
-impl Default for CacheTtls {
+impl Default for CacheTtlSettings {
     fn default() -> Self {
         Self { embedding_s: 7 * 24 * 3600, hyde_s: 24 * 3600, search_s: 3600 }
     }
@@ -352,18 +363,15 @@ impl Default for CacheSettings {
             timeout_ms: 50,
             pool_size: 4,
             compress_threshold: 1024,
-            ttl: CacheTtls::default(),
+            ttl: CacheTtlSettings::default(),
         }
     }
 }
 
 impl CacheSettings {
-    /// `url`, else `REDIS_URL`, else `DRAGONFLY_URL`.
+    /// `url`, when set ([`resolve`] fills it from `REDIS_URL` / `DRAGONFLY_URL`).
     pub fn effective_url(&self) -> Option<String> {
-        if !self.url.is_empty() {
-            return Some(self.url.clone());
-        }
-        ["REDIS_URL", "DRAGONFLY_URL"].iter().find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+        (!self.url.is_empty()).then(|| self.url.clone())
     }
 }
 
@@ -457,7 +465,7 @@ impl Default for RerankSettings {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
+pub struct ServerSettings {
     pub bind: String,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -518,7 +526,7 @@ impl EmbeddingProvider {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EmbeddingConfig {
+pub struct EmbeddingSettings {
     pub provider: EmbeddingProvider,
     /// Model for `local` (safetensors, tokenizer.json, config.json).
     pub model_dir: PathBuf,
@@ -588,10 +596,9 @@ impl Default for OpenAiEmbeddingSettings {
 
 impl OpenAiEmbeddingSettings {
     pub fn to_embedder_config(&self) -> aidocs_embed::OpenAiEmbedderConfig {
-        let key = Some(self.api_key.clone()).filter(|k| !k.is_empty()).or_else(|| std::env::var("OPENAI_API_KEY").ok().filter(|k| !k.is_empty()));
         aidocs_embed::OpenAiEmbedderConfig {
-            base_url: std::env::var("OPENAI_BASE_URL").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| self.base_url.clone()),
-            api_key: key,
+            base_url: self.base_url.clone(),
+            api_key: Some(self.api_key.clone()).filter(|k| !k.is_empty()),
             model: self.model.clone(),
             dims: self.dims,
             dimensions: (self.dimensions > 0).then_some(self.dimensions),
@@ -606,7 +613,7 @@ impl OpenAiEmbeddingSettings {
     }
 }
 
-impl EmbeddingConfig {
+impl EmbeddingSettings {
     /// Price per million tokens of the configured model.
     pub fn price(&self) -> f64 {
         let model = match self.provider {
@@ -619,7 +626,7 @@ impl EmbeddingConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SparseConfig {
+pub struct SparseSettings {
     pub k1: f32,
     pub b: f32,
     pub avg_doc_len: f32,
@@ -627,14 +634,14 @@ pub struct SparseConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ChunkingConfig {
+pub struct ChunkingSettings {
     pub max_tokens: usize,
     pub overlap_tokens: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SearchConfig {
+pub struct SearchSettings {
     pub default_collection: String,
     pub default_limit: usize,
     pub max_limit: usize,
@@ -664,7 +671,7 @@ pub enum StoreKind {
 /// `[vector_store]`: which backend holds the points, and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
+pub struct StoreSettings {
     pub kind: StoreKind,
     /// Embedded: WAL segment size per collection, MiB.
     pub wal_segment_mb: usize,
@@ -685,7 +692,7 @@ pub struct StoreConfig {
     /// How collections are created (both backends; cluster fields are Qdrant-only).
     pub collection: CollectionSettings,
     /// Query-time parameters of each dense search (both backends).
-    pub search: SearchSettings,
+    pub search: IndexSearchSettings,
 }
 
 /// How a collection's dense index is built, on both backends; `shard_number`,
@@ -718,7 +725,7 @@ pub enum QuantizationKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SearchSettings {
+pub struct IndexSearchSettings {
     pub hnsw_ef: Option<u64>,
     /// Re-score quantized candidates with the original vectors.
     pub rescore: bool,
@@ -748,7 +755,7 @@ impl Default for CollectionSettings {
     }
 }
 
-impl Default for SearchSettings {
+impl Default for IndexSearchSettings {
     fn default() -> Self {
         let d = aidocs_store::params::SearchParams::default();
         Self { hnsw_ef: d.hnsw_ef, rescore: d.rescore, oversampling: d.oversampling, exact: d.exact }
@@ -774,13 +781,13 @@ impl CollectionSettings {
     }
 }
 
-impl SearchSettings {
+impl IndexSearchSettings {
     pub fn params(&self) -> aidocs_store::params::SearchParams {
         aidocs_store::params::SearchParams { hnsw_ef: self.hnsw_ef, rescore: self.rescore, oversampling: self.oversampling, exact: self.exact }
     }
 }
 
-impl StoreConfig {
+impl StoreSettings {
     /// The embedded backend's settings.
     pub fn to_edge(&self, data_dir: &std::path::Path) -> aidocs_store::EdgeStoreConfig {
         let mut e = aidocs_store::EdgeStoreConfig::new(data_dir);
@@ -808,7 +815,7 @@ impl StoreConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
+pub struct IngestSettings {
     /// Replaces `file://<root>` in document URLs (e.g. `https://docs.example.com`).
     pub base_url: Option<String>,
     /// Chunks embedded and written per batch.
@@ -816,7 +823,7 @@ pub struct IngestConfig {
     /// Build the HNSW index after an ingest that wrote points.
     pub optimize: bool,
     /// Run-level metadata defaults (front matter overrides them).
-    pub metadata: MetadataDefaults,
+    pub metadata: MetadataSettings,
     /// Directories whose files `POST /v1/documents {"path"}` may read. Empty (the default):
     /// path ingest over HTTP is refused. The CLI is not limited by it.
     pub allowed_roots: Vec<PathBuf>,
@@ -825,7 +832,7 @@ pub struct IngestConfig {
 /// Metadata applied to every document of an ingest run unless its front matter says otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MetadataDefaults {
+pub struct MetadataSettings {
     pub language: Option<String>,
     pub framework: Option<String>,
     pub doc_type: Option<String>,
@@ -833,8 +840,8 @@ pub struct MetadataDefaults {
     pub difficulty_level: Option<i64>,
 }
 
-impl From<&MetadataDefaults> for aidocs_core::DocMetadata {
-    fn from(m: &MetadataDefaults) -> Self {
+impl From<&MetadataSettings> for aidocs_core::DocMetadata {
+    fn from(m: &MetadataSettings) -> Self {
         Self {
             language: m.language.clone(),
             framework: m.framework.clone(),
@@ -851,13 +858,13 @@ impl Default for Config {
         Self {
             template: None,
             data_dir: PathBuf::from("data"),
-            server: ServerConfig::default(),
-            embedding: EmbeddingConfig::default(),
-            sparse: SparseConfig::default(),
-            chunking: ChunkingConfig::default(),
-            search: SearchConfig::default(),
-            vector_store: StoreConfig::default(),
-            ingest: IngestConfig::default(),
+            server: ServerSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            sparse: SparseSettings::default(),
+            chunking: ChunkingSettings::default(),
+            search: SearchSettings::default(),
+            vector_store: StoreSettings::default(),
+            ingest: IngestSettings::default(),
             hyde: HydeSettings::default(),
             rerank: RerankSettings::default(),
             cache: CacheSettings::default(),
@@ -865,13 +872,13 @@ impl Default for Config {
             breaker: BreakerSettings::default(),
             telemetry: TelemetrySettings::default(),
             rollout: RolloutSettings::default(),
-            backup: BackupConfig::default(),
+            backup: BackupSettings::default(),
             crawl: CrawlSettings::default(),
         }
     }
 }
 
-impl Default for ServerConfig {
+impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8000".into(),
@@ -891,7 +898,7 @@ impl Default for ServerConfig {
     }
 }
 
-impl Default for EmbeddingConfig {
+impl Default for EmbeddingSettings {
     fn default() -> Self {
         Self {
             provider: EmbeddingProvider::Local,
@@ -914,20 +921,20 @@ impl Default for EmbeddingConfig {
     }
 }
 
-impl Default for SparseConfig {
+impl Default for SparseSettings {
     fn default() -> Self {
         let d = aidocs_embed::Bm25Config::default();
         Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len }
     }
 }
 
-impl Default for ChunkingConfig {
+impl Default for ChunkingSettings {
     fn default() -> Self {
         Self { max_tokens: 256, overlap_tokens: 32 }
     }
 }
 
-impl Default for SearchConfig {
+impl Default for SearchSettings {
     fn default() -> Self {
         Self {
             default_collection: "docs".into(),
@@ -943,7 +950,7 @@ impl Default for SearchConfig {
     }
 }
 
-impl Default for StoreConfig {
+impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             kind: StoreKind::Embedded,
@@ -957,12 +964,12 @@ impl Default for StoreConfig {
             retries: 4,
             upsert_batch: 256,
             collection: CollectionSettings::default(),
-            search: SearchSettings::default(),
+            search: IndexSearchSettings::default(),
         }
     }
 }
 
-impl Default for IngestConfig {
+impl Default for IngestSettings {
     fn default() -> Self {
         Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new() }
     }
@@ -977,6 +984,11 @@ pub enum ConfigError {
     MissingFile(PathBuf),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// `config migrate` could not read, parse or re-check the file; the message says which.
+    #[error("{0}")]
+    Migrate(String),
+    #[error("writing {}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 /// Where configuration comes from besides the defaults.
@@ -988,6 +1000,131 @@ pub struct ConfigSource {
     pub template: Option<String>,
     /// Read `AIDOCS__*` and `CONFIG_TEMPLATE` from the environment.
     pub use_env: bool,
+}
+
+/// The environment the fallbacks of [`resolve`] read: the process ([`ProcessEnv`]), nothing
+/// ([`NoEnv`]), or a map (tests, `config show --env-file` style callers).
+///
+/// Contract: `var` returns the variable's value, `None` when it is unset; callers treat an
+/// empty value as unset.
+pub trait EnvVars {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl EnvVars for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// No environment at all (`ConfigSource::use_env = false`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoEnv;
+
+impl EnvVars for NoEnv {
+    fn var(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+impl EnvVars for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// Every environment variable [`resolve`] reads, with the setting it fills. The one place
+/// aidocs reads its environment besides `AIDOCS__*` and `CONFIG_TEMPLATE`.
+pub const ENV_FALLBACKS: &[(&str, &str)] = &[
+    ("API_RATE_LIMIT", "server.rate_limit_per_minute, when 0"),
+    ("ENABLE_REQUEST_TRACING", "telemetry.request_tracing = true, when 1/true/yes"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp_endpoint, when empty"),
+    ("QDRANT_URL", "vector_store.url, when empty"),
+    ("QDRANT_API_KEY", "vector_store.api_key, when unset"),
+    ("AIDOCS_BACKUP_DEST", "backup.dest, when unset"),
+    ("AIDOCS_API_KEYS", "added to auth.keys (name:scope[+scope]:sha256,...)"),
+    ("REDIS_URL", "cache.url, when empty"),
+    ("DRAGONFLY_URL", "cache.url, when empty and REDIS_URL is unset"),
+    ("OPENAI_API_KEY", "embedding.openai.api_key and hyde.api_key, when empty"),
+    ("OPENAI_BASE_URL", "embedding.openai.base_url (replaces the configured value)"),
+];
+
+/// Raw settings (defaults, template, file, `AIDOCS__*`) -> resolved settings: applies every
+/// environment fallback of [`ENV_FALLBACKS`] from `env`, then validates each section. Runs
+/// once, in [`Config::load`]; no other part of aidocs reads the environment for settings.
+pub fn resolve(mut cfg: Config, env: &dyn EnvVars) -> Result<Config, ConfigError> {
+    let var = |name: &str| env.var(name).filter(|v| !v.trim().is_empty());
+    if cfg.server.rate_limit_per_minute == 0
+        && let Some(v) = var("API_RATE_LIMIT")
+    {
+        cfg.server.rate_limit_per_minute =
+            v.trim().parse().map_err(|_| ConfigError::Invalid(format!("API_RATE_LIMIT `{v}` is not a number of requests per minute")))?;
+    }
+    if var("ENABLE_REQUEST_TRACING").is_some_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")) {
+        cfg.telemetry.request_tracing = true;
+    }
+    if cfg.telemetry.otlp_endpoint.is_empty() {
+        cfg.telemetry.otlp_endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+    }
+    if cfg.vector_store.url.is_empty() {
+        cfg.vector_store.url = var("QDRANT_URL").unwrap_or_default();
+    }
+    if cfg.vector_store.api_key.is_none() {
+        cfg.vector_store.api_key = var("QDRANT_API_KEY");
+    }
+    if cfg.backup.dest.is_none() {
+        cfg.backup.dest = var("AIDOCS_BACKUP_DEST");
+    }
+    // API keys from a secret: `AIDOCS_API_KEYS=name:scope[+scope]:sha256,...`.
+    if let Some(v) = var("AIDOCS_API_KEYS") {
+        cfg.auth.keys.extend(parse_api_keys(&v)?);
+    }
+    if cfg.cache.url.is_empty() {
+        cfg.cache.url = var("REDIS_URL").or_else(|| var("DRAGONFLY_URL")).unwrap_or_default();
+    }
+    if let Some(key) = var("OPENAI_API_KEY") {
+        if cfg.embedding.openai.api_key.is_empty() {
+            cfg.embedding.openai.api_key = key.clone();
+        }
+        if cfg.hyde.api_key.is_empty() {
+            cfg.hyde.api_key = key;
+        }
+    }
+    if let Some(url) = var("OPENAI_BASE_URL") {
+        cfg.embedding.openai.base_url = url;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+const REDACTED: &str = "<redacted>";
+
+fn redact(v: &mut serde_json::Value, key: &str) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m.iter_mut() {
+                redact(child, k);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact(i, key)),
+        Value::String(s) if s.is_empty() => {}
+        Value::String(s) => {
+            if matches!(key, "api_key" | "password" | "token" | "secret" | "sha256" | "hash") {
+                *s = REDACTED.to_owned();
+            } else if let Ok(mut url) = url::Url::parse(s)
+                && url.password().is_some()
+            {
+                let _ = url.set_password(Some(REDACTED));
+                *s = url.to_string();
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Messages about the load worth logging (deprecations).
@@ -1002,8 +1139,15 @@ fn file_figment(file: &Path) -> Figment {
 }
 
 impl Config {
-    /// Load and validate configuration from all layers.
+    /// Load and validate configuration from all layers, with the process environment
+    /// (when `src.use_env`) for `AIDOCS__*`, `CONFIG_TEMPLATE` and the fallbacks of [`resolve`].
     pub fn load(src: &ConfigSource) -> Result<(Config, Warnings), ConfigError> {
+        if src.use_env { Self::load_with(src, &ProcessEnv) } else { Self::load_with(src, &NoEnv) }
+    }
+
+    /// [`Config::load`] with `env` as the environment of `CONFIG_TEMPLATE` and of the
+    /// fallbacks ([`resolve`]). `AIDOCS__*` keys are read from the process when `src.use_env`.
+    pub fn load_with(src: &ConfigSource, env: &dyn EnvVars) -> Result<(Config, Warnings), ConfigError> {
         let mut warnings = Vec::new();
         if let Some(f) = &src.file
             && !f.is_file() {
@@ -1021,7 +1165,7 @@ impl Config {
             .template
             .clone()
             .or_else(|| upper.extract_inner::<String>("template").ok())
-            .or_else(|| if src.use_env { std::env::var("CONFIG_TEMPLATE").ok() } else { None });
+            .or_else(|| env.var("CONFIG_TEMPLATE").filter(|t| !t.is_empty()));
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         let mut resolved_template = None;
         if let Some(name) = template {
@@ -1040,7 +1184,7 @@ impl Config {
             resolved_template = Some(canonical.to_owned());
         }
         // Keys an older aidocs wrote: say how to update the file rather than "unknown field".
-        let old: Vec<&str> = crate::config_migrate::CHANGES.iter().map(|(k, _)| *k).filter(|k| upper.find_value(k).is_ok()).collect();
+        let old: Vec<&str> = crate::migrate::CHANGES.iter().map(|(k, _)| *k).filter(|k| upper.find_value(k).is_ok()).collect();
         if !old.is_empty() {
             return Err(ConfigError::Invalid(format!(
                 "the config uses keys of an older aidocs ({}); run `aidocs config migrate FILE` to update it",
@@ -1050,35 +1194,7 @@ impl Config {
         fig = fig.merge(upper);
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
         cfg.template = resolved_template;
-        if src.use_env && cfg.server.rate_limit_per_minute == 0
-            && let Ok(v) = std::env::var("API_RATE_LIMIT") {
-                cfg.server.rate_limit_per_minute =
-                    v.trim().parse().map_err(|_| ConfigError::Invalid(format!("API_RATE_LIMIT `{v}` is not a number of requests per minute")))?;
-            }
-        if src.use_env {
-            if std::env::var("ENABLE_REQUEST_TRACING").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "True" | "yes")) {
-                cfg.telemetry.request_tracing = true;
-            }
-            if cfg.telemetry.otlp_endpoint.is_empty() {
-                cfg.telemetry.otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
-            }
-            if cfg.vector_store.url.is_empty() {
-                cfg.vector_store.url = std::env::var("QDRANT_URL").unwrap_or_default();
-            }
-            if cfg.vector_store.api_key.is_none() {
-                cfg.vector_store.api_key = std::env::var("QDRANT_API_KEY").ok().filter(|k| !k.is_empty());
-            }
-            if cfg.backup.dest.is_none() {
-                cfg.backup.dest = std::env::var("AIDOCS_BACKUP_DEST").ok().filter(|d| !d.trim().is_empty());
-            }
-            // API keys from a secret: `AIDOCS_API_KEYS=name:scope[+scope]:sha256,...`.
-            if let Ok(v) = std::env::var("AIDOCS_API_KEYS")
-                && !v.trim().is_empty()
-            {
-                cfg.auth.keys.extend(parse_api_keys(&v)?);
-            }
-        }
-        cfg.validate()?;
+        let cfg = resolve(cfg, env)?;
         Ok((cfg, warnings))
     }
 
@@ -1098,6 +1214,15 @@ impl Config {
              Configure keys ([[auth.keys]] or AIDOCS_API_KEYS=name:admin:SHA256; `aidocs auth hash-key KEY`), bind to 127.0.0.1, \
              or set server.allow_unauthenticated = true (AIDOCS__SERVER__ALLOW_UNAUTHENTICATED=true) if a proxy in front authenticates"
         )))
+    }
+
+    /// The resolved settings as JSON with every secret replaced by `"<redacted>"`: keys named
+    /// `api_key`, `password`, `token` or `secret`, API key hashes, and the password in a URL's
+    /// user info (`redis://:pw@host`). What `aidocs config show` prints.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).expect("the config serializes");
+        redact(&mut v, "");
+        v
     }
 
     /// Semantic checks serde cannot express.
@@ -1337,5 +1462,76 @@ mod tests {
         assert!(err.contains("unknown config template `tiny`"), "{err}");
         let err = load_file("[search]\ndefault_limit = 0\n", "toml").unwrap_err().to_string();
         assert!(err.contains("search.default_limit"), "{err}");
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn resolve_applies_every_fallback_from_the_given_environment_only() {
+        let e = env(&[
+            ("API_RATE_LIMIT", "90"),
+            ("ENABLE_REQUEST_TRACING", "yes"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel:4318"),
+            ("QDRANT_URL", "http://qdrant:6334"),
+            ("QDRANT_API_KEY", "qk"),
+            ("AIDOCS_BACKUP_DEST", "/backups"),
+            ("AIDOCS_API_KEYS", &format!("ops:admin:{}", "a".repeat(64))),
+            ("DRAGONFLY_URL", "redis://dragonfly:6379"),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("OPENAI_BASE_URL", "http://llm:8080/v1"),
+        ]);
+        let cfg = resolve(Config::default(), &e).unwrap();
+        assert_eq!(cfg.server.rate_limit_per_minute, 90);
+        assert!(cfg.telemetry.request_tracing);
+        assert_eq!(cfg.telemetry.otlp_endpoint, "http://otel:4318");
+        assert_eq!((cfg.vector_store.url.as_str(), cfg.vector_store.api_key.as_deref()), ("http://qdrant:6334", Some("qk")));
+        assert_eq!(cfg.backup.dest.as_deref(), Some("/backups"));
+        assert_eq!(cfg.auth.keys.len(), 1);
+        assert_eq!(cfg.cache.effective_url().as_deref(), Some("redis://dragonfly:6379"), "DRAGONFLY_URL when REDIS_URL is unset");
+        assert_eq!((cfg.embedding.openai.api_key.as_str(), cfg.hyde.api_key.as_str()), ("sk-test", "sk-test"));
+        assert_eq!(cfg.embedding.openai.to_embedder_config().base_url, "http://llm:8080/v1");
+        // REDIS_URL wins over DRAGONFLY_URL; configured values win over fallbacks.
+        let mut configured = Config::default();
+        configured.cache.url = "redis://configured:6379".into();
+        configured.hyde.api_key = "own".into();
+        configured.server.rate_limit_per_minute = 5;
+        let both = env(&[("REDIS_URL", "redis://r:6379"), ("DRAGONFLY_URL", "redis://d:6379"), ("OPENAI_API_KEY", "sk"), ("API_RATE_LIMIT", "90")]);
+        assert_eq!(resolve(Config::default(), &both).unwrap().cache.url, "redis://r:6379");
+        let kept = resolve(configured, &both).unwrap();
+        assert_eq!((kept.cache.url.as_str(), kept.hyde.api_key.as_str(), kept.server.rate_limit_per_minute), ("redis://configured:6379", "own", 5));
+        // No environment: nothing filled; a bad value names its variable.
+        let none = resolve(Config::default(), &NoEnv).unwrap();
+        assert!(none.cache.url.is_empty() && none.vector_store.url.is_empty() && none.embedding.openai.api_key.is_empty());
+        let err = resolve(Config::default(), &env(&[("API_RATE_LIMIT", "lots")])).unwrap_err().to_string();
+        assert!(err.contains("API_RATE_LIMIT `lots`"), "{err}");
+        // Every variable resolve reads is listed, and the list names no variable it ignores.
+        let src = include_str!("lib.rs");
+        let body = &src[src.find("pub fn resolve(").unwrap()..src.find("const REDACTED").unwrap()];
+        for (name, _) in ENV_FALLBACKS {
+            assert!(body.contains(&format!("\"{name}\"")), "{name} is listed but not read");
+        }
+    }
+
+    #[test]
+    fn redacted_hides_every_secret_and_keeps_the_rest() {
+        let mut cfg = Config::default();
+        cfg.embedding.openai.api_key = "sk-embed".into();
+        cfg.hyde.api_key = "sk-hyde".into();
+        cfg.rerank.api_key = "sk-rerank".into();
+        cfg.vector_store.api_key = Some("qdrant-secret".into());
+        cfg.cache.url = "redis://user:hunter2@cache:6379/0".into();
+        cfg.auth.keys = parse_api_keys(&format!("ops:admin:{}", "b".repeat(64))).unwrap();
+        let shown = serde_json::to_string(&cfg.redacted()).unwrap();
+        for secret in ["sk-embed", "sk-hyde", "sk-rerank", "qdrant-secret", "hunter2", &"b".repeat(64)] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
+        let v = cfg.redacted();
+        assert_eq!(v["cache"]["url"], "redis://user:%3Credacted%3E@cache:6379/0");
+        assert_eq!(v["hyde"]["api_key"], "<redacted>");
+        assert_eq!(v["auth"]["keys"][0]["name"], "ops", "names are not secrets");
+        assert_eq!(v["search"]["default_limit"], cfg.search.default_limit, "other values are shown as resolved");
+        assert_eq!(Config::default().redacted()["hyde"]["api_key"], "", "an unset secret stays visibly unset");
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! The table of changes is [`CHANGES`]; each entry is applied when its old key is present.
 
-use crate::error::{Error, Result};
+use crate::ConfigError as Error;
+
+type Result<T> = std::result::Result<T, Error>;
 use std::path::{Path, PathBuf};
 
 /// What became of an old key.
@@ -43,7 +45,7 @@ fn split(path: &str) -> Vec<&str> {
 }
 
 fn migrate_toml(text: &str, changes: &mut Vec<String>) -> Result<String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| Error::InvalidRequest(format!("not valid TOML: {e}")))?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| Error::Migrate(format!("not valid TOML: {e}")))?;
     if let Some(t) = doc.get("template").and_then(|v| v.as_str()).map(str::to_owned) {
         if let Some((old, new)) = TEMPLATE_RENAMES.iter().find(|(o, _)| *o == t) {
             doc["template"] = toml_edit::value(*new);
@@ -86,7 +88,7 @@ fn migrate_toml(text: &str, changes: &mut Vec<String>) -> Result<String> {
 }
 
 fn migrate_json(text: &str, changes: &mut Vec<String>) -> Result<String> {
-    let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::InvalidRequest(format!("not valid JSON: {e}")))?;
+    let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Migrate(format!("not valid JSON: {e}")))?;
     if let Some(t) = v.get("template").and_then(|t| t.as_str()).map(str::to_owned) {
         if let Some((old, new)) = TEMPLATE_RENAMES.iter().find(|(o, _)| *o == t) {
             v["template"] = (*new).into();
@@ -144,7 +146,7 @@ fn line_diff(a: &str, b: &str) -> String {
 /// exists); the new text is written to a temp file and renamed over the original. The
 /// result must load as a valid config, else nothing is written.
 pub fn migrate_file(file: &Path) -> Result<MigrateReport> {
-    let text = std::fs::read_to_string(file).map_err(|e| Error::InvalidRequest(format!("cannot read {}: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file).map_err(|e| Error::Migrate(format!("cannot read {}: {e}", file.display())))?;
     let mut changes = Vec::new();
     let json = file.extension().is_some_and(|e| e == "json");
     let new = if json { migrate_json(&text, &mut changes)? } else { migrate_toml(&text, &mut changes)? };
@@ -152,12 +154,12 @@ pub fn migrate_file(file: &Path) -> Result<MigrateReport> {
         return Ok(MigrateReport { file: file.to_owned(), backup: None, changes, diff: String::new() });
     }
     let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |e: std::io::Error| Error::Internal(format!("writing {}: {e}", file.display()));
+    let io = |e: std::io::Error| Error::Io { path: file.to_owned(), source: e };
     // Check the result loads before touching anything.
     let mut check = tempfile::Builder::new().suffix(if json { ".json" } else { ".toml" }).tempfile_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut check, new.as_bytes()).map_err(io)?;
     crate::Config::load(&crate::ConfigSource { file: Some(check.path().to_owned()), template: None, use_env: false })
-        .map_err(|e| Error::InvalidRequest(format!("the migrated config would not load ({e}); {} is unchanged", file.display())))?;
+        .map_err(|e| Error::Migrate(format!("the migrated config would not load ({e}); {} is unchanged", file.display())))?;
     let mut backup = PathBuf::from(format!("{}.bak", file.display()));
     let mut n = 1;
     while backup.exists() {
@@ -213,16 +215,16 @@ mod tests {
         let new = std::fs::read_to_string(&f).unwrap();
         assert!(!new.contains("[store]"), "the emptied table is gone: {new}");
         let (cfg, _) = crate::Config::load(&src).unwrap();
-        assert_eq!((cfg.vector_store.kind, cfg.vector_store.wal_segment_mb), (crate::config::StoreKind::Embedded, 2), "`edge` still reads as embedded");
+        assert_eq!((cfg.vector_store.kind, cfg.vector_store.wal_segment_mb), (crate::StoreKind::Embedded, 2), "`edge` still reads as embedded");
     }
 
     #[test]
     fn every_template_has_a_summary_and_renames_point_at_templates() {
-        for (name, _) in crate::config::TEMPLATES {
-            assert!(crate::config::TEMPLATE_SUMMARIES.iter().any(|(n, _)| n == name), "{name} has no summary");
+        for (name, _) in crate::TEMPLATES {
+            assert!(crate::TEMPLATE_SUMMARIES.iter().any(|(n, _)| n == name), "{name} has no summary");
         }
         for (_, new) in TEMPLATE_RENAMES {
-            assert!(crate::config::TEMPLATES.iter().any(|(n, _)| n == new), "{new}");
+            assert!(crate::TEMPLATES.iter().any(|(n, _)| n == new), "{new}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! `qrels/test.tsv`). Every malformed line is an error naming the file and line.
 
 use super::metrics::Qrels;
-use crate::error::{Error, Result};
+use aidocs::{Error, Result};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,9 @@
-//! `aidocs eval`: retrieval quality on BEIR-layout datasets, measured through the real
-//! search pipeline ([`Engine::search`]).
+//! `aidocs-eval`: retrieval quality on BEIR-layout datasets, measured through the real
+//! search pipeline ([`Engine::search`]); `aidocs eval` and `cargo xtask eval` run it.
+//!
+//! Owns: dataset loading ([`dataset`]), the trec_eval metrics ([`metrics`]), the run (index,
+//! query per mode, score, dump) and its report. Depends on the application (`aidocs`), never
+//! the other way round. Must not know: HTTP, or how the engine is assembled from config.
 //!
 //! A run indexes the corpus (one point per document, title + text) into a fresh collection,
 //! runs every test query in each requested mode, and scores the rankings with the
@@ -10,8 +14,8 @@
 pub mod dataset;
 pub mod metrics;
 
-use crate::engine::{Engine, Record, SearchRequest};
-use crate::error::{Error, Result};
+use aidocs::engine::{Engine, Record, SearchRequest};
+use aidocs::{Error, Result};
 use aidocs_core::{Fusion, SearchMode};
 use dataset::Dataset;
 use metrics::{QueryMetrics, mean, percentile, score_query};
@@ -110,7 +114,7 @@ pub struct EvalReport {
     pub documents: usize,
     pub queries: usize,
     pub embedding_model: String,
-    pub bm25: crate::config::SparseConfig,
+    pub bm25: aidocs::config::SparseSettings,
     pub title_weight: usize,
     pub prefetch_limit: usize,
     pub index_s: f64,

@@ -1,8 +1,18 @@
 //! `aidocs eval` end to end on a tiny BEIR-layout dataset, through the real engine.
 
-mod common;
+use aidocs_eval::{EvalMode, EvalOptions};
+use std::path::{Path, PathBuf};
 
-use aidocs::eval::{EvalMode, EvalOptions};
+/// The engine of the `testing` template on the real MiniLM model (`cargo xtask models`).
+fn engine(data_dir: &Path) -> aidocs::Engine {
+    let model = std::env::var_os("AIDOCS_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"));
+    let (mut cfg, _) = aidocs::Config::load(&aidocs::ConfigSource { template: Some("testing".into()), ..Default::default() }).unwrap();
+    cfg.data_dir = data_dir.to_path_buf();
+    cfg.embedding.model_dir = model;
+    aidocs::Engine::open(cfg).expect("engine opens")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eval_scores_modes_and_dumps_rankings() {
@@ -24,7 +34,7 @@ async fn eval_scores_modes_and_dumps_rankings() {
     std::fs::write(ds.path().join("qrels-test.tsv"), "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t2\n").unwrap();
 
     let data = tempfile::tempdir().unwrap();
-    let engine = common::engine(data.path());
+    let engine = engine(data.path());
     let dump = data.path().join("runs.jsonl");
     let cache = data.path().join("emb-cache");
     let opts = EvalOptions {
@@ -36,7 +46,7 @@ async fn eval_scores_modes_and_dumps_rankings() {
         cache_dir: cache.clone(),
         title_weight: 1,
     };
-    let report = aidocs::eval::run(&engine, &opts, &()).await.unwrap();
+    let report = aidocs_eval::run(&engine, &opts, &()).await.unwrap();
     assert_eq!((report.documents, report.queries), (5, 2), "only judged queries are evaluated");
     let labels: Vec<_> = report.rows.iter().map(|r| (r.label.as_str(), r.fusion.as_str())).collect();
     assert_eq!(labels, [("sparse", "-"), ("dense", "-"), ("hybrid", "rrf:20"), ("hyde", "rrf:20"), ("hybrid", "dbsf")]);

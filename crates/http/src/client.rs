@@ -2,7 +2,7 @@
 //! `canary` and `deploy --server` commands). Error bodies become [`Error`]s with the
 //! server's code and message.
 
-use crate::error::{Error, ErrorCode, Result};
+use aidocs::{Error, ErrorCode, Result};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ impl AdminClient {
 
     /// POST, and when the server answers 202 with a job (a long operation past its wait
     /// limit), follow the job to its end: the result is the operation's own report.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<Value> {
         let (status, body) = self.send_raw(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
         let Some(job) = body["job"]["id"].as_str().filter(|_| status == reqwest::StatusCode::ACCEPTED).map(str::to_owned) else {
             return Ok(body);

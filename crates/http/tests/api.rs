@@ -1,5 +1,6 @@
 //! HTTP API through the router (`oneshot`), with the real engine behind it.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use axum::body::Body;
@@ -35,7 +36,7 @@ async fn api_contract() {
     let docs = tempfile::tempdir().unwrap();
     std::fs::write(docs.path().join("guide.md"), "# Guide\n\n## Install\n\nInstall the server with cargo.\n\n## Configure\n\nSet the data dir in config.toml.\n").unwrap();
     let data = tempfile::tempdir().unwrap();
-    let app = aidocs::api::router(common::engine(data.path()));
+    let app = aidocs_http::router(common::engine(data.path()));
 
     assert_eq!(call(&app, "GET", "/health", None).await.0, StatusCode::OK);
     let ready = call(&app, "GET", "/health/ready", None).await;
@@ -140,13 +141,13 @@ async fn path_ingest_is_confined_to_allowed_roots() {
     // No roots (the default): refused outright, existing or not.
     let mut cfg = common::config(data.path());
     cfg.ingest.allowed_roots.clear();
-    let closed = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let closed = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     assert_error(&call(&closed, "POST", "/v1/documents", Some(json!({"path": root}))).await, 403, "forbidden", "disabled");
     drop(closed);
 
     let mut cfg = common::config(data.path());
     cfg.ingest.allowed_roots = vec![root.clone()];
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let refused = |r: (StatusCode, Value)| {
         assert_error(&r, 403, "forbidden", "allowed_roots");
         r.1["error"]["message"].as_str().unwrap().to_owned()
@@ -183,7 +184,7 @@ async fn an_unreachable_qdrant_server_is_a_503_naming_it() {
     cfg.vector_store.url = "http://127.0.0.1:1".into();
     cfg.vector_store.retries = 1;
     cfg.vector_store.connect_timeout_ms = 500;
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let req = Request::post("/v1/search")
         .header("content-type", "application/json")
         .body(Body::from(json!({"query": "anything"}).to_string()))

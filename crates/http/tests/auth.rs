@@ -1,6 +1,7 @@
 //! The auth matrix: every route × (no key, unknown key, search key, admin key), and
 //! `auth.public_search`.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::config::{ApiKey, Scope};
@@ -16,11 +17,11 @@ fn app(dir: &std::path::Path, public_search: bool) -> axum::Router {
     let mut cfg = common::config(dir);
     cfg.auth.public_search = public_search;
     cfg.auth.keys = vec![
-        ApiKey { name: "reader".into(), sha256: aidocs::api::hash_key(SEARCH_KEY), scopes: vec![Scope::Search] },
-        ApiKey { name: "ops".into(), sha256: aidocs::api::hash_key(ADMIN_KEY).to_uppercase(), scopes: vec![Scope::Admin] },
+        ApiKey { name: "reader".into(), sha256: aidocs_http::hash_key(SEARCH_KEY), scopes: vec![Scope::Search] },
+        ApiKey { name: "ops".into(), sha256: aidocs_http::hash_key(ADMIN_KEY).to_uppercase(), scopes: vec![Scope::Admin] },
     ];
     cfg.validate().unwrap();
-    aidocs::api::router(aidocs::Engine::open(cfg).unwrap())
+    aidocs_http::router(aidocs::Engine::open(cfg).unwrap())
 }
 
 fn request(method: &str, uri: &str, key: Option<&str>, body: Option<serde_json::Value>, docs: &std::path::Path) -> Request<Body> {
@@ -127,18 +128,18 @@ async fn the_admin_client_decodes_the_servers_error_codes() {
     cfg.auth.keys = vec![
         ApiKey {
             name: "reader".into(),
-            sha256: aidocs::api::hash_key(SEARCH_KEY),
+            sha256: aidocs_http::hash_key(SEARCH_KEY),
             scopes: vec![Scope::Search],
         },
         ApiKey {
             name: "ops".into(),
-            sha256: aidocs::api::hash_key(ADMIN_KEY),
+            sha256: aidocs_http::hash_key(ADMIN_KEY),
             scopes: vec![Scope::Admin],
         },
     ];
     cfg.server.rate_limit_per_minute = 1;
     cfg.server.rate_limit_burst = 3;
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -150,7 +151,7 @@ async fn the_admin_client_decodes_the_servers_error_codes() {
         .unwrap()
     });
     let client = |key: Option<&str>| {
-        aidocs::client::AdminClient::new(
+        aidocs_http::client::AdminClient::new(
             &base,
             key.map(str::to_owned),
             std::time::Duration::from_secs(30),

@@ -2,6 +2,7 @@
 //! drill; a corrupt archive answers 422 `backup_corrupt`; the server's scheduled run
 //! falls back to a full backup without a base and applies retention; metrics count it.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::Engine;
@@ -42,7 +43,7 @@ async fn backup_routes_create_verify_restore_prune_and_drill() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
     ingest(&engine, dir.path(), &[("install.md", "# Install\n\nInstall the server with cargo.\n"), ("tracing.md", "# Tracing\n\nExport spans over OTLP.\n")]).await;
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
 
     let (s, full) = call(&app, "POST", "/v1/admin/backups", Some(json!({"collection": "docs"}))).await;
     assert_eq!(s, 201, "{full}");
@@ -128,7 +129,7 @@ async fn the_engine_runs_on_a_qdrant_server_and_takes_native_backups() {
     let hits = engine.search(aidocs::SearchRequest::new("how do I install the server")).await.unwrap().hits;
     assert_eq!(hits[0].title, "Install");
 
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     let (code, created) = call(&app, "POST", "/v1/admin/backups", Some(json!({"collection": "docs", "native": true}))).await;
     assert_eq!(code, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();

@@ -1,6 +1,7 @@
 //! Caching in the search pipeline: repeated queries skip the embedder, alias switches and
 //! ingests never serve old entries, a real Redis works as L2, and a dead one only degrades.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::config::CacheBackend;
@@ -139,7 +140,7 @@ async fn redis_l2_serves_a_second_engine_and_a_dead_redis_only_degrades() {
         assert_eq!(r.hits[0].path, "json.md");
     }
     assert!(dead.cache_health().starts_with("degraded"), "{}", dead.cache_health());
-    let app = aidocs::api::router(dead.clone());
+    let app = aidocs_http::router(dead.clone());
     let get = |uri: &str| axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap();
     let resp = tower::ServiceExt::oneshot(app.clone(), get("/health/ready")).await.unwrap();
     assert_eq!(resp.status(), 200, "a degraded cache does not make the service unready");
@@ -163,7 +164,7 @@ async fn redis_l2_serves_a_second_engine_and_a_dead_redis_only_degrades() {
     assert!(text.contains("cache_tier_requests_total{outcome=\"error\",tier=\"redis\"}"), "{text}");
 
     // The healthy engine, same route: healthy.
-    let resp = tower::ServiceExt::oneshot(aidocs::api::router(engine.clone()), get("/health/detailed")).await.unwrap();
+    let resp = tower::ServiceExt::oneshot(aidocs_http::router(engine.clone()), get("/health/detailed")).await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["status"], "healthy", "{body}");
     assert_eq!(body["services"]["cache"]["status"], "up", "{body}");

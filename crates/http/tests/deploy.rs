@@ -2,6 +2,7 @@
 //! (`deploy/grafana/aidocs.json`) use only metric names a real `/metrics` scrape has, and
 //! every metric in the scrape is in the catalogue (`docs/metrics.md`).
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::core::{CoreError, Generator, Reranker};
@@ -170,7 +171,7 @@ async fn full_scrape() -> String {
     engine.store().set_alias("live", "docs").await.unwrap();
     let start = serde_json::json!({"alias": "live", "collection": "docs_b"});
     engine.canary_start(serde_json::from_value(start).unwrap()).await.unwrap();
-    let app = aidocs::api::router(engine);
+    let app = aidocs_http::router(engine);
     for body in [r#"{"query": "install", "collection": "live"}"#, r#"{"query": "install", "hyde": true, "rerank": true}"#, r#"{"query": "install", "hyde": true, "rerank": true}"#, r#"{"query": ""}"#, r#"{"query": "zzzz", "mode": "sparse"}"#] {
         let req = axum::http::Request::post("/v1/search").header("content-type", "application/json").body(Body::from(body)).unwrap();
         app.clone().oneshot(req).await.unwrap();

@@ -2,6 +2,7 @@
 //! `oneshot`: client identity behind proxies, request ids, crawl limits, JSON errors for
 //! axum's own rejections, the bearer scheme.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::config::{ApiKey, Scope};
@@ -39,7 +40,7 @@ async fn a_client_cannot_pick_its_identity_behind_the_proxy() {
     cfg.server.rate_limit_per_minute = 1;
     cfg.server.rate_limit_burst = 1;
     cfg.server.trusted_proxies = vec!["10.0.0.9".parse().unwrap(), "10.0.0.8".parse().unwrap()];
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let proxy = "10.0.0.9:4000";
 
     assert_eq!(send(&app, proxy, get("/v1/collections", &["1.1.1.1, 203.0.113.5"])).await.0, 200);
@@ -74,7 +75,7 @@ fn client_ip_reads_forwarded_for_from_the_right() {
         h
     };
     let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
-    let c = |peer: &str, xff: &str| aidocs::api::client_ip(ip(peer), &headers(xff), &trusted);
+    let c = |peer: &str, xff: &str| aidocs_http::client_ip(ip(peer), &headers(xff), &trusted);
     assert_eq!(c("10.0.0.9", "6.6.6.6, 198.51.100.1"), ip("198.51.100.1"));
     assert_eq!(c("10.0.0.9", "198.51.100.1, 10.0.0.9"), ip("198.51.100.1"));
     assert_eq!(c("198.51.100.2", "6.6.6.6"), ip("198.51.100.2"), "an untrusted peer is the client");
@@ -86,12 +87,12 @@ fn client_ip_reads_forwarded_for_from_the_right() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_or_odd_request_ids_are_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let app = aidocs::api::router(common::engine(dir.path()));
+    let app = aidocs_http::router(common::engine(dir.path()));
     let id_of = |h: &axum::http::HeaderMap| h.get("x-request-id").unwrap().to_str().unwrap().to_owned();
     let with_id = |id: &str| Request::get("/health").header("x-request-id", id).body(Body::empty()).unwrap();
     let (_, h, _) = send(&app, "127.0.0.1:1", with_id("abc-123_x.y:z")).await;
     assert_eq!(id_of(&h), "abc-123_x.y:z", "a reasonable id is kept");
-    let ok128 = "a".repeat(aidocs::api::MAX_REQUEST_ID_LEN);
+    let ok128 = "a".repeat(aidocs_http::MAX_REQUEST_ID_LEN);
     assert_eq!(id_of(&send(&app, "127.0.0.1:1", with_id(&ok128)).await.1), ok128);
     for bad in ["a".repeat(200_000), "a".repeat(129), "has space".into(), "new\tline".into(), "ünïcode".into()] {
         let Ok(v) = axum::http::HeaderValue::from_bytes(bad.as_bytes()) else { continue };
@@ -110,7 +111,7 @@ async fn a_request_may_only_lower_crawl_limits() {
     let mut cfg = common::config(dir.path());
     cfg.crawl.max_pages = 50;
     cfg.crawl.max_depth = 3;
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let post = |body: Value| Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
     for (field, value) in [("max_pages", 1_000_000_000u64), ("max_depth", 4)] {
         let (code, _, body) = send(&app, "127.0.0.1:1", post(json!({"url": "https://docs.example.invalid/", field: value}))).await;
@@ -127,7 +128,7 @@ async fn every_error_is_the_json_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config(dir.path());
     cfg.server.max_body_bytes = 1024;
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     let big = Request::post("/v1/admin/sync").body(Body::from(vec![b' '; 4096])).unwrap();
     let (code, h, body) = send(&app, "127.0.0.1:1", big).await;
     assert_eq!(code, 413);
@@ -146,8 +147,8 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config(dir.path());
     let key = "search-key-0123456789";
-    cfg.auth.keys = vec![ApiKey { name: "r".into(), sha256: aidocs::api::hash_key(key), scopes: vec![Scope::Search] }];
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    cfg.auth.keys = vec![ApiKey { name: "r".into(), sha256: aidocs_http::hash_key(key), scopes: vec![Scope::Search] }];
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let req = Request::get("/v1/collections").header("authorization", format!("{scheme} {key}")).body(Body::empty()).unwrap();
         assert_eq!(send(&app, "127.0.0.1:1", req).await.0, 200, "{scheme}");
@@ -180,7 +181,7 @@ fn slow_app(dir: &std::path::Path, admin_timeout_ms: u64, delay_ms: u64) -> (axu
     let engine = aidocs::Engine::open(cfg).unwrap();
     let slow = std::sync::Arc::new(common::Slow { inner: engine.base_embedder().clone(), delay: std::time::Duration::from_millis(delay_ms) });
     let engine = engine.with_embedder(slow);
-    (aidocs::api::router(engine.clone()), engine)
+    (aidocs_http::router(engine.clone()), engine)
 }
 
 /// Path ingest used to be cancelled by the admin deadline or a client disconnect (web
@@ -277,7 +278,7 @@ async fn health_answers_during_a_large_walk() {
         }
     }
     let engine = common::engine(&dir.path().join("data"));
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     let answered = std::sync::Arc::new(AtomicU64::new(0));
     let window = std::sync::Arc::new(WalkWindow { answered: answered.clone(), at_scan: AtomicU64::new(0), at_start: AtomicU64::new(0) });
     let req = aidocs::IngestRequest { path: docs, collection: "walk".into(), metadata: Default::default(), base_url: None };
@@ -306,7 +307,7 @@ async fn the_admin_client_follows_a_job_to_its_end() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
-    let client = aidocs::client::AdminClient::new(&format!("http://{addr}"), None, std::time::Duration::from_secs(60)).unwrap();
+    let client = aidocs_http::client::AdminClient::new(&format!("http://{addr}"), None, std::time::Duration::from_secs(60)).unwrap();
     let report = client.post("/v1/documents", &json!({"path": docs, "collection": "followed"})).await.unwrap();
     assert_eq!(report["documents_written"], 2, "{report}");
     let err = client.post("/v1/documents", &json!({"path": "/etc", "collection": "followed"})).await.unwrap_err();
@@ -351,7 +352,7 @@ async fn jobs_are_shared_between_replicas_through_redis() {
             inner: engine.base_embedder().clone(),
             delay: std::time::Duration::from_millis(delay_ms),
         });
-        aidocs::api::router(engine.with_embedder(slow))
+        aidocs_http::router(engine.with_embedder(slow))
     };
     let (a, b) = (replica("a", 300), replica("b", 300));
     let post = |c: &str| {

@@ -1,5 +1,6 @@
 //! Request ids and the `search_request` log event, captured from a real subscriber.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use axum::body::Body;
@@ -49,7 +50,7 @@ async fn request_ids_reach_responses_and_every_log_line() {
     let engine = common::engine(data.path());
     let req = aidocs::IngestRequest { path: docs.path().into(), collection: "logs".into(), metadata: Default::default(), base_url: None };
     engine.ingest(req, &aidocs::progress::NoProgress).await.unwrap();
-    let app = aidocs::api::router(engine);
+    let app = aidocs_http::router(engine);
 
     // A client-sent id is honoured and echoed.
     let resp = app.clone().oneshot(search(Some("req-abc-123"))).await.unwrap();

@@ -1,6 +1,7 @@
 //! `GET /metrics` after real requests, circuit breakers opening and degrading, filter caps
 //! and per-route deadlines, through the router (`oneshot`) with the real engine.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::core::{CoreError, Dims, Embedder, Reranker};
@@ -62,7 +63,7 @@ async fn metrics_count_real_requests_by_route_mode_kind_and_outcome() {
     cfg.embedding.usd_per_million_tokens = 0.02;
     let engine = Engine::open(cfg).unwrap();
     ingest(&engine, dir.path()).await;
-    let app = aidocs::api::router(engine);
+    let app = aidocs_http::router(engine);
 
     let q = json!({"query": "how do I install the server"});
     assert_eq!(send(&app, post("/v1/search", q.clone())).await.0, 200);
@@ -145,7 +146,7 @@ async fn breakers_open_at_the_error_rate_degrade_and_report() {
 
     // Reranker: three failures degrade with the error; then the circuit is open and the
     // stage is skipped without calling it. Search keeps answering 200 throughout.
-    let app = aidocs::api::router(engine.clone().with_reranker(Arc::new(Failing)));
+    let app = aidocs_http::router(engine.clone().with_reranker(Arc::new(Failing)));
     let q = json!({"query": "install the server", "rerank": true});
     for _ in 0..3 {
         let (status, _, body) = send(&app, post("/v1/search", q.clone())).await;
@@ -171,7 +172,7 @@ async fn breakers_open_at_the_error_rate_degrade_and_report() {
 
     // Embedder: failures are 500s; once open, a fast 503 that names the dependency, and
     // health says unhealthy. Sparse search, which needs no embedding, still answers.
-    let app = aidocs::api::router(engine.with_embedder(Arc::new(Failing)));
+    let app = aidocs_http::router(engine.with_embedder(Arc::new(Failing)));
     let q = json!({"query": "configure the data dir"});
     for _ in 0..3 {
         assert_eq!(send(&app, post("/v1/search", q.clone())).await.0, 500);
@@ -195,7 +196,7 @@ async fn deadlines_are_per_route_and_filters_are_capped() {
     let engine = Engine::open(cfg).unwrap();
     let slow = Arc::new(common::Slow { inner: engine.base_embedder().clone(), delay: Duration::from_millis(1000) });
     let engine = engine.with_embedder(slow);
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     let docs = dir.path().join("docs");
     common::write_tree(&docs, DOCS);
 

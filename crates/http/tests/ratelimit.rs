@@ -1,6 +1,7 @@
 //! Per-client rate limiting: 429 with `Retry-After`, separate budgets per client IP, and
 //! `X-Forwarded-For` believed only from trusted proxies.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use axum::body::Body;
@@ -29,7 +30,7 @@ async fn clients_get_429_past_their_budget() {
     cfg.server.rate_limit_per_minute = 6;
     cfg.server.rate_limit_burst = 3;
     cfg.server.trusted_proxies = vec!["10.0.0.9".parse().unwrap()];
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
 
     for _ in 0..3 {
         assert_eq!(status(&app, "10.0.0.1:5000", "/v1/collections", None).await.0, 200);
@@ -61,7 +62,7 @@ async fn deployment_status_is_rate_limited_like_every_api_route() {
     let mut cfg = common::config(dir.path());
     cfg.server.rate_limit_per_minute = 6;
     cfg.server.rate_limit_burst = 2;
-    let app = aidocs::api::router(aidocs::Engine::open(cfg).unwrap());
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
     for _ in 0..2 {
         assert_eq!(
             status(&app, "10.0.0.3:5000", "/deployment/status", None)

@@ -2,6 +2,7 @@
 //! promotion through stages, rollback on injected errors, hold on no data, pause/resume,
 //! a restart in the middle. Blue-green under continuous load on a real socket.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::progress::NoProgress;
@@ -105,7 +106,7 @@ async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() 
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
     let engine = two_builds(dir.path(), &clock).await;
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
 
     let (status, _, c) = call(&app, post("/v1/admin/canaries", json!({"id": "c1", "alias": "docs", "collection": "docs_v2", "stages": stages(10, 60_000.0)}))).await;
     assert_eq!(status, 201, "{c}");
@@ -157,7 +158,7 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
     let base = two_builds(dir.path(), &clock).await;
     let faulty = Arc::new(aidocs_store::testkit::FaultyStore::new(base.store().clone()));
     let engine = base.with_store(faulty.clone());
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     let (status, _, c) = call(&app, post("/v1/admin/canaries", json!({"id": "c2", "alias": "docs", "collection": "docs_v2", "stages": stages(8, 60_000.0), "rollback_after_breaches": 2}))).await;
     assert_eq!(status, 201, "{c}");
 
@@ -232,7 +233,7 @@ async fn a_restart_mid_canary_resumes_it() {
     let clock = TestClock::default();
     {
         let engine = two_builds(dir.path(), &clock).await;
-        let app = aidocs::api::router(engine.clone());
+        let app = aidocs_http::router(engine.clone());
         call(&app, post("/v1/admin/canaries", json!({"id": "c3", "alias": "docs", "collection": "docs_v2", "stages": stages(5, 60_000.0)}))).await;
         for i in 0..20 {
             call(&app, search_as(&format!("u{i}"), "install")).await;
@@ -247,7 +248,7 @@ async fn a_restart_mid_canary_resumes_it() {
     engine.rollout_tick().await.unwrap();
     let c = engine.canary("c3").await.unwrap();
     assert_eq!((c.stage, c.current().percentage), (1, 100), "resumed in the stage it was in");
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     let (_, h, _) = call(&app, search_as("anyone", "install")).await;
     assert_eq!(h["x-aidocs-arm"], "canary", "routing resumes at 100 %");
     for i in 0..6 {
@@ -301,7 +302,7 @@ async fn blue_green_under_load_has_no_failed_or_empty_answers_and_cleans_up_blue
     common::write_tree(&v2, V2);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
     tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap() });
     let deploy = |source: &std::path::Path, queries: Value, settings: Value| {
         let body = json!({"alias": "docs", "source": source, "validate_queries": queries, "settings": settings}).to_string();
@@ -383,7 +384,7 @@ async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
     let engine = two_builds(dir.path(), &clock).await;
-    let app = aidocs::api::router(engine.clone());
+    let app = aidocs_http::router(engine.clone());
 
     let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.6}]});
     let (status, _, err) = call(&app, post("/v1/admin/ab", bad)).await;

@@ -1,6 +1,7 @@
 //! The optional search stages end to end: HyDE against a real llama.cpp server
 //! (SmolLM2-135M-Instruct) and reranking with a cross-encoder, through `Engine::search`.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::core::{CoreError, Filter, FilterField, FilterValue, Generator, Reranker, SearchMode, StoreQuery};
@@ -262,7 +263,7 @@ async fn overload_is_shed_fast_and_panics_answer_500() {
     let slow_reranker = Arc::new(SlowOrPanicking::default());
     let engine = Engine::open(cfg).unwrap().with_reranker(slow_reranker.clone());
     engine.ingest(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
-    let app = aidocs::api::router(engine);
+    let app = aidocs_http::router(engine);
     let post = |q: &str| {
         axum::http::Request::post("/v1/search")
             .header("content-type", "application/json")

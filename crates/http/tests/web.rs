@@ -3,6 +3,7 @@
 //! changed page alone is re-chunked; a removed page loses its chunks after the configured
 //! misses; `sync` re-crawls registered sources; the API refuses bad requests.
 
+#[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
 
 use aidocs::progress::NoProgress;
@@ -119,7 +120,7 @@ async fn documents_api_crawls_and_refuses_bad_requests() {
     let root = dir.path().join("site");
     site(&root);
     let server = DocServer::start(root, Duration::ZERO).await;
-    let app = aidocs::api::router(engine(&dir.path().join("data")));
+    let app = aidocs_http::router(engine(&dir.path().join("data")));
     let post = |body: serde_json::Value| Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
     let call = |req: Request<Body>| {
         let app = app.clone();

@@ -25,14 +25,32 @@ pub struct Variant {
     pub collection: Option<String>,
     /// `hybrid`, `dense` or `sparse`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
+    pub mode: Option<aidocs_core::SearchMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyde: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rerank: Option<bool>,
-    /// Fusion as in `aidocs eval --fusion`: `rrf:K`, `rrf:K:DW:SW`, `dbsf`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fusion: Option<String>,
+    /// Fusion as in `aidocs eval --fusion`: `rrf:K`, `rrf:K:DW:SW`, `dbsf` (stored and sent
+    /// in that text form; parsed once, when the test is created or loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "fusion_text")]
+    pub fusion: Option<aidocs_core::Fusion>,
+}
+
+/// `Option<Fusion>` as its text form (`rrf:20`), the form operators write.
+mod fusion_text {
+    use aidocs_core::Fusion;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(f: &Option<Fusion>, s: S) -> Result<S::Ok, S::Error> {
+        match f {
+            Some(f) => s.collect_str(f),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Fusion>, D::Error> {
+        Option::<String>::deserialize(d)?.map(|t| t.parse().map_err(serde::de::Error::custom)).transpose()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,7 +48,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // The request lasts the profile plus the time to draw it.
     let timeout = std::time::Duration::from_secs(args.seconds.saturating_add(60));
-    let client = aidocs::client::AdminClient::new(&args.server, args.api_key, timeout)?;
+    let client = aidocs_http::client::AdminClient::new(&args.server, args.api_key, timeout)?;
     let path = format!(
         "/v1/admin/profile?seconds={}&frequency={}&format={}",
         args.seconds,

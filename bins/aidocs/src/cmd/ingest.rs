@@ -1,0 +1,136 @@
+//! `aidocs ingest`: a directory or file, or a documentation site crawled from a URL, a
+//! sitemap (`--sitemap`) or a list of URLs (`--urls`), into a collection (incremental).
+
+use super::{Ctx, open_engine, parse_metadata, read_lines};
+use aidocs::IngestRequest;
+use aidocs::web::{WebIngestReport, WebSource, WebSourceKind};
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A directory, a file, or an http(s) URL to crawl from.
+    target: Option<String>,
+    /// Sitemap or sitemap index URLs (repeatable).
+    #[arg(long)]
+    sitemap: Vec<String>,
+    /// A file of URLs, one per line: exactly these pages.
+    #[arg(long)]
+    urls: Option<PathBuf>,
+    /// Only URLs under this prefix (default: the start page's directory).
+    #[arg(long)]
+    scope: Option<String>,
+    /// Globs on the URL path a page must match (repeatable).
+    #[arg(long)]
+    include: Vec<String>,
+    /// Globs on the URL path that exclude a page (repeatable).
+    #[arg(long)]
+    exclude: Vec<String>,
+    #[arg(long)]
+    max_pages: Option<usize>,
+    #[arg(long)]
+    max_depth: Option<usize>,
+    /// Allow this host to resolve to a private/loopback address (an intranet docs site).
+    #[arg(long = "allow-host")]
+    allow_host: Vec<String>,
+    /// Target collection or alias (created when absent).
+    #[arg(long)]
+    collection: Option<String>,
+    /// Metadata for every document: language, framework, doc_type, version, difficulty_level.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Base URL replacing file:// links (e.g. https://docs.python.org/3.11).
+    #[arg(long)]
+    base_url: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What to ingest: a local path, or web pages.
+enum Input {
+    Path(PathBuf),
+    Web(WebSourceKind, Vec<String>),
+}
+
+impl Args {
+    fn input(&self) -> anyhow::Result<Input> {
+        let is_url = self.target.as_deref().is_some_and(|t| t.starts_with("http://") || t.starts_with("https://"));
+        Ok(match (&self.target, self.sitemap.is_empty(), &self.urls) {
+            (Some(path), true, None) if !is_url => Input::Path(PathBuf::from(path)),
+            (Some(t), true, None) => Input::Web(WebSourceKind::Site, vec![t.clone()]),
+            (None, false, None) => Input::Web(WebSourceKind::Sitemap, self.sitemap.clone()),
+            (None, true, Some(file)) => {
+                let list = read_lines(file).with_context(|| format!("reading {}", file.display()))?;
+                if list.is_empty() {
+                    bail!("{} lists no URLs", file.display());
+                }
+                Input::Web(WebSourceKind::Urls, list)
+            }
+            (None, true, None) => bail!("give a directory, a file or a URL to ingest (or --sitemap URL / --urls FILE)"),
+            _ => bail!("give one of: a path or URL, --sitemap, --urls"),
+        })
+    }
+}
+
+pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let cfg = ctx.config()?;
+    let metadata = parse_metadata(&args.set)?;
+    let input = args.input()?;
+    let collection = args.collection.unwrap_or_else(|| cfg.search.default_collection.clone());
+    let engine = open_engine(cfg)?;
+    let progress = aidocs::progress::for_terminal();
+    match input {
+        Input::Path(path) => {
+            let report = engine.ingest(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?;
+            if args.json {
+                return super::print_json(&report);
+            }
+            println!(
+                "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
+                report.collection, report.files_seen, report.documents_written, report.documents_unchanged,
+                report.documents_deleted, report.chunks_written, report.points_deleted, report.skipped.len(),
+                report.took_ms / 1000.0
+            );
+            for s in &report.skipped {
+                eprintln!("skipped {}: {}", s.path, s.reason);
+            }
+        }
+        Input::Web(kind, urls) => {
+            let source = WebSource {
+                kind,
+                urls,
+                scope: args.scope,
+                include: args.include,
+                exclude: args.exclude,
+                max_pages: args.max_pages,
+                max_depth: args.max_depth,
+                allow_hosts: args.allow_host,
+                metadata,
+            };
+            let report = engine.ingest_web(aidocs::web::WebIngestRequest { collection, source }, progress.as_ref()).await?;
+            print_web_report(&report, args.json)?;
+        }
+    }
+    Ok(())
+}
+
+/// A crawl's report: one summary line (pages blocked or failed on stderr), or JSON.
+pub fn print_web_report(r: &WebIngestReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        return super::print_json(r);
+    }
+    let c = &r.crawl;
+    println!(
+        "crawled into `{}`: {} pages fetched, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
+        r.collection, c.pages_fetched, c.not_modified, c.queued, c.skipped, c.robots_disallowed, c.blocked, c.failed, c.bytes as f64 / 1e6,
+        r.documents_written, r.documents_unchanged, r.documents_deleted, r.chunks_written, r.took_ms / 1000.0
+    );
+    for n in &r.blocked {
+        eprintln!("blocked {}: {}", n.url, n.reason);
+    }
+    for n in &r.failed {
+        eprintln!("failed {}: {}", n.url, n.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! The admin routers (admin scope, `server.admin_timeout_ms` deadline): cache, rollouts
+//! (canaries, blue-green, A/B tests, deployment status), backups, sync, jobs, profiling.
+
+use aidocs::Engine;
+use utoipa_axum::router::OpenApiRouter;
+
+pub mod backups;
+pub mod cache;
+pub mod jobs;
+pub mod profile;
+pub mod rollouts;
+pub mod sync;
+
+/// Every admin router, `/v1/documents` included (it writes).
+pub fn router() -> OpenApiRouter<Engine> {
+    OpenApiRouter::new()
+        .merge(super::documents::router())
+        .merge(cache::router())
+        .merge(rollouts::router())
+        .merge(backups::router())
+        .merge(sync::router())
+        .merge(jobs::router())
+        .merge(profile::router())
+}

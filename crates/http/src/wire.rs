@@ -1,0 +1,545 @@
+//! Transfer types: what goes over HTTP, apart from the engine's and the stores' own types.
+//! Requests convert into domain requests with `From`; responses are built from domain values
+//! with `From`. Every type here has a JSON Schema in the OpenAPI document (`utoipa`). The
+//! admin client ([`crate::client`]) and the CLI send the same request types, so no tool
+//! builds a request body by hand.
+//!
+//! Stored formats (a canary's persisted state, a backup manifest) are not API formats: a
+//! response that has no wire type yet is documented as a free-form object.
+
+use aidocs::core::{CollectionInfo, DocMetadata, SearchMode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::PathBuf;
+use utoipa::{IntoParams, ToSchema};
+
+/// Every error response: `{"error": {"code", "message"}}`. Codes and statuses are the table
+/// in `docs/api.md`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `collection_not_found`.
+    pub code: String,
+    /// What was wrong, for people.
+    pub message: String,
+}
+
+/// Retrieval mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Hybrid,
+    Dense,
+    Sparse,
+}
+
+impl From<Mode> for SearchMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Hybrid => SearchMode::Hybrid,
+            Mode::Dense => SearchMode::Dense,
+            Mode::Sparse => SearchMode::Sparse,
+        }
+    }
+}
+
+impl From<SearchMode> for Mode {
+    fn from(m: SearchMode) -> Self {
+        match m {
+            SearchMode::Hybrid => Mode::Hybrid,
+            SearchMode::Dense => Mode::Dense,
+            SearchMode::Sparse => Mode::Sparse,
+        }
+    }
+}
+
+/// `POST /v1/search`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    pub query: String,
+    /// Collection or alias; default `search.default_collection`.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// Default `search.default_limit`, at most `search.max_limit`.
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Default `search.default_mode`.
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    /// Payload filter: `{"language": "python"}`, `{"version": ["3.11", "3.12"]}`,
+    /// `{"difficulty_level": {"gte": 2}}`; keys are the metadata fields.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub filter: Value,
+    /// HyDE expansion; default from `hyde.enabled`.
+    #[serde(default)]
+    pub hyde: Option<bool>,
+    /// Rerank the fused candidates; default from `rerank.enabled`.
+    #[serde(default)]
+    pub rerank: Option<bool>,
+}
+
+/// Document metadata: every field optional and filterable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Metadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// RFC 3339; set by ingest, ignored in requests.
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub last_updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difficulty_level: Option<i64>,
+}
+
+impl From<Metadata> for DocMetadata {
+    fn from(m: Metadata) -> Self {
+        DocMetadata { language: m.language, framework: m.framework, doc_type: m.doc_type, version: m.version, last_updated: None, difficulty_level: m.difficulty_level }
+    }
+}
+
+impl From<DocMetadata> for Metadata {
+    fn from(m: DocMetadata) -> Self {
+        Metadata { language: m.language, framework: m.framework, doc_type: m.doc_type, version: m.version, last_updated: m.last_updated, difficulty_level: m.difficulty_level }
+    }
+}
+
+impl From<Metadata> for aidocs::config::MetadataSettings {
+    fn from(m: Metadata) -> Self {
+        Self { language: m.language, framework: m.framework, doc_type: m.doc_type, version: m.version, difficulty_level: m.difficulty_level }
+    }
+}
+
+/// Milliseconds per stage of one search (0 for stages that did not run).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub struct StageTimings {
+    pub embed_ms: f64,
+    pub hyde_ms: f64,
+    pub search_ms: f64,
+    pub rerank_ms: f64,
+}
+
+/// One result: a section of a page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+    pub path: String,
+    pub anchor: String,
+    /// Deep link: the page's URL plus `#anchor` when the section has one.
+    pub url: String,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub snippet: String,
+    pub metadata: Metadata,
+}
+
+/// `POST /v1/search` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// The collection that answered (an alias resolved).
+    pub collection: String,
+    pub mode: Mode,
+    pub took_ms: f64,
+    pub timings: StageTimings,
+    /// When HyDE was requested: `applied (N passages, kind)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyde: Option<String>,
+    /// When reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<String>,
+    /// Served from the search-result cache.
+    pub cached: bool,
+    pub hits: Vec<SearchHit>,
+    pub query: String,
+    /// The request id (`X-Request-ID`); send it back with `POST /v1/feedback`.
+    pub query_id: String,
+}
+
+impl SearchResponse {
+    pub fn new(r: aidocs::SearchResponse, query: String, query_id: String) -> Self {
+        let t = r.timings;
+        Self {
+            collection: r.collection,
+            mode: r.mode.into(),
+            took_ms: r.took_ms,
+            timings: StageTimings { embed_ms: t.embed_ms, hyde_ms: t.hyde_ms, search_ms: t.search_ms, rerank_ms: t.rerank_ms },
+            hyde: r.hyde.map(|n| n.to_string()),
+            rerank: r.rerank.map(|n| n.to_string()),
+            cached: r.cached,
+            hits: r
+                .hits
+                .into_iter()
+                .map(|h| SearchHit { id: h.id, score: h.score, path: h.path, anchor: h.anchor, url: h.url, title: h.title, heading_path: h.heading_path, snippet: h.snippet, metadata: h.metadata.into() })
+                .collect(),
+            query,
+            query_id,
+        }
+    }
+}
+
+/// `POST /v1/feedback`: a click on a hit of an answer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    /// `query_id` of the search response (its `X-Request-ID`).
+    pub query_id: String,
+    /// `id` of the clicked hit.
+    pub hit_id: String,
+}
+
+/// `POST /v1/feedback` answer: the A/B test and variant credited with the click.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FeedbackAccepted {
+    pub ab_test: String,
+    pub variant: String,
+}
+
+/// A collection.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Collection {
+    pub name: String,
+    /// Dense vector dimensions.
+    pub dims: usize,
+    pub points: usize,
+    pub indexed_vectors: usize,
+    pub segments: usize,
+    pub aliases: Vec<String>,
+    pub created_at: String,
+    /// Backend-level properties (`embedding_model`, ...).
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl From<CollectionInfo> for Collection {
+    fn from(c: CollectionInfo) -> Self {
+        Self { name: c.name, dims: c.dims, points: c.points, indexed_vectors: c.indexed_vectors, segments: c.segments, aliases: c.aliases, created_at: c.created_at, properties: c.properties }
+    }
+}
+
+/// `GET /v1/collections` answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Collections {
+    pub collections: Vec<Collection>,
+}
+
+/// `POST /v1/documents`: exactly one of `path` (on the server's machine, under
+/// `ingest.allowed_roots`), `url` (a site crawled from this page), `sitemap` or `urls`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsBody {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub sitemap: Option<String>,
+    #[serde(default)]
+    pub urls: Option<Vec<String>>,
+    /// Only URLs under this prefix (default: the start page's directory).
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Globs on the URL path a page must match.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs on the URL path that exclude a page.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// At most `crawl.max_pages` (a request may only lower it).
+    #[serde(default)]
+    pub max_pages: Option<usize>,
+    /// At most `crawl.max_depth`.
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Base URL replacing `file://` links of a path ingest.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// `POST /v1/admin/sync`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncBody {
+    #[serde(default)]
+    pub collection: Option<String>,
+}
+
+/// `full` or `incremental`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupType {
+    Full,
+    Incremental,
+}
+
+impl From<BackupType> for aidocs::backup::BackupKind {
+    fn from(t: BackupType) -> Self {
+        match t {
+            BackupType::Full => Self::Full,
+            BackupType::Incremental => Self::Incremental,
+        }
+    }
+}
+
+/// `POST /v1/admin/backups`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupCreateBody {
+    /// Collection or alias; default `search.default_collection`.
+    #[serde(default)]
+    pub collection: Option<String>,
+    /// `full` (default) or `incremental`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<BackupType>,
+    /// The Qdrant server's own snapshot instead of the portable archive.
+    #[serde(default)]
+    pub native: bool,
+}
+
+/// `POST /v1/admin/backups/{id}/restore`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreBody {
+    /// Target collection (default `recovery_<timestamp>`); must not exist.
+    #[serde(default)]
+    pub into: Option<String>,
+    /// Point this alias at the restored collection once it validated.
+    #[serde(default)]
+    pub switch_alias: Option<String>,
+    /// Replaces `backup.validate_queries` for this restore.
+    #[serde(default)]
+    pub validate_queries: Option<Vec<String>>,
+}
+
+impl From<RestoreBody> for aidocs::backup::RestoreRequest {
+    fn from(b: RestoreBody) -> Self {
+        Self { into: b.into, switch_alias: b.switch_alias, validate_queries: b.validate_queries }
+    }
+}
+
+/// `POST /v1/admin/backups/prune`: retention from the body, else from `[backup]`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneBody {
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+    #[serde(default)]
+    pub keep_days: Option<u32>,
+}
+
+/// `POST /v1/admin/backups/drill`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillBody {
+    #[serde(default)]
+    pub collection: Option<String>,
+}
+
+/// `GET /v1/admin/backups` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BackupListQuery {
+    /// Only this collection's backups.
+    pub collection: Option<String>,
+}
+
+/// `DELETE /v1/admin/cache` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClearQuery {
+    /// `embedding`, `search` or `hyde`; all kinds when absent.
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// Output of `GET /v1/admin/profile`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileFormat {
+    /// An SVG flame graph.
+    #[default]
+    Flamegraph,
+    /// Collapsed stacks, one `thread;frame;...;frame count` line per stack.
+    Folded,
+}
+
+/// `GET /v1/admin/profile` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProfileQuery {
+    /// Seconds to sample (default 10; at most `server.profile_max_seconds`).
+    #[serde(default)]
+    pub seconds: Option<u64>,
+    /// Samples per second, 1 to 1000 (default 99).
+    #[serde(default)]
+    pub frequency: Option<u32>,
+    #[serde(default)]
+    #[param(inline)]
+    pub format: ProfileFormat,
+}
+
+/// Whether to wait for an admin job: `?wait=false` answers 202 with the job at once.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitQuery {
+    /// `false` (or `Prefer: respond-async`): answer 202 with the job instead of waiting.
+    pub wait: Option<bool>,
+}
+
+/// `POST /v1/admin/canaries/{id}/rollback`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One stage of a canary.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStage {
+    /// Share of traffic on the canary, 1..=100; the last stage is 100.
+    pub percentage: u8,
+    /// How long the stage runs (while not paused) before it can advance.
+    pub duration_s: u64,
+    /// Canary error rate above which a check counts as a breach.
+    pub max_error_rate: f64,
+    /// Canary p95 latency (ms) above which a check counts as a breach.
+    pub max_p95_ms: f64,
+    /// Canary requests needed before the stage can be judged at all.
+    pub min_requests: u64,
+}
+
+/// `POST /v1/admin/canaries`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryStart {
+    /// Default `<alias>-<collection>-<time>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub alias: String,
+    /// The collection to roll out.
+    pub collection: String,
+    /// Default 5 / 25 / 50 / 100 %, 30 min each, 5 % errors, p95 200 ms, 100 requests.
+    #[serde(default)]
+    pub stages: Option<Vec<CanaryStage>>,
+    /// Consecutive breached checks that roll back (default 2).
+    #[serde(default)]
+    pub rollback_after_breaches: Option<u32>,
+}
+
+impl From<CanaryStart> for aidocs::rollout::CanaryStart {
+    fn from(c: CanaryStart) -> Self {
+        Self {
+            id: c.id,
+            alias: c.alias,
+            collection: c.collection,
+            stages: c.stages.map(|s| {
+                s.into_iter()
+                    .map(|s| aidocs::rollout::StageSpec { percentage: s.percentage, duration_s: s.duration_s, max_error_rate: s.max_error_rate, max_p95_ms: s.max_p95_ms, min_requests: s.min_requests })
+                    .collect()
+            }),
+            rollback_after_breaches: c.rollback_after_breaches,
+        }
+    }
+}
+
+/// `POST /v1/admin/deploy/blue-green`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlueGreenBody {
+    pub alias: String,
+    /// The documentation tree to build green from, on the server's machine (under
+    /// `ingest.allowed_roots`).
+    #[schema(value_type = String)]
+    pub source: PathBuf,
+    #[serde(default)]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Queries green must answer well before the switch.
+    #[serde(default)]
+    pub validate_queries: Vec<String>,
+    /// Overrides of `[rollout.blue_green]` (same keys).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<aidocs::config::BlueGreenSettings>,
+}
+
+impl From<BlueGreenBody> for aidocs::rollout::BlueGreenRequest {
+    fn from(b: BlueGreenBody) -> Self {
+        Self { alias: b.alias, source: b.source, metadata: b.metadata.into(), base_url: b.base_url, validate_queries: b.validate_queries, settings: b.settings }
+    }
+}
+
+/// One arm of an A/B test.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbVariant {
+    /// `[A-Za-z0-9_-]+`, unique in the test; sent back in `X-Aidocs-Variant`.
+    pub id: String,
+    /// Share of traffic; all weights of a test sum to 1.
+    pub weight: f64,
+    #[serde(default)]
+    pub collection: Option<String>,
+    #[serde(default)]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub hyde: Option<bool>,
+    #[serde(default)]
+    pub rerank: Option<bool>,
+    /// Fusion as in `aidocs eval --fusion`: `rrf:K`, `rrf:K:DW:SW`, `dbsf`.
+    #[serde(default)]
+    pub fusion: Option<String>,
+}
+
+/// `POST /v1/admin/ab`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbCreate {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub alias: String,
+    /// The first is the control.
+    pub variants: Vec<AbVariant>,
+}
+
+impl TryFrom<AbCreate> for aidocs::rollout::AbCreate {
+    type Error = String;
+    /// Fails on a variant whose fusion does not parse, naming the variant.
+    fn try_from(a: AbCreate) -> Result<Self, String> {
+        let variants = a
+            .variants
+            .into_iter()
+            .map(|v| {
+                let fusion = v.fusion.map(|f| f.parse().map_err(|e| format!("variant `{}`: {e}", v.id))).transpose()?;
+                Ok(aidocs::rollout::Variant { id: v.id, weight: v.weight, collection: v.collection, mode: v.mode.map(Into::into), hyde: v.hyde, rerank: v.rerank, fusion })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self { id: a.id, alias: a.alias, variants })
+    }
+}
+
+/// Liveness answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
