@@ -390,8 +390,16 @@ async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
     let (status, _, err) = call(&app, post("/v1/admin/ab", bad)).await;
     assert_eq!(status, 400, "{err}");
     assert!(err["error"]["message"].as_str().unwrap().contains("sum to 1"));
+    // Mode and fusion are typed: a bad one is refused when the test is created, by name.
     let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.5, "mode": "fuzzy"}]});
-    assert_eq!(call(&app, post("/v1/admin/ab", bad)).await.0, 400);
+    let (status, _, err) = call(&app, post("/v1/admin/ab", bad)).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("fuzzy"), "{err}");
+    let bad = json!({"alias": "docs", "variants": [{"id": "a", "weight": 0.5}, {"id": "b", "weight": 0.5, "fusion": "rrf:x"}]});
+    let (status, _, err) = call(&app, post("/v1/admin/ab", bad)).await;
+    assert_eq!(status, 400, "{err}");
+    let msg = err["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("variant `b`") && msg.contains("rrf:x"), "{msg}");
     let create = json!({"id": "ab1", "alias": "docs", "variants": [
         {"id": "control", "weight": 0.5},
         {"id": "sparse-v2", "weight": 0.5, "collection": "docs_v2", "mode": "sparse", "fusion": "rrf:60"},

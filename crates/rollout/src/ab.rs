@@ -315,4 +315,18 @@ mod tests {
         assert!(!w.significant, "{w:?}");
         assert_eq!(welch(&ArmStats::default(), &arm(1.0, 0.0, 1)).p_value, None);
     }
+
+    #[test]
+    fn variant_settings_are_typed_and_stored_as_the_text_operators_write() {
+        let stored = r#"{"id":"v","weight":1.0,"mode":"sparse","fusion":"rrf:60"}"#;
+        let v: Variant = serde_json::from_str(stored).unwrap();
+        assert_eq!(v.mode, Some(aidocs_core::SearchMode::Sparse));
+        assert_eq!(v.fusion, Some(aidocs_core::Fusion::Rrf { k: 60, dense_weight: 1.0, sparse_weight: 1.0 }));
+        assert_eq!(serde_json::to_string(&v).unwrap(), stored, "the stored form is unchanged");
+        let weighted: Variant = serde_json::from_str(r#"{"id":"w","weight":1.0,"fusion":"rrf:20:1:1.5"}"#).unwrap();
+        assert_eq!(serde_json::to_value(&weighted).unwrap()["fusion"], "rrf:20:1:1.5");
+        for bad in [r#"{"id":"v","weight":1.0,"fusion":"rrf:x"}"#, r#"{"id":"v","weight":1.0,"mode":"fuzzy"}"#] {
+            assert!(serde_json::from_str::<Variant>(bad).is_err(), "{bad} must not parse");
+        }
+    }
 }
