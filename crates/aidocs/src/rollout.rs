@@ -102,7 +102,7 @@ impl Engine {
 
     /// Per-variant metrics and each variant against the first (the control): Welch's
     /// t-test on latency, two-proportion z-tests on error, zero-result and click rates.
-    pub async fn ab_status(&self, id: &str) -> Result<serde_json::Value> {
+    pub async fn ab_status(&self, id: &str) -> Result<AbReport> {
         let r = self.rollouts()?;
         let t = r.store.get::<AbTest>(id).await.map_err(rollout_err)?.ok_or_else(|| Error::NotFound(format!("no A/B test `{id}`")))?;
         let mut stats = Vec::new();
@@ -110,36 +110,31 @@ impl Engine {
             stats.push(r.store.stats(&t.id, 0, &v.id).await.map_err(rollout_err)?);
         }
         let control = &stats[0];
-        let variants: Vec<serde_json::Value> = t
+        let answered = |s: &aidocs_rollout::ArmStats| s.requests - s.errors;
+        let variants = t
             .variants
             .iter()
             .zip(&stats)
             .enumerate()
-            .map(|(i, (v, s))| {
-                let answered = |s: &aidocs_rollout::ArmStats| s.requests - s.errors;
-                let mut out = serde_json::json!({
-                    "id": v.id,
-                    "weight": v.weight,
-                    "requests": s.requests,
-                    "mean_latency_ms": s.mean_latency_ms(),
-                    "p95_ms": s.quantile_ms(0.95),
-                    "error_rate": s.error_rate(),
-                    "zero_result_rate": s.zero_result_rate(),
-                    "clicks": s.clicks,
-                    "click_through_rate": s.click_through_rate(),
-                });
-                if i > 0 {
-                    out["vs_control"] = serde_json::json!({
-                        "latency": ab::welch(control, s),
-                        "error_rate": ab::two_proportion(control.errors, control.requests, s.errors, s.requests),
-                        "zero_result_rate": ab::two_proportion(control.zero_results, answered(control), s.zero_results, answered(s)),
-                        "click_through_rate": ab::two_proportion(control.clicks, answered(control), s.clicks, answered(s)),
-                    });
-                }
-                out
+            .map(|(i, (v, s))| AbVariantReport {
+                id: v.id.clone(),
+                weight: v.weight,
+                requests: s.requests,
+                mean_latency_ms: s.mean_latency_ms(),
+                p95_ms: s.quantile_ms(0.95),
+                error_rate: s.error_rate(),
+                zero_result_rate: s.zero_result_rate(),
+                clicks: s.clicks,
+                click_through_rate: s.click_through_rate(),
+                vs_control: (i > 0).then(|| AbComparison {
+                    latency: ab::welch(control, s),
+                    error_rate: ab::two_proportion(control.errors, control.requests, s.errors, s.requests),
+                    zero_result_rate: ab::two_proportion(control.zero_results, answered(control), s.zero_results, answered(s)),
+                    click_through_rate: ab::two_proportion(control.clicks, answered(control), s.clicks, answered(s)),
+                }),
             })
             .collect();
-        Ok(serde_json::json!({"id": t.id, "alias": t.alias, "status": t.status, "control": t.variants[0].id, "variants": variants, "test": t}))
+        Ok(AbReport { id: t.id.clone(), alias: t.alias.clone(), status: t.status.clone(), control: t.variants[0].id.clone(), variants, test: t })
     }
 
     /// Count one real request's outcome for its rollout. Failures to record are logged.
@@ -198,28 +193,16 @@ impl Engine {
     }
 
     /// A canary with the statistics of both arms in its current stage.
-    pub async fn canary_status(&self, id: &str) -> Result<serde_json::Value> {
+    pub async fn canary_status(&self, id: &str) -> Result<CanaryReport> {
         let r = self.rollouts()?;
         let c = self.canary(id).await?;
-        let mut arms = serde_json::Map::new();
+        let mut arms = std::collections::BTreeMap::new();
         for arm in [Arm::Stable, Arm::Canary] {
             let s = r.store.stats(&c.id, c.stage, arm.as_str()).await.map_err(rollout_err)?;
-            arms.insert(
-                arm.as_str().into(),
-                serde_json::json!({
-                    "requests": s.requests,
-                    "error_rate": s.error_rate(),
-                    "zero_result_rate": s.zero_result_rate(),
-                    "p95_ms": s.quantile_ms(0.95),
-                }),
-            );
+            arms.insert(arm.as_str().to_owned(), CanaryArm { requests: s.requests, error_rate: s.error_rate(), zero_result_rate: s.zero_result_rate(), p95_ms: s.quantile_ms(0.95) });
         }
         let now = r.now();
-        let mut v = serde_json::to_value(&c).map_err(|e| Error::Internal(e.to_string()))?;
-        v["stage_percentage"] = c.current().percentage.into();
-        v["stage_elapsed_s"] = (c.stage_elapsed_ms(now) / 1000).into();
-        v["arms"] = arms.into();
-        Ok(v)
+        Ok(CanaryReport { stage_percentage: c.current().percentage, stage_elapsed_s: c.stage_elapsed_ms(now) / 1000, arms, canary: c })
     }
 
     /// Apply `change` with compare-and-set, retrying when another replica got there first.
@@ -308,7 +291,7 @@ impl Engine {
 
     /// `GET /deployment/status`: active canaries with their arms, recent deployments and
     /// pending cleanups.
-    pub async fn deployment_status(&self) -> Result<serde_json::Value> {
+    pub async fn deployment_status(&self) -> Result<DeploymentReport> {
         let r = self.rollouts()?;
         let mut canaries = Vec::new();
         for c in r.store.list::<Canary>().await.map_err(rollout_err)? {
@@ -317,15 +300,14 @@ impl Engine {
             }
         }
         let file = self.read_deployments().await?;
-        let recent: Vec<&Deployment> = file.deployments.iter().rev().take(10).collect();
-        Ok(serde_json::json!({
-            "state_backend": r.store.backend(),
-            "canaries": canaries,
-            "deployments": recent,
-            "cleanups": file.cleanups,
-            "ab_tests": r.active_ab.read().unwrap_or_else(|p| p.into_inner()).values().map(|t| t.id.clone()).collect::<Vec<_>>(),
-            "monitoring": r.monitors.read().unwrap_or_else(|p| p.into_inner()).clone(),
-        }))
+        Ok(DeploymentReport {
+            state_backend: r.store.backend(),
+            canaries,
+            deployments: file.deployments.iter().rev().take(10).cloned().collect(),
+            cleanups: file.cleanups,
+            ab_tests: r.active_ab.read().unwrap_or_else(|p| p.into_inner()).values().map(|t| t.id.clone()).collect(),
+            monitoring: r.monitors.read().unwrap_or_else(|p| p.into_inner()).clone(),
+        })
     }
 
     async fn read_deployments(&self) -> Result<DeploymentsFile> {

@@ -256,3 +256,80 @@ impl aidocs_rollout::Document for DeploymentsFile {
         self.version
     }
 }
+
+/// One arm's figures in a canary's current stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CanaryArm {
+    pub requests: u64,
+    pub error_rate: f64,
+    pub zero_result_rate: f64,
+    pub p95_ms: Option<f64>,
+}
+
+/// A canary with both arms' figures in its current stage (`GET /v1/admin/canaries/{id}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryReport {
+    #[serde(flatten)]
+    pub canary: Canary,
+    pub stage_percentage: u8,
+    pub stage_elapsed_s: u64,
+    /// `stable` and `canary`.
+    pub arms: std::collections::BTreeMap<String, CanaryArm>,
+}
+
+/// One variant's figures in an A/B test, and against the control.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbVariantReport {
+    pub id: String,
+    pub weight: f64,
+    pub requests: u64,
+    pub mean_latency_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub error_rate: f64,
+    pub zero_result_rate: f64,
+    pub clicks: u64,
+    pub click_through_rate: f64,
+    /// Absent for the control itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_control: Option<AbComparison>,
+}
+
+/// A variant against the control: Welch's t-test on latency, two-proportion z-tests on
+/// the rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbComparison {
+    pub latency: aidocs_rollout::ab::Comparison,
+    pub error_rate: aidocs_rollout::ab::Comparison,
+    pub zero_result_rate: aidocs_rollout::ab::Comparison,
+    pub click_through_rate: aidocs_rollout::ab::Comparison,
+}
+
+/// An A/B test with its figures (`GET /v1/admin/ab/{id}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AbReport {
+    pub id: String,
+    pub alias: String,
+    pub status: AbStatus,
+    /// The first variant's id.
+    pub control: String,
+    pub variants: Vec<AbVariantReport>,
+    pub test: AbTest,
+}
+
+/// What is rolling out (`GET /deployment/status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentReport {
+    /// `file` or `redis`.
+    pub state_backend: &'static str,
+    /// Active canaries with their arms.
+    pub canaries: Vec<CanaryReport>,
+    /// The ten most recent blue-green deployments, newest first.
+    pub deployments: Vec<Deployment>,
+    /// Old collections waiting for their grace period to end.
+    pub cleanups: Vec<Cleanup>,
+    /// Running A/B tests by id.
+    pub ab_tests: Vec<String>,
+    /// Aliases whose live traffic a blue-green deployment watches: alias -> deployment id.
+    pub monitoring: HashMap<String, String>,
+}
+

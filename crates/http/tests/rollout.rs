@@ -492,13 +492,13 @@ async fn replicas_sharing_redis_share_the_blue_green_log_and_cleanups() {
     let on_b: Vec<String> = b.cleanups().await.unwrap().into_iter().map(|c| c.collection).collect();
     assert_eq!(on_b, vec![blue.clone()], "B sees the cleanup A scheduled");
     let status = b.deployment_status().await.unwrap();
-    assert_eq!(status["state_backend"], "redis");
-    assert_eq!(status["deployments"].as_array().unwrap().len(), 2, "{status}");
+    assert_eq!(status.state_backend, "redis");
+    assert_eq!(status.deployments.len(), 2, "{status:?}");
     // Two replicas writing at once (each deploying into its own store) lose neither entry:
     // compare-and-set on the shared log, the loser retried.
     let (ra, rb) = tokio::join!(a.deploy_blue_green(req(&v1), &NoProgress), b.deploy_blue_green(req(&v1), &NoProgress));
     ra.unwrap();
     rb.unwrap();
     let after = a.deployment_status().await.unwrap();
-    assert_eq!(after["deployments"].as_array().unwrap().len(), 4, "{after}");
+    assert_eq!(after.deployments.len(), 4, "{after:?}");
 }

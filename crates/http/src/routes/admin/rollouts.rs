@@ -43,7 +43,7 @@ async fn canary_list(State(engine): State<Engine>) -> Result<Json<Value>, ApiErr
 /// A canary's state and both arms' statistics in the current stage.
 #[utoipa::path(get, path = "/v1/admin/canaries/{id}", tag = "rollouts", params(("id" = String, Path)), responses((status = 200, body = Object)))]
 async fn canary_get(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(engine.canary_status(&id).await?))
+    Ok(Json(to_json(engine.canary_status(&id).await?)?))
 }
 
 /// `pause` (stage timer stops, traffic stays split), `resume`, or `rollback` (all traffic to
@@ -100,7 +100,7 @@ async fn ab_list(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> 
 /// Per-variant metrics and significance against the control.
 #[utoipa::path(get, path = "/v1/admin/ab/{id}", tag = "rollouts", params(("id" = String, Path)), responses((status = 200, body = Object)))]
 async fn ab_status(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(engine.ab_status(&id).await?))
+    Ok(Json(to_json(engine.ab_status(&id).await?)?))
 }
 
 /// End an A/B test; traffic goes back to the alias.
@@ -112,5 +112,5 @@ async fn ab_stop(State(engine): State<Engine>, Path(id): Path<String>) -> Result
 /// Active canaries, A/B tests and blue-green deployments, and the cleanup schedule.
 #[utoipa::path(get, path = "/deployment/status", tag = "rollouts", responses((status = 200, body = Object)))]
 async fn deployment_status(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(engine.deployment_status().await?))
+    Ok(Json(to_json(engine.deployment_status().await?)?))
 }
