@@ -180,6 +180,80 @@ impl Record {
 
 pub use crate::report::{IngestReport, SkippedFile};
 
+/// Hits and misses of one kind of cached value, since the engine opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HitsMisses {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// The cache's figures per kind of value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CacheKinds {
+    pub embedding: HitsMisses,
+    pub search: HitsMisses,
+    pub hyde: HitsMisses,
+}
+
+/// The cache: backend, health, per-tier counters and per-kind hits (`GET /v1/admin/cache`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheReport {
+    pub backend: &'static str,
+    /// `ok`, or `degraded: ...`.
+    pub health: String,
+    pub cache: aidocs_core::CacheStats,
+    pub kinds: CacheKinds,
+}
+
+/// The verdict of `GET /health/detailed` (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Healthy,
+    /// An optional dependency (cache, HyDE generator, reranker) fails; search still answers.
+    Degraded,
+    /// The store or the embedder fails.
+    Unhealthy,
+}
+
+/// One dependency's probe: its status (`up`, `down`, `degraded`, `none`, `configured`,
+/// `not_configured`) and what was learned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collections: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// The dependency's circuit breaker: `closed`, `open` or `half_open`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+impl Probe {
+    fn new(status: &'static str) -> Self {
+        Self { status, backend: None, model: None, collections: None, health: None, circuit: None, error: None, latency_ms: None }
+    }
+}
+
+/// Every dependency's probe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Services {
+    pub store: Probe,
+    pub embedding: Probe,
+    pub cache: Probe,
+    pub generator: Probe,
+    pub reranker: Probe,
+}
+
 /// The assembled service. Cheap to share (`Arc` inside).
 #[derive(Clone)]
 pub struct Engine {
@@ -669,68 +743,67 @@ impl Engine {
     }
 
     /// Cache statistics per kind and per tier; `None` without a cache.
-    pub fn cache_stats(&self) -> Option<serde_json::Value> {
+    pub fn cache_stats(&self) -> Option<CacheReport> {
         let c = self.cache.as_ref()?;
-        Some(serde_json::json!({
-            "backend": c.cache.backend(),
-            "health": c.cache.stats().health,
-            "cache": c.cache.stats(),
-            "kinds": {
-                "embedding": c.embedder.read().unwrap_or_else(|p| p.into_inner()).counters(),
-                "search": c.search.snapshot(),
-                "hyde": c.hyde.snapshot(),
-            },
-        }))
+        let stats = c.cache.stats();
+        let (hits, misses) = c.embedder.read().unwrap_or_else(|p| p.into_inner()).hits_misses();
+        Some(CacheReport {
+            backend: c.cache.backend(),
+            health: stats.health.clone(),
+            cache: stats,
+            kinds: CacheKinds { embedding: HitsMisses { hits, misses }, search: c.search.snapshot(), hyde: c.hyde.snapshot() },
+        })
     }
 
-    /// Per-dependency health with probe latencies: `(overall, services)` where overall is
-    /// `healthy`, `degraded` (an optional dependency such as the cache is failing; search
-    /// still answers) or `unhealthy` (the store or the embedder fails).
-    pub async fn health_detailed(&self) -> (&'static str, serde_json::Value) {
+    /// Per-dependency health with probe latencies: the overall verdict is `healthy`,
+    /// `degraded` (an optional dependency such as the cache is failing; search still answers)
+    /// or `unhealthy` (the store or the embedder fails).
+    pub async fn health_detailed(&self) -> (Health, Services) {
         let t = Instant::now();
         let store = match self.store.list_collections().await {
-            Ok(c) => serde_json::json!({"status": "up", "backend": self.store.backend(), "collections": c.len(), "latency_ms": ms(t)}),
-            Err(e) => serde_json::json!({"status": "down", "backend": self.store.backend(), "error": e.to_string(), "latency_ms": ms(t)}),
+            Ok(c) => Probe { collections: Some(c.len()), ..Probe::new("up") },
+            Err(e) => Probe { error: Some(e.to_string()), ..Probe::new("down") },
         };
+        let store = Probe { backend: Some(self.store.backend().to_owned()), latency_ms: Some(ms(t)), ..store };
         let t = Instant::now();
         // A fixed probe text: after the first call it is an embedding-cache hit, so probing
         // often costs nothing and adds no keys.
         let embedding = match self.uncached_embedder.embed(&["aidocs health probe".to_owned()]).await {
-            Ok(_) => serde_json::json!({"status": "up", "model": self.embedder.model_id(), "latency_ms": ms(t)}),
-            Err(e) => serde_json::json!({"status": "down", "model": self.embedder.model_id(), "error": e.to_string(), "latency_ms": ms(t)}),
+            Ok(_) => Probe::new("up"),
+            Err(e) => Probe { error: Some(e.to_string()), ..Probe::new("down") },
+        };
+        let states = self.breaker_states();
+        let embedding = Probe {
+            model: Some(self.embedder.model_id().to_owned()),
+            latency_ms: Some(ms(t)),
+            circuit: Some(states.get("embedding").map_or("closed", |s| s.as_str())),
+            ..embedding
         };
         let cache = match &self.cache {
-            None => serde_json::json!({"status": "none"}),
+            None => Probe::new("none"),
             Some(c) => {
                 let t = Instant::now();
                 let probe = c.cache.get("v1:health-probe").await;
                 let health = c.cache.stats().health;
                 let status = if probe.is_ok() && health == "ok" { "up" } else { "degraded" };
-                let mut v = serde_json::json!({"status": status, "backend": c.cache.backend(), "health": health, "latency_ms": ms(t)});
-                if let Err(e) = probe {
-                    v["error"] = e.to_string().into();
-                }
-                v
+                Probe { backend: Some(c.cache.backend().to_owned()), health: Some(health), latency_ms: Some(ms(t)), error: probe.err().map(|e| e.to_string()), ..Probe::new(status) }
             }
         };
-        let states = self.breaker_states();
         let optional = |model: Option<&str>, breaker: &str| match (model, states.get(breaker)) {
-            (None, _) => serde_json::json!({"status": "not_configured"}),
-            (Some(m), Some(BreakerState::Open)) => serde_json::json!({"status": "degraded", "model": m, "circuit": "open"}),
-            (Some(m), state) => serde_json::json!({"status": "configured", "model": m, "circuit": state.map_or("closed", |s| s.as_str())}),
+            (None, _) => Probe::new("not_configured"),
+            (Some(m), Some(BreakerState::Open)) => Probe { model: Some(m.to_owned()), circuit: Some("open"), ..Probe::new("degraded") },
+            (Some(m), state) => Probe { model: Some(m.to_owned()), circuit: Some(state.map_or("closed", |s| s.as_str())), ..Probe::new("configured") },
         };
         let generator = optional(self.hyde.as_ref().map(|h| h.generator().model_id()), "generator");
         let reranker = optional(self.reranker.as_ref().map(|r| r.model_id()), "reranker");
-        let mut embedding = embedding;
-        embedding["circuit"] = states.get("embedding").map_or("closed", |s| s.as_str()).into();
-        let overall = if store["status"] != "up" || embedding["status"] != "up" {
-            "unhealthy"
-        } else if cache["status"] == "degraded" || generator["status"] == "degraded" || reranker["status"] == "degraded" {
-            "degraded"
+        let overall = if store.status != "up" || embedding.status != "up" {
+            Health::Unhealthy
+        } else if [&cache, &generator, &reranker].iter().any(|p| p.status == "degraded") {
+            Health::Degraded
         } else {
-            "healthy"
+            Health::Healthy
         };
-        (overall, serde_json::json!({"store": store, "embedding": embedding, "cache": cache, "generator": generator, "reranker": reranker}))
+        (overall, Services { store, embedding, cache, generator, reranker })
     }
 
     /// Health of the cache: `ok`, `degraded: ...`, or `none` without one.
@@ -1161,9 +1234,9 @@ struct KindCounters {
 }
 
 impl KindCounters {
-    fn snapshot(&self) -> serde_json::Value {
+    fn snapshot(&self) -> HitsMisses {
         use std::sync::atomic::Ordering::Relaxed;
-        serde_json::json!({"hits": self.hits.load(Relaxed), "misses": self.misses.load(Relaxed)})
+        HitsMisses { hits: self.hits.load(Relaxed), misses: self.misses.load(Relaxed) }
     }
 }
 

@@ -24,12 +24,6 @@ impl CachedEmbedder {
         Self { inner, cache, provider: provider.into(), ttl, hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
     }
 
-    /// Texts served from the cache and texts embedded, since creation.
-    pub fn counters(&self) -> serde_json::Value {
-        let (hits, misses) = self.hits_misses();
-        serde_json::json!({"hits": hits, "misses": misses})
-    }
-
     /// `(hits, misses)` since creation.
     pub fn hits_misses(&self) -> (u64, u64) {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))

@@ -75,6 +75,6 @@ async fn detailed(State(engine): State<Engine>, axum::Extension(stats): axum::Ex
             "error_rate": if requests == 0 { 0.0 } else { errors as f64 / requests as f64 },
         },
     });
-    let code = if status == "unhealthy" { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if status == aidocs::engine::Health::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
     (code, Json(body)).into_response()
 }

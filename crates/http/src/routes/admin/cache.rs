@@ -16,8 +16,11 @@ pub fn router() -> OpenApiRouter<Engine> {
 
 /// Per-kind and per-tier counters and health of the cache.
 #[utoipa::path(get, path = "/v1/admin/cache", tag = "admin", responses((status = 200, body = Object)))]
-async fn cache_stats(State(engine): State<Engine>) -> Json<Value> {
-    Json(engine.cache_stats().unwrap_or_else(|| json!({"backend": "none"})))
+async fn cache_stats(State(engine): State<Engine>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(match engine.cache_stats() {
+        Some(report) => crate::error::to_json(report)?,
+        None => json!({"backend": "none"}),
+    }))
 }
 
 /// Remove cached entries: one kind or all.
