@@ -105,6 +105,39 @@ fn config_show_validate_and_templates() {
     assert_eq!((shown["template"].as_str(), shown["breaker"]["cooldown_ms"].as_u64()), (Some("personal-use"), Some(500)));
     assert!(ok(&aidocs(d, &["config", "migrate", old.to_str().unwrap()])).contains("is current"));
     fails_with(&aidocs(d, &["config", "migrate", "/no/such.toml"]), "/no/such.toml");
+
+    // Commands that need no config work with a broken one; those that need it say why.
+    let broken = ["--config", cfg.to_str().unwrap()];
+    for args in [&["config", "templates"][..], &["auth", "hash-key", "0123456789abcdef0123"], &["config", "migrate", old.to_str().unwrap()]] {
+        ok(&aidocs(d, &[&broken[..], args].concat()));
+    }
+    fails_with(&aidocs(d, &[&broken[..], &["search", "x"]].concat()), "max_limt");
+}
+
+/// `config show` prints the resolved settings, environment fallbacks applied, and never a
+/// secret.
+#[test]
+fn config_show_resolves_the_environment_and_redacts_secrets() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "config", "show"])
+        .env_remove("CONFIG_TEMPLATE")
+        .env("OPENAI_API_KEY", "sk-very-secret")
+        .env("REDIS_URL", "redis://:hunter2@cache.internal:6379/0")
+        .env("QDRANT_URL", "http://qdrant.internal:6334")
+        .env("AIDOCS__VECTOR_STORE__API_KEY", "qdrant-secret")
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    for secret in ["sk-very-secret", "hunter2", "qdrant-secret"] {
+        assert!(!text.contains(secret), "`{secret}` is shown: {text}");
+    }
+    let shown: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown["embedding"]["openai"]["api_key"], "<redacted>", "OPENAI_API_KEY was applied, then hidden");
+    assert_eq!(shown["vector_store"]["url"], "http://qdrant.internal:6334", "QDRANT_URL was applied");
+    assert_eq!(shown["vector_store"]["api_key"], "<redacted>");
+    let cache_url = shown["cache"]["url"].as_str().unwrap();
+    assert!(cache_url.starts_with("redis://") && cache_url.contains("cache.internal:6379") && cache_url.contains("redacted"), "{cache_url}");
 }
 
 #[test]
