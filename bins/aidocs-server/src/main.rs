@@ -66,7 +66,7 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     // Canary checks and scheduled cleanups run beside the server.
     tokio::spawn(engine.clone().run_rollout_checks());
     // Scheduled backups (`backup.schedule`), when configured.
-    tokio::spawn(engine.clone().run_backup_schedule());
+    tokio::spawn(engine.backup().run_schedule());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.

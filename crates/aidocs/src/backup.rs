@@ -63,15 +63,39 @@ pub fn repository(cfg: &crate::Config) -> Result<aidocs_backup::Repository> {
 }
 
 impl Engine {
+    /// The backup service of this engine: create, list, verify, restore, prune and drill
+    /// backups of its store in `backup.dest`, and the server's backup schedule.
+    pub fn backup(&self) -> BackupService {
+        BackupService { engine: self.clone() }
+    }
+}
+
+/// Backups of an engine's store (`Engine::backup`). Every operation is metered
+/// (`aidocs_backups_total`, `aidocs_restores_total`); restores and drills are validated by
+/// real searches (`backup.validate_queries`).
+#[derive(Clone)]
+pub struct BackupService {
+    engine: Engine,
+}
+
+impl BackupService {
+    fn config(&self) -> &crate::Config {
+        self.engine.config()
+    }
+
+    fn metrics(&self) -> &aidocs_obs::Metrics {
+        self.engine.metrics()
+    }
+
     /// The backups of this engine's store, in `backup.dest`.
-    pub fn backups(&self) -> Result<Backups> {
+    fn backups(&self) -> Result<Backups> {
         let cfg = self.config();
         let repo = repository(cfg)?;
         let settings = BackupSettings { batch_points: cfg.backup.batch_points, sample_points: cfg.backup.sample_points };
-        Ok(Backups::new(self.store().clone(), repo, settings))
+        Ok(Backups::new(self.engine.store().clone(), repo, settings))
     }
 
-    pub async fn backup_create(&self, collection: Option<&str>, kind: BackupKind) -> Result<BackupReport> {
+    pub async fn create(&self, collection: Option<&str>, kind: BackupKind) -> Result<BackupReport> {
         let collection = collection.unwrap_or(&self.config().search.default_collection);
         let r = async { Ok(self.backups()?.create(collection, kind).await?) }.await;
         self.metrics().backup(kind.as_str(), r.is_ok());
@@ -79,57 +103,57 @@ impl Engine {
     }
 
     /// A native backup: the Qdrant server's own snapshot, copied into `backup.dest`.
-    pub async fn backup_create_native(&self, collection: Option<&str>) -> Result<NativeBackupReport> {
+    pub async fn create_native(&self, collection: Option<&str>) -> Result<NativeBackupReport> {
         let collection = collection.unwrap_or(&self.config().search.default_collection);
         let r = async { Ok(self.backups()?.create_native(collection).await?) }.await;
         self.metrics().backup("native", r.is_ok());
         r
     }
 
-    pub async fn backup_list_native(&self, collection: Option<&str>) -> Result<Vec<NativeEntry>> {
+    pub async fn list_native(&self, collection: Option<&str>) -> Result<Vec<NativeEntry>> {
         Ok(repository(self.config())?.native_entries(collection).await?)
     }
 
     /// Restore a native backup: checked by size and sha256, recovered on the server into a
     /// new collection, count-checked and validated before any alias moves.
-    pub async fn backup_restore_native(&self, id: &str, req: RestoreRequest) -> Result<NativeRestoreReport> {
+    pub async fn restore_native(&self, id: &str, req: RestoreRequest) -> Result<NativeRestoreReport> {
         let queries = req.validate_queries.unwrap_or_else(|| self.config().backup.validate_queries.clone());
-        let validator = QueryValidator { engine: self, queries: &queries };
+        let validator = QueryValidator { engine: &self.engine, queries: &queries };
         let opts = RestoreOptions { into: req.into, switch_alias: req.switch_alias };
         let r = async { Ok(self.backups()?.restore_native(id, &opts, &validator).await?) }.await;
         self.metrics().restore("restore", r.is_ok());
         r
     }
 
-    pub async fn backup_list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
+    pub async fn list(&self, collection: Option<&str>) -> Result<Vec<BackupSummary>> {
         Ok(self.backups()?.list(collection).await?)
     }
 
     /// Check a native backup's snapshot file against its entry (size, sha256).
-    pub async fn backup_verify_native(&self, id: &str) -> Result<NativeEntry> {
+    pub async fn verify_native(&self, id: &str) -> Result<NativeEntry> {
         Ok(repository(self.config())?.verify_native(id).await?.0)
     }
 
-    pub async fn backup_verify(&self, id: &str) -> Result<VerifyReport> {
+    pub async fn verify(&self, id: &str) -> Result<VerifyReport> {
         Ok(self.backups()?.verify(id).await?)
     }
 
-    pub async fn backup_restore(&self, id: &str, req: RestoreRequest) -> Result<RestoreReport> {
+    pub async fn restore(&self, id: &str, req: RestoreRequest) -> Result<RestoreReport> {
         let queries = req.validate_queries.unwrap_or_else(|| self.config().backup.validate_queries.clone());
-        let validator = QueryValidator { engine: self, queries: &queries };
+        let validator = QueryValidator { engine: &self.engine, queries: &queries };
         let opts = RestoreOptions { into: req.into, switch_alias: req.switch_alias };
         let r = async { Ok(self.backups()?.restore(id, &opts, &validator).await?) }.await;
         self.metrics().restore("restore", r.is_ok());
         r
     }
 
-    pub async fn backup_prune(&self, policy: Option<Retention>) -> Result<PruneReport> {
+    pub async fn prune(&self, policy: Option<Retention>) -> Result<PruneReport> {
         Ok(self.backups()?.prune(policy.unwrap_or_else(|| self.config().backup.retention())).await?)
     }
 
-    pub async fn backup_drill(&self, collection: Option<&str>) -> Result<DrillReport> {
+    pub async fn drill(&self, collection: Option<&str>) -> Result<DrillReport> {
         let queries = self.config().backup.validate_queries.clone();
-        let validator = QueryValidator { engine: self, queries: &queries };
+        let validator = QueryValidator { engine: &self.engine, queries: &queries };
         let r: Result<DrillReport> = async { Ok(self.backups()?.drill(collection, &validator).await?) }.await;
         self.metrics().restore("drill", r.as_ref().is_ok_and(|d| d.passed));
         r
@@ -137,7 +161,7 @@ impl Engine {
 
     /// One scheduled run: back up each configured collection (an incremental falls back to
     /// full when there is no base yet), then apply retention.
-    pub async fn scheduled_backup(&self) -> Result<Vec<BackupReport>> {
+    pub async fn scheduled(&self) -> Result<Vec<BackupReport>> {
         let cfg = self.config();
         let collections = if cfg.backup.collections.is_empty() { vec![cfg.search.default_collection.clone()] } else { cfg.backup.collections.clone() };
         let backups = self.backups()?;
@@ -159,7 +183,7 @@ impl Engine {
     }
 
     /// The server's backup loop (`backup.schedule`); returns at once when none is set.
-    pub async fn run_backup_schedule(self) {
+    pub async fn run_schedule(self) {
         let Some(expr) = self.config().backup.schedule.clone() else { return };
         let schedule = match Schedule::parse(&expr) {
             Ok(s) => s,
@@ -176,7 +200,7 @@ impl Engine {
             };
             tracing::info!(next = %next.to_rfc3339(), schedule = schedule.expr(), "next scheduled backup");
             tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
-            match self.scheduled_backup().await {
+            match self.scheduled().await {
                 Ok(reports) => {
                     for r in reports {
                         tracing::info!(backup = %r.id, kind = r.kind.as_str(), points = r.points, "scheduled backup done");

@@ -93,16 +93,16 @@ async fn scheduled_runs_fall_back_to_full_then_go_incremental_and_apply_retentio
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
     ingest(&engine, dir.path(), &[("install.md", "# Install\n\nInstall the server with cargo.\n")]).await;
-    let first = engine.scheduled_backup().await.unwrap();
+    let first = engine.backup().scheduled().await.unwrap();
     assert_eq!(first[0].kind, aidocs::backup::BackupKind::Full, "no base yet: full");
     ingest(&engine, dir.path(), &[("tracing.md", "# Tracing\n\nExport spans over OTLP.\n")]).await;
-    let second = engine.scheduled_backup().await.unwrap();
+    let second = engine.backup().scheduled().await.unwrap();
     assert_eq!((second[0].kind, second[0].records, second[0].base.as_deref()), (aidocs::backup::BackupKind::Incremental, 1, Some(first[0].id.as_str())));
     // keep_last = 1 keeps the newest incremental and, through it, its full base.
-    let list = engine.backup_list(Some("docs")).await.unwrap();
+    let list = engine.backup().list(Some("docs")).await.unwrap();
     assert_eq!(list.len(), 2, "{list:?}");
-    let third = engine.scheduled_backup().await.unwrap();
-    let list = engine.backup_list(Some("docs")).await.unwrap();
+    let third = engine.backup().scheduled().await.unwrap();
+    let list = engine.backup().list(Some("docs")).await.unwrap();
     assert_eq!(list.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [first[0].id.as_str(), second[0].id.as_str(), third[0].id.as_str()], "the chain is kept whole");
 }
 

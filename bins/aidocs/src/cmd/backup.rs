@@ -135,27 +135,27 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let engine = open_engine(cfg)?;
     let out = match command {
-        Command::Create { collection, native: true, .. } => serde_json::to_value(engine.backup_create_native(collection.as_deref()).await?)?,
+        Command::Create { collection, native: true, .. } => serde_json::to_value(engine.backup().create_native(collection.as_deref()).await?)?,
         Command::Create { collection, kind, .. } => {
             let kind: BackupKind = kind.parse().map_err(anyhow::Error::msg)?;
-            serde_json::to_value(engine.backup_create(collection.as_deref(), kind).await?)?
+            serde_json::to_value(engine.backup().create(collection.as_deref(), kind).await?)?
         }
         Command::List { .. } | Command::Verify { .. } => unreachable!("answered above without the engine"),
         Command::Restore { id, into, switch_alias, validate_queries, .. } => {
             let validate_queries = validate_queries.as_deref().map(read_queries).transpose()?;
             let req = RestoreRequest { into, switch_alias, validate_queries };
             if is_native_id(&id) {
-                serde_json::to_value(engine.backup_restore_native(&id, req).await?)?
+                serde_json::to_value(engine.backup().restore_native(&id, req).await?)?
             } else {
-                serde_json::to_value(engine.backup_restore(&id, req).await?)?
+                serde_json::to_value(engine.backup().restore(&id, req).await?)?
             }
         }
         Command::Prune { keep_last, keep_days, .. } => {
             let policy = (keep_last.is_some() || keep_days.is_some()).then_some(Retention { keep_last, keep_days });
-            serde_json::to_value(engine.backup_prune(policy).await?)?
+            serde_json::to_value(engine.backup().prune(policy).await?)?
         }
         Command::Drill { collection, .. } => {
-            let report = engine.backup_drill(collection.as_deref()).await?;
+            let report = engine.backup().drill(collection.as_deref()).await?;
             if !report.passed {
                 super::print_json(&report)?;
                 anyhow::bail!("recovery drill failed: the temporary collection `{}` could not be deleted", report.collection);

@@ -51,9 +51,9 @@ async fn backup_create(State(engine): State<Engine>, jobs: axum::Extension<Jobs>
         StatusCode::CREATED,
         move |_| async move {
             Ok(if b.native {
-                BackupReport::Native(engine.backup_create_native(b.collection.as_deref()).await?)
+                BackupReport::Native(engine.backup().create_native(b.collection.as_deref()).await?)
             } else {
-                BackupReport::Archive(engine.backup_create(b.collection.as_deref(), kind).await?)
+                BackupReport::Archive(engine.backup().create(b.collection.as_deref(), kind).await?)
             })
         },
     )
@@ -65,7 +65,7 @@ async fn backup_create(State(engine): State<Engine>, jobs: axum::Extension<Jobs>
 async fn backup_list(State(engine): State<Engine>, query: Result<Query<BackupListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
     let c = q.collection.as_deref();
-    Ok(Json(json!({"backups": engine.backup_list(c).await?, "native": engine.backup_list_native(c).await?})))
+    Ok(Json(json!({"backups": engine.backup().list(c).await?, "native": engine.backup().list_native(c).await?})))
 }
 
 /// `POST /v1/admin/backups/{id}/verify`: 200 with the checked chain, or 422 `backup_corrupt`.
@@ -76,9 +76,9 @@ async fn backup_verify(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(to_json(if is_native_id(&id) {
-        BackupReport::Native(engine.backup_verify_native(&id).await?)
+        BackupReport::Native(engine.backup().verify_native(&id).await?)
     } else {
-        BackupReport::Archive(engine.backup_verify(&id).await?)
+        BackupReport::Archive(engine.backup().verify(&id).await?)
     })?))
 }
 
@@ -96,9 +96,9 @@ async fn backup_restore(State(engine): State<Engine>, jobs: axum::Extension<Jobs
         StatusCode::OK,
         move |_| async move {
             Ok(if is_native_id(&id) {
-                BackupReport::Native(engine.backup_restore_native(&id, req).await?)
+                BackupReport::Native(engine.backup().restore_native(&id, req).await?)
             } else {
-                BackupReport::Archive(engine.backup_restore(&id, req).await?)
+                BackupReport::Archive(engine.backup().restore(&id, req).await?)
             })
         },
     )
@@ -110,7 +110,7 @@ async fn backup_restore(State(engine): State<Engine>, jobs: axum::Extension<Jobs
 async fn backup_prune(State(engine): State<Engine>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
     let b: PruneBody = optional_body(&body)?;
     let policy = (b.keep_last.is_some() || b.keep_days.is_some()).then_some(aidocs::backup::Retention { keep_last: b.keep_last, keep_days: b.keep_days });
-    Ok(Json(to_json(engine.backup_prune(policy).await?)?))
+    Ok(Json(to_json(engine.backup().prune(policy).await?)?))
 }
 
 /// `POST /v1/admin/backups/drill`: restore the newest backup into a temporary collection,
@@ -119,5 +119,5 @@ async fn backup_prune(State(engine): State<Engine>, body: axum::body::Bytes) -> 
     responses((status = 200, description = "The drill report", body = Object), (status = 202, description = "Still running: the job", body = Object)))]
 async fn backup_drill(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: Wait, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let b: DrillBody = optional_body(&body)?;
-    run_job(&jobs, JobKind::BackupDrill, b.collection.clone(), wait, StatusCode::OK, move |_| async move { engine.backup_drill(b.collection.as_deref()).await }).await
+    run_job(&jobs, JobKind::BackupDrill, b.collection.clone(), wait, StatusCode::OK, move |_| async move { engine.backup().drill(b.collection.as_deref()).await }).await
 }
