@@ -64,7 +64,7 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     let store = engine.store().check().await.context("checking the vector store")?;
     tracing::info!(%store, "vector store ready");
     // Canary checks and scheduled cleanups run beside the server.
-    tokio::spawn(engine.clone().run_rollout_checks());
+    tokio::spawn(engine.rollout().run_rollout_checks());
     // Scheduled backups (`backup.schedule`), when configured.
     tokio::spawn(engine.backup().run_schedule());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;

@@ -22,15 +22,29 @@ use std::time::Duration;
 pub use crate::rollout_state::*;
 use crate::rollout_state::rollout_err;
 impl Engine {
+    /// The rollout service of this engine: routing of searches on aliases under a rollout,
+    /// canaries, A/B tests and blue-green deployments, and their scheduled checks.
+    pub fn rollout(&self) -> RolloutService {
+        RolloutService { engine: self.clone() }
+    }
+}
+
+/// Zero-downtime operations on an engine's aliases (`Engine::rollout`).
+#[derive(Clone)]
+pub struct RolloutService {
+    engine: Engine,
+}
+
+impl RolloutService {
     fn rollouts(&self) -> Result<&Arc<Rollouts>> {
-        self.rollout_state().ok_or_else(|| Error::Unavailable("rollouts need a state store: open the engine with Engine::open".into()))
+        self.engine.rollout_state().ok_or_else(|| Error::Unavailable("rollouts need a state store: open the engine with Engine::open".into()))
     }
 
     /// Where a search on `alias` by `routing_key` goes: the canary or stable collection of
     /// an active canary, or green while a blue-green deployment watches the alias. `None`:
     /// no rollout concerns this alias.
     pub fn route(&self, alias: &str, routing_key: &str) -> Option<Routed> {
-        let r = self.rollout_state()?;
+        let r = self.engine.rollout_state()?;
         if let Some(c) = r.active.read().unwrap_or_else(|p| p.into_inner()).get(alias) {
             let arm = c.arm_for(routing_key);
             return Some(Routed { rollout_id: c.id.clone(), stage: c.stage, arm: arm.as_str().into(), collection: c.collection(arm).to_owned(), variant: None, kind: RolloutKind::Canary });
@@ -46,7 +60,7 @@ impl Engine {
 
     /// Remember an A/B answer under its query id, for `POST /v1/feedback`.
     pub fn remember_answer(&self, query_id: &str, routed: &Routed) {
-        if let (Some(r), Some(_)) = (self.rollout_state(), &routed.variant) {
+        if let (Some(r), Some(_)) = (self.engine.rollout_state(), &routed.variant) {
             r.answers.insert(query_id.to_owned(), routed.clone());
         }
     }
@@ -63,10 +77,10 @@ impl Engine {
     /// are typed, so they parsed with the request).
     pub async fn ab_create(&self, req: AbCreate) -> Result<AbTest> {
         let r = self.rollouts()?;
-        self.store().resolve(&req.alias).await?;
+        self.engine.store().resolve(&req.alias).await?;
         for v in &req.variants {
             if let Some(c) = &v.collection {
-                self.store().collection_info(c).await?;
+                self.engine.store().collection_info(c).await?;
             }
         }
         if r.active_ab.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
@@ -146,8 +160,8 @@ impl Engine {
         } else {
             "ok"
         };
-        self.metrics().rollout_request(routed.kind.as_str(), &routed.arm, outcome, sample.latency_ms / 1e3);
-        if let Some(r) = self.rollout_state()
+        self.engine.metrics().rollout_request(routed.kind.as_str(), &routed.arm, outcome, sample.latency_ms / 1e3);
+        if let Some(r) = self.engine.rollout_state()
             && let Err(e) = r.store.record(&routed.rollout_id, routed.stage, &routed.arm, sample).await {
                 tracing::warn!(error = %e, rollout = %routed.rollout_id, "rollout sample not recorded");
             }
@@ -156,13 +170,13 @@ impl Engine {
     /// Start a canary of `collection` on `alias`; the alias's current target is stable.
     pub async fn canary_start(&self, req: CanaryStart) -> Result<Canary> {
         let r = self.rollouts()?;
-        let stable = match self.store().resolve(&req.alias).await {
+        let stable = match self.engine.store().resolve(&req.alias).await {
             Ok(c) if c != req.alias => c,
             Ok(_) => return Err(Error::InvalidRequest(format!("`{}` is a collection, not an alias: a canary splits an alias's traffic", req.alias))),
             Err(StoreError::CollectionNotFound(_)) => return Err(Error::InvalidRequest(format!("alias `{}` does not exist", req.alias))),
             Err(e) => return Err(e.into()),
         };
-        self.store().collection_info(&req.collection).await?;
+        self.engine.store().collection_info(&req.collection).await?;
         if r.active.read().unwrap_or_else(|p| p.into_inner()).contains_key(&req.alias) {
             return Err(Error::Conflict(format!("alias `{}` already has an active canary", req.alias)));
         }
@@ -230,7 +244,7 @@ impl Engine {
 
     pub async fn canary_rollback(&self, id: &str, reason: &str) -> Result<Canary> {
         let c = self.canary_change(id, |c, now| c.rollback(now, reason)).await?;
-        self.metrics().canary_event("rolled_back_manual");
+        self.engine.metrics().canary_event("rolled_back_manual");
         Ok(c)
     }
 
@@ -258,11 +272,11 @@ impl Engine {
                 continue;
             }
             if matches!(decision, Decision::Rollback(_)) {
-                self.metrics().canary_event("rolled_back_automatic");
+                self.engine.metrics().canary_event("rolled_back_automatic");
             }
             if decision == Decision::Promote {
-                self.metrics().canary_event("promoted");
-                self.store().set_alias(&c.plan.alias, &c.plan.canary).await?;
+                self.engine.metrics().canary_event("promoted");
+                self.engine.store().set_alias(&c.plan.alias, &c.plan.canary).await?;
                 tracing::info!(canary = %c.id, alias = %c.plan.alias, collection = %c.plan.canary, "canary promoted; alias switched");
             }
             if c.status.is_active() {
@@ -280,7 +294,7 @@ impl Engine {
 
     /// Check canaries and cleanups every `rollout.check_interval_s` until the process ends.
     pub async fn run_rollout_checks(self) {
-        let every = Duration::from_secs(self.config().rollout.check_interval_s.max(1));
+        let every = Duration::from_secs(self.engine.config().rollout.check_interval_s.max(1));
         loop {
             if let Err(e) = self.rollout_tick().await {
                 tracing::warn!(error = %e, "rollout check failed; retrying next interval");
@@ -348,13 +362,13 @@ impl Engine {
         if due.is_empty() {
             return Ok(());
         }
-        let aliased: Vec<String> = self.store().list_aliases().await?.into_iter().map(|(_, c)| c).collect();
+        let aliased: Vec<String> = self.engine.store().list_aliases().await?.into_iter().map(|(_, c)| c).collect();
         let mut done = Vec::new();
         for c in due {
             if aliased.contains(&c.collection) {
                 tracing::warn!(collection = %c.collection, "scheduled for deletion but an alias points at it; keeping it");
             } else {
-                match self.store().delete_collection(&c.collection).await {
+                match self.engine.store().delete_collection(&c.collection).await {
                     Ok(()) | Err(StoreError::CollectionNotFound(_)) => tracing::info!(collection = %c.collection, reason = %c.reason, "scheduled cleanup: collection deleted"),
                     Err(e) => {
                         tracing::warn!(collection = %c.collection, error = %e, "scheduled cleanup failed; retrying next check");
@@ -373,9 +387,9 @@ impl Engine {
     /// serving.
     pub async fn deploy_blue_green(&self, req: BlueGreenRequest, progress: &dyn IngestProgress) -> Result<Deployment> {
         let r = self.rollouts()?.clone();
-        let s = req.settings.clone().unwrap_or_else(|| self.config().rollout.blue_green.clone());
+        let s = req.settings.clone().unwrap_or_else(|| self.engine.config().rollout.blue_green.clone());
         let started = r.now();
-        let blue = match self.store().resolve(&req.alias).await {
+        let blue = match self.engine.store().resolve(&req.alias).await {
             Ok(c) if c == req.alias => {
                 return Err(Error::InvalidRequest(format!("`{}` is a collection, not an alias; blue-green switches an alias", req.alias)));
             }
@@ -388,7 +402,7 @@ impl Engine {
         }
         // `<alias>_<UTC timestamp>`, made unique if a collection of that name exists.
         let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%3f").to_string();
-        let existing: Vec<String> = self.store().list_collections().await?.into_iter().map(|c| c.name).collect();
+        let existing: Vec<String> = self.engine.store().list_collections().await?.into_iter().map(|c| c.name).collect();
         let green = (0..)
             .map(|i| if i == 0 { format!("{}_{stamp}", req.alias) } else { format!("{}_{stamp}_{i}", req.alias) })
             .find(|n| !existing.contains(n))
@@ -398,18 +412,18 @@ impl Engine {
         // Green gets blue's settings: dimensions and recorded properties (model).
         let spec = match &blue {
             Some(b) => {
-                let info = self.store().collection_info(b).await?;
+                let info = self.engine.store().collection_info(b).await?;
                 CollectionSpec { name: green.clone(), dims: info.dims, properties: info.properties }
             }
-            None => self.collection_spec(&green),
+            None => self.engine.collection_spec(&green),
         };
-        self.store().create_collection(&spec).await?;
+        self.engine.store().create_collection(&spec).await?;
         let built = self.build_and_validate(&req, &s, &green, blue.as_deref(), progress).await;
         let (ingest, validation, points) = match built {
             Ok(x) => x,
             Err(e) => {
                 // Nothing switched: remove green, blue keeps serving.
-                if let Err(de) = self.delete_collection(&green).await {
+                if let Err(de) = self.engine.delete_collection(&green).await {
                     tracing::warn!(collection = %green, error = %de, "could not delete the failed green collection");
                 }
                 let d = Deployment {
@@ -426,12 +440,12 @@ impl Engine {
                     ingest: None,
                 };
                 self.update_deployments(|f| f.deployments.push(d.clone())).await?;
-                self.metrics().deployment("failed");
+                self.engine.metrics().deployment("failed");
                 return Err(e);
             }
         };
         // The switch: one atomic alias change; readers see blue or green, never nothing.
-        self.store().set_alias(&req.alias, &green).await?;
+        self.engine.store().set_alias(&req.alias, &green).await?;
         events.push(format!("{}: alias `{}` -> {green}", r.now(), req.alias));
         tracing::info!(alias = %req.alias, %green, blue = ?blue, "blue-green switch");
         let status = match &blue {
@@ -457,7 +471,7 @@ impl Engine {
             events,
             ingest: Some(ingest),
         };
-        self.metrics().deployment(if d.status == DeploymentStatus::RolledBack { "rolled_back" } else { "switched" });
+        self.engine.metrics().deployment(if d.status == DeploymentStatus::RolledBack { "rolled_back" } else { "switched" });
         let record = d.clone();
         self.update_deployments(move |f| {
             f.deployments.push(record.clone());
@@ -476,19 +490,20 @@ impl Engine {
         progress: &dyn IngestProgress,
     ) -> Result<(IngestReport, Vec<String>, usize)> {
         let ingest = self
+            .engine
             .ingest(
                 IngestRequest { path: req.source.clone(), collection: green.to_owned(), metadata: DocMetadata::from(&req.metadata), base_url: req.base_url.clone() },
                 progress,
             )
             .await?;
-        let points = self.store().collection_info(green).await?.points;
+        let points = self.engine.store().collection_info(green).await?.points;
         let mut notes = Vec::new();
         let mut failures = Vec::new();
         if points == 0 {
             failures.push("green holds no points".to_owned());
         }
         if let Some(b) = blue {
-            let blue_points = self.store().collection_info(b).await?.points;
+            let blue_points = self.engine.store().collection_info(b).await?.points;
             let change = (points as f64 - blue_points as f64).abs() / (blue_points.max(1) as f64);
             let line = format!("points: green {points}, blue {blue_points} (change {:.1} %, allowed {:.1} %)", change * 100.0, s.max_point_change * 100.0);
             if change > s.max_point_change { failures.push(line) } else { notes.push(line) }
@@ -503,13 +518,13 @@ impl Engine {
                 sr.rerank = Some(false);
                 sr
             };
-            let g = self.search(search(green)).await?;
+            let g = self.engine.search(search(green)).await?;
             let top = g.hits.first().map_or(f32::NEG_INFINITY, |h| h.score);
             if g.hits.len() < s.min_hits || top < s.min_top_score {
                 failures.push(format!("query `{q}`: {} hits, top score {top:.4} (need {} hits, top >= {})", g.hits.len(), s.min_hits, s.min_top_score));
             }
             if let Some(b) = blue {
-                let bh = self.search(search(b)).await?;
+                let bh = self.engine.search(search(b)).await?;
                 let key = |h: &crate::engine::SearchHit| (h.path.clone(), h.anchor.clone());
                 let bs: Vec<_> = bh.hits.iter().map(key).collect();
                 let shared = g.hits.iter().filter(|h| bs.contains(&key(h))).count();
@@ -539,7 +554,7 @@ impl Engine {
             }
             let p95 = stats.quantile_ms(0.95).unwrap_or(0.0);
             if stats.error_rate() > s.max_error_rate || p95 > s.max_p95_ms {
-                self.store().set_alias(alias, blue).await?;
+                self.engine.store().set_alias(alias, blue).await?;
                 let why = format!("error rate {:.3} (max {:.3}), p95 {p95} ms (max {}) over {} requests", stats.error_rate(), s.max_error_rate, s.max_p95_ms, stats.requests);
                 tracing::warn!(%alias, %blue, "{why}: switched back to blue");
                 events.push(format!("{}: breach, alias `{alias}` back to {blue}: {why}", r.now()));

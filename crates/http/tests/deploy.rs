@@ -170,7 +170,7 @@ async fn full_scrape() -> String {
     engine.ingest(IngestRequest { path: dir.path().join("docs"), collection: "docs_b".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
     engine.store().set_alias("live", "docs").await.unwrap();
     let start = serde_json::json!({"alias": "live", "collection": "docs_b"});
-    engine.canary_start(serde_json::from_value(start).unwrap()).await.unwrap();
+    engine.rollout().canary_start(serde_json::from_value(start).unwrap()).await.unwrap();
     let app = aidocs_http::router(engine);
     for body in [r#"{"query": "install", "collection": "live"}"#, r#"{"query": "install", "hyde": true, "rerank": true}"#, r#"{"query": "install", "hyde": true, "rerank": true}"#, r#"{"query": ""}"#, r#"{"query": "zzzz", "mode": "sparse"}"#] {
         let req = axum::http::Request::post("/v1/search").header("content-type", "application/json").body(Body::from(body)).unwrap();

@@ -130,9 +130,9 @@ async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() 
     assert_eq!(status_v["arms"]["canary"]["error_rate"], 0.0);
 
     clock.set_s(30);
-    assert_eq!(engine.rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Continue)]);
+    assert_eq!(engine.rollout().rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Continue)]);
     clock.set_s(61);
-    assert_eq!(engine.rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Advance { to_stage: 1 })]);
+    assert_eq!(engine.rollout().rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Advance { to_stage: 1 })]);
 
     // Stage 2 (100 %): everyone on the canary; then promotion moves the alias.
     for u in &users[..12] {
@@ -141,7 +141,7 @@ async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() 
     }
     wait_for_canary_requests(&app, "c1", 10).await;
     clock.set_s(122);
-    assert_eq!(engine.rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Promote)]);
+    assert_eq!(engine.rollout().rollout_tick().await.unwrap(), vec![("c1".to_owned(), Decision::Promote)]);
     assert_eq!(engine.store().resolve("docs").await.unwrap(), "docs_v2", "promotion switched the alias");
     let (_, h, body) = call(&app, search_as("user-1", "how do I enable tracing")).await;
     assert!(h.get("x-aidocs-arm").is_none(), "the canary ended");
@@ -164,7 +164,7 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
 
     // No traffic: past the stage duration it holds and says why; it never promotes.
     clock.set_s(600);
-    match &engine.rollout_tick().await.unwrap()[0].1 {
+    match &engine.rollout().rollout_tick().await.unwrap()[0].1 {
         Decision::Hold(why) => assert!(why.contains("0 of 8 canary requests"), "{why}"),
         d => panic!("{d:?}"),
     }
@@ -183,7 +183,7 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
     }
     wait_for_canary_requests(&app, "c2", 8).await;
     clock.set_s(5_000);
-    assert_eq!(engine.rollout_tick().await.unwrap()[0].1, Decision::Continue, "paused: the timer is stopped");
+    assert_eq!(engine.rollout().rollout_tick().await.unwrap()[0].1, Decision::Continue, "paused: the timer is stopped");
     let (status, _, _) = call(&app, post("/v1/admin/canaries/c2/resume", json!({}))).await;
     assert_eq!(status, 200);
 
@@ -203,9 +203,9 @@ async fn canary_holds_on_no_data_pauses_for_real_and_rolls_back_on_errors() {
     assert!(canary_errors >= 8, "{canary_errors}");
     wait_for_canary_requests(&app, "c2", 8 + canary_errors).await;
     clock.set_s(5_001);
-    assert!(matches!(engine.rollout_tick().await.unwrap()[0].1, Decision::Breach(_)));
+    assert!(matches!(engine.rollout().rollout_tick().await.unwrap()[0].1, Decision::Breach(_)));
     clock.set_s(5_002);
-    match &engine.rollout_tick().await.unwrap()[0].1 {
+    match &engine.rollout().rollout_tick().await.unwrap()[0].1 {
         Decision::Rollback(why) => assert!(why.contains("error rate"), "{why}"),
         d => panic!("{d:?}"),
     }
@@ -240,13 +240,13 @@ async fn a_restart_mid_canary_resumes_it() {
         }
         wait_for_canary_requests(&app, "c3", 5).await;
         clock.set_s(61);
-        assert_eq!(engine.rollout_tick().await.unwrap()[0].1, Decision::Advance { to_stage: 1 });
+        assert_eq!(engine.rollout().rollout_tick().await.unwrap()[0].1, Decision::Advance { to_stage: 1 });
         clock.set_s(70);
         // Ten seconds into stage 2, the process stops.
     }
     let engine = open(dir.path(), &clock);
-    engine.rollout_tick().await.unwrap();
-    let c = engine.canary("c3").await.unwrap();
+    engine.rollout().rollout_tick().await.unwrap();
+    let c = engine.rollout().canary("c3").await.unwrap();
     assert_eq!((c.stage, c.current().percentage), (1, 100), "resumed in the stage it was in");
     let app = aidocs_http::router(engine.clone());
     let (_, h, _) = call(&app, search_as("anyone", "install")).await;
@@ -256,7 +256,7 @@ async fn a_restart_mid_canary_resumes_it() {
     }
     wait_for_canary_requests(&app, "c3", 5).await;
     clock.set_s(125);
-    assert_eq!(engine.rollout_tick().await.unwrap()[0].1, Decision::Promote);
+    assert_eq!(engine.rollout().rollout_tick().await.unwrap()[0].1, Decision::Promote);
     assert_eq!(engine.store().resolve("docs").await.unwrap(), "docs_v2");
 }
 
@@ -349,17 +349,17 @@ async fn blue_green_under_load_has_no_failed_or_empty_answers_and_cleans_up_blue
 
     // Blue is deleted once its grace period is over, by the persisted schedule, even across
     // a restart.
-    let cleanups = engine.cleanups().await.unwrap();
+    let cleanups = engine.rollout().cleanups().await.unwrap();
     assert_eq!(cleanups.iter().map(|c| c.collection.clone()).collect::<Vec<_>>(), vec![blue.clone()]);
     clock.set_s(1800);
-    engine.rollout_tick().await.unwrap();
+    engine.rollout().rollout_tick().await.unwrap();
     assert!(engine.store().collection_info(&blue).await.is_ok(), "not yet due");
     let reopened = Rollouts::open(engine.config()).unwrap().with_clock(Arc::new(clock.clone()));
     let engine = engine.with_rollouts(reopened);
     clock.set_s(3_700);
-    engine.rollout_tick().await.unwrap();
+    engine.rollout().rollout_tick().await.unwrap();
     assert!(engine.store().collection_info(&blue).await.is_err(), "blue deleted after its grace period");
-    assert!(engine.cleanups().await.unwrap().is_empty());
+    assert!(engine.rollout().cleanups().await.unwrap().is_empty());
     assert_eq!(engine.store().resolve("docs").await.unwrap(), green, "green keeps serving");
 }
 
@@ -484,21 +484,22 @@ async fn replicas_sharing_redis_share_the_blue_green_log_and_cleanups() {
     let req = |source: &std::path::Path| -> aidocs::rollout::BlueGreenRequest {
         serde_json::from_value(json!({"alias": "docs", "source": source, "validate_queries": ["install the server"]})).unwrap()
     };
-    let first = a.deploy_blue_green(req(&v1), &NoProgress).await.unwrap();
-    let second = a.deploy_blue_green(req(&v2), &NoProgress).await.unwrap();
+    let first = a.rollout().deploy_blue_green(req(&v1), &NoProgress).await.unwrap();
+    let second = a.rollout().deploy_blue_green(req(&v2), &NoProgress).await.unwrap();
     let blue = first.green.clone();
     assert_ne!(second.green, blue);
     // B ran nothing, yet sees A's schedule and history.
-    let on_b: Vec<String> = b.cleanups().await.unwrap().into_iter().map(|c| c.collection).collect();
+    let on_b: Vec<String> = b.rollout().cleanups().await.unwrap().into_iter().map(|c| c.collection).collect();
     assert_eq!(on_b, vec![blue.clone()], "B sees the cleanup A scheduled");
-    let status = b.deployment_status().await.unwrap();
+    let status = b.rollout().deployment_status().await.unwrap();
     assert_eq!(status.state_backend, "redis");
     assert_eq!(status.deployments.len(), 2, "{status:?}");
     // Two replicas writing at once (each deploying into its own store) lose neither entry:
     // compare-and-set on the shared log, the loser retried.
-    let (ra, rb) = tokio::join!(a.deploy_blue_green(req(&v1), &NoProgress), b.deploy_blue_green(req(&v1), &NoProgress));
+    let (ra_svc, rb_svc) = (a.rollout(), b.rollout());
+    let (ra, rb) = tokio::join!(ra_svc.deploy_blue_green(req(&v1), &NoProgress), rb_svc.deploy_blue_green(req(&v1), &NoProgress));
     ra.unwrap();
     rb.unwrap();
-    let after = a.deployment_status().await.unwrap();
+    let after = a.rollout().deployment_status().await.unwrap();
     assert_eq!(after.deployments.len(), 4, "{after:?}");
 }

@@ -76,7 +76,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
                 settings: Some(settings),
             };
             let progress = aidocs::progress::BarProgress::default();
-            serde_json::to_value(engine.deploy_blue_green(req, &progress).await?)?
+            serde_json::to_value(engine.rollout().deploy_blue_green(req, &progress).await?)?
         }
     };
     super::print_json(&report)

@@ -28,7 +28,7 @@ async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Pe
     let name = body.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
     // A canary (or a blue-green watch) on this alias decides the collection by routing key:
     // `X-User-ID`, else the client address, else the request id.
-    let routed = engine.route(&name, &routing_key(&headers, peer, &engine.config().server.trusted_proxies));
+    let routed = engine.rollout().route(&name, &routing_key(&headers, peer, &engine.config().server.trusted_proxies));
     let mut req = SearchRequest {
         query: body.query.clone(),
         collection: Some(routed.as_ref().map_or(name.clone(), |r| r.collection.clone())),
@@ -50,14 +50,14 @@ async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Pe
     }
     let query_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     if let Some(r) = &routed {
-        engine.remember_answer(&query_id, r);
+        engine.rollout().remember_answer(&query_id, r);
     }
     let started = Instant::now();
     let result = searcher.search(req).await;
     if let Some(r) = &routed {
         let sample = aidocs_rollout_sample(started, &result);
         let (engine, r) = (engine.clone(), r.clone());
-        tokio::spawn(async move { engine.record_routed(&r, sample).await });
+        tokio::spawn(async move { engine.rollout().record_routed(&r, sample).await });
     }
     let with_arm = |mut out: Response| {
         if let Some(r) = &routed {
@@ -132,6 +132,6 @@ async fn feedback(State(engine): State<Engine>, ApiJson(body): ApiJson<FeedbackB
     if body.hit_id.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "`hit_id` must not be empty"));
     }
-    let r = engine.record_click(&body.query_id).await?;
+    let r = engine.rollout().record_click(&body.query_id).await?;
     Ok((StatusCode::ACCEPTED, Json(FeedbackAccepted { ab_test: r.rollout_id, variant: r.arm })).into_response())
 }
