@@ -4,8 +4,8 @@
 //! traffic and switch back on a breach, delete blue after a grace period).
 //!
 //! The decisions live in `aidocs-rollout`; this module carries them out against the store
-//! and feeds them real requests (the API calls [`Engine::route`] and
-//! [`Engine::record_routed`] for every search).
+//! and feeds them real requests (the API calls [`RolloutService::route`] and
+//! [`RolloutService::record_routed`] for every search).
 
 use crate::config::BlueGreenSettings;
 use crate::engine::{Engine, IngestReport, IngestRequest, SearchRequest};
