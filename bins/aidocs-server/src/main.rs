@@ -1,4 +1,7 @@
-//! `aidocs-server`: load config, open the engine, serve the HTTP API, drain on SIGINT/SIGTERM.
+//! `aidocs-server`: load config, open the engine, serve the HTTP API (`aidocs_http::router`),
+//! start the backup schedule and rollout checks, drain on SIGINT/SIGTERM.
+//!
+//! Must not know: routes, search, ingest or settings rules; those live in the library crates.
 
 use aidocs::{Config, ConfigSource, Engine};
 use anyhow::Context;

@@ -1,5 +1,8 @@
 //! `aidocs`: the admin CLI. Parses arguments and dispatches to one module per command
-//! (`cmd/`); each command loads config only if it needs it and calls the `aidocs` crate.
+//! (`cmd/`); each command loads config only if it needs it and calls the `aidocs` crate (or,
+//! with `--server`, a running server through `aidocs_http::client`).
+//!
+//! Must not know: how any command works; that is its module's business.
 
 use clap::{Parser, Subcommand};
 
