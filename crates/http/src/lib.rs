@@ -45,13 +45,13 @@ use utoipa_axum::router::OpenApiRouter;
 /// The API router over an engine: every route, the middleware, and `GET /openapi.json`.
 pub fn router(engine: Engine) -> Router {
     let (api, doc) = api(&engine).split_for_parts();
-    let doc = Arc::new(openapi::finish(doc));
+    let doc = openapi::finish(doc);
     let server = &engine.config().server;
     let stats = Arc::new(layers::ApiStats { started: Instant::now(), requests: AtomicU64::new(0), errors: AtomicU64::new(0) });
     let counting = layers::Counting { stats: stats.clone(), metrics: engine.metrics().clone() };
     Router::new()
         .merge(api)
-        .route("/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
+        .route("/openapi.json", openapi::serve(&doc))
         .fallback(|| async { ApiError::new(aidocs::ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(aidocs::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))

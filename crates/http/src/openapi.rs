@@ -4,9 +4,6 @@
 //! validator).
 
 use aidocs::config::Scope;
-use axum::Json;
-use axum::response::IntoResponse;
-use std::sync::Arc;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ComponentsBuilder, Content, InfoBuilder, OpenApi, OpenApiBuilder, Ref, ResponseBuilder};
@@ -89,12 +86,12 @@ fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
     })
 }
 
-/// `GET /openapi.json`.
-pub async fn serve(doc: Arc<OpenApi>) -> impl IntoResponse {
-    Json(doc.as_ref().clone())
-}
-
-/// The document of a router built from `engine`'s config, as `GET /openapi.json` serves it.
-pub fn document(engine: &aidocs::Engine) -> OpenApi {
-    finish(crate::api(engine).into_openapi())
+/// `GET /openapi.json`: the document, serialized once when the router is built (it is
+/// public and unlimited, so a request costs a clone of the bytes, not a serialization).
+pub fn serve(doc: &OpenApi) -> axum::routing::MethodRouter<aidocs::Engine> {
+    let body = axum::body::Bytes::from(serde_json::to_vec(doc).expect("the OpenAPI document serializes"));
+    axum::routing::get(move || {
+        let body = body.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+    })
 }
