@@ -288,7 +288,12 @@ async fn overload_is_shed_fast_and_panics_answer_500() {
     assert_eq!(health.status(), 200, "health is never shed");
     let metrics = app.clone().oneshot(axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     let text = http_body_util::BodyExt::collect(metrics.into_body()).await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&text).contains("\nhttp_requests_shed_total 1\n"), "the shed request is counted");
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("\nhttp_requests_shed_total 1\n"), "the shed request is counted");
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total{") && l.contains("route=\"/v1/search\"") && l.contains("status=\"503\"")),
+        "the shed answer is also in http_requests_total as a 503 of its route: {text}"
+    );
     assert_eq!(slow.await.unwrap().unwrap().status(), 200, "the accepted request completes");
 
     // A panic in the pipeline: 500 with the JSON error body, and the service keeps serving.
