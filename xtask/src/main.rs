@@ -237,9 +237,21 @@ impl Drop for LlmServer {
     }
 }
 
+/// The MCP client the MCP tests drive both transports with: the official Python SDK (PyPI
+/// `mcp`, with its dependencies), pip-installed when not importable.
+fn mcp_client() -> Result<()> {
+    let ok = Command::new("python3").args(["-c", "import mcp.client.streamable_http"]).status().is_ok_and(|s| s.success());
+    if ok {
+        eprintln!("mcp (Python SDK): present");
+        return Ok(());
+    }
+    run(Command::new("python3").args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "mcp"]))
+}
+
 fn ci(root: &Path) -> Result<()> {
     let started = Instant::now();
     models(root)?;
+    mcp_client()?;
     let llm = LlmServer::start(root)?;
     // One build configuration only: `--all-targets` would build qdrant-edge a second time.
     // The fuzz suites' bounded CI run: a fixed seed, so CI is repeatable; `cargo xtask fuzz`

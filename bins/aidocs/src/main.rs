@@ -29,6 +29,10 @@ enum Command {
     Sync(cmd::sync::Args),
     /// Search a collection.
     Search(cmd::search::Args),
+    /// The MCP server on stdio, for coding agents (Claude Code, Cursor, VS Code, Codex):
+    /// search_docs, get_section, get_page, list_libraries, resolve_library; write tools
+    /// with --allow-write.
+    Mcp(cmd::mcp::Args),
     /// Measure retrieval quality on a BEIR-layout dataset (corpus.jsonl[.gz], queries.jsonl,
     /// qrels-test.tsv). Runs in a scratch data dir unless --data-dir is given.
     Eval(cmd::eval::Args),
@@ -93,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => cmd::migrate::run(a).await,
         Command::Sync(a) => cmd::sync::run(a, &ctx).await,
         Command::Search(a) => cmd::search::run(a, &ctx).await,
+        Command::Mcp(a) => cmd::mcp::run(a, &ctx).await,
         Command::Eval(a) => cmd::eval::run(a, &ctx).await,
         Command::Cache { command } => cmd::cache::run(command, &ctx).await,
         Command::Auth { command } => cmd::auth::run(command),

@@ -221,7 +221,7 @@ fn canary_commands_drive_a_running_server() {
             let src = tmp.path().join(name);
             write(&src, &[("a.md", text)]);
             let req = aidocs::IngestRequest { path: src, collection: name.into(), metadata: Default::default(), base_url: None };
-            engine.ingest(req, &aidocs::progress::NoProgress).await.unwrap();
+            engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
         }
         engine.store().set_alias("docs", "docs_v1").await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -418,7 +418,7 @@ fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
             base_url: None,
         };
         engine
-            .ingest(req, &aidocs::progress::NoProgress)
+            .ingest().directory(req, &aidocs::progress::NoProgress)
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,16 +1,17 @@
 //! Backups on the engine: the repository and settings from `[backup]`, restore validation by
 //! real searches, and the server's backup schedule.
 
-use crate::engine::{Engine, SearchRequest};
+use crate::engine::Engine;
+use crate::search::SearchRequest;
 use crate::error::Result;
 use aidocs_backup::schedule::Schedule;
-use aidocs_backup::{
-    NativeBackupReport, NativeEntry, NativeRestoreReport, BackupReport, BackupSettings, BackupSummary, Backups, DrillReport, PruneReport, RestoreOptions, RestoreReport,
-    RestoreValidator, VerifyReport,
-};
+use aidocs_backup::{BackupSettings, Backups, RestoreOptions, RestoreValidator};
 use async_trait::async_trait;
 
-pub use aidocs_backup::{BackupKind, Retention, is_native_id};
+pub use aidocs_backup::{
+    BackupKind, BackupReport, BackupSummary, DrillReport, NativeBackupReport, NativeEntry, NativeRestoreReport, PruneReport, RestoreReport, Retention, VerifyReport,
+    is_native_id,
+};
 
 /// Restore validation: each query must return at least one hit on the restored collection.
 struct QueryValidator<'a> {

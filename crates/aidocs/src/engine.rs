@@ -6,179 +6,24 @@ use aidocs_cache::keys::CacheKind;
 use aidocs_cache::{Breaker, BreakerConfig, Cache, CachedEmbedder, MemoryCache, RedisCache, RedisCacheConfig, TieredCache};
 use std::time::Duration;
 use crate::error::{Error, Result};
-use crate::progress::{FileOutcome, IngestProgress};
 use crate::guard::{GuardedEmbedder, GuardedGenerator, GuardedReranker};
 use crate::metered::MeteredEmbedder;
-use aidocs_core::{
-    BreakerState, ChunkPayload, CircuitBreaker, CoreError, CollectionInfo, CollectionSpec, DocMetadata, Embedder, Filter, Point, Reranker, SearchMode,
-    SparseEncoder, StoreError, StoreQuery, TokenCounter, VectorStore,
-};
+use aidocs_core::{BreakerState, CircuitBreaker, CollectionSpec, Embedder, Reranker, SparseEncoder, TokenCounter, VectorStore};
 use aidocs_embed::{
     Bm25Config, Bm25Encoder, CrossEncoder, CrossEncoderConfig, HttpReranker, HttpRerankerConfig, LocalEmbedder,
     LocalEmbedderConfig, OnnxEmbedder, OnnxEmbedderConfig,
 };
-use aidocs_obs::{Metrics, Outcome, Stage};
+use aidocs_obs::Metrics;
 use aidocs_hyde::{Hyde, HydeConfig, OpenAiGenerator, OpenAiGeneratorConfig};
-use aidocs_ingest::{Chunker, ChunkerConfig, DirSource, Document, Skipped, point_id, sha256_hex};
 use aidocs_store::EdgeStore;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tracing::Instrument as _;
 
 /// Collection property naming the embedding model its vectors came from.
 pub const MODEL_PROPERTY: &str = "embedding_model";
-
-/// A validated search request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchRequest {
-    pub query: String,
-    /// Collection or alias; `None` uses `search.default_collection`.
-    pub collection: Option<String>,
-    pub limit: Option<usize>,
-    pub mode: Option<SearchMode>,
-    pub filter: Filter,
-    /// HyDE expansion; `None` takes `hyde.enabled`.
-    pub hyde: Option<bool>,
-    /// Rerank the fused candidates; `None` takes `rerank.enabled`.
-    pub rerank: Option<bool>,
-}
-
-impl SearchRequest {
-    /// A request with defaults for everything but the query.
-    pub fn new(query: impl Into<String>) -> Self {
-        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None }
-    }
-}
-
-/// What an optional search stage (HyDE, rerank) did (closed set). On the wire it is one
-/// string, as it always was: `applied (...)` or `skipped: <reason>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", from = "String")]
-pub enum StageNote {
-    /// It ran; the text says how (`applied (2 passages, how-to prompt)`).
-    Applied(String),
-    /// It did not run and the answer is degraded; the reason.
-    Skipped(String),
-}
-
-impl StageNote {
-    pub fn applied(detail: impl std::fmt::Display) -> Self {
-        Self::Applied(format!("applied ({detail})"))
-    }
-
-    pub fn skipped(reason: impl std::fmt::Display) -> Self {
-        Self::Skipped(reason.to_string())
-    }
-
-    pub fn is_skipped(&self) -> bool {
-        matches!(self, Self::Skipped(_))
-    }
-}
-
-impl std::fmt::Display for StageNote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Applied(text) => f.write_str(text),
-            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
-        }
-    }
-}
-
-impl From<StageNote> for String {
-    fn from(n: StageNote) -> Self {
-        n.to_string()
-    }
-}
-
-impl From<String> for StageNote {
-    fn from(s: String) -> Self {
-        match s.strip_prefix("skipped: ") {
-            Some(reason) => Self::Skipped(reason.to_owned()),
-            None => Self::Applied(s),
-        }
-    }
-}
-
-/// Milliseconds spent per stage of one search (0 for stages that did not run).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageTimings {
-    pub embed_ms: f64,
-    pub hyde_ms: f64,
-    pub search_ms: f64,
-    pub rerank_ms: f64,
-}
-
-/// One result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchHit {
-    pub id: String,
-    pub score: f32,
-    pub path: String,
-    pub anchor: String,
-    /// Deep link: document URL plus `#anchor` when the section has one.
-    pub url: String,
-    pub title: String,
-    pub heading_path: Vec<String>,
-    pub snippet: String,
-    pub metadata: DocMetadata,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchResponse {
-    /// The collection that answered (an alias resolved).
-    pub collection: String,
-    pub mode: SearchMode,
-    pub took_ms: f64,
-    pub timings: StageTimings,
-    /// Present when HyDE was requested: `applied (N passages, kind)` or `skipped: <reason>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyde: Option<StageNote>,
-    /// Present when reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rerank: Option<StageNote>,
-    /// Served from the search-result cache.
-    #[serde(default)]
-    pub cached: bool,
-    pub hits: Vec<SearchHit>,
-}
-
-/// What to ingest.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IngestRequest {
-    pub path: PathBuf,
-    pub collection: String,
-    /// Overrides `ingest.metadata` for this run.
-    pub metadata: DocMetadata,
-    /// Overrides `ingest.base_url`.
-    pub base_url: Option<String>,
-}
-
-/// A pre-split unit of text to index as one point (a BEIR document, an API record): no
-/// parsing or chunking, the caller owns the split. The point id derives from `id`, so
-/// writing the same id again replaces it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub id: String,
-    #[serde(default)]
-    pub title: String,
-    pub text: String,
-    #[serde(default)]
-    pub url: String,
-    #[serde(default)]
-    pub metadata: DocMetadata,
-}
-
-impl Record {
-    /// What both encoders see: the title, then the text (BEIR's convention).
-    pub fn encoder_text(&self) -> String {
-        if self.title.is_empty() { self.text.clone() } else { format!("{} {}", self.title, self.text) }
-    }
-}
-
-pub use crate::report::{IngestReport, SkippedFile};
 
 /// Hits and misses of one kind of cached value, since the engine opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -257,27 +102,27 @@ pub struct Services {
 /// The assembled service. Cheap to share (`Arc` inside).
 #[derive(Clone)]
 pub struct Engine {
-    cfg: Arc<Config>,
+    pub(crate) cfg: Arc<Config>,
     /// The embedder as supplied (by `open` or `with_embedder`), before the engine's stack.
     base_embedder: Arc<dyn Embedder>,
     /// What the engine embeds with: `base_embedder` metered, behind its circuit breaker,
     /// then cached when there is a cache ([`Engine::compose_embedder`]).
-    embedder: Arc<dyn Embedder>,
+    pub(crate) embedder: Arc<dyn Embedder>,
     /// The same stack without the cache: what health checks probe (a cached answer says
     /// nothing about whether the embedder works).
     uncached_embedder: Arc<dyn Embedder>,
-    sparse: Arc<dyn SparseEncoder>,
+    pub(crate) sparse: Arc<dyn SparseEncoder>,
     pub(crate) counter: Arc<dyn TokenCounter>,
-    store: Arc<dyn VectorStore>,
-    hyde: Option<Arc<Hyde>>,
-    reranker: Option<Arc<dyn Reranker>>,
-    cache: Option<Arc<EngineCache>>,
+    pub(crate) store: Arc<dyn VectorStore>,
+    pub(crate) hyde: Option<Arc<Hyde>>,
+    pub(crate) reranker: Option<Arc<dyn Reranker>>,
+    pub(crate) cache: Option<Arc<EngineCache>>,
     /// One ingest at a time per engine: runs compute deltas against the stored state.
     pub(crate) ingest_lock: Arc<tokio::sync::Mutex<()>>,
     /// Collections whose embedding model was checked against this engine's (briefly cached:
     /// a replica may recreate a collection in a shared store).
-    model_checked: moka::sync::Cache<String, ()>,
-    metrics: Metrics,
+    pub(crate) model_checked: moka::sync::Cache<String, ()>,
+    pub(crate) metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
     /// Canary and blue-green state; `None` for engines assembled from parts.
@@ -500,6 +345,24 @@ impl Engine {
         &self.embedder
     }
 
+    /// Dense vectors of `texts` from the engine's embedder stack; a failure names the
+    /// embedder (provider and model) and says whether it is a remote service.
+    pub(crate) async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        self.embedder.embed(texts).await.map_err(|source| {
+            let provider = self.cfg.embedding.provider;
+            Error::Dependency {
+                dependency: format!("embedder {} ({})", provider.as_str(), self.embedder.model_id()),
+                remote: provider == EmbeddingProvider::Openai,
+                source,
+            }
+        })
+    }
+
+    /// The sparse (BM25) encoder of documents and queries.
+    pub fn sparse(&self) -> &Arc<dyn SparseEncoder> {
+        &self.sparse
+    }
+
     /// The embedder as supplied, without the engine's stack: wrap this one to instrument it
     /// and hand the wrapper to [`Engine::with_embedder`].
     pub fn base_embedder(&self) -> &Arc<dyn Embedder> {
@@ -545,201 +408,6 @@ impl Engine {
             Ok(cs) => cs.iter().for_each(|c| self.metrics.store_points(&c.name, c.points as u64)),
             Err(e) => tracing::warn!(error = %e, "store metrics not refreshed"),
         }
-    }
-
-    /// A span around one search stage when `telemetry.request_tracing` is on (logged on
-    /// close with its timings, exported over OTLP when configured); a no-op span otherwise.
-    fn stage_span(&self, stage: Stage) -> tracing::Span {
-        if !self.cfg.telemetry.request_tracing {
-            return tracing::Span::none();
-        }
-        match stage {
-            Stage::Embedding => tracing::info_span!("search.embed"),
-            Stage::StoreQuery => tracing::info_span!("search.store_query"),
-            Stage::HydeGeneration => tracing::info_span!("search.hyde"),
-            Stage::Rerank => tracing::info_span!("search.rerank"),
-        }
-    }
-
-    /// Validate a request against config limits; returns (query, limit, mode).
-    fn validate(&self, req: &SearchRequest) -> Result<(String, usize, SearchMode)> {
-        let s = &self.cfg.search;
-        let query = req.query.trim();
-        if query.is_empty() {
-            return Err(Error::InvalidRequest("`query` must not be empty".into()));
-        }
-        if query.chars().count() > s.max_query_chars {
-            return Err(Error::InvalidRequest(format!("`query` is longer than {} characters", s.max_query_chars)));
-        }
-        let values = req.filter.value_count();
-        if values > s.max_filter_values {
-            return Err(Error::InvalidRequest(format!("`filter` has {values} values; at most {} are allowed (search.max_filter_values)", s.max_filter_values)));
-        }
-        let longest = req.filter.longest_keyword();
-        if longest > aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS {
-            return Err(Error::InvalidRequest(format!(
-                "`filter` value of {longest} characters is longer than {}",
-                aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS
-            )));
-        }
-        let limit = req.limit.unwrap_or(s.default_limit);
-        if limit == 0 || limit > s.max_limit {
-            return Err(Error::InvalidRequest(format!("`limit` must be between 1 and {} (got {limit})", s.max_limit)));
-        }
-        Ok((query.to_owned(), limit, req.mode.unwrap_or(s.default_mode)))
-    }
-
-    /// The search pipeline: validate, resolve alias, (HyDE), encode, one store query,
-    /// (rerank), shape hits. HyDE and rerank failures degrade to the plain pipeline with a
-    /// note in the response; they never fail the search.
-    pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
-        let started = Instant::now();
-        let requested = req.mode.unwrap_or(self.cfg.search.default_mode);
-        let r = self.search_inner(req, started).await;
-        let secs = started.elapsed().as_secs_f64();
-        match &r {
-            Ok(resp) => {
-                let outcome = if resp.cached { Outcome::Cached } else { Outcome::Ok };
-                self.metrics.search(resp.mode.as_str(), outcome, secs, resp.hits.len(), None);
-            }
-            Err(e) => self.metrics.search(requested.as_str(), Outcome::Error, secs, 0, Some(e.code().as_str_and_status().0)),
-        }
-        r
-    }
-
-    async fn search_inner(&self, req: SearchRequest, started: Instant) -> Result<SearchResponse> {
-        let (query, limit, mode) = self.validate(&req)?;
-        let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
-        let collection = self.store.resolve(&name).await?;
-        self.check_model(&collection).await?;
-        let mut timings = StageTimings::default();
-        let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
-        let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
-        let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank));
-        if let (Some(c), Some(key)) = (&self.cache, &cache_key)
-            && let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
-                hit.took_ms = ms(started);
-                hit.cached = true;
-                return Ok(hit);
-            }
-        let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
-        let mut effective = mode;
-        if let Some(sv) = &sparse
-            && sv.is_empty() {
-                // Only stop words: lexical search has nothing to match.
-                if mode == SearchMode::Sparse {
-                    let skipped = |f: bool| f.then(|| StageNote::skipped("no searchable terms"));
-                    return Ok(SearchResponse {
-                        collection,
-                        mode,
-                        took_ms: ms(started),
-                        timings,
-                        hyde: skipped(want_hyde),
-                        rerank: skipped(want_rerank),
-                        cached: false,
-                        hits: Vec::new(),
-                    });
-                }
-                effective = SearchMode::Dense;
-            }
-        let mut hyde_note = None;
-        let dense = if effective != SearchMode::Sparse {
-            let passages = if want_hyde {
-                let t = Instant::now();
-                let (passages, note) = self.hyde_passages(&query).instrument(self.stage_span(Stage::HydeGeneration)).await;
-                timings.hyde_ms = ms(t);
-                hyde_note = Some(note);
-                passages
-            } else {
-                Vec::new()
-            };
-            let t = Instant::now();
-            let mut texts = Vec::with_capacity(1 + passages.len());
-            texts.push(query.clone());
-            texts.extend(passages);
-            let mut vecs = self.embedder.embed(&texts).instrument(self.stage_span(Stage::Embedding)).await?;
-            timings.embed_ms = ms(t);
-            self.metrics.stage(Stage::Embedding, t.elapsed().as_secs_f64(), "");
-            if vecs.is_empty() {
-                return Err(Error::Internal("embedder returned no vector".into()));
-            }
-            let q = vecs.remove(0);
-            let w = self.hyde.as_ref().map_or(1.0, |h| h.config().query_weight);
-            Some(aidocs_hyde::combine(&q, &vecs, w))
-        } else {
-            if want_hyde {
-                hyde_note = Some(StageNote::skipped("sparse mode does not use embeddings"));
-            }
-            None
-        };
-        let fetch = if want_rerank && self.reranker.is_some() { limit.max(self.cfg.rerank.top_k) } else { limit };
-        let q = StoreQuery {
-            mode: effective,
-            dense,
-            sparse,
-            filter: req.filter.clone(),
-            limit: fetch,
-            prefetch_limit: self.cfg.search.prefetch_limit,
-            fusion: self.cfg.search.fusion,
-        };
-        let t = Instant::now();
-        let mut scored = self.store.query(&collection, &q).instrument(self.stage_span(Stage::StoreQuery)).await?;
-        timings.search_ms = ms(t);
-        self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
-        let rerank_note = if want_rerank {
-            let t = Instant::now();
-            let note = self.rerank(&query, &mut scored).instrument(self.stage_span(Stage::Rerank)).await;
-            timings.rerank_ms = ms(t);
-            Some(note)
-        } else {
-            None
-        };
-        scored.truncate(limit);
-        let hits = scored
-            .into_iter()
-            .map(|s| {
-                let p = s.payload;
-                SearchHit {
-                    id: s.id.to_string(),
-                    score: s.score,
-                    snippet: snippet(&p.text, self.cfg.search.snippet_chars),
-                    path: p.path,
-                    anchor: p.anchor,
-                    url: p.url,
-                    title: p.title,
-                    heading_path: p.heading_path,
-                    metadata: p.meta,
-                }
-            })
-            .collect();
-        let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(StageNote::is_skipped);
-        let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, hits };
-        if let (Some(c), Some(key), false) = (&self.cache, &cache_key, degraded) {
-            // A degraded answer (a stage skipped) is not cached: the next request retries it.
-            c.set_json(key, &resp, Duration::from_secs(self.cfg.cache.ttl.search_s)).await;
-        }
-        Ok(resp)
-    }
-
-    /// The search-result key: everything that shapes the answer, and the resolved
-    /// collection, so an alias switch or a model change never serves an old entry.
-    #[allow(clippy::too_many_arguments)]
-    fn search_key(&self, collection: &str, query: &str, limit: usize, mode: SearchMode, filter: &Filter, hyde: bool, rerank: bool) -> String {
-        let s = &self.cfg.search;
-        let request = serde_json::json!({
-            "q": aidocs_cache::keys::normalize_query(query),
-            "mode": mode,
-            "limit": limit,
-            "filter": filter,
-            "fusion": s.fusion,
-            "prefetch": s.prefetch_limit,
-            "snippet": s.snippet_chars,
-            // The flag itself, then what would serve it (`None` when not configured).
-            "hyde": (hyde, hyde.then(|| self.hyde.as_ref().map(|h| (h.generator().model_id().to_owned(), h.config().n, h.config().query_weight, aidocs_hyde::PROMPT_VERSION)))),
-            "rerank": (rerank, rerank.then(|| self.reranker.as_ref().map(|r| (r.model_id().to_owned(), self.cfg.rerank.top_k)))),
-        });
-        let pipeline = format!("{PIPELINE_VERSION}:{}:{:?}:{:?}", self.embedder.model_id(), self.cfg.embedding.provider, self.cfg.sparse);
-        aidocs_cache::keys::search(collection, &pipeline, &request.to_string())
     }
 
     /// Cache statistics per kind and per tier; `None` without a cache.
@@ -825,328 +493,6 @@ impl Engine {
             }
     }
 
-    /// HyDE passages for `query` and the note for the response; no passages on any failure.
-    async fn hyde_passages(&self, query: &str) -> (Vec<String>, StageNote) {
-        let Some(hyde) = &self.hyde else {
-            self.metrics.hyde_query(Outcome::Skipped);
-            return (Vec::new(), StageNote::skipped("hyde is not configured (set hyde.base_url)"));
-        };
-        let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
-        if let Some(c) = &self.cache
-            && let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
-                let note = StageNote::applied(format_args!("{} passages, cached", passages.len()));
-                self.metrics.hyde_query(Outcome::Cached);
-                return (passages, note);
-            }
-        let t = Instant::now();
-        let expanded = hyde.expand(query).await;
-        let outcome = match &expanded {
-            Ok(_) => Outcome::Ok,
-            Err(CoreError::CircuitOpen { .. }) => Outcome::Skipped,
-            Err(_) => Outcome::Error,
-        };
-        self.metrics.stage(Stage::HydeGeneration, t.elapsed().as_secs_f64(), outcome.as_str());
-        self.metrics.hyde_query(outcome);
-        match expanded {
-            Ok(x) => {
-                let note = StageNote::applied(format_args!("{} passages, {} prompt", x.passages.len(), x.kind.as_str()));
-                if let Some(c) = &self.cache {
-                    c.set_json(&key, &x.passages, Duration::from_secs(self.cfg.cache.ttl.hyde_s)).await;
-                }
-                (x.passages, note)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "HyDE failed; searching without expansion");
-                (Vec::new(), StageNote::skipped(e))
-            }
-        }
-    }
-
-    /// Rescore the first `rerank.top_k` candidates in place (best first); the rest keep the
-    /// fused order after them. Returns the note for the response.
-    async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> StageNote {
-        let t = Instant::now();
-        let (note, outcome) = self.rerank_inner(query, scored).await;
-        self.metrics.stage(Stage::Rerank, t.elapsed().as_secs_f64(), outcome.as_str());
-        self.metrics.rerank(outcome);
-        note
-    }
-
-    async fn rerank_inner(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> (StageNote, Outcome) {
-        let Some(reranker) = &self.reranker else {
-            return (StageNote::skipped("no reranker configured (set rerank.engine)"), Outcome::Skipped);
-        };
-        let k = self.cfg.rerank.top_k.min(scored.len());
-        if k == 0 {
-            return (StageNote::skipped("no candidates"), Outcome::Skipped);
-        }
-        let passages: Vec<String> = scored[..k]
-            .iter()
-            .map(|s| if s.payload.title.is_empty() { s.payload.text.clone() } else { format!("{} {}", s.payload.title, s.payload.text) })
-            .collect();
-        let timeout = Duration::from_millis(self.cfg.rerank.timeout_ms);
-        match tokio::time::timeout(timeout, reranker.rerank(query, &passages)).await {
-            Ok(Ok(scores)) if scores.len() == k => {
-                let mut head: Vec<_> = scored.drain(..k).zip(scores).collect();
-                head.sort_by(|a, b| b.1.total_cmp(&a.1));
-                let rest = std::mem::take(scored);
-                scored.extend(head.into_iter().map(|(mut s, score)| {
-                    s.score = score;
-                    s
-                }));
-                scored.extend(rest);
-                (StageNote::applied(format_args!("{}, {k} candidates", reranker.model_id())), Outcome::Ok)
-            }
-            Ok(Ok(scores)) => (StageNote::skipped(format_args!("reranker returned {} scores for {k} passages", scores.len())), Outcome::Error),
-            Ok(Err(e @ CoreError::CircuitOpen { .. })) => (StageNote::skipped(e), Outcome::Skipped),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "rerank failed; keeping fused order");
-                (StageNote::skipped(e), Outcome::Error)
-            }
-            Err(_) => (StageNote::skipped(format_args!("reranker timed out after {} ms", timeout.as_millis())), Outcome::Error),
-        }
-    }
-
-    pub async fn collections(&self) -> Result<Vec<CollectionInfo>> {
-        Ok(self.store.list_collections().await?)
-    }
-
-    pub async fn collection(&self, name: &str) -> Result<CollectionInfo> {
-        Ok(self.store.collection_info(name).await?)
-    }
-
-    pub async fn delete_collection(&self, name: &str) -> Result<()> {
-        let resolved = self.store.resolve(name).await.unwrap_or_else(|_| name.to_owned());
-        self.store.delete_collection(name).await?;
-        self.model_checked.invalidate(&resolved);
-        self.invalidate_search(&resolved).await;
-        Ok(())
-    }
-
-    /// Refuse to query a collection built with another embedding model (its vectors would be
-    /// garbage to this model's queries, even at equal dimensions).
-    async fn check_model(&self, collection: &str) -> Result<()> {
-        if self.model_checked.contains_key(collection) {
-            return Ok(());
-        }
-        let info = self.store.collection_info(collection).await?;
-        if let Some(found) = info.properties.get(MODEL_PROPERTY).filter(|f| *f != self.embedder.model_id()) {
-            return Err(Error::ModelMismatch { collection: collection.to_owned(), expected: self.embedder.model_id().into(), found: found.clone() });
-        }
-        if info.dims != self.embedder.dims() {
-            return Err(Error::ModelMismatch { collection: collection.to_owned(), expected: format!("{} ({} dims)", self.embedder.model_id(), self.embedder.dims()), found: format!("a model with {} dims", info.dims) });
-        }
-        self.model_checked.insert(collection.to_owned(), ());
-        Ok(())
-    }
-
-    /// Resolve `name` to a collection, creating it for this engine's model if absent, and
-    /// refuse collections built with another model.
-    pub(crate) async fn ensure_collection(&self, name: &str) -> Result<String> {
-        match self.store.resolve(name).await {
-            Ok(c) => {
-                // The same check as search: the model id and the vector size.
-                self.check_model(&c).await?;
-                Ok(c)
-            }
-            Err(StoreError::CollectionNotFound(_)) => {
-                let spec = self.collection_spec(name);
-                match self.store.create_collection(&spec).await {
-                    Ok(()) | Err(StoreError::CollectionExists(_)) => Ok(name.to_owned()),
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The ingest pipeline. Incremental: unchanged documents are skipped without embedding,
-    /// changed ones have all their chunks rewritten and stale chunks removed, documents gone
-    /// from the tree are removed. Returns only after every write is durable.
-    pub async fn ingest(&self, req: IngestRequest, progress: &dyn IngestProgress) -> Result<IngestReport> {
-        let _one_at_a_time = self.ingest_lock.lock().await;
-        let started = Instant::now();
-        let base_url = req.base_url.clone().or_else(|| self.cfg.ingest.base_url.clone());
-        let source = DirSource::new(&req.path, base_url)?;
-        let collection = self.ensure_collection(&req.collection).await?;
-        let defaults = DocMetadata::from(&self.cfg.ingest.metadata).overlay(&req.metadata);
-
-        // What the collection holds for this source tree: source id -> (doc hashes, ids).
-        // Ids and hashes only, of this source's documents only.
-        let mut existing: HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)> = HashMap::new();
-        let owner = source.clone();
-        for p in self.store.scroll_sources(&collection, Arc::new(move |s: &str| owner.owns(s))).await? {
-            let e = existing.entry(p.source).or_default();
-            e.0.insert(p.doc_hash);
-            e.1.push(p.id);
-        }
-
-        // A directory walk is blocking I/O (200k entries take a while): off the async workers.
-        progress.scanning();
-        let files = {
-            let source = source.clone();
-            tokio::task::spawn_blocking(move || source.files()).await.map_err(|e| Error::Internal(format!("directory walk failed: {e}")))?
-        };
-        progress.start(files.len());
-        let mut report = IngestReport { collection: collection.clone(), files_seen: files.len(), ..Default::default() };
-        let mut batch = Batch::default();
-        let mut seen = HashSet::new();
-        for file in files {
-            let loaded = {
-                let (source, file, defaults, cfg, counter) =
-                    (source.clone(), file.clone(), defaults.clone(), self.cfg.clone(), self.counter.clone());
-                tokio::task::spawn_blocking(move || {
-                    let bytes = std::fs::metadata(&file.abs).map_or(0, |m| m.len());
-                    source.load(&file, &defaults).map(|doc| {
-                        let chunks = prepare_chunks(&doc, &cfg, counter.as_ref());
-                        (doc, chunks, bytes)
-                    })
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("ingest task failed: {e}")))?
-            };
-            let (doc, chunks, bytes) = match loaded {
-                Ok(x) => x,
-                Err(reason) => {
-                    if reason == Skipped::Empty {
-                        // No text left: like a deleted file, its old chunks are removed below.
-                    } else {
-                        tracing::warn!(path = %file.abs.display(), %reason, "skipping file");
-                        // A file that became unreadable keeps its old chunks: nothing is lost.
-                        seen.insert(file.source_id());
-                    }
-                    report.skipped.push(SkippedFile { path: file.rel.clone(), reason: reason.to_string() });
-                    progress.file_done(&file.rel, FileOutcome::Skipped);
-                    continue;
-                }
-            };
-            seen.insert(doc.source_id.clone());
-            report.bytes_read += bytes;
-            let Some(n) = batch.stage(&doc.doc_hash, chunks, existing.get(&doc.source_id)) else {
-                report.documents_unchanged += 1;
-                progress.file_done(&file.rel, FileOutcome::Unchanged);
-                continue;
-            };
-            report.documents_written += 1;
-            report.chunks_written += n;
-            progress.file_done(&file.rel, FileOutcome::Written);
-            if batch.chunks.len() >= self.cfg.ingest.batch_size {
-                report.points_deleted += self.flush(&collection, &mut batch).await?;
-            }
-        }
-        report.points_deleted += self.flush(&collection, &mut batch).await?;
-        // Documents that disappeared from the tree.
-        let gone: Vec<uuid::Uuid> = existing
-            .iter()
-            .filter(|(src, _)| !seen.contains(*src))
-            .flat_map(|(_, (_, ids))| ids.iter().copied())
-            .collect();
-        report.documents_deleted = existing.keys().filter(|src| !seen.contains(*src)).count();
-        report.points_deleted += gone.len();
-        self.store.delete(&collection, gone).await?;
-        self.writes_done(
-            &collection,
-            report.chunks_written > 0 || report.points_deleted > 0,
-        )
-        .await?;
-        report.took_ms = ms(started);
-        let m = &self.metrics;
-        m.ingest_documents("written", report.documents_written as u64);
-        m.ingest_documents("unchanged", report.documents_unchanged as u64);
-        m.ingest_documents("deleted", report.documents_deleted as u64);
-        m.ingest_documents("skipped", report.skipped.len() as u64);
-        m.ingest_volume(report.chunks_written as u64, report.bytes_read);
-        progress.finish(&report);
-        Ok(report)
-    }
-
-    /// Embed and write `records` (one point each) into `collection`, created if absent.
-    /// Returns the number of points written.
-    pub async fn upsert_records(&self, collection: &str, source: &str, records: Vec<Record>) -> Result<usize> {
-        let texts: Vec<String> = records.iter().map(Record::encoder_text).collect();
-        let dense = self.embedder.embed(&texts).await?;
-        self.write_records(collection, source, records.into_iter().zip(dense).collect()).await
-    }
-
-    /// Write records whose dense vectors the caller already has (e.g. from a cache keyed by
-    /// this engine's model id). Vectors must have the collection's dimensions.
-    pub async fn write_records(&self, collection: &str, source: &str, records: Vec<(Record, Vec<f32>)>) -> Result<usize> {
-        let collection = self.ensure_collection(collection).await?;
-        let n = records.len();
-        let sparse = self.sparse.clone();
-        let source = source.to_owned();
-        let points = tokio::task::spawn_blocking(move || {
-            records
-                .into_iter()
-                .map(|(r, dense)| {
-                    let text = r.encoder_text();
-                    let content_hash = sha256_hex(&text);
-                    Point {
-                        id: point_id(&source, 0, &r.id),
-                        sparse: sparse.encode_doc(&text),
-                        dense,
-                        payload: ChunkPayload {
-                            source: source.clone(),
-                            path: r.id,
-                            url: r.url,
-                            title: r.title,
-                            anchor: String::new(),
-                            heading_path: Vec::new(),
-                            text: r.text,
-                            chunk_index: 0,
-                            doc_hash: content_hash.clone(),
-                            content_hash,
-                            meta: r.metadata,
-                        },
-                    }
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("encode task failed: {e}")))?;
-        for chunk in points.chunks(self.cfg.ingest.batch_size.max(1)).map(<[Point]>::to_vec) {
-            self.store.upsert(&collection, chunk).await?;
-        }
-        self.invalidate_search(&collection).await;
-        Ok(n)
-    }
-
-    /// Optimize a collection's storage (merge segments, build indexes).
-    pub async fn optimize(&self, collection: &str) -> Result<()> {
-        let c = self.store.resolve(collection).await?;
-        Ok(self.store.optimize(&c).await?)
-    }
-
-    /// The end of every ingest (directory or web): when anything changed, drop cached
-    /// searches of the collection and, with `ingest.optimize`, optimize its storage.
-    pub(crate) async fn writes_done(&self, collection: &str, changed: bool) -> Result<()> {
-        if changed {
-            self.invalidate_search(collection).await;
-            if self.cfg.ingest.optimize {
-                self.store.optimize(collection).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Embed and write pending chunks, then delete the stale ids they replace.
-    pub(crate) async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
-        let chunks = std::mem::take(&mut batch.chunks);
-        let deletes = std::mem::take(&mut batch.deletes);
-        if !chunks.is_empty() {
-            let texts: Vec<String> = chunks.iter().map(|c| c.1.clone()).collect();
-            let dense = self.embedder.embed(&texts).await?;
-            let points = chunks
-                .into_iter()
-                .zip(dense)
-                .map(|((id, text, payload), dense)| Point { id, sparse: self.sparse.encode_doc(&text), dense, payload })
-                .collect();
-            self.store.upsert(collection, points).await?;
-        }
-        let n = deletes.len();
-        self.store.delete(collection, deletes).await?;
-        Ok(n)
-    }
 }
 
 /// Open the vector store `cfg` describes, taking its data-dir lock (no model, no cache:
@@ -1159,76 +505,9 @@ pub fn open_store(cfg: &Config) -> Result<Arc<dyn VectorStore>> {
     })
 }
 
-/// Pending writes of an ingest run: (id, text to encode, payload) and ids to delete after.
-#[derive(Default)]
-pub(crate) struct Batch {
-    pub(crate) chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
-    pub(crate) deletes: Vec<uuid::Uuid>,
-}
-
-impl Batch {
-    /// Queue a document's chunks, unless `old` (its hashes and point ids in the store) says
-    /// it is unchanged and complete: then `None`. Complete means the store holds exactly the
-    /// ids its chunks have (ids are deterministic), so a document whose write was cut short
-    /// between two batches (a crash, a killed server) is written again, never taken for
-    /// unchanged. The old ids the new chunks do not reuse are deleted after the write
-    /// (upsert first, so a crash in between never leaves a hole). Returns the number of
-    /// chunks queued.
-    pub(crate) fn stage(&mut self, doc_hash: &str, chunks: Vec<(uuid::Uuid, String, ChunkPayload)>, old: Option<&(HashSet<String>, Vec<uuid::Uuid>)>) -> Option<usize> {
-        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
-        let complete = |ids: &Vec<uuid::Uuid>| ids.len() == new_ids.len() && ids.iter().all(|id| new_ids.contains(id));
-        if old.is_some_and(|(hashes, ids)| hashes.len() == 1 && hashes.contains(doc_hash) && complete(ids)) {
-            return None;
-        }
-        if let Some((_, ids)) = old {
-            self.deletes.extend(ids.iter().filter(|id| !new_ids.contains(id)));
-        }
-        let n = chunks.len();
-        self.chunks.extend(chunks);
-        Some(n)
-    }
-}
-
-/// Chunk a document and build each chunk's id, encoder text and payload.
-pub(crate) fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> Vec<(uuid::Uuid, String, ChunkPayload)> {
-    let chunker = Chunker::new(
-        ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
-        counter,
-    );
-    chunker
-        .chunk(&doc.title, &doc.sections)
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let content_hash = sha256_hex(&c.text);
-            let id = point_id(&doc.source_id, i as u32, &content_hash);
-            let text = c.embedding_text(&doc.title);
-            let url = if c.anchor.is_empty() { doc.url.clone() } else { format!("{}#{}", doc.url, c.anchor) };
-            let payload = ChunkPayload {
-                source: doc.source_id.clone(),
-                path: doc.path.clone(),
-                url,
-                title: doc.title.clone(),
-                anchor: c.anchor,
-                heading_path: c.heading_path,
-                text: c.text,
-                chunk_index: i as u32,
-                content_hash,
-                doc_hash: doc.doc_hash.clone(),
-                meta: doc.meta.clone(),
-            };
-            (id, text, payload)
-        })
-        .collect()
-}
-
-/// Bump when the search pipeline changes what it returns for the same inputs: cached
-/// results of other versions are then never served.
-pub const PIPELINE_VERSION: &str = "search-1";
-
 /// Hit/miss counters of one cache kind.
 #[derive(Debug, Default)]
-struct KindCounters {
+pub(crate) struct KindCounters {
     hits: std::sync::atomic::AtomicU64,
     misses: std::sync::atomic::AtomicU64,
 }
@@ -1241,12 +520,12 @@ impl KindCounters {
 }
 
 /// The engine's cache and its per-kind counters.
-struct EngineCache {
-    cache: Arc<dyn Cache>,
+pub(crate) struct EngineCache {
+    pub(crate) cache: Arc<dyn Cache>,
     /// The top of the embedding stack; replaced when the embedder is.
     embedder: std::sync::RwLock<Arc<CachedEmbedder>>,
-    search: KindCounters,
-    hyde: KindCounters,
+    pub(crate) search: KindCounters,
+    pub(crate) hyde: KindCounters,
 }
 
 impl EngineCache {
@@ -1265,14 +544,14 @@ impl EngineCache {
     }
 
     /// A JSON value from the cache; errors and undecodable values are misses.
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, counters: &KindCounters, key: &str) -> Option<T> {
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(&self, counters: &KindCounters, key: &str) -> Option<T> {
         use std::sync::atomic::Ordering::Relaxed;
         let v = self.cache.get(key).await.ok().flatten().and_then(|b| serde_json::from_slice(&b).ok());
         if v.is_some() { counters.hits.fetch_add(1, Relaxed) } else { counters.misses.fetch_add(1, Relaxed) };
         v
     }
 
-    async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+    pub(crate) async fn set_json<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
         if let Ok(bytes) = serde_json::to_vec(value)
             && let Err(e) = self.cache.set(key, bytes, ttl).await {
                 tracing::debug!(error = %e, "cache write skipped");
@@ -1354,42 +633,4 @@ fn build_reranker(cfg: &Config) -> Result<Option<Arc<dyn Reranker>>> {
 
 pub(crate) fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// First `max` characters of `text` on a word boundary, with an ellipsis when cut.
-pub fn snippet(text: &str, max: usize) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let cut: String = flat.chars().take(max).collect();
-    let cut = match cut.rfind(' ') {
-        Some(i) if i > max / 2 => &cut[..i],
-        _ => cut.as_str(),
-    };
-    format!("{cut}…")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::StageNote;
-
-    #[test]
-    fn stage_notes_keep_their_wire_strings() {
-        let applied = StageNote::applied("2 passages, how-to prompt");
-        let skipped = StageNote::skipped("hyde is not configured (set hyde.base_url)");
-        assert_eq!(serde_json::to_value(&applied).unwrap(), "applied (2 passages, how-to prompt)");
-        assert_eq!(serde_json::to_value(&skipped).unwrap(), "skipped: hyde is not configured (set hyde.base_url)");
-        for n in [applied, skipped] {
-            let back: StageNote = serde_json::from_value(serde_json::to_value(&n).unwrap()).unwrap();
-            assert_eq!(back, n);
-        }
-        assert!(StageNote::skipped("x").is_skipped() && !StageNote::applied("y").is_skipped());
-    }
-
-    #[test]
-    fn snippet_cuts_on_words() {
-        assert_eq!(super::snippet("short  text\nhere", 50), "short text here");
-        assert_eq!(super::snippet("alpha beta gamma delta", 12), "alpha beta…");
-    }
 }

@@ -12,6 +12,11 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Embedding(#[from] CoreError),
+    /// A dependency of the pipeline failed; `dependency` names it (`embedder openai
+    /// (text-embedding-3-small)`). A remote one failing is this server's 503 (or 504 on a
+    /// timeout); a model in this process failing is an internal error.
+    #[error("{dependency} failed: {source}")]
+    Dependency { dependency: String, remote: bool, source: CoreError },
     #[error(transparent)]
     Ingest(#[from] aidocs_ingest::IngestError),
     #[error(transparent)]
@@ -163,7 +168,11 @@ impl Error {
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::ValidationFailed(_) => ErrorCode::ValidationFailed,
-            Error::Embedding(CoreError::InvalidInput(_)) => ErrorCode::InvalidRequest,
+            Error::Embedding(CoreError::InvalidInput(_)) | Error::Dependency { source: CoreError::InvalidInput(_), .. } => ErrorCode::InvalidRequest,
+            Error::Dependency { source: CoreError::CircuitOpen { .. }, .. } => ErrorCode::Unavailable,
+            Error::Dependency { source: CoreError::Timeout { .. }, .. } => ErrorCode::Timeout,
+            Error::Dependency { remote: true, .. } => ErrorCode::Unavailable,
+            Error::Dependency { remote: false, .. } => ErrorCode::Internal,
             Error::Embedding(CoreError::CircuitOpen { .. }) => ErrorCode::Unavailable,
             Error::Embedding(_) | Error::Model(_) | Error::Internal(_) => ErrorCode::Internal,
         }

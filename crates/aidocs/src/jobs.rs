@@ -8,7 +8,7 @@
 //! is what a crash is, which ingest survives: writes upsert before they delete). The registry
 //! is in memory and bounded: it keeps every running job and the newest finished ones.
 
-use crate::engine::IngestReport;
+use crate::report::IngestReport;
 use crate::error::ErrorCode;
 use crate::progress::{FileOutcome, IngestProgress, LogProgress};
 use aidocs_rollout::{Document, StateStore, StateStoreExt};
@@ -104,11 +104,6 @@ impl IngestProgress for JobProgress {
     fn finish(&self, report: &IngestReport) {
         if let Some(l) = &self.log {
             l.finish(report);
-        }
-    }
-    fn finish_web(&self, report: &crate::web::WebIngestReport) {
-        if let Some(l) = &self.log {
-            l.finish_web(report);
         }
     }
 }

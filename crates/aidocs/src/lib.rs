@@ -14,22 +14,28 @@ pub use aidocs_config as config;
 /// `aidocs config migrate`: the `aidocs-config` crate's `migrate`.
 pub use aidocs_config::migrate as config_migrate;
 pub mod backup;
+pub mod collections;
 pub mod engine;
 pub mod error;
 pub mod filters;
 pub mod guard;
+pub mod ingest;
 pub mod jobs;
 pub mod metered;
 pub mod migrate;
 pub mod progress;
+pub mod read;
 pub mod report;
 pub mod rollout;
 pub mod rollout_state;
-pub mod web;
+pub mod search;
 
 pub use config::{Config, ConfigSource};
-pub use engine::{Engine, IngestReport, IngestRequest, Record, SearchHit, SearchRequest, SearchResponse, StageNote, StageTimings};
+pub use engine::Engine;
+pub use search::{SearchHit, SearchRequest, SearchResponse, StageNote, StageTimings};
 pub use error::{Error, ErrorCode, Result};
+pub use ingest::{IngestRequest, IngestService, Record};
+pub use report::IngestReport;
 
 /// Re-exports for embedders of the library.
 pub use aidocs_core as core;

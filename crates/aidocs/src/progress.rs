@@ -1,6 +1,6 @@
 //! Ingest progress: a bar on a terminal, periodic log lines otherwise.
 
-use crate::report::{IngestReport, WebIngestReport};
+use crate::report::{IngestReport, SourceDetail};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -22,9 +22,8 @@ pub trait IngestProgress: Send + Sync {
     /// A crawl found more URLs: `total` known so far (the total grows as it goes).
     fn discovered(&self, _total: usize) {}
     fn file_done(&self, path: &str, outcome: FileOutcome);
+    /// The end of the run, with its report.
     fn finish(&self, report: &IngestReport);
-    /// The end of a web ingest.
-    fn finish_web(&self, _report: &WebIngestReport) {}
 }
 
 /// Reports nothing.
@@ -61,20 +60,20 @@ impl IngestProgress for LogProgress {
             tracing::info!(done = s.1, total = s.0, "ingest progress");
         }
     }
-    fn finish_web(&self, r: &WebIngestReport) {
-        tracing::info!(
-            collection = %r.collection, fetched = r.crawl.pages_fetched, not_modified = r.crawl.not_modified, written = r.documents_written,
-            unchanged = r.documents_unchanged, deleted = r.documents_deleted, chunks = r.chunks_written, skipped = r.crawl.skipped,
-            blocked = r.crawl.blocked, failed = r.crawl.failed, took_ms = r.took_ms,
-            "web ingest finished"
-        );
-    }
     fn finish(&self, r: &IngestReport) {
-        tracing::info!(
-            collection = %r.collection, written = r.documents_written, unchanged = r.documents_unchanged,
-            deleted = r.documents_deleted, chunks = r.chunks_written, skipped = r.skipped.len(), took_ms = r.took_ms,
-            "ingest finished"
-        );
+        match &r.detail {
+            SourceDetail::Web(w) => tracing::info!(
+                collection = %r.collection, fetched = w.crawl.pages_fetched, not_modified = w.crawl.not_modified, written = r.documents_written,
+                unchanged = r.documents_unchanged, deleted = r.documents_deleted, chunks = r.chunks_written, skipped = w.crawl.skipped,
+                blocked = w.crawl.blocked, failed = w.crawl.failed, took_ms = r.took_ms,
+                "web ingest finished"
+            ),
+            SourceDetail::Directory(d) => tracing::info!(
+                collection = %r.collection, written = r.documents_written, unchanged = r.documents_unchanged,
+                deleted = r.documents_deleted, chunks = r.chunks_written, skipped = d.skipped.len(), took_ms = r.took_ms,
+                "ingest finished"
+            ),
+        }
     }
 }
 
@@ -106,9 +105,6 @@ impl IngestProgress for BarProgress {
         self.bar.set_length(total as u64);
     }
     fn finish(&self, _: &IngestReport) {
-        self.bar.finish_and_clear();
-    }
-    fn finish_web(&self, _: &WebIngestReport) {
         self.bar.finish_and_clear();
     }
 }

@@ -8,7 +8,10 @@
 //! [`RolloutService::record_routed`] for every search).
 
 use crate::config::BlueGreenSettings;
-use crate::engine::{Engine, IngestReport, IngestRequest, SearchRequest};
+use crate::engine::Engine;
+use crate::search::SearchRequest;
+use crate::ingest::IngestRequest;
+use crate::report::IngestReport;
 use crate::error::{Error, Result};
 use crate::progress::IngestProgress;
 use aidocs_core::{CollectionSpec, DocMetadata, StoreError};
@@ -423,7 +426,7 @@ impl RolloutService {
             Ok(x) => x,
             Err(e) => {
                 // Nothing switched: remove green, blue keeps serving.
-                if let Err(de) = self.engine.delete_collection(&green).await {
+                if let Err(de) = self.engine.collections().delete(&green).await {
                     tracing::warn!(collection = %green, error = %de, "could not delete the failed green collection");
                 }
                 let d = Deployment {
@@ -491,7 +494,7 @@ impl RolloutService {
     ) -> Result<(IngestReport, Vec<String>, usize)> {
         let ingest = self
             .engine
-            .ingest(
+            .ingest().directory(
                 IngestRequest { path: req.source.clone(), collection: green.to_owned(), metadata: DocMetadata::from(&req.metadata), base_url: req.base_url.clone() },
                 progress,
             )
@@ -525,7 +528,7 @@ impl RolloutService {
             }
             if let Some(b) = blue {
                 let bh = self.engine.search(search(b)).await?;
-                let key = |h: &crate::engine::SearchHit| (h.path.clone(), h.anchor.clone());
+                let key = |h: &crate::search::SearchHit| (h.path.clone(), h.anchor.clone());
                 let bs: Vec<_> = bh.hits.iter().map(key).collect();
                 let shared = g.hits.iter().filter(|h| bs.contains(&key(h))).count();
                 overlaps.push(shared as f64 / bh.hits.len().max(1) as f64);

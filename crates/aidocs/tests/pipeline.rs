@@ -22,8 +22,8 @@ async fn real_python_docs_answer_known_sections() {
     copy_pages(&python_docs(), &["tutorial/venv.html", "tutorial/errors.html", "tutorial/controlflow.html", "tutorial/modules.html"], docs.path());
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    let report = engine.ingest(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
-    assert_eq!((report.files_seen, report.documents_written), (4, 4));
+    let report = engine.ingest().directory(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
+    assert_eq!((report.directory().unwrap().files_seen, report.documents_written), (4, 4));
     assert!(report.chunks_written > 40, "{report:?}");
 
     // Every chunk has a path, an anchor (Sphinx sections all have ids) and a heading path.
@@ -69,7 +69,7 @@ async fn reingest_is_incremental() {
     write("c.rst", "Gamma\n=====\n\nGamma describes backups.\n");
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    let first = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    let first = engine.ingest().directory(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
     assert_eq!((first.documents_written, first.chunks_written), (3, 4));
     let ids = |pts: Vec<aidocs::core::StoredPoint>, path: Option<&str>| -> BTreeSet<uuid::Uuid> {
         pts.into_iter().filter(|p| path.is_none_or(|x| p.payload.path == x)).map(|p| p.id).collect()
@@ -77,14 +77,14 @@ async fn reingest_is_incremental() {
     let before = ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), None);
 
     // Unchanged tree: nothing written, nothing deleted.
-    let again = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    let again = engine.ingest().directory(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
     assert_eq!((again.documents_unchanged, again.documents_written, again.chunks_written, again.points_deleted), (3, 0, 0, 0));
     assert_eq!(ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), None), before);
 
     // One file changed: only its chunks change.
     let b_before = ids(engine.store().scroll("inc", &Filter::default()).await.unwrap(), Some("b.md"));
     write("a.md", "# Alpha\n\nAlpha explains caching layers and cache stampedes.\n");
-    let changed = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    let changed = engine.ingest().directory(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
     assert_eq!((changed.documents_written, changed.documents_unchanged, changed.chunks_written), (1, 2, 1));
     assert_eq!(changed.points_deleted, 2, "both old chunks of a.md replaced");
     let all = engine.store().scroll("inc", &Filter::default()).await.unwrap();
@@ -94,7 +94,7 @@ async fn reingest_is_incremental() {
 
     // One file deleted: its chunks are gone.
     std::fs::remove_file(docs.path().join("c.rst")).unwrap();
-    let deleted = engine.ingest(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
+    let deleted = engine.ingest().directory(ingest_req(docs.path(), "inc"), &NoProgress).await.unwrap();
     assert_eq!((deleted.documents_deleted, deleted.points_deleted, deleted.documents_unchanged), (1, 1, 2));
     let all = engine.store().scroll("inc", &Filter::default()).await.unwrap();
     assert!(all.iter().all(|p| p.payload.path != "c.rst"));
@@ -113,7 +113,7 @@ async fn filters_restrict_results_by_metadata() {
     for (dir, lang) in [(py.path(), "python"), (rs.path(), "rust")] {
         let mut req = ingest_req(dir, "mixed");
         req.metadata.language = Some(lang.into());
-        engine.ingest(req, &NoProgress).await.unwrap();
+        engine.ingest().directory(req, &NoProgress).await.unwrap();
     }
     for (lang, n) in [("python", 1), ("rust", 1), ("rust-nightly", 1)] {
         for mode in [SearchMode::Hybrid, SearchMode::Dense, SearchMode::Sparse] {
@@ -134,7 +134,7 @@ async fn data_survives_restart_and_second_process_is_locked_out() {
     let data = tempfile::tempdir().unwrap();
     {
         let engine = engine(data.path());
-        engine.ingest(ingest_req(docs.path(), "keep"), &NoProgress).await.unwrap();
+        engine.ingest().directory(ingest_req(docs.path(), "keep"), &NoProgress).await.unwrap();
         engine.store().set_alias("live", "keep").await.unwrap();
         let err = aidocs::Engine::open(config(data.path())).unwrap_err();
         assert_eq!(err.code(), aidocs::ErrorCode::StoreLocked, "{err}");
@@ -155,17 +155,17 @@ async fn a_partly_written_document_is_written_again() {
     std::fs::write(docs.path().join("long.md"), format!("# Long\n\n{body}")).unwrap();
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    let first = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    let first = engine.ingest().directory(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
     assert!(first.chunks_written >= 3, "{first:?}");
     // Simulate the crash: the last chunks of the document never reached the store.
     let mut points = engine.store().scroll("partial", &Filter::default()).await.unwrap();
     points.sort_by_key(|p| p.payload.chunk_index);
     let lost: Vec<uuid::Uuid> = points.iter().skip(2).map(|p| p.id).collect();
     engine.store().delete("partial", lost.clone()).await.unwrap();
-    let again = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    let again = engine.ingest().directory(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
     assert_eq!((again.documents_written, again.documents_unchanged), (1, 0), "{again:?}");
     assert_eq!(engine.store().count("partial", &Filter::default()).await.unwrap(), first.chunks_written);
-    let third = engine.ingest(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
+    let third = engine.ingest().directory(ingest_req(docs.path(), "partial"), &NoProgress).await.unwrap();
     assert_eq!((third.documents_written, third.documents_unchanged), (0, 1), "complete now: {third:?}");
 }
 
@@ -181,14 +181,14 @@ async fn single_file_ingest_leaves_its_siblings_alone() {
     std::fs::write(docs.path().join("guide.md.txt"), "Guide as text, a sibling whose name extends guide.md.\n").unwrap();
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    engine.ingest(ingest_req(docs.path(), "sib"), &NoProgress).await.unwrap();
+    engine.ingest().directory(ingest_req(docs.path(), "sib"), &NoProgress).await.unwrap();
     let paths = |pts: Vec<aidocs::core::StoredPoint>| pts.into_iter().map(|p| p.payload.path).collect::<BTreeSet<_>>();
     let before = paths(engine.store().scroll("sib", &Filter::default()).await.unwrap());
     assert_eq!(before.len(), 4, "{before:?}");
     std::fs::write(docs.path().join("page.htm"), "<h1 id=short>Short</h1><p>Short name page about mean pooling.</p>").unwrap();
-    let r = engine.ingest(ingest_req(&docs.path().join("page.htm"), "sib"), &NoProgress).await.unwrap();
+    let r = engine.ingest().directory(ingest_req(&docs.path().join("page.htm"), "sib"), &NoProgress).await.unwrap();
     assert_eq!((r.documents_written, r.documents_deleted), (1, 0), "{r:?}");
-    let r = engine.ingest(ingest_req(&docs.path().join("guide.md"), "sib"), &NoProgress).await.unwrap();
+    let r = engine.ingest().directory(ingest_req(&docs.path().join("guide.md"), "sib"), &NoProgress).await.unwrap();
     assert_eq!((r.documents_unchanged, r.documents_deleted, r.points_deleted), (1, 0, 0), "{r:?}");
     let all = engine.store().scroll("sib", &Filter::default()).await.unwrap();
     assert!(all.iter().any(|p| p.payload.text.contains("mean pooling")));
@@ -203,15 +203,16 @@ async fn bad_files_are_skipped_and_nothing_else_is_lost() {
     std::fs::write(docs.path().join("broken.html"), "<html><body><h1 id=t>Title</h2><p>unclosed <div>content here</body").unwrap();
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    let r = engine.ingest(ingest_req(docs.path(), "bad"), &NoProgress).await.unwrap();
-    assert_eq!(r.skipped.len(), 1, "{r:?}");
-    assert_eq!(r.skipped[0].path, "latin1.txt");
-    assert!(r.skipped[0].reason.contains("UTF-8"));
+    let r = engine.ingest().directory(ingest_req(docs.path(), "bad"), &NoProgress).await.unwrap();
+    let skipped = &r.directory().unwrap().skipped;
+    assert_eq!(skipped.len(), 1, "{r:?}");
+    assert_eq!(skipped[0].path, "latin1.txt");
+    assert!(skipped[0].reason.contains("UTF-8"));
     assert_eq!(r.documents_written, 2);
     let resp = engine.search(search("content here", "bad", 5)).await.unwrap();
     assert!(resp.hits.iter().any(|h| h.path == "broken.html" && h.anchor == "t"));
 
-    let err = engine.ingest(ingest_req(&docs.path().join("missing"), "bad"), &NoProgress).await.unwrap_err();
+    let err = engine.ingest().directory(ingest_req(&docs.path().join("missing"), "bad"), &NoProgress).await.unwrap_err();
     assert_eq!(err.code(), aidocs::ErrorCode::InvalidPath);
     assert_eq!(engine.store().count("bad", &Filter::default()).await.unwrap(), 2, "a failed ingest loses nothing");
 }
@@ -225,11 +226,11 @@ async fn searches_during_ingest_keep_working() {
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
     std::fs::write(data.path().join("seed.md"), "# Seed\n\nseed text\n").unwrap();
-    engine.ingest(ingest_req(&data.path().join("seed.md"), "busy"), &NoProgress).await.unwrap();
+    engine.ingest().directory(ingest_req(&data.path().join("seed.md"), "busy"), &NoProgress).await.unwrap();
     let ingest = {
         let engine = engine.clone();
         let path = docs.path().to_path_buf();
-        tokio::spawn(async move { engine.ingest(ingest_req(&path, "busy"), &NoProgress).await })
+        tokio::spawn(async move { engine.ingest().directory(ingest_req(&path, "busy"), &NoProgress).await })
     };
     let mut searches = 0;
     while !ingest.is_finished() {
@@ -253,7 +254,7 @@ async fn onnx_engine_searches_a_collection_built_by_candle() {
     let q = "How do I create a virtual environment?";
     let candle_top = {
         let engine = engine(data.path());
-        engine.ingest(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
+        engine.ingest().directory(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
         let mut req = search(q, "py", 3);
         req.mode = Some(SearchMode::Dense);
         engine.search(req).await.unwrap().hits
@@ -294,7 +295,7 @@ async fn ingest_refuses_a_collection_of_another_vector_size() {
         base_url: None,
     };
     let err = engine
-        .ingest(req, &aidocs::progress::NoProgress)
+        .ingest().directory(req, &aidocs::progress::NoProgress)
         .await
         .unwrap_err();
     assert!(

@@ -30,11 +30,11 @@ async fn remote_embeddings_ingest_search_meter_and_guard_the_model() {
     cfg.embedding.prices.insert("smollm2-135m-instruct".into(), 1.0);
     let engine = Engine::open(cfg.clone()).unwrap();
     let report = engine
-        .ingest(IngestRequest { path: docs.clone(), collection: "remote".into(), metadata: Default::default(), base_url: None }, &NoProgress)
+        .ingest().directory(IngestRequest { path: docs.clone(), collection: "remote".into(), metadata: Default::default(), base_url: None }, &NoProgress)
         .await
         .unwrap();
     assert_eq!(report.documents_written, 2);
-    let info = engine.collection("remote").await.unwrap();
+    let info = engine.collections().get("remote").await.unwrap();
     assert_eq!(info.dims, 576, "collection created with the remote model's size");
     assert_eq!(info.properties.get("embedding_model").map(String::as_str), Some("openai:smollm2-135m-instruct"));
     let mut req = SearchRequest::new("export spans over OTLP");
@@ -67,9 +67,36 @@ async fn remote_embeddings_ingest_search_meter_and_guard_the_model() {
     wrong.embedding.openai.dims = 384;
     let engine = Engine::open(wrong).unwrap();
     let err = engine
-        .ingest(IngestRequest { path: docs, collection: "remote".into(), metadata: Default::default(), base_url: None }, &NoProgress)
+        .ingest().directory(IngestRequest { path: docs, collection: "remote".into(), metadata: Default::default(), base_url: None }, &NoProgress)
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("returned 576 dimensions; embedding.dims is 384"), "{err}");
+}
+
+/// An embedding service that cannot be reached fails the ingest with an error that names
+/// the dependency (provider and model) and maps to the API's `unavailable` (503), not a bare
+/// `internal`; what was there before is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_embedding_service_is_named_and_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("install.md", "# Install\n\nInstall the server with cargo install aidocs.\n")]);
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.embedding.provider = EmbeddingProvider::Openai;
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    cfg.embedding.openai.base_url = "http://127.0.0.1:9/v1".into();
+    cfg.embedding.openai.model = "text-embedding-3-small".into();
+    cfg.embedding.openai.dims = 384;
+    cfg.embedding.openai.retries = 0;
+    let engine = Engine::open(cfg).unwrap();
+    let err = engine
+        .ingest()
+        .directory(IngestRequest { path: docs, collection: "down".into(), metadata: Default::default(), base_url: None }, &NoProgress)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), aidocs::ErrorCode::Unavailable, "{err}");
+    let message = err.public_message();
+    assert!(message.starts_with("embedder openai (openai:text-embedding-3-small) failed: "), "{message}");
+    assert_eq!(engine.store().collection_info("down").await.unwrap().points, 0);
 }

@@ -14,7 +14,8 @@
 pub mod dataset;
 pub mod metrics;
 
-use aidocs::engine::{Engine, Record, SearchRequest};
+use aidocs::{Engine, SearchRequest};
+use aidocs::Record;
 use aidocs::{Error, Result};
 use aidocs_core::{Fusion, SearchMode};
 use dataset::Dataset;
@@ -198,10 +199,10 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
     progress.stage("indexing", records.len());
     let source = format!("beir:{}", ds.name);
     for chunk in records.chunks(2048) {
-        engine.write_records(&collection, &source, chunk.to_vec()).await?;
+        engine.ingest().embedded_records(&collection, &source, chunk.to_vec()).await?;
         progress.inc(chunk.len());
     }
-    engine.optimize(&collection).await?;
+    engine.collections().optimize(&collection).await?;
     let index_s = t.elapsed().as_secs_f64();
 
     let mut rows: Vec<(EvalMode, Option<Fusion>)> = opts.modes.iter().map(|m| (*m, None)).collect();
@@ -278,7 +279,7 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
     }
     .await;
     // The eval collection is scratch: always removed, also after a failed row.
-    let _ = engine.delete_collection(&collection).await;
+    let _ = engine.collections().delete(&collection).await;
     result?;
     if let Some(mut w) = dump {
         w.flush().map_err(|e| Error::Internal(format!("dump: {e}")))?;

@@ -69,5 +69,5 @@ async fn eval_scores_modes_and_dumps_rankings() {
     assert_eq!(lines[0]["results"][0][0], "d1");
     // Embeddings were cached on disk; the scratch collection is gone.
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
-    assert!(engine.collections().await.unwrap().iter().all(|c| !c.name.starts_with("eval-")));
+    assert!(engine.collections().list().await.unwrap().iter().all(|c| !c.name.starts_with("eval-")));
 }

@@ -28,23 +28,43 @@ impl Guard {
     }
 }
 
+/// Who is calling, as the [`require`] layer found it: put in the request's extensions for
+/// handlers that decide more finely than their router (the MCP server's write tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    /// The key has the admin scope. False when auth is off (no keys): nobody is known to be
+    /// an admin, so what needs one stays closed.
+    pub admin: bool,
+}
+
 /// The auth layer of a router: `router.route_layer(from_fn_with_state(Guard::new(..), require))`.
-pub async fn require(axum::extract::State(guard): axum::extract::State<Guard>, req: Request, next: axum::middleware::Next) -> Response {
+pub async fn require(axum::extract::State(guard): axum::extract::State<Guard>, mut req: Request, next: axum::middleware::Next) -> Response {
     let needed = match (guard.scope, guard.auth.public_search) {
         (Scope::Search, true) => None,
         (scope, _) => Some(scope),
     };
-    match needed.map(|scope| authorize(&guard.auth, scope, &req)) {
-        Some(Err(e)) => e.into_response(),
-        _ => next.run(req).await,
+    let key = identify(&guard.auth, &req);
+    if let Some(scope) = needed {
+        match &key {
+            Err(e) => return e.clone().into_response(),
+            Ok(Some(k)) if !(k.scopes.contains(&Scope::Admin) || k.scopes.contains(&scope)) => {
+                tracing::info!(key = %k.name, needed = ?scope, "API key lacks scope");
+                return ApiError::new(ErrorCode::Forbidden, format!("API key `{}` lacks the {scope:?} scope", k.name).to_lowercase()).into_response();
+            }
+            Ok(_) => {}
+        }
     }
+    // Whether the key (required by this router or not) is an admin's.
+    let admin = matches!(key, Ok(Some(k)) if k.scopes.contains(&Scope::Admin));
+    req.extensions_mut().insert(Caller { admin });
+    next.run(req).await
 }
 
-/// Check the request's key (`Authorization: Bearer KEY` or `X-API-Key: KEY`) against the
-/// configured sha256 hashes, in constant time. No keys configured: auth is off.
-fn authorize(auth: &AuthSettings, scope: Scope, req: &Request) -> Result<(), ApiError> {
+/// The configured key the request presents (`Authorization: Bearer KEY` or `X-API-Key:
+/// KEY`), compared by sha256 in constant time. No keys configured: auth is off (`Ok(None)`).
+fn identify<'a>(auth: &'a AuthSettings, req: &Request) -> Result<Option<&'a ApiKey>, ApiError> {
     if auth.keys.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let h = req.headers();
     let presented = h
@@ -64,13 +84,5 @@ fn authorize(auth: &AuthSettings, scope: Scope, req: &Request) -> Result<(), Api
             found = Some(k);
         }
     }
-    let Some(key) = found else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "unknown API key"));
-    };
-    let allowed = key.scopes.contains(&Scope::Admin) || key.scopes.contains(&scope);
-    if !allowed {
-        tracing::info!(key = %key.name, needed = ?scope, "API key lacks scope");
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("API key `{}` lacks the {scope:?} scope", key.name).to_lowercase()));
-    }
-    Ok(())
+    found.map(Some).ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
 }

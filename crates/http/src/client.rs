@@ -57,6 +57,17 @@ impl AdminClient {
         }
     }
 
+    /// GET, decoded into the answer's wire type.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        decode("GET", path, self.get(path).await?)
+    }
+
+    /// POST (following a job to its end, as [`AdminClient::post`]), decoded into the
+    /// operation's report type.
+    pub async fn post_as<T: serde::de::DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize) -> Result<T> {
+        decode("POST", path, self.post(path, body).await?)
+    }
+
     /// GET a non-JSON answer (a profile): the body's bytes on success.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
         let mut req = self.http.get(format!("{}{path}", self.base));
@@ -96,6 +107,15 @@ impl AdminClient {
         }
         Err(server_error(status, &body))
     }
+}
+
+/// A successful answer as `T`; an answer of another shape (a server of another version) is
+/// an error naming the route.
+fn decode<T: serde::de::DeserializeOwned>(method: &str, path: &str, body: Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| Error::Remote {
+        code: ErrorCode::Internal,
+        message: format!("the server's answer to {method} {path} is not what this client expects ({e}); is it another aidocs version?"),
+    })
 }
 
 /// The error for a server's non-2xx answer, from its JSON error body: the server's own code

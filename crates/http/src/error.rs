@@ -11,7 +11,7 @@ use axum::Json;
 use serde_json::{Value, json};
 
 /// An error on the wire: `{"error": {"code", "message"}}` ([`crate::wire::ErrorBody`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,

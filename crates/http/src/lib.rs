@@ -4,8 +4,9 @@
 //! handlers carry their OpenAPI description; the transfer types ([`wire`]); the error
 //! responses ([`error`], codes from `aidocs::ErrorCode`); auth scopes, declared on the routers
 //! they guard ([`auth`]); the middleware stack ([`layers`]); admin jobs over HTTP ([`jobs`]);
-//! the OpenAPI 3.1 document ([`openapi`], served at `GET /openapi.json`); and the admin
-//! client tools use to talk to a running server ([`client`]).
+//! the OpenAPI 3.1 document ([`openapi`], served at `GET /openapi.json`); the MCP server for
+//! coding agents ([`mcp`], streamable HTTP at `/mcp`, stdio through `aidocs mcp`); and the
+//! admin client tools use to talk to a running server ([`client`]).
 //!
 //! Must not know: how search, ingest or rollouts work (it calls `aidocs::Engine`), or how
 //! settings are read (it receives the resolved config through the engine).
@@ -20,6 +21,7 @@ pub mod client;
 pub mod error;
 pub mod jobs;
 pub mod layers;
+pub mod mcp;
 pub mod openapi;
 pub mod routes;
 pub mod wire;
@@ -44,7 +46,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// The API router over an engine: every route, the middleware, and `GET /openapi.json`.
 pub fn router(engine: Engine) -> Router {
-    let (api, doc) = api(&engine).split_for_parts();
+    let jobs = jobs(&engine);
+    let (api, doc) = api(&engine, &jobs).split_for_parts();
     let doc = openapi::finish(doc);
     let server = &engine.config().server;
     let stats = Arc::new(layers::ApiStats { started: Instant::now(), requests: AtomicU64::new(0), errors: AtomicU64::new(0) });
@@ -59,7 +62,7 @@ pub fn router(engine: Engine) -> Router {
         // is not UTF-8) come as text/plain: made the JSON error like every other.
         .layer(map_response(error::json_errors))
         .layer(axum::Extension(stats))
-        .layer(axum::Extension(jobs(&engine)))
+        .layer(axum::Extension(jobs))
         .layer(from_fn_with_state(counting, layers::count))
         // A panicking handler answers 500 with the usual JSON body; the process lives on.
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -76,10 +79,12 @@ pub fn router(engine: Engine) -> Router {
 
 /// The routers with their scopes, deadlines, rate limit and shedding: the one place that
 /// says which route needs what.
-fn api(engine: &Engine) -> OpenApiRouter<Engine> {
+fn api(engine: &Engine, jobs: &Jobs) -> OpenApiRouter<Engine> {
     let server = &engine.config().server;
     let auth = Arc::new(engine.config().auth.clone());
-    let reads = guarded(routes::reads(), auth.clone(), Scope::Search, Some(server.request_timeout_ms));
+    // MCP: search scope to reach it; its write tools check for an admin key themselves.
+    let mcp = OpenApiRouter::new().route_service("/mcp", mcp::http_service(engine.clone(), jobs.clone()));
+    let reads = guarded(routes::reads().merge(mcp), auth.clone(), Scope::Search, Some(server.request_timeout_ms));
     let admin = guarded(routes::admin::router(), auth.clone(), Scope::Admin, Some(server.admin_timeout_ms));
     let detailed = guarded(routes::health::detailed_router(), auth, Scope::Admin, None);
     // Rate limit and shedding: one limiter and one permit pool for every API router.

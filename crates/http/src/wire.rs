@@ -115,6 +115,12 @@ impl From<DocMetadata> for Metadata {
     }
 }
 
+impl From<aidocs::config::MetadataSettings> for Metadata {
+    fn from(m: aidocs::config::MetadataSettings) -> Self {
+        Metadata { language: m.language, framework: m.framework, doc_type: m.doc_type, version: m.version, last_updated: None, difficulty_level: m.difficulty_level }
+    }
+}
+
 impl From<Metadata> for aidocs::config::MetadataSettings {
     fn from(m: Metadata) -> Self {
         Self { language: m.language, framework: m.framework, doc_type: m.doc_type, version: m.version, difficulty_level: m.difficulty_level }
@@ -278,12 +284,34 @@ pub struct SyncBody {
     pub collection: Option<String>,
 }
 
+/// The answer of `POST /v1/admin/sync`: one report per registered web source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub reports: Vec<aidocs::IngestReport>,
+}
+
+/// The answer of `GET /v1/admin/backups`: archive backups and native snapshots, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupList {
+    pub backups: Vec<aidocs::backup::BackupSummary>,
+    pub native: Vec<aidocs::backup::NativeEntry>,
+}
+
 /// `full` or `incremental`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupType {
     Full,
     Incremental,
+}
+
+impl From<aidocs::backup::BackupKind> for BackupType {
+    fn from(k: aidocs::backup::BackupKind) -> Self {
+        match k {
+            aidocs::backup::BackupKind::Full => Self::Full,
+            aidocs::backup::BackupKind::Incremental => Self::Incremental,
+        }
+    }
 }
 
 impl From<BackupType> for aidocs::backup::BackupKind {
@@ -323,6 +351,12 @@ pub struct RestoreBody {
     /// Replaces `backup.validate_queries` for this restore.
     #[serde(default)]
     pub validate_queries: Option<Vec<String>>,
+}
+
+impl From<aidocs::backup::RestoreRequest> for RestoreBody {
+    fn from(r: aidocs::backup::RestoreRequest) -> Self {
+        Self { into: r.into, switch_alias: r.switch_alias, validate_queries: r.validate_queries }
+    }
 }
 
 impl From<RestoreBody> for aidocs::backup::RestoreRequest {
@@ -481,6 +515,12 @@ pub struct BlueGreenBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub settings: Option<aidocs::config::BlueGreenSettings>,
+}
+
+impl From<aidocs::rollout::BlueGreenRequest> for BlueGreenBody {
+    fn from(r: aidocs::rollout::BlueGreenRequest) -> Self {
+        Self { alias: r.alias, source: r.source, metadata: r.metadata.into(), base_url: r.base_url, validate_queries: r.validate_queries, settings: r.settings }
+    }
 }
 
 impl From<BlueGreenBody> for aidocs::rollout::BlueGreenRequest {

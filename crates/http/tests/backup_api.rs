@@ -35,7 +35,7 @@ async fn ingest(engine: &Engine, dir: &std::path::Path, files: &[(&str, &str)]) 
     let docs = dir.join("docs");
     common::write_tree(&docs, files);
     let req = aidocs::IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None };
-    engine.ingest(req, &NoProgress).await.unwrap();
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

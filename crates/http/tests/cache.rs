@@ -49,7 +49,7 @@ fn engine_with(dir: &std::path::Path, kind: CacheBackend, url: &str) -> (Engine,
 
 async fn ingest(engine: &Engine, root: &std::path::Path, collection: &str) {
     engine
-        .ingest(IngestRequest { path: root.into(), collection: collection.into(), metadata: Default::default(), base_url: None }, &NoProgress)
+        .ingest().directory(IngestRequest { path: root.into(), collection: collection.into(), metadata: Default::default(), base_url: None }, &NoProgress)
         .await
         .unwrap();
 }

@@ -165,9 +165,9 @@ async fn full_scrape() -> String {
         .unwrap()
         .with_hyde(Hyde::new(Arc::new(Passages), HydeConfig { n: 2, query_weight: 0.5, timeout: Duration::from_secs(5) }))
         .with_reranker(Arc::new(ByLength));
-    engine.ingest(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    engine.ingest().directory(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
     // A canary on an alias, so rollout metrics have real routed traffic.
-    engine.ingest(IngestRequest { path: dir.path().join("docs"), collection: "docs_b".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    engine.ingest().directory(IngestRequest { path: dir.path().join("docs"), collection: "docs_b".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
     engine.store().set_alias("live", "docs").await.unwrap();
     let start = serde_json::json!({"alias": "live", "collection": "docs_b"});
     engine.rollout().canary_start(serde_json::from_value(start).unwrap()).await.unwrap();

@@ -283,7 +283,7 @@ async fn health_answers_during_a_large_walk() {
     let window = std::sync::Arc::new(WalkWindow { answered: answered.clone(), at_scan: AtomicU64::new(0), at_start: AtomicU64::new(0) });
     let req = aidocs::IngestRequest { path: docs, collection: "walk".into(), metadata: Default::default(), base_url: None };
     let observer = window.clone();
-    let ingest = tokio::spawn(async move { engine.ingest(req, observer.as_ref()).await });
+    let ingest = tokio::spawn(async move { engine.ingest().directory(req, observer.as_ref()).await });
     while !ingest.is_finished() {
         let (code, _, _) = send(&app, "127.0.0.1:1", Request::get("/health").body(Body::empty()).unwrap()).await;
         assert_eq!(code, 200);
@@ -291,7 +291,7 @@ async fn health_answers_during_a_large_walk() {
         tokio::task::yield_now().await;
     }
     let report = ingest.await.unwrap().unwrap();
-    assert_eq!(report.files_seen, 0, "{report:?}");
+    assert_eq!(report.directory().unwrap().files_seen, 0, "{report:?}");
     let during = window.at_start.load(Ordering::SeqCst) - window.at_scan.load(Ordering::SeqCst);
     assert!(during >= 1, "no health request was answered while 20,000 entries were walked");
 }

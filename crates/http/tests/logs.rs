@@ -49,7 +49,7 @@ async fn request_ids_reach_responses_and_every_log_line() {
     let data = tempfile::tempdir().unwrap();
     let engine = common::engine(data.path());
     let req = aidocs::IngestRequest { path: docs.path().into(), collection: "logs".into(), metadata: Default::default(), base_url: None };
-    engine.ingest(req, &aidocs::progress::NoProgress).await.unwrap();
+    engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
     let app = aidocs_http::router(engine);
 
     // A client-sent id is honoured and echoed.

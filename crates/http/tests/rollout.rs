@@ -53,7 +53,7 @@ fn open(dir: &std::path::Path, clock: &TestClock) -> Engine {
 async fn ingest(engine: &Engine, dir: &std::path::Path, name: &str, files: &[(&str, &str)]) {
     let src = dir.join(name);
     common::write_tree(&src, files);
-    engine.ingest(IngestRequest { path: src, collection: name.into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    engine.ingest().directory(IngestRequest { path: src, collection: name.into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
 }
 
 /// An engine at clock 0 with collections `docs_v1` and `docs_v2`, alias `docs` -> v1.
@@ -344,7 +344,7 @@ async fn blue_green_under_load_has_no_failed_or_empty_answers_and_cleans_up_blue
     assert_eq!(failed["error"]["code"], "validation_failed");
     assert!(failed["error"]["message"].as_str().unwrap().contains("top score"), "{failed}");
     assert_eq!(engine.store().resolve("docs").await.unwrap(), green);
-    let names: Vec<String> = engine.collections().await.unwrap().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = engine.collections().list().await.unwrap().into_iter().map(|c| c.name).collect();
     assert_eq!(names.len(), 2, "only blue (awaiting cleanup) and green remain: {names:?}");
 
     // Blue is deleted once its grace period is over, by the persisted schedule, even across

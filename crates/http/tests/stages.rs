@@ -25,7 +25,7 @@ async fn engine_with_docs(dir: &std::path::Path) -> Engine {
     common::write_tree(&docs, DOCS);
     let engine = common::engine(&dir.join("data"));
     let req = IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None };
-    engine.ingest(req, &NoProgress).await.unwrap();
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
     engine
 }
 
@@ -262,7 +262,7 @@ async fn overload_is_shed_fast_and_panics_answer_500() {
     common::write_tree(&docs, DOCS);
     let slow_reranker = Arc::new(SlowOrPanicking::default());
     let engine = Engine::open(cfg).unwrap().with_reranker(slow_reranker.clone());
-    engine.ingest(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    engine.ingest().directory(IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
     let app = aidocs_http::router(engine);
     let post = |q: &str| {
         axum::http::Request::post("/v1/search")

@@ -7,7 +7,7 @@
 mod common;
 
 use aidocs::progress::NoProgress;
-use aidocs::web::{WebIngestRequest, WebSource, WebSourceKind};
+use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use aidocs::{Engine, SearchRequest};
 use aidocs_crawl::testkit::DocServer;
 use axum::body::Body;
@@ -76,8 +76,8 @@ async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
     let engine = engine(&dir.path().join("data"));
     let req = || WebIngestRequest { collection: "web".into(), source: source(&server) };
 
-    let first = engine.ingest_web(req(), &NoProgress).await.unwrap();
-    assert_eq!((first.documents_written, first.crawl.pages_fetched), (5, 5), "{first:?}");
+    let first = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((first.documents_written, first.web().unwrap().crawl.pages_fetched), (5, 5), "{first:?}");
     assert!(first.chunks_written >= 5);
     assert_eq!(top_path(&engine, "export spans over OTLP").await, "/docs/tracing.html");
     // Pages are dated by the server's Last-Modified, so `last_updated` filters work.
@@ -86,32 +86,32 @@ async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
     r.filter = aidocs::filters::from_pairs(&["last_updated<=2025-06-01T00:00:00Z".to_owned()]).unwrap();
     let hits = engine.search(r).await.unwrap().hits;
     assert_eq!(hits.first().and_then(|h| h.metadata.last_updated.clone()).as_deref(), Some("2025-01-01T00:00:00Z"), "{hits:?}");
-    let info = engine.collection("web").await.unwrap();
+    let info = engine.collections().get("web").await.unwrap();
     assert_eq!(info.points, first.chunks_written);
 
     // Nothing changed: every page request is conditional, nothing is rewritten.
     server.clear();
-    let second = engine.ingest_web(req(), &NoProgress).await.unwrap();
-    assert_eq!((second.chunks_written, second.documents_written, second.crawl.not_modified), (0, 0, 5), "{second:?}");
+    let second = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((second.chunks_written, second.documents_written, second.web().unwrap().crawl.not_modified), (0, 0, 5), "{second:?}");
     assert!(server.hits().iter().filter(|h| h.path.starts_with("/docs")).all(|h| h.conditional && h.status == 304), "{:?}", server.hits());
 
     // One page changes: only it is re-chunked.
     std::fs::write(root.join("docs/config.html"), page("Configuration", "Set the data directory with data_dir, and the bind address with server.bind.", &[])).unwrap();
-    let third = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    let third = engine.ingest().web(req(), &NoProgress).await.unwrap();
     assert_eq!((third.documents_written, third.documents_unchanged), (1, 4), "{third:?}");
     assert_eq!(top_path(&engine, "bind address server.bind").await, "/docs/config.html");
 
     // One page is removed (and unlinked): it answers 404; its chunks go on the 2nd miss.
     std::fs::remove_file(root.join("docs/old.html")).unwrap();
     std::fs::write(root.join("docs/index.html"), page("Guide", "Welcome to the guide.", &["install.html", "config.html", "tracing.html"])).unwrap();
-    let fourth = engine.ingest_web(req(), &NoProgress).await.unwrap();
-    assert_eq!((fourth.documents_missing, fourth.documents_deleted), (1, 0), "{fourth:?}");
+    let fourth = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((fourth.web().unwrap().documents_missing, fourth.documents_deleted), (1, 0), "{fourth:?}");
     assert_eq!(top_path(&engine, "legacy importer deprecated flags").await, "/docs/old.html", "kept after one miss");
-    let reports = engine.sync("web", &NoProgress).await.unwrap();
+    let reports = engine.ingest().sync("web", &NoProgress).await.unwrap();
     assert_eq!(reports.len(), 1, "one registered source");
     assert_eq!((reports[0].documents_deleted, reports[0].points_deleted), (1, 1), "{:?}", reports[0]);
     assert_ne!(top_path(&engine, "legacy importer deprecated flags").await, "/docs/old.html", "gone after the second miss");
-    assert_eq!(engine.web_sources("web").unwrap().len(), 1);
+    assert_eq!(engine.ingest().web_sources("web").unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,10 +173,10 @@ async fn web_ingest_optimizes_what_it_wrote() {
         collection: "web".into(),
         source: source(&server),
     };
-    let first = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    let first = engine.ingest().web(req(), &NoProgress).await.unwrap();
     assert!(first.chunks_written > 0);
     assert_eq!(store.faults.optimize_calls(), 1, "optimized after writing");
-    let again = engine.ingest_web(req(), &NoProgress).await.unwrap();
+    let again = engine.ingest().web(req(), &NoProgress).await.unwrap();
     assert_eq!(again.chunks_written, 0);
     assert_eq!(
         store.faults.optimize_calls(),

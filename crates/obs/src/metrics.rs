@@ -101,6 +101,8 @@ pub struct Metrics {
     deployments: Counter<u64>,
     backups: Counter<u64>,
     restores: Counter<u64>,
+    mcp_calls: Counter<u64>,
+    mcp_latency: Histogram<f64>,
     sources: Arc<Mutex<Vec<Source>>>,
 }
 
@@ -156,6 +158,8 @@ impl Metrics {
             deployments: counter(&meter, "deployments_total", "Blue-green deployments by outcome (switched, failed, rolled_back)."),
             backups: counter(&meter, "backups_total", "Backups by kind (full, incremental) and outcome (ok, failed)."),
             restores: counter(&meter, "restores_total", "Restores by kind (restore, drill) and outcome (ok, failed)."),
+            mcp_calls: counter(&meter, "mcp_tool_calls_total", "MCP tool calls by tool and outcome (ok, error: a tool result with isError)."),
+            mcp_latency: histogram(&meter, "mcp_tool_duration_seconds", "MCP tool call latency by tool.", &REQUEST_BUCKETS),
             sources: sources.clone(),
             registry,
             provider,
@@ -289,6 +293,14 @@ impl Metrics {
         } else if hits == 0 {
             self.search_zero_results.add(1, &[KeyValue::new("mode", mode)]);
         }
+    }
+
+    /// One MCP tool call: `tool` is one of the server's tool names (a closed set), `ok`
+    /// false when the result was an error.
+    pub fn mcp_tool(&self, tool: &'static str, ok: bool, seconds: f64) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.mcp_calls.add(1, &[KeyValue::new("tool", tool), KeyValue::new("outcome", outcome)]);
+        self.mcp_latency.record(seconds, &[KeyValue::new("tool", tool)]);
     }
 
     /// One pipeline stage's latency. `label` is the mode for the store query and the

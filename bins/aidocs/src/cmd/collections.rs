@@ -20,7 +20,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = open_engine(ctx.config()?)?;
     match command {
         Command::List { json } => {
-            let list = engine.collections().await?;
+            let list = engine.collections().list().await?;
             let aliases = engine.store().list_aliases().await?;
             if json {
                 return super::print_json(&serde_json::json!({"collections": list, "aliases": aliases}));
@@ -29,9 +29,9 @@ pub async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
                 println!("{}\t{} points\t{} dims\taliases: {}", c.name, c.points, c.dims, c.aliases.join(","));
             }
         }
-        Command::Info { name } => super::print_json(&engine.collection(&name).await?)?,
+        Command::Info { name } => super::print_json(&engine.collections().get(&name).await?)?,
         Command::Delete { name } => {
-            engine.delete_collection(&name).await?;
+            engine.collections().delete(&name).await?;
             println!("deleted collection `{name}`");
         }
     }

@@ -1,7 +1,8 @@
 //! `aidocs deploy blue-green`: zero-downtime re-index of an alias, on a running server (its
 //! live traffic is monitored after the switch) or here on the data dir.
 
-use super::{Ctx, RemoteArgs, open_engine, parse_metadata, read_queries};
+use super::target::Target;
+use super::{Ctx, RemoteArgs, parse_metadata, read_queries};
 use aidocs_http::wire;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -45,39 +46,35 @@ pub struct BlueGreenArgs {
 
 pub async fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
     let Command::BlueGreen(a) = command;
-    let cfg = ctx.config()?;
+    let target = Target::new(&a.remote, ctx)?;
     let queries = a.validate_queries.as_deref().map(read_queries).transpose()?.unwrap_or_default();
-    let mut settings = cfg.rollout.blue_green.clone();
+    // This machine's `[rollout.blue_green]` with the flags over it (sent to a server too).
+    let mut settings = match target.config() {
+        Some(cfg) => cfg.rollout.blue_green.clone(),
+        None => ctx.config()?.rollout.blue_green.clone(),
+    };
     settings.min_hits = a.min_hits.unwrap_or(settings.min_hits);
     settings.min_top_score = a.min_top_score.unwrap_or(settings.min_top_score);
     settings.min_overlap = a.min_overlap.unwrap_or(settings.min_overlap);
     settings.max_point_change = a.max_point_change.unwrap_or(settings.max_point_change);
     settings.monitor_s = a.monitor_s.unwrap_or(settings.monitor_s);
     settings.grace_s = a.grace_s.unwrap_or(settings.grace_s);
+    if target.config().is_some() {
+        if settings.monitor_s > 0 {
+            eprintln!("note: no server here, so no live traffic to monitor after the switch (use --server to deploy on a running server)");
+        }
+        settings.monitor_s = 0;
+    }
     let source = std::fs::canonicalize(&a.source).with_context(|| format!("source {}", a.source.display()))?;
     let metadata = parse_metadata(&a.set)?;
-    let report = match a.remote.client()? {
-        Some(client) => {
-            let body = wire::BlueGreenBody { alias: a.alias, source, metadata: metadata.into(), base_url: None, validate_queries: queries, settings: Some(settings) };
-            client.post("/v1/admin/deploy/blue-green", &body).await?
-        }
-        None => {
-            if settings.monitor_s > 0 {
-                eprintln!("note: no server here, so no live traffic to monitor after the switch (use --server to deploy on a running server)");
-            }
-            settings.monitor_s = 0;
-            let engine = open_engine(cfg)?;
-            let req = aidocs::rollout::BlueGreenRequest {
-                alias: a.alias,
-                source,
-                metadata: wire::Metadata::from(metadata).into(),
-                base_url: None,
-                validate_queries: queries,
-                settings: Some(settings),
-            };
-            let progress = aidocs::progress::BarProgress::default();
-            serde_json::to_value(engine.rollout().deploy_blue_green(req, &progress).await?)?
-        }
+    let req = aidocs::rollout::BlueGreenRequest {
+        alias: a.alias,
+        source,
+        metadata: wire::Metadata::from(metadata).into(),
+        base_url: None,
+        validate_queries: queries,
+        settings: Some(settings),
     };
-    super::print_json(&report)
+    let progress = aidocs::progress::BarProgress::default();
+    super::print_json(&target.deploy_blue_green(req, &progress).await?)
 }

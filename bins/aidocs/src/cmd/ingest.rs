@@ -2,8 +2,9 @@
 //! sitemap (`--sitemap`) or a list of URLs (`--urls`), into a collection (incremental).
 
 use super::{Ctx, open_engine, parse_metadata, read_lines};
-use aidocs::IngestRequest;
-use aidocs::web::{WebIngestReport, WebSource, WebSourceKind};
+use aidocs::report::SourceDetail;
+use aidocs::ingest::{WebSource, WebSourceKind};
+use aidocs::{IngestReport, IngestRequest};
 use anyhow::{Context, bail};
 use std::path::PathBuf;
 
@@ -80,22 +81,8 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let collection = args.collection.unwrap_or_else(|| cfg.search.default_collection.clone());
     let engine = open_engine(cfg)?;
     let progress = aidocs::progress::for_terminal();
-    match input {
-        Input::Path(path) => {
-            let report = engine.ingest(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?;
-            if args.json {
-                return super::print_json(&report);
-            }
-            println!(
-                "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
-                report.collection, report.files_seen, report.documents_written, report.documents_unchanged,
-                report.documents_deleted, report.chunks_written, report.points_deleted, report.skipped.len(),
-                report.took_ms / 1000.0
-            );
-            for s in &report.skipped {
-                eprintln!("skipped {}: {}", s.path, s.reason);
-            }
-        }
+    let report = match input {
+        Input::Path(path) => engine.ingest().directory(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?,
         Input::Web(kind, urls) => {
             let source = WebSource {
                 kind,
@@ -108,29 +95,44 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 allow_hosts: args.allow_host,
                 metadata,
             };
-            let report = engine.ingest_web(aidocs::web::WebIngestRequest { collection, source }, progress.as_ref()).await?;
-            print_web_report(&report, args.json)?;
+            engine.ingest().web(aidocs::ingest::WebIngestRequest { collection, source }, progress.as_ref()).await?
         }
-    }
-    Ok(())
+    };
+    print_report(&report, args.json)
 }
 
-/// A crawl's report: one summary line (pages blocked or failed on stderr), or JSON.
-pub fn print_web_report(r: &WebIngestReport, json: bool) -> anyhow::Result<()> {
+/// An ingest report: one summary line (files skipped, pages blocked or failed on stderr),
+/// or JSON.
+pub fn print_report(r: &IngestReport, json: bool) -> anyhow::Result<()> {
     if json {
         return super::print_json(r);
     }
-    let c = &r.crawl;
-    println!(
-        "crawled into `{}`: {} pages fetched, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
-        r.collection, c.pages_fetched, c.not_modified, c.queued, c.skipped, c.robots_disallowed, c.blocked, c.failed, c.bytes as f64 / 1e6,
-        r.documents_written, r.documents_unchanged, r.documents_deleted, r.chunks_written, r.took_ms / 1000.0
-    );
-    for n in &r.blocked {
-        eprintln!("blocked {}: {}", n.url, n.reason);
-    }
-    for n in &r.failed {
-        eprintln!("failed {}: {}", n.url, n.reason);
+    match &r.detail {
+        SourceDetail::Directory(d) => {
+            println!(
+                "ingested into `{}`: {} files, {} written, {} unchanged, {} deleted, {} chunks written, {} points deleted, {} skipped ({:.1} s)",
+                r.collection, d.files_seen, r.documents_written, r.documents_unchanged,
+                r.documents_deleted, r.chunks_written, r.points_deleted, d.skipped.len(),
+                r.took_ms / 1000.0
+            );
+            for s in &d.skipped {
+                eprintln!("skipped {}: {}", s.path, s.reason);
+            }
+        }
+        SourceDetail::Web(w) => {
+            let c = &w.crawl;
+            println!(
+                "crawled into `{}`: {} pages fetched, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
+                r.collection, c.pages_fetched, c.not_modified, c.queued, c.skipped, c.robots_disallowed, c.blocked, c.failed, c.bytes as f64 / 1e6,
+                r.documents_written, r.documents_unchanged, r.documents_deleted, r.chunks_written, r.took_ms / 1000.0
+            );
+            for n in &w.blocked {
+                eprintln!("blocked {}: {}", n.url, n.reason);
+            }
+            for n in &w.failed {
+                eprintln!("failed {}: {}", n.url, n.reason);
+            }
+        }
     }
     Ok(())
 }

@@ -13,11 +13,13 @@ pub mod config;
 pub mod deploy;
 pub mod eval;
 pub mod ingest;
+pub mod mcp;
 pub mod migrate;
 pub mod profile;
 pub mod repair;
 pub mod search;
 pub mod sync;
+pub mod target;
 
 use aidocs::core::DocMetadata;
 use aidocs::{Config, ConfigSource, Engine};

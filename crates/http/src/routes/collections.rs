@@ -15,7 +15,7 @@ pub fn router() -> OpenApiRouter<Engine> {
 /// Every collection with its size, dimensions, aliases and properties.
 #[utoipa::path(get, path = "/v1/collections", tag = "collections", responses((status = 200, body = Collections)))]
 async fn collections(State(engine): State<Engine>) -> Result<Json<Collections>, ApiError> {
-    Ok(Json(Collections { collections: engine.collections().await?.into_iter().map(Into::into).collect() }))
+    Ok(Json(Collections { collections: engine.collections().list().await?.into_iter().map(Into::into).collect() }))
 }
 
 /// One collection, by name or alias.
@@ -23,5 +23,5 @@ async fn collections(State(engine): State<Engine>) -> Result<Json<Collections>, 
     params(("name" = String, Path, description = "Collection or alias")),
     responses((status = 200, body = Collection)))]
 async fn collection(State(engine): State<Engine>, Path(name): Path<String>) -> Result<Json<Collection>, ApiError> {
-    Ok(Json(engine.collection(&name).await?.into()))
+    Ok(Json(engine.collections().get(&name).await?.into()))
 }

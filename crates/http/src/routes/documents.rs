@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiJson};
 use crate::jobs::{Wait, run_job};
 use crate::wire::{DocumentsBody, WaitQuery};
 use aidocs::jobs::{JobKind, Jobs};
-use aidocs::web::{WebIngestRequest, WebSource, WebSourceKind};
+use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use aidocs::{Engine, ErrorCode, IngestRequest};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,7 +30,7 @@ async fn documents(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wa
         (Some(path), None, None, None) => {
             let path = allowed_path(&engine.config().ingest.allowed_roots, std::path::Path::new(&path))?;
             let req = IngestRequest { path, collection: collection.clone(), metadata, base_url: body.base_url };
-            return run_job(&jobs, JobKind::Ingest, Some(collection), wait, StatusCode::OK, move |p| async move { engine.ingest(req, p.as_ref()).await })
+            return run_job(&jobs, JobKind::Ingest, Some(collection), wait, StatusCode::OK, move |p| async move { engine.ingest().directory(req, p.as_ref()).await })
                 .await;
         }
         (None, Some(u), None, None) => (WebSourceKind::Site, vec![u]),
@@ -62,7 +62,7 @@ async fn documents(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wa
     };
     let target = Some(collection.clone());
     run_job(&jobs, JobKind::WebIngest, target, wait, StatusCode::OK, move |p| async move {
-        engine.ingest_web(WebIngestRequest { collection, source }, p.as_ref()).await
+        engine.ingest().web(WebIngestRequest { collection, source }, p.as_ref()).await
     })
     .await
 }

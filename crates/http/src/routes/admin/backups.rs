@@ -11,7 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -65,7 +65,7 @@ async fn backup_create(State(engine): State<Engine>, jobs: axum::Extension<Jobs>
 async fn backup_list(State(engine): State<Engine>, query: Result<Query<BackupListQuery>, QueryRejection>) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.body_text()))?;
     let c = q.collection.as_deref();
-    Ok(Json(json!({"backups": engine.backup().list(c).await?, "native": engine.backup().list_native(c).await?})))
+    Ok(Json(to_json(crate::wire::BackupList { backups: engine.backup().list(c).await?, native: engine.backup().list_native(c).await? })?))
 }
 
 /// `POST /v1/admin/backups/{id}/verify`: 200 with the checked chain, or 422 `backup_corrupt`.

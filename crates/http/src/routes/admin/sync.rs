@@ -8,7 +8,6 @@ use aidocs::jobs::{JobKind, Jobs};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,7 +23,7 @@ async fn sync(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wait: W
     let b: SyncBody = optional_body(&body)?;
     let collection = b.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
     run_job(&jobs, JobKind::Sync, Some(collection.clone()), wait, StatusCode::OK, move |p| async move {
-        engine.sync(&collection, p.as_ref()).await.map(|reports| json!({"reports": reports}))
+        engine.ingest().sync(&collection, p.as_ref()).await.map(|reports| crate::wire::SyncResponse { reports })
     })
     .await
 }

@@ -1,0 +1,448 @@
+//! The search pipeline on the engine: validate, resolve the alias, check the model, (HyDE),
+//! encode, one store query, (rerank), shape hits, behind the search-result cache; and its
+//! request and response types. HyDE and rerank failures degrade to the plain pipeline with a
+//! note in the response; they never fail the search.
+
+use crate::engine::{Engine, ms};
+use crate::error::{Error, Result};
+use aidocs_core::{CoreError, DocMetadata, Filter, SearchMode, StoreQuery};
+use aidocs_obs::{Outcome, Stage};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use tracing::Instrument as _;
+
+/// A validated search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub query: String,
+    /// Collection or alias; `None` uses `search.default_collection`.
+    pub collection: Option<String>,
+    pub limit: Option<usize>,
+    pub mode: Option<SearchMode>,
+    pub filter: Filter,
+    /// HyDE expansion; `None` takes `hyde.enabled`.
+    pub hyde: Option<bool>,
+    /// Rerank the fused candidates; `None` takes `rerank.enabled`.
+    pub rerank: Option<bool>,
+}
+
+impl SearchRequest {
+    /// A request with defaults for everything but the query.
+    pub fn new(query: impl Into<String>) -> Self {
+        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None }
+    }
+}
+
+/// What an optional search stage (HyDE, rerank) did (closed set). On the wire it is one
+/// string, as it always was: `applied (...)` or `skipped: <reason>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum StageNote {
+    /// It ran; the text says how (`applied (2 passages, how-to prompt)`).
+    Applied(String),
+    /// It did not run and the answer is degraded; the reason.
+    Skipped(String),
+}
+
+impl StageNote {
+    pub fn applied(detail: impl std::fmt::Display) -> Self {
+        Self::Applied(format!("applied ({detail})"))
+    }
+
+    pub fn skipped(reason: impl std::fmt::Display) -> Self {
+        Self::Skipped(reason.to_string())
+    }
+
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, Self::Skipped(_))
+    }
+}
+
+impl std::fmt::Display for StageNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Applied(text) => f.write_str(text),
+            Self::Skipped(reason) => write!(f, "skipped: {reason}"),
+        }
+    }
+}
+
+impl From<StageNote> for String {
+    fn from(n: StageNote) -> Self {
+        n.to_string()
+    }
+}
+
+impl From<String> for StageNote {
+    fn from(s: String) -> Self {
+        match s.strip_prefix("skipped: ") {
+            Some(reason) => Self::Skipped(reason.to_owned()),
+            None => Self::Applied(s),
+        }
+    }
+}
+
+/// Milliseconds spent per stage of one search (0 for stages that did not run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    pub embed_ms: f64,
+    pub hyde_ms: f64,
+    pub search_ms: f64,
+    pub rerank_ms: f64,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub id: String,
+    pub score: f32,
+    pub path: String,
+    pub anchor: String,
+    /// Deep link: document URL plus `#anchor` when the section has one.
+    pub url: String,
+    pub title: String,
+    pub heading_path: Vec<String>,
+    pub snippet: String,
+    pub metadata: DocMetadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResponse {
+    /// The collection that answered (an alias resolved).
+    pub collection: String,
+    pub mode: SearchMode,
+    pub took_ms: f64,
+    pub timings: StageTimings,
+    /// Present when HyDE was requested: `applied (N passages, kind)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyde: Option<StageNote>,
+    /// Present when reranking was requested: `applied (model, K candidates)` or `skipped: <reason>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<StageNote>,
+    /// Served from the search-result cache.
+    #[serde(default)]
+    pub cached: bool,
+    pub hits: Vec<SearchHit>,
+}
+
+
+/// Bump when the search pipeline changes what it returns for the same inputs: cached
+/// results of other versions are then never served.
+pub const PIPELINE_VERSION: &str = "search-1";
+
+impl Engine {
+    /// A span around one search stage when `telemetry.request_tracing` is on (logged on
+    /// close with its timings, exported over OTLP when configured); a no-op span otherwise.
+    fn stage_span(&self, stage: Stage) -> tracing::Span {
+        if !self.cfg.telemetry.request_tracing {
+            return tracing::Span::none();
+        }
+        match stage {
+            Stage::Embedding => tracing::info_span!("search.embed"),
+            Stage::StoreQuery => tracing::info_span!("search.store_query"),
+            Stage::HydeGeneration => tracing::info_span!("search.hyde"),
+            Stage::Rerank => tracing::info_span!("search.rerank"),
+        }
+    }
+
+    /// Validate a request against config limits; returns (query, limit, mode).
+    fn validate(&self, req: &SearchRequest) -> Result<(String, usize, SearchMode)> {
+        let s = &self.cfg.search;
+        let query = req.query.trim();
+        if query.is_empty() {
+            return Err(Error::InvalidRequest("`query` must not be empty".into()));
+        }
+        if query.chars().count() > s.max_query_chars {
+            return Err(Error::InvalidRequest(format!("`query` is longer than {} characters", s.max_query_chars)));
+        }
+        let values = req.filter.value_count();
+        if values > s.max_filter_values {
+            return Err(Error::InvalidRequest(format!("`filter` has {values} values; at most {} are allowed (search.max_filter_values)", s.max_filter_values)));
+        }
+        let longest = req.filter.longest_keyword();
+        if longest > aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS {
+            return Err(Error::InvalidRequest(format!(
+                "`filter` value of {longest} characters is longer than {}",
+                aidocs_core::filter::MAX_FILTER_KEYWORD_CHARS
+            )));
+        }
+        let limit = req.limit.unwrap_or(s.default_limit);
+        if limit == 0 || limit > s.max_limit {
+            return Err(Error::InvalidRequest(format!("`limit` must be between 1 and {} (got {limit})", s.max_limit)));
+        }
+        Ok((query.to_owned(), limit, req.mode.unwrap_or(s.default_mode)))
+    }
+
+    /// The search pipeline: validate, resolve alias, (HyDE), encode, one store query,
+    /// (rerank), shape hits. HyDE and rerank failures degrade to the plain pipeline with a
+    /// note in the response; they never fail the search.
+    pub async fn search(&self, req: SearchRequest) -> Result<SearchResponse> {
+        let started = Instant::now();
+        let requested = req.mode.unwrap_or(self.cfg.search.default_mode);
+        let r = self.search_inner(req, started).await;
+        let secs = started.elapsed().as_secs_f64();
+        match &r {
+            Ok(resp) => {
+                let outcome = if resp.cached { Outcome::Cached } else { Outcome::Ok };
+                self.metrics.search(resp.mode.as_str(), outcome, secs, resp.hits.len(), None);
+            }
+            Err(e) => self.metrics.search(requested.as_str(), Outcome::Error, secs, 0, Some(e.code().as_str_and_status().0)),
+        }
+        r
+    }
+
+    async fn search_inner(&self, req: SearchRequest, started: Instant) -> Result<SearchResponse> {
+        let (query, limit, mode) = self.validate(&req)?;
+        let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
+        let collection = self.store.resolve(&name).await?;
+        self.check_model(&collection).await?;
+        let mut timings = StageTimings::default();
+        let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
+        let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
+        let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank));
+        if let (Some(c), Some(key)) = (&self.cache, &cache_key)
+            && let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
+                hit.took_ms = ms(started);
+                hit.cached = true;
+                return Ok(hit);
+            }
+        let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
+        let mut effective = mode;
+        if let Some(sv) = &sparse
+            && sv.is_empty() {
+                // Only stop words: lexical search has nothing to match.
+                if mode == SearchMode::Sparse {
+                    let skipped = |f: bool| f.then(|| StageNote::skipped("no searchable terms"));
+                    return Ok(SearchResponse {
+                        collection,
+                        mode,
+                        took_ms: ms(started),
+                        timings,
+                        hyde: skipped(want_hyde),
+                        rerank: skipped(want_rerank),
+                        cached: false,
+                        hits: Vec::new(),
+                    });
+                }
+                effective = SearchMode::Dense;
+            }
+        let mut hyde_note = None;
+        let dense = if effective != SearchMode::Sparse {
+            let passages = if want_hyde {
+                let t = Instant::now();
+                let (passages, note) = self.hyde_passages(&query).instrument(self.stage_span(Stage::HydeGeneration)).await;
+                timings.hyde_ms = ms(t);
+                hyde_note = Some(note);
+                passages
+            } else {
+                Vec::new()
+            };
+            let t = Instant::now();
+            let mut texts = Vec::with_capacity(1 + passages.len());
+            texts.push(query.clone());
+            texts.extend(passages);
+            let mut vecs = self.embed(&texts).instrument(self.stage_span(Stage::Embedding)).await?;
+            timings.embed_ms = ms(t);
+            self.metrics.stage(Stage::Embedding, t.elapsed().as_secs_f64(), "");
+            if vecs.is_empty() {
+                return Err(Error::Internal("embedder returned no vector".into()));
+            }
+            let q = vecs.remove(0);
+            let w = self.hyde.as_ref().map_or(1.0, |h| h.config().query_weight);
+            Some(aidocs_hyde::combine(&q, &vecs, w))
+        } else {
+            if want_hyde {
+                hyde_note = Some(StageNote::skipped("sparse mode does not use embeddings"));
+            }
+            None
+        };
+        let fetch = if want_rerank && self.reranker.is_some() { limit.max(self.cfg.rerank.top_k) } else { limit };
+        let q = StoreQuery {
+            mode: effective,
+            dense,
+            sparse,
+            filter: req.filter.clone(),
+            limit: fetch,
+            prefetch_limit: self.cfg.search.prefetch_limit,
+            fusion: self.cfg.search.fusion,
+        };
+        let t = Instant::now();
+        let mut scored = self.store.query(&collection, &q).instrument(self.stage_span(Stage::StoreQuery)).await?;
+        timings.search_ms = ms(t);
+        self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
+        let rerank_note = if want_rerank {
+            let t = Instant::now();
+            let note = self.rerank(&query, &mut scored).instrument(self.stage_span(Stage::Rerank)).await;
+            timings.rerank_ms = ms(t);
+            Some(note)
+        } else {
+            None
+        };
+        scored.truncate(limit);
+        let hits = scored
+            .into_iter()
+            .map(|s| {
+                let p = s.payload;
+                SearchHit {
+                    id: s.id.to_string(),
+                    score: s.score,
+                    snippet: snippet(&p.text, self.cfg.search.snippet_chars),
+                    path: p.path,
+                    anchor: p.anchor,
+                    url: p.url,
+                    title: p.title,
+                    heading_path: p.heading_path,
+                    metadata: p.meta,
+                }
+            })
+            .collect();
+        let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(StageNote::is_skipped);
+        let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, hits };
+        if let (Some(c), Some(key), false) = (&self.cache, &cache_key, degraded) {
+            // A degraded answer (a stage skipped) is not cached: the next request retries it.
+            c.set_json(key, &resp, Duration::from_secs(self.cfg.cache.ttl.search_s)).await;
+        }
+        Ok(resp)
+    }
+
+    /// The search-result key: everything that shapes the answer, and the resolved
+    /// collection, so an alias switch or a model change never serves an old entry.
+    #[allow(clippy::too_many_arguments)]
+    fn search_key(&self, collection: &str, query: &str, limit: usize, mode: SearchMode, filter: &Filter, hyde: bool, rerank: bool) -> String {
+        let s = &self.cfg.search;
+        let request = serde_json::json!({
+            "q": aidocs_cache::keys::normalize_query(query),
+            "mode": mode,
+            "limit": limit,
+            "filter": filter,
+            "fusion": s.fusion,
+            "prefetch": s.prefetch_limit,
+            "snippet": s.snippet_chars,
+            // The flag itself, then what would serve it (`None` when not configured).
+            "hyde": (hyde, hyde.then(|| self.hyde.as_ref().map(|h| (h.generator().model_id().to_owned(), h.config().n, h.config().query_weight, aidocs_hyde::PROMPT_VERSION)))),
+            "rerank": (rerank, rerank.then(|| self.reranker.as_ref().map(|r| (r.model_id().to_owned(), self.cfg.rerank.top_k)))),
+        });
+        let pipeline = format!("{PIPELINE_VERSION}:{}:{:?}:{:?}", self.embedder.model_id(), self.cfg.embedding.provider, self.cfg.sparse);
+        aidocs_cache::keys::search(collection, &pipeline, &request.to_string())
+    }
+
+    /// HyDE passages for `query` and the note for the response; no passages on any failure.
+    async fn hyde_passages(&self, query: &str) -> (Vec<String>, StageNote) {
+        let Some(hyde) = &self.hyde else {
+            self.metrics.hyde_query(Outcome::Skipped);
+            return (Vec::new(), StageNote::skipped("hyde is not configured (set hyde.base_url)"));
+        };
+        let key = aidocs_cache::keys::hyde(hyde.generator().model_id(), aidocs_hyde::PROMPT_VERSION, hyde.config().n, query);
+        if let Some(c) = &self.cache
+            && let Some(passages) = c.get_json::<Vec<String>>(&c.hyde, &key).await {
+                let note = StageNote::applied(format_args!("{} passages, cached", passages.len()));
+                self.metrics.hyde_query(Outcome::Cached);
+                return (passages, note);
+            }
+        let t = Instant::now();
+        let expanded = hyde.expand(query).await;
+        let outcome = match &expanded {
+            Ok(_) => Outcome::Ok,
+            Err(CoreError::CircuitOpen { .. }) => Outcome::Skipped,
+            Err(_) => Outcome::Error,
+        };
+        self.metrics.stage(Stage::HydeGeneration, t.elapsed().as_secs_f64(), outcome.as_str());
+        self.metrics.hyde_query(outcome);
+        match expanded {
+            Ok(x) => {
+                let note = StageNote::applied(format_args!("{} passages, {} prompt", x.passages.len(), x.kind.as_str()));
+                if let Some(c) = &self.cache {
+                    c.set_json(&key, &x.passages, Duration::from_secs(self.cfg.cache.ttl.hyde_s)).await;
+                }
+                (x.passages, note)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "HyDE failed; searching without expansion");
+                (Vec::new(), StageNote::skipped(e))
+            }
+        }
+    }
+
+    /// Rescore the first `rerank.top_k` candidates in place (best first); the rest keep the
+    /// fused order after them. Returns the note for the response.
+    async fn rerank(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> StageNote {
+        let t = Instant::now();
+        let (note, outcome) = self.rerank_inner(query, scored).await;
+        self.metrics.stage(Stage::Rerank, t.elapsed().as_secs_f64(), outcome.as_str());
+        self.metrics.rerank(outcome);
+        note
+    }
+
+    async fn rerank_inner(&self, query: &str, scored: &mut Vec<aidocs_core::ScoredChunk>) -> (StageNote, Outcome) {
+        let Some(reranker) = &self.reranker else {
+            return (StageNote::skipped("no reranker configured (set rerank.engine)"), Outcome::Skipped);
+        };
+        let k = self.cfg.rerank.top_k.min(scored.len());
+        if k == 0 {
+            return (StageNote::skipped("no candidates"), Outcome::Skipped);
+        }
+        let passages: Vec<String> = scored[..k]
+            .iter()
+            .map(|s| if s.payload.title.is_empty() { s.payload.text.clone() } else { format!("{} {}", s.payload.title, s.payload.text) })
+            .collect();
+        let timeout = Duration::from_millis(self.cfg.rerank.timeout_ms);
+        match tokio::time::timeout(timeout, reranker.rerank(query, &passages)).await {
+            Ok(Ok(scores)) if scores.len() == k => {
+                let mut head: Vec<_> = scored.drain(..k).zip(scores).collect();
+                head.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let rest = std::mem::take(scored);
+                scored.extend(head.into_iter().map(|(mut s, score)| {
+                    s.score = score;
+                    s
+                }));
+                scored.extend(rest);
+                (StageNote::applied(format_args!("{}, {k} candidates", reranker.model_id())), Outcome::Ok)
+            }
+            Ok(Ok(scores)) => (StageNote::skipped(format_args!("reranker returned {} scores for {k} passages", scores.len())), Outcome::Error),
+            Ok(Err(e @ CoreError::CircuitOpen { .. })) => (StageNote::skipped(e), Outcome::Skipped),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "rerank failed; keeping fused order");
+                (StageNote::skipped(e), Outcome::Error)
+            }
+            Err(_) => (StageNote::skipped(format_args!("reranker timed out after {} ms", timeout.as_millis())), Outcome::Error),
+        }
+    }
+}
+
+/// First `max` characters of `text` on a word boundary, with an ellipsis when cut.
+pub fn snippet(text: &str, max: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let cut: String = flat.chars().take(max).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StageNote;
+
+    #[test]
+    fn stage_notes_keep_their_wire_strings() {
+        let applied = StageNote::applied("2 passages, how-to prompt");
+        let skipped = StageNote::skipped("hyde is not configured (set hyde.base_url)");
+        assert_eq!(serde_json::to_value(&applied).unwrap(), "applied (2 passages, how-to prompt)");
+        assert_eq!(serde_json::to_value(&skipped).unwrap(), "skipped: hyde is not configured (set hyde.base_url)");
+        for n in [applied, skipped] {
+            let back: StageNote = serde_json::from_value(serde_json::to_value(&n).unwrap()).unwrap();
+            assert_eq!(back, n);
+        }
+        assert!(StageNote::skipped("x").is_skipped() && !StageNote::applied("y").is_skipped());
+    }
+
+    #[test]
+    fn snippet_cuts_on_words() {
+        assert_eq!(super::snippet("short  text\nhere", 50), "short text here");
+        assert_eq!(super::snippet("alpha beta gamma delta", 12), "alpha beta…");
+    }
+}

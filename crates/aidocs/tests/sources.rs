@@ -1,0 +1,149 @@
+//! The ingest pipeline's `Source` contract, through a source of this test's own (what an
+//! embedder of the crate, or a new kind of source, writes): the pipeline writes what changed,
+//! sweeps only for complete sources, keeps what `Kept` names, deletes what `Removed` names,
+//! and keeps what was written when the source fails.
+
+mod common;
+
+use aidocs::core::Filter;
+use aidocs::ingest::{DocFormat, Document, Owns, Source, SourceEvent, parse};
+use aidocs::progress::{FileOutcome, IngestProgress};
+use aidocs::report::{DirectoryDetail, NoteKind, SourceDetail};
+use aidocs::{Error, IngestReport};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc::Sender;
+
+/// Markdown pages in memory, under `mem://`.
+struct Pages {
+    pages: Vec<(&'static str, String)>,
+    complete: bool,
+    /// Extra events after the pages.
+    then: Vec<SourceEvent>,
+    /// Fail after sending this many pages.
+    fail_after: Option<usize>,
+}
+
+fn doc(id: &str, text: &str) -> Document {
+    let parsed = parse(DocFormat::Markdown, text);
+    Document {
+        source_id: format!("mem://{id}"),
+        path: id.to_owned(),
+        url: format!("mem://{id}"),
+        title: parsed.title.clone().unwrap_or_else(|| id.to_owned()),
+        sections: parsed.sections,
+        meta: Default::default(),
+        doc_hash: aidocs_ingest_hash(text),
+    }
+}
+
+fn aidocs_ingest_hash(text: &str) -> String {
+    // Any stable function of the content will do for the pipeline's comparison.
+    format!("{:x}", text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3)))
+}
+
+#[async_trait::async_trait]
+impl Source for Pages {
+    fn owns(&self) -> Owns {
+        Arc::new(|s: &str| s.starts_with("mem://"))
+    }
+    fn complete(&self) -> bool {
+        self.complete
+    }
+    fn detail(&self) -> SourceDetail {
+        SourceDetail::Directory(DirectoryDetail::default())
+    }
+    async fn produce(&mut self, events: Sender<SourceEvent>) -> aidocs::Result<()> {
+        events.send(SourceEvent::Listed { total: self.pages.len() }).await.ok();
+        for (i, (id, text)) in self.pages.iter().enumerate() {
+            if self.fail_after == Some(i) {
+                return Err(Error::Unavailable("the page source went away".into()));
+            }
+            events.send(SourceEvent::Document { item: id.to_string(), doc: doc(id, text), bytes: text.len() as u64 }).await.ok();
+        }
+        for e in self.then.drain(..) {
+            events.send(e).await.ok();
+        }
+        Ok(())
+    }
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!("# {title}\n\n{body}\n")
+}
+
+fn pages(ids: &[&'static str], version: &str) -> Vec<(&'static str, String)> {
+    ids.iter().map(|id| (*id, page(id, &format!("All about {id}, revision {version}. It explains the {id} setting in detail.")))).collect()
+}
+
+async fn sources_in(engine: &aidocs::Engine, collection: &str) -> BTreeSet<String> {
+    engine.store().scroll(collection, &Filter::default()).await.unwrap().into_iter().map(|p| p.payload.source).collect()
+}
+
+/// Counts what the observer was told.
+#[derive(Default)]
+struct Seen {
+    calls: Mutex<Vec<String>>,
+}
+
+impl IngestProgress for Seen {
+    fn start(&self, total: usize) {
+        self.calls.lock().unwrap().push(format!("start {total}"));
+    }
+    fn file_done(&self, path: &str, outcome: FileOutcome) {
+        self.calls.lock().unwrap().push(format!("{path} {outcome:?}"));
+    }
+    fn finish(&self, r: &IngestReport) {
+        self.calls.lock().unwrap().push(format!("finish {}", r.documents_written));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complete_source_is_swept_an_incomplete_one_is_not() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = common::engine(data.path());
+    let ingest = engine.ingest();
+    let seen = Seen::default();
+    let mut first = Pages { pages: pages(&["a", "b", "c"], "1"), complete: true, then: vec![], fail_after: None };
+    let r = ingest.run("mem", &mut first, &seen).await.unwrap();
+    assert_eq!((r.documents_written, r.documents_deleted), (3, 0), "{r:?}");
+    assert_eq!(r.directory().unwrap().files_seen, 3);
+    assert_eq!(*seen.calls.lock().unwrap(), ["start 3", "a Written", "b Written", "c Written", "finish 3"]);
+
+    // Incomplete: `c` is not named, and stays; `a` changed and is rewritten.
+    let mut partial = Pages { pages: vec![pages(&["a"], "2").remove(0), pages(&["b"], "1").remove(0)], complete: false, then: vec![], fail_after: None };
+    let r = ingest.run("mem", &mut partial, &Seen::default()).await.unwrap();
+    assert_eq!((r.documents_written, r.documents_unchanged, r.documents_deleted), (1, 1, 0), "{r:?}");
+    assert_eq!(sources_in(&engine, "mem").await, ["mem://a", "mem://b", "mem://c"].map(String::from).into());
+
+    // Complete: `c` is not named, so it is gone; `b` could not be read and keeps its chunks.
+    let kept = SourceEvent::Kept { item: "b".into(), source_id: "mem://b".into(), kind: NoteKind::Skipped, reason: "unreadable".into() };
+    let mut complete = Pages { pages: pages(&["a"], "2"), complete: true, then: vec![kept], fail_after: None };
+    let r = ingest.run("mem", &mut complete, &Seen::default()).await.unwrap();
+    assert_eq!((r.documents_unchanged, r.documents_deleted), (1, 1), "{r:?}");
+    assert_eq!(r.directory().unwrap().skipped[0].path, "b");
+    assert_eq!(sources_in(&engine, "mem").await, ["mem://a", "mem://b"].map(String::from).into());
+
+    // `Removed` deletes even from an incomplete source.
+    let removed = SourceEvent::Removed { item: "b".into(), source_id: "mem://b".into() };
+    let mut remove = Pages { pages: vec![], complete: false, then: vec![removed], fail_after: None };
+    let r = ingest.run("mem", &mut remove, &Seen::default()).await.unwrap();
+    assert_eq!(r.documents_deleted, 1, "{r:?}");
+    assert_eq!(sources_in(&engine, "mem").await, ["mem://a"].map(String::from).into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_keeps_what_was_written_and_sweeps_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let engine = common::engine(data.path());
+    let ingest = engine.ingest();
+    let mut first = Pages { pages: pages(&["a", "b"], "1"), complete: true, then: vec![], fail_after: None };
+    ingest.run("fail", &mut first, &Seen::default()).await.unwrap();
+
+    // `c` is written, then the source fails before naming `a` or `b`: a sweep now would
+    // delete both.
+    let mut failing = Pages { pages: pages(&["c", "a", "b"], "1"), complete: true, then: vec![], fail_after: Some(1) };
+    let err = ingest.run("fail", &mut failing, &Seen::default()).await.unwrap_err();
+    assert!(err.to_string().contains("the page source went away"), "{err}");
+    assert_eq!(sources_in(&engine, "fail").await, ["mem://a", "mem://b", "mem://c"].map(String::from).into());
+}

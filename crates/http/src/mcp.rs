@@ -1,0 +1,478 @@
+//! The MCP server (Model Context Protocol, the official Rust SDK `rmcp`): the documentation
+//! tools a coding agent calls, over the engine. Served over streamable HTTP at `/mcp` by
+//! [`crate::router`] (behind the same keys, scopes, rate limit, shedding, deadline and
+//! metrics as `/v1`) and over stdio by `aidocs mcp`.
+//!
+//! Read tools: `search_docs` (answers grouped by page, fitted to a token budget),
+//! `get_section`, `get_page`, `list_libraries`, `resolve_library`. Write tools
+//! (`ingest_docs`, `job_status`, `sync_library`, `remove_docs`) are listed and callable only
+//! by an admin-scope key over HTTP, or with `aidocs mcp --allow-write` on stdio. Bad
+//! arguments give a tool result with `isError` naming the argument; an unknown tool is a
+//! protocol error.
+
+use crate::auth::Caller;
+use aidocs::core::{Filter, FilterField, FilterValue};
+use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
+use aidocs::jobs::{JobKind, Jobs};
+use aidocs::{Engine, IngestRequest, SearchRequest};
+use rmcp::handler::server::common::schema_for_input;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::schemars::{self, JsonSchema};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The default budget of a `search_docs` or `get_page` answer, in the model's tokens.
+pub const DEFAULT_MAX_TOKENS: usize = 5_000;
+const MIN_MAX_TOKENS: usize = 200;
+const MAX_MAX_TOKENS: usize = 100_000;
+
+/// Who may call the write tools (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Nobody: the read tools only (stdio without `--allow-write`).
+    Denied,
+    /// Everybody on this transport (stdio with `--allow-write`).
+    Allowed,
+    /// Callers whose key has the admin scope (HTTP: the [`Caller`] the auth layer found).
+    AdminKey,
+}
+
+/// The tools (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToolName {
+    SearchDocs,
+    GetSection,
+    GetPage,
+    ListLibraries,
+    ResolveLibrary,
+    IngestDocs,
+    JobStatus,
+    SyncLibrary,
+    RemoveDocs,
+}
+
+impl ToolName {
+    const ALL: [ToolName; 9] = [
+        Self::SearchDocs,
+        Self::GetSection,
+        Self::GetPage,
+        Self::ListLibraries,
+        Self::ResolveLibrary,
+        Self::IngestDocs,
+        Self::JobStatus,
+        Self::SyncLibrary,
+        Self::RemoveDocs,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::SearchDocs => "search_docs",
+            Self::GetSection => "get_section",
+            Self::GetPage => "get_page",
+            Self::ListLibraries => "list_libraries",
+            Self::ResolveLibrary => "resolve_library",
+            Self::IngestDocs => "ingest_docs",
+            Self::JobStatus => "job_status",
+            Self::SyncLibrary => "sync_library",
+            Self::RemoveDocs => "remove_docs",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Self::IngestDocs | Self::JobStatus | Self::SyncLibrary | Self::RemoveDocs)
+    }
+
+    fn tool(self) -> Tool {
+        let (description, schema) = match self {
+            Self::SearchDocs => (
+                "Search the indexed documentation. Use it first for any question about a library's API, configuration or behaviour. \
+                 Returns Markdown: results grouped by page, each section with its heading path, its link (url#anchor), library, version \
+                 and the section's text (adjacent chunks merged in reading order), best first. The whole answer fits `max_tokens` \
+                 (default 5000, counted with the embedding model's tokenizer); a last line says how many sections were cut or left out. \
+                 Each section has an `id`: pass it to get_section to read the section whole.",
+                schema_for_input::<SearchArgs>(),
+            ),
+            Self::GetSection => (
+                "Read one documentation section whole, in order, with the titles and links of the sections before and after it. \
+                 Give the `id` of a search_docs result, or a link `page-url#anchor`.",
+                schema_for_input::<SectionArgs>(),
+            ),
+            Self::GetPage => (
+                "Read a whole documentation page in reading order, as many sections as fit `max_tokens`; when the page goes on, \
+                 the answer ends with a cursor: call again with it to read on.",
+                schema_for_input::<PageArgs>(),
+            ),
+            Self::ListLibraries => (
+                "List every library (documentation collection) this server holds: its aliases, the versions indexed, page and chunk \
+                 counts, where its documents came from and when they were last updated. Use it to pick `library` and `version`.",
+                schema_for_input::<NoArgs>(),
+            ),
+            Self::ResolveLibrary => (
+                "Map a library name and an optional version requirement (`react`, `react@18`, `python@3.11`, `^18.2`, `>=3.10,<3.12`) \
+                 to a library and the newest indexed version that satisfies it. When no indexed version does, it says so and lists \
+                 the versions indexed: it never answers with another version in its place.",
+                schema_for_input::<ResolveArgs>(),
+            ),
+            Self::IngestDocs => (
+                "Index documentation into a library, as a background job: a directory on the server's machine (`path`), a site crawled \
+                 from a start page (`url`) or a sitemap (`sitemap`). Returns the job id; follow it with job_status. Needs write access.",
+                schema_for_input::<IngestArgs>(),
+            ),
+            Self::JobStatus => ("The state, progress and result (or error) of a background job started by ingest_docs or sync_library.", schema_for_input::<JobArgs>()),
+            Self::SyncLibrary => (
+                "Re-crawl every web source registered for a library (conditional requests: unchanged pages cost little), as a background job. \
+                 Returns the job id.",
+                schema_for_input::<LibraryArgs>(),
+            ),
+            Self::RemoveDocs => (
+                "Remove a library, or only one version of it (`version`). Cannot be undone (backups aside).",
+                schema_for_input::<RemoveArgs>(),
+            ),
+        };
+        let schema = schema.expect("tool argument types are JSON objects");
+        let annotations = ToolAnnotations::new().read_only(!self.writes());
+        Tool::new(self.as_str(), description, schema).annotate(annotations)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+/// Payload filters of a search.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Filters {
+    /// Programming language (`python`, `rust`, ...).
+    language: Option<String>,
+    /// Framework (`django`, `react`, ...).
+    framework: Option<String>,
+    /// Kind of document (`tutorial`, `reference`, `howto`, ...).
+    doc_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    /// What to look for: the question, in your own words.
+    query: String,
+    /// The library (collection or alias) to search; default: the server's default library.
+    library: Option<String>,
+    /// Only documents of this exact version (see list_libraries or resolve_library).
+    version: Option<String>,
+    filters: Option<Filters>,
+    /// How many chunks to retrieve before grouping (1 to 50, default 10).
+    limit: Option<usize>,
+    /// Token budget of the whole answer (200 to 100000, default 5000).
+    max_tokens: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SectionArgs {
+    /// A result `id` from search_docs, or a link `page-url#anchor`.
+    url_or_id: String,
+    /// The library it is in; default: the server's default library.
+    library: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PageArgs {
+    /// The page's URL (an `#anchor` is ignored).
+    url: String,
+    library: Option<String>,
+    /// Where to go on from: the cursor the previous answer ended with (default 0: the start).
+    cursor: Option<usize>,
+    /// Token budget of this answer (200 to 100000, default 5000).
+    max_tokens: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResolveArgs {
+    /// A library name, optionally with a version: `react`, `react@18`, `python>=3.10`.
+    name: String,
+    /// A version or requirement (`3.11`, `^18.2`, `>=3.10,<3.12`); overrides one in `name`.
+    version: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct IngestArgs {
+    /// A directory or file on the server's machine (over HTTP: under `ingest.allowed_roots`).
+    path: Option<String>,
+    /// A start page: the site is crawled from it, within its directory.
+    url: Option<String>,
+    /// A sitemap URL: every page it lists.
+    sitemap: Option<String>,
+    /// The library (collection) to index into; created when absent.
+    library: String,
+    /// The documentation's version, stored with every chunk (several versions live side by side).
+    version: Option<String>,
+    /// Programming language of the documents.
+    language: Option<String>,
+    /// Framework of the documents.
+    framework: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct JobArgs {
+    /// The job id that ingest_docs or sync_library returned.
+    id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LibraryArgs {
+    library: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RemoveArgs {
+    library: String,
+    /// Only this version; without it the whole library goes.
+    version: Option<String>,
+}
+
+/// A tool's failure: the text of its `isError` result.
+struct ToolError(String);
+
+impl From<aidocs::Error> for ToolError {
+    fn from(e: aidocs::Error) -> Self {
+        Self(format!("{}: {}", e.code().as_str_and_status().0, e.public_message()))
+    }
+}
+
+type ToolResult = Result<String, ToolError>;
+
+fn bad(msg: impl Into<String>) -> ToolError {
+    ToolError(format!("invalid_request: {}", msg.into()))
+}
+
+/// The arguments as `T`; an error names the argument (`limit: invalid type ...`).
+fn args<T: DeserializeOwned>(raw: Option<rmcp::model::JsonObject>) -> Result<T, ToolError> {
+    let value = serde_json::Value::Object(raw.unwrap_or_default());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { bad(e.inner().to_string()) } else { bad(format!("argument `{path}`: {}", e.inner())) }
+    })
+}
+
+fn budget(asked: Option<usize>) -> Result<usize, ToolError> {
+    match asked {
+        None => Ok(DEFAULT_MAX_TOKENS),
+        Some(n) if (MIN_MAX_TOKENS..=MAX_MAX_TOKENS).contains(&n) => Ok(n),
+        Some(n) => Err(bad(format!("argument `max_tokens`: {n} is outside {MIN_MAX_TOKENS}..={MAX_MAX_TOKENS}"))),
+    }
+}
+
+/// The MCP server over one engine. Cheap to clone: one per HTTP session or stdio process.
+#[derive(Clone)]
+pub struct DocsServer {
+    engine: Engine,
+    jobs: Jobs,
+    writes: Writes,
+}
+
+impl DocsServer {
+    pub fn new(engine: Engine, jobs: Jobs, writes: Writes) -> Self {
+        Self { engine, jobs, writes }
+    }
+
+    /// Serve one client on this process's stdin and stdout until it disconnects.
+    pub async fn serve_stdio(self) -> Result<(), std::io::Error> {
+        use rmcp::ServiceExt;
+        let running = self.serve(rmcp::transport::stdio()).await.map_err(std::io::Error::other)?;
+        running.waiting().await.map_err(std::io::Error::other)?;
+        Ok(())
+    }
+
+    fn may_write(&self, ctx: &RequestContext<RoleServer>) -> bool {
+        match self.writes {
+            Writes::Denied => false,
+            Writes::Allowed => true,
+            Writes::AdminKey => ctx.extensions.get::<axum::http::request::Parts>().and_then(|p| p.extensions.get::<Caller>()).is_some_and(|c| c.admin),
+        }
+    }
+
+    async fn run(&self, tool: ToolName, raw: Option<rmcp::model::JsonObject>) -> ToolResult {
+        let e = &self.engine;
+        match tool {
+            ToolName::SearchDocs => {
+                let a: SearchArgs = args(raw)?;
+                let max_tokens = budget(a.max_tokens)?;
+                if a.query.trim().is_empty() {
+                    return Err(bad("argument `query` is empty"));
+                }
+                let mut filter = Filter::default();
+                let f = a.filters.unwrap_or_default();
+                for (field, value) in [(FilterField::Version, a.version), (FilterField::Language, f.language), (FilterField::Framework, f.framework), (FilterField::DocType, f.doc_type)] {
+                    if let Some(v) = value {
+                        filter = filter.and(field, FilterValue::Keyword(v));
+                    }
+                }
+                let limit = a.limit.unwrap_or(10);
+                if !(1..=50).contains(&limit) {
+                    return Err(bad(format!("argument `limit`: {limit} is outside 1..=50")));
+                }
+                let req = SearchRequest { collection: a.library, limit: Some(limit), filter, ..SearchRequest::new(a.query) };
+                let resp = e.search(req).await?;
+                Ok(e.fit(&resp, max_tokens).await?.render())
+            }
+            ToolName::GetSection => {
+                let a: SectionArgs = args(raw)?;
+                Ok(e.section(a.library.as_deref(), a.url_or_id.trim()).await?.render())
+            }
+            ToolName::GetPage => {
+                let a: PageArgs = args(raw)?;
+                let max_tokens = budget(a.max_tokens)?;
+                Ok(e.page(a.library.as_deref(), a.url.trim(), a.cursor.unwrap_or(0), max_tokens).await?.render())
+            }
+            ToolName::ListLibraries => {
+                let _: NoArgs = args(raw)?;
+                let libs = e.libraries().await?;
+                serde_json::to_string_pretty(&libs).map_err(|e| ToolError(e.to_string()))
+            }
+            ToolName::ResolveLibrary => {
+                let a: ResolveArgs = args(raw)?;
+                let r = e.resolve_library(&a.name, a.version.as_deref()).await?;
+                serde_json::to_string_pretty(&r).map_err(|e| ToolError(e.to_string()))
+            }
+            ToolName::IngestDocs => self.ingest(args(raw)?),
+            ToolName::JobStatus => {
+                let a: JobArgs = args(raw)?;
+                match self.jobs.get(&a.id).await {
+                    Ok(Some(v)) => serde_json::to_string_pretty(&v).map_err(|e| ToolError(e.to_string())),
+                    Ok(None) => Err(ToolError(format!("not_found: no job `{}`", a.id))),
+                    Err(err) => Err(ToolError(format!("unavailable: {err}"))),
+                }
+            }
+            ToolName::SyncLibrary => {
+                let a: LibraryArgs = args(raw)?;
+                let engine = e.clone();
+                let library = a.library.clone();
+                let (id, _) = self.jobs.spawn(JobKind::Sync, Some(a.library), move |p| async move {
+                    outcome(engine.ingest().sync(&library, p.as_ref()).await)
+                });
+                Ok(format!("started job {id}: re-crawling the web sources of `{}`; follow it with job_status", a_name(&id)))
+            }
+            ToolName::RemoveDocs => {
+                let a: RemoveArgs = args(raw)?;
+                match a.version {
+                    Some(v) => {
+                        let n = e.collections().delete_version(&a.library, &v).await?;
+                        Ok(format!("removed version {v} of `{}`: {n} chunks", a.library))
+                    }
+                    None => {
+                        e.collections().delete(&a.library).await?;
+                        Ok(format!("removed library `{}`", a.library))
+                    }
+                }
+            }
+        }
+    }
+
+    fn ingest(&self, a: IngestArgs) -> ToolResult {
+        let metadata = aidocs::core::DocMetadata { version: a.version, language: a.language, framework: a.framework, ..Default::default() };
+        let engine = self.engine.clone();
+        let collection = a.library.clone();
+        let (id, what) = match (a.path, a.url, a.sitemap) {
+            (Some(path), None, None) => {
+                let path = match self.writes {
+                    // Over HTTP, the same roots as `POST /v1/documents`.
+                    Writes::AdminKey => crate::routes::documents::allowed_path(&engine.config().ingest.allowed_roots, std::path::Path::new(&path)).map_err(|e| ToolError(format!("{}: {}", e.code.as_str_and_status().0, e.message)))?,
+                    _ => PathBuf::from(&path),
+                };
+                let req = IngestRequest { path: path.clone(), collection: collection.clone(), metadata, base_url: None };
+                let (id, _) = self.jobs.spawn(JobKind::Ingest, Some(collection), move |p| async move { outcome(engine.ingest().directory(req, p.as_ref()).await) });
+                (id, format!("indexing {}", path.display()))
+            }
+            (None, url, sitemap) if url.is_some() != sitemap.is_some() => {
+                let (kind, start) = match (url, sitemap) {
+                    (Some(u), None) => (WebSourceKind::Site, u),
+                    (None, Some(s)) => (WebSourceKind::Sitemap, s),
+                    _ => unreachable!("exactly one of url and sitemap"),
+                };
+                let source = WebSource { kind, urls: vec![start.clone()], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata };
+                let source = source.validated()?;
+                let req = WebIngestRequest { collection: collection.clone(), source };
+                let (id, _) = self.jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { outcome(engine.ingest().web(req, p.as_ref()).await) });
+                (id, format!("crawling {start}"))
+            }
+            _ => return Err(bad("give exactly one of the arguments `path`, `url` or `sitemap`")),
+        };
+        Ok(format!("started job {id}: {what} into `{}`; follow it with job_status", a.library))
+    }
+}
+
+fn a_name(id: &str) -> &str {
+    id
+}
+
+/// A job's outcome as the jobs registry keeps it.
+fn outcome<T: serde::Serialize>(r: aidocs::Result<T>) -> aidocs::jobs::JobOutcome {
+    match r {
+        Ok(v) => serde_json::to_value(v).map_err(|e| (aidocs::ErrorCode::Internal, e.to_string())),
+        Err(e) => Err((e.code(), e.public_message())),
+    }
+}
+
+impl ServerHandler for DocsServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
+            "Documentation search for coding agents. Call search_docs with the question; read a result's section whole with \
+             get_section (its id) or the page with get_page. Use list_libraries or resolve_library to pick a library and version: \
+             a version that is not indexed is reported, never replaced by another.",
+        )
+    }
+
+    async fn list_tools(&self, _request: Option<PaginatedRequestParams>, ctx: RequestContext<RoleServer>) -> Result<ListToolsResult, ErrorData> {
+        let write = self.may_write(&ctx);
+        Ok(ListToolsResult::with_all_items(ToolName::ALL.into_iter().filter(|t| write || !t.writes()).map(ToolName::tool).collect()))
+    }
+
+    async fn call_tool(&self, request: CallToolRequestParams, ctx: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+        let Some(tool) = ToolName::from_name(&request.name) else {
+            return Err(ErrorData::invalid_params(format!("unknown tool `{}`", request.name), None));
+        };
+        let started = Instant::now();
+        let result = if tool.writes() && !self.may_write(&ctx) {
+            Err(ToolError(format!(
+                "forbidden: `{}` changes the index and needs write access (an API key with the admin scope over HTTP, `aidocs mcp --allow-write` on stdio)",
+                tool.as_str()
+            )))
+        } else {
+            self.run(tool, request.arguments).await
+        };
+        self.engine.metrics().mcp_tool(tool.as_str(), result.is_ok(), started.elapsed().as_secs_f64());
+        Ok(match result {
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+            Err(ToolError(text)) => CallToolResult::error(vec![ContentBlock::text(text)]),
+        }
+        .into())
+    }
+}
+
+/// The streamable HTTP service at `/mcp`: stateless (any replica answers any request, no
+/// session to lose), JSON answers for plain calls. The `Host` check of the SDK (against DNS
+/// rebinding of local servers) is off: the server's API keys guard it like `/v1`.
+pub fn http_service(engine: Engine, jobs: Jobs) -> rmcp::transport::streamable_http_server::StreamableHttpService<DocsServer, rmcp::transport::streamable_http_server::session::local::LocalSessionManager> {
+    use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true).disable_allowed_hosts();
+    let server = DocsServer::new(engine, jobs, Writes::AdminKey);
+    StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config)
+}
