@@ -333,25 +333,31 @@ pub fn split_name(spec: &str) -> (String, Option<String>) {
 }
 
 impl Engine {
-    /// Group a search answer by page, merge the chunks of one section in reading order
-    /// (full texts from the store, not snippets), and fit it to `max_tokens` as rendered:
+    /// Group a search answer by page (pages in the order of their best hit, sections by
+    /// their best hit), give each section that holds a hit whole (all its chunks merged in
+    /// reading order, full texts from the store, not snippets), and fit it to `max_tokens`
+    /// as rendered:
     /// pages and sections in rank order until the budget is spent; the section that does
     /// not fit whole is cut (at least the top result's start is always given) and the rest
     /// are counted as left out.
     pub async fn fit(&self, resp: &SearchResponse, max_tokens: usize) -> Result<Fitted> {
         let ids: Vec<uuid::Uuid> = resp.hits.iter().filter_map(|h| h.id.parse().ok()).collect();
-        let points = self.store().retrieve(&resp.collection, &ids).await?;
+        let store = self.store();
+        let points = store.retrieve(&resp.collection, &ids).await?;
         let score: HashMap<String, f32> = resp.hits.iter().map(|h| (h.id.clone(), h.score)).collect();
-        // Pages in the order of their best hit; within a page, sections in reading order.
+        // Pages in the order of their best hit.
         let mut order: Vec<String> = Vec::new();
-        let mut by_page: HashMap<String, Vec<(String, ChunkPayload)>> = HashMap::new();
-        for p in points {
-            let id = p.id.to_string();
-            let key = p.payload.source.clone();
-            if !by_page.contains_key(&key) {
-                order.push(key.clone());
+        for p in &points {
+            if !order.contains(&p.payload.source) {
+                order.push(p.payload.source.clone());
             }
-            by_page.entry(key).or_default().push((id, p.payload));
+        }
+        // Each page's sections that hold a hit, whole (every chunk of the section, not only
+        // the chunks that matched), in reading order.
+        let mut by_page: HashMap<String, Vec<(String, ChunkPayload)>> = HashMap::new();
+        for source in &order {
+            let doc = store.scroll(&resp.collection, &Filter::default().and(FilterField::Source, FilterValue::Keyword(source.clone()))).await?;
+            by_page.insert(source.clone(), doc.into_iter().map(|p| (p.id.to_string(), p.payload)).collect());
         }
         let count = |t: &str| self.counter.count(t);
         let mut fitted = Fitted { pages: Vec::new(), tokens: 0, max_tokens, omitted_sections: 0, truncated_sections: 0 };
@@ -362,13 +368,15 @@ impl Engine {
         for key in order {
             let chunks = by_page.remove(&key).unwrap_or_default();
             let Some(first) = chunks.first().map(|c| c.1.clone()) else { continue };
-            let sections: Vec<SectionText> = sections_of(chunks)
+            let mut sections: Vec<SectionText> = sections_of(chunks)
                 .into_iter()
-                .map(|(mut s, _)| {
-                    s.score = score.get(&s.id).copied();
-                    s
+                .filter_map(|(mut s, ids)| {
+                    s.score = ids.iter().filter_map(|id| score.get(id).copied()).reduce(f32::max);
+                    s.score.map(|_| s)
                 })
                 .collect();
+            // Best section first: the top result leads the answer.
+            sections.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal));
             let mut page = PageHits {
                 title: first.title.clone(),
                 url: page_url(&first),

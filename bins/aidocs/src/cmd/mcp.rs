@@ -18,6 +18,6 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = open_engine(ctx.config()?)?;
     let writes = if args.allow_write { Writes::Allowed } else { Writes::Denied };
     let server = DocsServer::new(engine, Jobs::default(), writes);
-    tracing::info!(?writes, "MCP server on stdio");
+    eprintln!("aidocs mcp: serving on stdio, {}", if args.allow_write { "read and write tools" } else { "read tools only" });
     Ok(server.serve_stdio().await?)
 }

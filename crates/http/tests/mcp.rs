@@ -1,0 +1,79 @@
+//! The MCP server at `/mcp` on a real listening server, driven by a real MCP client (the
+//! official Python SDK, PyPI `mcp`; `.ci/run` installs it): initialize, the tool list and its
+//! schemas, every read tool with good and bad arguments, an unknown tool, and the write
+//! tools refused or run by the key's scope. Plus the HTTP auth matrix and the per-tool
+//! metrics.
+
+#[path = "../../aidocs/tests/common/mod.rs"]
+mod common;
+
+use aidocs::config::{ApiKey, Scope};
+use aidocs::progress::NoProgress;
+use std::net::SocketAddr;
+use std::path::Path;
+
+const SEARCH_KEY: &str = "mcp-reader-key-0123456789";
+const ADMIN_KEY: &str = "mcp-admin-key-0123456789";
+const BASE: &str = "https://docs.python.org/3.11/tutorial";
+
+/// Run the Python client; its JSON line on success.
+pub fn python_client(args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let out = std::process::Command::new("python3").arg(&script).args(args).output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the MCP client failed (pip install mcp; .ci/run does this):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default()).expect("one JSON line")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_over_streamable_http_with_the_auth_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::copy_pages(&common::python_docs(), &["tutorial/venv.html", "tutorial/errors.html", "tutorial/modules.html"], &docs);
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.auth.keys = vec![
+        ApiKey { name: "reader".into(), sha256: aidocs_http::hash_key(SEARCH_KEY), scopes: vec![Scope::Search] },
+        ApiKey { name: "ops".into(), sha256: aidocs_http::hash_key(ADMIN_KEY), scopes: vec![Scope::Admin] },
+    ];
+    let engine = aidocs::Engine::open(cfg).unwrap();
+    let req = aidocs::IngestRequest { path: docs.join("tutorial"), collection: "docs".into(), metadata: Default::default(), base_url: Some(BASE.into()) };
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
+    let app = aidocs_http::router(engine.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    let url = format!("http://{addr}/mcp");
+    let page = format!("{BASE}/venv.html");
+
+    // No key: the same 401 JSON as `/v1`.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let r = http.post(&url).header("accept", "application/json, text/event-stream").json(&init).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+
+    // A search-scope key: read tools only; write tools refused.
+    let (u, p) = (url.clone(), page.clone());
+    let reader = tokio::task::spawn_blocking(move || python_client(&["http", &u, SEARCH_KEY, "0", &p])).await.unwrap();
+    assert_eq!(reader["ok"], true, "{reader}");
+    assert!(!reader["tools"].as_array().unwrap().iter().any(|t| t == "ingest_docs"), "{reader}");
+    // An admin key: the write tools too.
+    let (u, p) = (url.clone(), page.clone());
+    let admin = tokio::task::spawn_blocking(move || python_client(&["http", &u, ADMIN_KEY, "1", &p])).await.unwrap();
+    assert!(admin["tools"].as_array().unwrap().iter().any(|t| t == "remove_docs"), "{admin}");
+
+    // Per-tool metrics, and `/mcp` counted like any route.
+    let text = engine.metrics().encode().unwrap();
+    let line = |needle: &str| text.lines().find(|l| l.starts_with(needle)).map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap());
+    assert!(line(r#"mcp_tool_calls_total{outcome="ok",tool="search_docs"}"#).unwrap_or(0.0) >= 2.0, "{text}");
+    assert!(line(r#"mcp_tool_calls_total{outcome="error",tool="search_docs"}"#).unwrap_or(0.0) >= 8.0, "{text}");
+    assert!(line(r#"mcp_tool_duration_seconds_count{tool="get_page"}"#).unwrap_or(0.0) >= 4.0, "{text}");
+    assert!(text.lines().any(|l| l.starts_with("http_requests_total{") && l.contains(r#"route="/mcp""#)), "{text}");
+}
