@@ -33,6 +33,12 @@ enum Command {
     /// search_docs, get_section, get_page, list_libraries, resolve_library; write tools
     /// with --allow-write.
     Mcp(cmd::mcp::Args),
+    /// Every library (collection) with its versions, page and chunk counts and sources.
+    Libraries(cmd::read::LibrariesArgs),
+    /// Read a section (`URL#ANCHOR` or a hit's id) or a page (`URL`) whole.
+    Show(cmd::read::ShowArgs),
+    /// Resolve `NAME[@VERSION]` to a library and the indexed version that satisfies it.
+    Resolve(cmd::read::ResolveArgs),
     /// Measure retrieval quality on a BEIR-layout dataset (corpus.jsonl[.gz], queries.jsonl,
     /// qrels-test.tsv). Runs in a scratch data dir unless --data-dir is given.
     Eval(cmd::eval::Args),
@@ -98,6 +104,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync(a) => cmd::sync::run(a, &ctx).await,
         Command::Search(a) => cmd::search::run(a, &ctx).await,
         Command::Mcp(a) => cmd::mcp::run(a, &ctx).await,
+        Command::Libraries(a) => cmd::read::libraries(a, &ctx).await,
+        Command::Show(a) => cmd::read::show(a, &ctx).await,
+        Command::Resolve(a) => cmd::read::resolve(a, &ctx).await,
         Command::Eval(a) => cmd::eval::run(a, &ctx).await,
         Command::Cache { command } => cmd::cache::run(command, &ctx).await,
         Command::Auth { command } => cmd::auth::run(command),

@@ -13,6 +13,20 @@ use aidocs_core::{ChunkPayload, DocMetadata, Filter, FilterField, FilterValue, S
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
+/// The default budget of a grouped answer or a page, in the model's tokens.
+pub const DEFAULT_MAX_TOKENS: usize = 5_000;
+/// The budgets a caller may ask for.
+pub const MAX_TOKENS_RANGE: std::ops::RangeInclusive<usize> = 200..=100_000;
+
+/// The budget to use: `asked`, checked against [`MAX_TOKENS_RANGE`], or the default.
+pub fn budget(asked: Option<usize>) -> Result<usize> {
+    match asked {
+        None => Ok(DEFAULT_MAX_TOKENS),
+        Some(n) if MAX_TOKENS_RANGE.contains(&n) => Ok(n),
+        Some(n) => Err(Error::InvalidRequest(format!("`max_tokens` {n} is outside {}..={}", MAX_TOKENS_RANGE.start(), MAX_TOKENS_RANGE.end()))),
+    }
+}
+
 /// One section as read: its chunks merged in reading order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SectionText {

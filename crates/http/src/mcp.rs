@@ -28,10 +28,6 @@ use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The default budget of a `search_docs` or `get_page` answer, in the model's tokens.
-pub const DEFAULT_MAX_TOKENS: usize = 5_000;
-const MIN_MAX_TOKENS: usize = 200;
-const MAX_MAX_TOKENS: usize = 100_000;
 
 /// Who may call the write tools (closed set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,11 +269,7 @@ fn args<T: DeserializeOwned>(raw: Option<rmcp::model::JsonObject>) -> Result<T, 
 }
 
 fn budget(asked: Option<usize>) -> Result<usize, ToolError> {
-    match asked {
-        None => Ok(DEFAULT_MAX_TOKENS),
-        Some(n) if (MIN_MAX_TOKENS..=MAX_MAX_TOKENS).contains(&n) => Ok(n),
-        Some(n) => Err(bad(format!("argument `max_tokens`: {n} is outside {MIN_MAX_TOKENS}..={MAX_MAX_TOKENS}"))),
-    }
+    aidocs::read::budget(asked).map_err(|e| bad(format!("argument {e}")))
 }
 
 /// The MCP server over one engine. Cheap to clone: one per HTTP session or stdio process.

@@ -82,6 +82,13 @@ pub struct SearchBody {
     /// Rerank the fused candidates; default from `rerank.enabled`.
     #[serde(default)]
     pub rerank: Option<bool>,
+    /// `page`: also answer `grouped`, each hit's section whole, grouped by page and fitted to
+    /// `max_tokens`.
+    #[serde(default)]
+    pub group_by: Option<GroupBy>,
+    /// Token budget of the grouped answer (200 to 100000, default 5000); needs `group_by`.
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
 }
 
 /// Document metadata: every field optional and filterable.
@@ -168,6 +175,9 @@ pub struct SearchResponse {
     /// Served from the search-result cache.
     pub cached: bool,
     pub hits: Vec<SearchHit>,
+    /// With `group_by: "page"`: the hits' sections whole, grouped by page, within `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouped: Option<Grouped>,
     pub query: String,
     /// The request id (`X-Request-ID`); send it back with `POST /v1/feedback`.
     pub query_id: String,
@@ -189,6 +199,7 @@ impl SearchResponse {
                 .into_iter()
                 .map(|h| SearchHit { id: h.id, score: h.score, path: h.path, anchor: h.anchor, url: h.url, title: h.title, heading_path: h.heading_path, snippet: h.snippet, metadata: h.metadata.into() })
                 .collect(),
+            grouped: None,
             query,
             query_id,
         }
@@ -582,4 +593,244 @@ impl TryFrom<AbCreate> for aidocs::rollout::AbCreate {
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// How `POST /v1/search` groups its answer (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// By page: each hit's section whole, the answer fitted to `max_tokens`.
+    Page,
+}
+
+/// One section as read: its chunks merged in reading order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SectionText {
+    /// Point id of the section's first chunk (`GET /v1/sections/{id}`).
+    pub id: String,
+    /// The page URL plus `#anchor` when the section has one.
+    pub url: String,
+    pub heading_path: Vec<String>,
+    pub text: String,
+    /// Best search score among its chunks (search answers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// The text was cut to fit the budget.
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+impl From<aidocs::read::SectionText> for SectionText {
+    fn from(s: aidocs::read::SectionText) -> Self {
+        Self { id: s.id, url: s.url, heading_path: s.heading_path, text: s.text, score: s.score, truncated: s.truncated }
+    }
+}
+
+/// The sections of one page in a grouped answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PageHits {
+    pub title: String,
+    /// The page, without an anchor.
+    pub url: String,
+    /// The collection it lives in.
+    pub library: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<String>,
+    pub sections: Vec<SectionText>,
+}
+
+/// A grouped answer sized for a context window (`group_by: "page"`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Grouped {
+    pub pages: Vec<PageHits>,
+    /// Tokens of `text`, by the embedding model's tokenizer; at most `max_tokens`.
+    pub tokens: usize,
+    pub max_tokens: usize,
+    /// Sections left out because the budget was spent.
+    pub omitted_sections: usize,
+    /// Sections whose text was cut.
+    pub truncated_sections: usize,
+    /// The answer as Markdown, for a model to read (what `tokens` counts).
+    pub text: String,
+}
+
+impl From<aidocs::read::Fitted> for Grouped {
+    fn from(f: aidocs::read::Fitted) -> Self {
+        let text = f.render();
+        Self {
+            pages: f
+                .pages
+                .into_iter()
+                .map(|p| PageHits { title: p.title, url: p.url, library: p.library, version: p.version, updated: p.updated, sections: p.sections.into_iter().map(Into::into).collect() })
+                .collect(),
+            tokens: f.tokens,
+            max_tokens: f.max_tokens,
+            omitted_sections: f.omitted_sections,
+            truncated_sections: f.truncated_sections,
+            text,
+        }
+    }
+}
+
+/// The title and link of a neighbouring section.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Neighbour {
+    pub heading_path: Vec<String>,
+    pub url: String,
+    pub id: String,
+}
+
+impl From<aidocs::read::Neighbour> for Neighbour {
+    fn from(n: aidocs::read::Neighbour) -> Self {
+        Self { heading_path: n.heading_path, url: n.url, id: n.id }
+    }
+}
+
+/// `GET /v1/sections/{id}`: a section whole with its neighbours.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SectionResponse {
+    pub library: String,
+    pub title: String,
+    pub page_url: String,
+    pub section: SectionText,
+    pub metadata: Metadata,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Neighbour>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Neighbour>,
+}
+
+impl From<aidocs::read::SectionView> for SectionResponse {
+    fn from(v: aidocs::read::SectionView) -> Self {
+        Self {
+            library: v.library,
+            title: v.title,
+            page_url: v.page_url,
+            section: v.section.into(),
+            metadata: v.metadata.into(),
+            previous: v.previous.map(Into::into),
+            next: v.next.map(Into::into),
+        }
+    }
+}
+
+/// `GET /v1/pages`: a page, or one stretch of it, in reading order.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PageResponse {
+    pub library: String,
+    pub title: String,
+    pub url: String,
+    pub metadata: Metadata,
+    pub sections: Vec<SectionText>,
+    /// Pass it as `cursor` to read on; absent at the end of the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<usize>,
+    pub tokens: usize,
+}
+
+impl From<aidocs::read::PageView> for PageResponse {
+    fn from(v: aidocs::read::PageView) -> Self {
+        Self {
+            library: v.library,
+            title: v.title,
+            url: v.url,
+            metadata: v.metadata.into(),
+            sections: v.sections.into_iter().map(Into::into).collect(),
+            next_cursor: v.next_cursor,
+            tokens: v.tokens,
+        }
+    }
+}
+
+/// `GET /v1/pages` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// The page's URL (an `#anchor` is ignored).
+    pub url: String,
+    /// The collection; default `search.default_collection`.
+    #[serde(default)]
+    pub library: Option<String>,
+    /// Section to start from (`next_cursor` of the previous answer); default 0.
+    #[serde(default)]
+    pub cursor: Option<usize>,
+    /// Token budget, 200 to 100000; default 5000.
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+}
+
+/// `GET /v1/sections/{id}` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LibraryQuery {
+    /// The collection; default `search.default_collection`.
+    #[serde(default)]
+    pub library: Option<String>,
+}
+
+/// A library: a collection and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Library {
+    pub name: String,
+    pub aliases: Vec<String>,
+    /// Distinct `version` values, in version order.
+    pub versions: Vec<String>,
+    pub pages: usize,
+    pub chunks: usize,
+    /// URL origins and directory roots its documents came from (at most 20).
+    pub sources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_updated: Option<String>,
+}
+
+/// `GET /v1/libraries`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Libraries {
+    pub libraries: Vec<Library>,
+}
+
+impl From<Vec<aidocs::read::Library>> for Libraries {
+    fn from(v: Vec<aidocs::read::Library>) -> Self {
+        Self {
+            libraries: v
+                .into_iter()
+                .map(|l| Library { name: l.name, aliases: l.aliases, versions: l.versions, pages: l.pages, chunks: l.chunks, sources: l.sources, last_updated: l.last_updated })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /v1/resolve` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveQuery {
+    /// A library name, optionally with a version: `react`, `react@18`, `python>=3.10`.
+    pub name: String,
+    /// A version or requirement (`3.11`, `^18.2`, `>=3.10,<3.12`); overrides one in `name`.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// `GET /v1/resolve`: the library and the newest indexed version that satisfies the request;
+/// `version` is absent when none does (never another version in its place).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Resolution {
+    pub library: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    pub available: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    pub note: String,
+}
+
+impl From<aidocs::read::Resolution> for Resolution {
+    fn from(r: aidocs::read::Resolution) -> Self {
+        Self { library: r.library, version: r.version, available: r.available, requested: r.requested, note: r.note }
+    }
 }

@@ -26,6 +26,10 @@ const SURFACE: &[(&str, &str, Option<&str>)] = &[
     ("post", "/v1/feedback", Some("search")),
     ("get", "/v1/collections", Some("search")),
     ("get", "/v1/collections/{name}", Some("search")),
+    ("get", "/v1/sections/{id}", Some("search")),
+    ("get", "/v1/pages", Some("search")),
+    ("get", "/v1/libraries", Some("search")),
+    ("get", "/v1/resolve", Some("search")),
     ("post", "/v1/documents", Some("admin")),
     ("get", "/v1/admin/cache", Some("admin")),
     ("delete", "/v1/admin/cache", Some("admin")),
@@ -103,7 +107,7 @@ async fn the_served_document_is_the_committed_one_and_true_to_the_router() {
     }
     let surface: BTreeSet<(String, String, Option<String>)> = SURFACE.iter().map(|(m, p, s)| (m.to_string(), p.to_string(), s.map(str::to_owned))).collect();
     assert_eq!(documented, surface, "the documented operations are the API surface");
-    for schema in ["ErrorBody", "SearchBody", "SearchResponse", "DocumentsBody", "CanaryStart", "AbCreate", "BlueGreenBody", "Collection"] {
+    for schema in ["ErrorBody", "SearchBody", "SearchResponse", "DocumentsBody", "CanaryStart", "AbCreate", "BlueGreenBody", "Collection", "Grouped", "SectionResponse", "PageResponse", "Libraries", "Resolution"] {
         assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema}");
     }
 

@@ -37,6 +37,13 @@ pub struct Args {
     /// Target collection or alias (created when absent).
     #[arg(long)]
     collection: Option<String>,
+    /// The library to index into: the same as --collection.
+    #[arg(long, conflicts_with = "collection")]
+    library: Option<String>,
+    /// The documentation's version, stored with every chunk (the same as --set version=V):
+    /// several versions live side by side in one library.
+    #[arg(long)]
+    version: Option<String>,
     /// Metadata for every document: language, framework, doc_type, version, difficulty_level.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -76,9 +83,12 @@ impl Args {
 
 pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let cfg = ctx.config()?;
-    let metadata = parse_metadata(&args.set)?;
+    let mut metadata = parse_metadata(&args.set)?;
+    if let Some(v) = args.version.clone() {
+        metadata.version = Some(v);
+    }
     let input = args.input()?;
-    let collection = args.collection.unwrap_or_else(|| cfg.search.default_collection.clone());
+    let collection = args.collection.clone().or_else(|| args.library.clone()).unwrap_or_else(|| cfg.search.default_collection.clone());
     let engine = open_engine(cfg)?;
     let progress = aidocs::progress::for_terminal();
     let report = match input {

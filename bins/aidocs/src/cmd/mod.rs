@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod mcp;
 pub mod migrate;
 pub mod profile;
+pub mod read;
 pub mod repair;
 pub mod search;
 pub mod sync;

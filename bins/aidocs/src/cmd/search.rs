@@ -23,6 +23,13 @@ pub struct Args {
     /// Rerank the fused candidates (`--rerank`, `--rerank false`); default from config.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     rerank: Option<bool>,
+    /// `page`: each hit's section whole, grouped by page, fitted to --max-tokens (Markdown,
+    /// or `grouped` in --json).
+    #[arg(long, value_parser = ["page"])]
+    group_by: Option<String>,
+    /// Token budget of the grouped answer (200 to 100000; default 5000).
+    #[arg(long, requires = "group_by")]
+    max_tokens: Option<usize>,
     #[arg(long)]
     json: bool,
 }
@@ -40,10 +47,21 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             eprintln!("note: {stage} {n}");
         }
     }
+    let grouped = match args.group_by {
+        Some(_) => Some(engine.fit(&resp, aidocs::read::budget(args.max_tokens)?).await?),
+        None => None,
+    };
     if args.json {
         let mut v = serde_json::to_value(&resp)?;
         v["query"] = serde_json::Value::String(query);
+        if let Some(g) = &grouped {
+            v["grouped"] = serde_json::to_value(g)?;
+        }
         return super::print_json(&v);
+    }
+    if let Some(g) = grouped {
+        print!("{}", g.render());
+        return Ok(());
     }
     if resp.hits.is_empty() {
         println!("no results in `{}`", resp.collection);

@@ -10,9 +10,11 @@ pub mod admin;
 pub mod collections;
 pub mod documents;
 pub mod health;
+pub mod read;
 pub mod search;
 
-/// The routers of the search scope: search, feedback, collection reads.
+/// The routers of the search scope: search, feedback, collection reads, sections, pages,
+/// libraries.
 pub fn reads() -> OpenApiRouter<Engine> {
-    OpenApiRouter::new().merge(search::router()).merge(collections::router())
+    OpenApiRouter::new().merge(search::router()).merge(collections::router()).merge(read::router())
 }

@@ -25,6 +25,10 @@ pub fn router() -> OpenApiRouter<Engine> {
     responses((status = 200, description = "Ranked sections", body = SearchResponse)))]
 async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Peer(peer): Peer, ApiJson(body): ApiJson<SearchBody>) -> Result<Response, ApiError> {
     let filter = aidocs::filters::from_json(&body.filter)?;
+    if body.max_tokens.is_some() && body.group_by.is_none() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "`max_tokens` sizes a grouped answer: add `\"group_by\": \"page\"`"));
+    }
+    let budget = body.group_by.map(|_| aidocs::read::budget(body.max_tokens)).transpose()?;
     let name = body.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
     // A canary (or a blue-green watch) on this alias decides the collection by routing key:
     // `X-User-ID`, else the client address, else the request id.
@@ -100,7 +104,16 @@ async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Pe
         query,
         outcome = "ok",
     );
-    Ok(with_arm(Json(SearchResponse::new(resp, body.query, query_id)).into_response()))
+    let grouped = match budget {
+        Some(max) => match searcher.fit(&resp, max).await {
+            Ok(f) => Some(f.into()),
+            Err(e) => return Ok(with_arm(ApiError::from(e).into_response())),
+        },
+        None => None,
+    };
+    let mut out = SearchResponse::new(resp, body.query, query_id);
+    out.grouped = grouped;
+    Ok(with_arm(Json(out).into_response()))
 }
 
 /// A routed search's sample for its rollout's statistics.

@@ -1,0 +1,94 @@
+//! The reading routes and grouped search over HTTP (`oneshot`, real engine): what the MCP
+//! tools answer, as JSON and in the OpenAPI document.
+
+#[path = "../../aidocs/tests/common/mod.rs"]
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sections_pages_libraries_resolve_and_grouped_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::copy_pages(&common::python_docs(), &["tutorial/venv.html", "tutorial/errors.html"], &docs);
+    let engine = common::engine(&dir.path().join("data"));
+    let base = "https://docs.python.org/3.11/tutorial";
+    let metadata = aidocs::core::DocMetadata { version: Some("3.11".into()), ..Default::default() };
+    let req = aidocs::IngestRequest { path: docs.join("tutorial"), collection: "docs".into(), metadata, base_url: Some(base.into()) };
+    engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
+    let app = aidocs_http::router(engine);
+
+    // Grouped search within its budget, with the hits still there.
+    let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": "create a virtual environment", "group_by": "page", "max_tokens": 600}))).await;
+    assert_eq!(code, 200, "{body}");
+    let g = &body["grouped"];
+    assert!(g["tokens"].as_u64().unwrap() <= 600 && g["max_tokens"] == 600, "{g}");
+    assert!(g["pages"][0]["url"].as_str().unwrap().ends_with("venv.html"), "{g}");
+    assert!(g["text"].as_str().unwrap().contains("venv"), "{g}");
+    assert!(!body["hits"].as_array().unwrap().is_empty());
+    let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": "venv", "max_tokens": 600}))).await;
+    assert_eq!((code.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("group_by"), "{body}");
+    let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": "venv", "group_by": "page", "max_tokens": 10}))).await;
+    assert_eq!(code.as_u16(), 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("max_tokens"), "{body}");
+    let (code, _) = call(&app, "POST", "/v1/search", Some(json!({"query": "venv", "group_by": "chapter"}))).await;
+    assert_eq!(code.as_u16(), 400);
+
+    // A section by link, then its neighbour by id.
+    let link = format!("{base}/errors.html#handling-exceptions");
+    let (code, s) = call(&app, "GET", &format!("/v1/sections/{}", enc(&link)), None).await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(s["section"]["url"], link.as_str());
+    assert_eq!(s["metadata"]["version"], "3.11");
+    let next = s["next"]["id"].as_str().unwrap();
+    let (code, n) = call(&app, "GET", &format!("/v1/sections/{next}"), None).await;
+    assert_eq!((code.as_u16(), n["previous"]["url"].as_str()), (200, Some(link.as_str())), "{n}");
+    let (code, e) = call(&app, "GET", &format!("/v1/sections/{}", enc(&format!("{base}/errors.html#nope"))), None).await;
+    assert_eq!((code.as_u16(), e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
+
+    // A page, paged.
+    let (code, p) = call(&app, "GET", &format!("/v1/pages?url={}&max_tokens=300", enc(&format!("{base}/errors.html"))), None).await;
+    assert_eq!(code, 200, "{p}");
+    assert!(p["tokens"].as_u64().unwrap() <= 300 && p["next_cursor"].as_u64().is_some(), "{p}");
+    let (code, e) = call(&app, "GET", "/v1/pages?max_tokens=300", None).await;
+    assert_eq!(code.as_u16(), 400, "{e}");
+
+    // Libraries and resolution.
+    let (code, l) = call(&app, "GET", "/v1/libraries", None).await;
+    assert_eq!(code, 200, "{l}");
+    assert_eq!(l["libraries"][0]["name"], "docs");
+    assert_eq!(l["libraries"][0]["versions"], json!(["3.11"]));
+    let (code, r) = call(&app, "GET", "/v1/resolve?name=docs%40%5E3.10", None).await;
+    assert_eq!((code.as_u16(), r["version"].as_str()), (200, Some("3.11")), "{r}");
+    let (code, r) = call(&app, "GET", "/v1/resolve?name=docs&version=3.12", None).await;
+    assert_eq!(code, 200, "{r}");
+    assert!(r.get("version").is_none() && r["note"].as_str().unwrap().contains("3.11"), "{r}");
+    let (code, r) = call(&app, "GET", "/v1/resolve?name=nosuchlib", None).await;
+    assert_eq!((code.as_u16(), r["error"]["code"].as_str()), (404, Some("not_found")), "{r}");
+}
