@@ -355,23 +355,39 @@ impl Engine {
     /// not fit whole is cut (at least the top result's start is always given) and the rest
     /// are counted as left out.
     pub async fn fit(&self, resp: &SearchResponse, max_tokens: usize) -> Result<Fitted> {
-        let ids: Vec<uuid::Uuid> = resp.hits.iter().filter_map(|h| h.id.parse().ok()).collect();
         let store = self.store();
-        let points = store.retrieve(&resp.collection, &ids).await?;
         let score: HashMap<String, f32> = resp.hits.iter().map(|h| (h.id.clone(), h.score)).collect();
-        // Pages in the order of their best hit.
-        let mut order: Vec<String> = Vec::new();
-        for p in &points {
-            if !order.contains(&p.payload.source) {
-                order.push(p.payload.source.clone());
+        // Pages (collection, source id) in the order of their best hit; a search across
+        // collections names each hit's collection.
+        let mut order: Vec<(String, String)> = Vec::new();
+        let mut by_collection: Vec<(String, Vec<uuid::Uuid>)> = Vec::new();
+        for h in &resp.hits {
+            let c = h.collection.clone().unwrap_or_else(|| resp.collection.clone());
+            let Ok(id) = h.id.parse::<uuid::Uuid>() else { continue };
+            match by_collection.iter_mut().find(|(n, _)| *n == c) {
+                Some((_, ids)) => ids.push(id),
+                None => by_collection.push((c, vec![id])),
+            }
+        }
+        let mut source_of: HashMap<String, (String, String)> = HashMap::new();
+        for (c, ids) in &by_collection {
+            for p in store.retrieve(c, ids).await? {
+                source_of.insert(p.id.to_string(), (c.clone(), p.payload.source));
+            }
+        }
+        for h in &resp.hits {
+            if let Some(key) = source_of.get(&h.id)
+                && !order.contains(key)
+            {
+                order.push(key.clone());
             }
         }
         // Each page's sections that hold a hit, whole (every chunk of the section, not only
         // the chunks that matched), in reading order.
-        let mut by_page: HashMap<String, Vec<(String, ChunkPayload)>> = HashMap::new();
-        for source in &order {
-            let doc = store.scroll(&resp.collection, &Filter::default().and(FilterField::Source, FilterValue::Keyword(source.clone()))).await?;
-            by_page.insert(source.clone(), doc.into_iter().map(|p| (p.id.to_string(), p.payload)).collect());
+        let mut by_page: HashMap<(String, String), Vec<(String, ChunkPayload)>> = HashMap::new();
+        for (c, source) in &order {
+            let doc = store.scroll(c, &Filter::default().and(FilterField::Source, FilterValue::Keyword(source.clone()))).await?;
+            by_page.insert((c.clone(), source.clone()), doc.into_iter().map(|p| (p.id.to_string(), p.payload)).collect());
         }
         let count = |t: &str| self.counter.count(t);
         let mut fitted = Fitted { pages: Vec::new(), tokens: 0, max_tokens, omitted_sections: 0, truncated_sections: 0 };
@@ -394,7 +410,7 @@ impl Engine {
             let mut page = PageHits {
                 title: first.title.clone(),
                 url: page_url(&first),
-                library: resp.collection.clone(),
+                library: key.0.clone(),
                 version: first.meta.version.clone(),
                 updated: first.meta.last_updated.clone(),
                 sections: Vec::new(),

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use aidocs_core::{CoreError, DocMetadata, Filter, SearchMode, StoreQuery};
 use aidocs_obs::{Outcome, Stage};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tracing::Instrument as _;
 
@@ -95,6 +96,9 @@ pub struct StageTimings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchHit {
     pub id: String,
+    /// The collection the hit comes from, in a search across collections (`*` or `a,b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     pub score: f32,
     pub path: String,
     pub anchor: String,
@@ -125,6 +129,24 @@ pub struct SearchResponse {
     pub hits: Vec<SearchHit>,
 }
 
+
+/// The RRF constant of searches across collections (as in the store's own fusion).
+const RRF_K: f32 = 60.0;
+
+/// The collections of a search across collections.
+enum Targets {
+    All,
+    These(Vec<String>),
+}
+
+/// `*` or a comma-separated list: a search across collections; one name: `None`.
+fn federated_targets(collection: &str) -> Option<Targets> {
+    let c = collection.trim();
+    if c == "*" {
+        return Some(Targets::All);
+    }
+    c.contains(',').then(|| Targets::These(c.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect()))
+}
 
 /// Bump when the search pipeline changes what it returns for the same inputs: cached
 /// results of other versions are then never served.
@@ -192,6 +214,9 @@ impl Engine {
     }
 
     async fn search_inner(&self, req: SearchRequest, started: Instant) -> Result<SearchResponse> {
+        if let Some(targets) = req.collection.as_deref().and_then(federated_targets) {
+            return self.search_federated(req.clone(), targets, started).await;
+        }
         let (query, limit, mode) = self.validate(&req)?;
         let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
         let collection = self.store.resolve(&name).await?;
@@ -285,6 +310,7 @@ impl Engine {
                 let p = s.payload;
                 SearchHit {
                     id: s.id.to_string(),
+                    collection: None,
                     score: s.score,
                     snippet: snippet(&p.text, self.cfg.search.snippet_chars),
                     path: p.path,
@@ -303,6 +329,106 @@ impl Engine {
             c.set_json(key, &resp, Duration::from_secs(self.cfg.cache.ttl.search_s)).await;
         }
         Ok(resp)
+    }
+
+    /// A search across collections: `*` (every collection built by this engine's model;
+    /// others are left out) or a list (each must be built by this model). Each collection is
+    /// searched with the request; each hit's reciprocal rank (k = 60) in its collection's
+    /// ranking is fused with its reciprocal rank among all hits by dense similarity to the
+    /// query; every hit names its collection.
+    async fn search_federated(&self, req: SearchRequest, targets: Targets, started: Instant) -> Result<SearchResponse> {
+        let (_, limit, mode) = self.validate(&req)?;
+        let label = req.collection.clone().unwrap_or_default();
+        let names: Vec<String> = match targets {
+            Targets::All => {
+                let mut ok = Vec::new();
+                for c in self.store.list_collections().await? {
+                    if self.check_model(&c.name).await.is_ok() {
+                        ok.push(c.name);
+                    }
+                }
+                ok
+            }
+            Targets::These(list) => {
+                let mut resolved = Vec::new();
+                for name in list {
+                    let c = self.store.resolve(&name).await?;
+                    self.check_model(&c).await?;
+                    if !resolved.contains(&c) {
+                        resolved.push(c);
+                    }
+                }
+                resolved
+            }
+        };
+        let mut fused: HashMap<(String, String), (f32, SearchHit)> = HashMap::new();
+        let mut timings = StageTimings::default();
+        let (mut hyde, mut rerank) = (None, None);
+        for name in &names {
+            let one = SearchRequest { collection: Some(name.clone()), ..req.clone() };
+            let resp = Box::pin(self.search_inner(one, Instant::now())).await?;
+            timings.embed_ms += resp.timings.embed_ms;
+            timings.hyde_ms += resp.timings.hyde_ms;
+            timings.search_ms += resp.timings.search_ms;
+            timings.rerank_ms += resp.timings.rerank_ms;
+            hyde = hyde.or(resp.hyde);
+            rerank = rerank.or(resp.rerank);
+            for (rank, mut hit) in resp.hits.into_iter().enumerate() {
+                hit.collection = Some(name.clone());
+                let rrf = 1.0 / (RRF_K + rank as f32 + 1.0);
+                fused.entry((name.clone(), hit.id.clone())).and_modify(|e| e.0 += rrf).or_insert((rrf, hit));
+            }
+        }
+        // Ranks within one collection say nothing about which collection's best is better:
+        // a second ranking, every hit by the query's dense similarity (one model, so
+        // comparable across collections), is fused in by the same reciprocal rank.
+        let mut hits: Vec<(f32, SearchHit)> = fused.into_values().collect();
+        if let Ok(similarity) = self.dense_similarity(&req.query, &hits).await {
+            let mut by_sim: Vec<usize> = (0..hits.len()).collect();
+            by_sim.sort_by(|&a, &b| similarity[b].total_cmp(&similarity[a]));
+            for (rank, i) in by_sim.into_iter().enumerate() {
+                hits[i].0 += 1.0 / (RRF_K + rank as f32 + 1.0);
+            }
+        }
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        hits.truncate(limit);
+        let hits = hits
+            .into_iter()
+            .map(|(score, mut h)| {
+                h.score = score;
+                h
+            })
+            .collect();
+        Ok(SearchResponse { collection: label, mode, took_ms: ms(started), timings, hyde, rerank, cached: false, hits })
+    }
+
+    /// The cosine of the query's dense vector with each hit's (hits named by collection).
+    async fn dense_similarity(&self, query: &str, hits: &[(f32, SearchHit)]) -> Result<Vec<f32>> {
+        let q = self.embed(&[query.to_owned()]).await?.pop().unwrap_or_default();
+        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut by_collection: HashMap<&str, Vec<uuid::Uuid>> = HashMap::new();
+        for (_, h) in hits {
+            if let (Some(c), Ok(id)) = (h.collection.as_deref(), h.id.parse::<uuid::Uuid>()) {
+                by_collection.entry(c).or_default().push(id);
+            }
+        }
+        for (c, ids) in by_collection {
+            for p in self.store.retrieve(c, &ids).await? {
+                vectors.insert(format!("{c}/{}", p.id), p.dense);
+            }
+        }
+        let dot = |v: &[f32]| {
+            let (mut d, mut n) = (0.0f32, 0.0f32);
+            for (a, b) in q.iter().zip(v) {
+                d += a * b;
+                n += b * b;
+            }
+            if n > 0.0 { d / n.sqrt() } else { 0.0 }
+        };
+        Ok(hits
+            .iter()
+            .map(|(_, h)| vectors.get(&format!("{}/{}", h.collection.as_deref().unwrap_or_default(), h.id)).map_or(f32::MIN, |v| dot(v)))
+            .collect())
     }
 
     /// The search-result key: everything that shapes the answer, and the resolved

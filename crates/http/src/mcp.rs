@@ -163,7 +163,8 @@ struct Filters {
 struct SearchArgs {
     /// What to look for: the question, in your own words.
     query: String,
-    /// The library (collection or alias) to search; default: the server's default library.
+    /// The library (collection or alias) to search; `*` searches every library at once;
+    /// default: the server's default library.
     library: Option<String>,
     /// Only documents of this exact version (see list_libraries or resolve_library).
     version: Option<String>,

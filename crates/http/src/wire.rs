@@ -62,9 +62,11 @@ impl From<SearchMode> for Mode {
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     pub query: String,
-    /// Collection or alias; default `search.default_collection`.
+    /// Collection or alias; default `search.default_collection`. A list, or `"*"` (every
+    /// collection built by this server's model), searches across collections: rankings fused
+    /// by reciprocal rank, each hit naming its `collection`.
     #[serde(default)]
-    pub collection: Option<String>,
+    pub collection: Option<CollectionTarget>,
     /// Default `search.default_limit`, at most `search.max_limit`.
     #[serde(default)]
     pub limit: Option<usize>,
@@ -89,6 +91,28 @@ pub struct SearchBody {
     /// Token budget of the grouped answer (200 to 100000, default 5000); needs `group_by`.
     #[serde(default)]
     pub max_tokens: Option<usize>,
+}
+
+/// One collection (or `"*"`), or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum CollectionTarget {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl CollectionTarget {
+    /// The engine's form: a name, `*`, or names joined by commas.
+    pub fn to_engine(&self) -> Result<String, String> {
+        match self {
+            Self::One(s) => Ok(s.clone()),
+            Self::Many(v) if v.is_empty() => Err("`collection` is an empty list".into()),
+            Self::Many(v) => match v.iter().find(|n| n.contains(',') || n.trim().is_empty() || *n == "*") {
+                Some(bad) => Err(format!("`collection` list holds `{bad}`, which is not a collection name")),
+                None => Ok(v.join(",")),
+            },
+        }
+    }
 }
 
 /// Document metadata: every field optional and filterable.
@@ -147,6 +171,9 @@ pub struct StageTimings {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SearchHit {
     pub id: String,
+    /// The collection of the hit, in a search across collections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     pub score: f32,
     pub path: String,
     pub anchor: String,
@@ -197,7 +224,7 @@ impl SearchResponse {
             hits: r
                 .hits
                 .into_iter()
-                .map(|h| SearchHit { id: h.id, score: h.score, path: h.path, anchor: h.anchor, url: h.url, title: h.title, heading_path: h.heading_path, snippet: h.snippet, metadata: h.metadata.into() })
+                .map(|h| SearchHit { id: h.id, collection: h.collection, score: h.score, path: h.path, anchor: h.anchor, url: h.url, title: h.title, heading_path: h.heading_path, snippet: h.snippet, metadata: h.metadata.into() })
                 .collect(),
             grouped: None,
             query,

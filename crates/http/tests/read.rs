@@ -92,3 +92,37 @@ async fn sections_pages_libraries_resolve_and_grouped_search() {
     let (code, r) = call(&app, "GET", "/v1/resolve?name=nosuchlib", None).await;
     assert_eq!((code.as_u16(), r["error"]["code"].as_str()), (404, Some("not_found")), "{r}");
 }
+
+/// An answer that lives only in library B is found by a search over `"*"` (and over a list)
+/// with A and B indexed; each hit names its collection, and the grouped answer reads across
+/// both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_across_libraries_finds_what_only_one_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    common::write_tree(&a, &[("runtime.md", "# Runtime\n\n## Spawning tasks\n\nUse spawn to run a future on the runtime.\n"), ("timers.md", "# Timers\n\n## Sleep\n\nsleep waits for a duration.\n")]);
+    common::write_tree(&b, &[("frob.md", "# Frobnication\n\n## Enabling the frobnicator\n\nSet frobnicate = true in widget.toml to turn on the frobnicator.\n"), ("intro.md", "# Widgets\n\nWidgets are small.\n")]);
+    let engine = common::engine(&dir.path().join("data"));
+    for (root, name) in [(&a, "liba"), (&b, "libb")] {
+        let req = aidocs::IngestRequest { path: root.clone(), collection: name.into(), metadata: Default::default(), base_url: None };
+        engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
+    }
+    let app = aidocs_http::router(engine);
+    let question = "how do I turn on the frobnicator";
+    for target in [json!("*"), json!(["liba", "libb"])] {
+        let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": target, "limit": 4, "group_by": "page", "max_tokens": 500}))).await;
+        assert_eq!(code, 200, "{body}");
+        let top = &body["hits"][0];
+        assert_eq!((top["collection"].as_str(), top["path"].as_str()), (Some("libb"), Some("frob.md")), "{body}");
+        assert!(body["hits"].as_array().unwrap().iter().all(|h| h["collection"].is_string()), "{body}");
+        assert!(body["hits"].as_array().unwrap().iter().any(|h| h["collection"] == "liba"), "both libraries answer: {body}");
+        assert_eq!(body["grouped"]["pages"][0]["library"], "libb", "{body}");
+    }
+    // Only library A: the answer is not there.
+    let (_, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": "liba", "limit": 4}))).await;
+    assert!(body["hits"].as_array().unwrap().iter().all(|h| h["path"] != "frob.md"));
+    for bad in [json!([]), json!(["liba", "nope"])] {
+        let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": bad}))).await;
+        assert!(code.is_client_error(), "{body}");
+    }
+}

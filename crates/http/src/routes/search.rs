@@ -29,7 +29,10 @@ async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Pe
         return Err(ApiError::new(ErrorCode::InvalidRequest, "`max_tokens` sizes a grouped answer: add `\"group_by\": \"page\"`"));
     }
     let budget = body.group_by.map(|_| aidocs::read::budget(body.max_tokens)).transpose()?;
-    let name = body.collection.clone().unwrap_or_else(|| engine.config().search.default_collection.clone());
+    let name = match &body.collection {
+        Some(t) => t.to_engine().map_err(|m| ApiError::new(ErrorCode::InvalidRequest, m))?,
+        None => engine.config().search.default_collection.clone(),
+    };
     // A canary (or a blue-green watch) on this alias decides the collection by routing key:
     // `X-User-ID`, else the client address, else the request id.
     let routed = engine.rollout().route(&name, &routing_key(&headers, peer, &engine.config().server.trusted_proxies));
