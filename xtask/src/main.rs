@@ -237,15 +237,25 @@ impl Drop for LlmServer {
     }
 }
 
-/// The MCP client the MCP tests drive both transports with: the official Python SDK (PyPI
-/// `mcp`, with its dependencies), pip-installed when not importable.
+/// The MCP Inspector (npm), pinned; installed under `~/.cache/aidocs/npm`.
+const MCP_INSPECTOR: &str = "@modelcontextprotocol/inspector@0.15.0";
+
+/// The MCP clients the MCP tests drive the server with: the official Python SDK (PyPI
+/// `mcp`, with its dependencies) and the MCP Inspector's CLI, installed when absent.
 fn mcp_client() -> Result<()> {
     let ok = Command::new("python3").args(["-c", "import mcp.client.streamable_http"]).status().is_ok_and(|s| s.success());
     if ok {
         eprintln!("mcp (Python SDK): present");
+    } else {
+        run(Command::new("python3").args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "mcp"]))?;
+    }
+    let prefix = PathBuf::from(std::env::var("HOME").context("HOME")?).join(".cache/aidocs/npm");
+    if prefix.join("node_modules/.bin/mcp-inspector").is_file() {
+        eprintln!("mcp inspector: present");
         return Ok(());
     }
-    run(Command::new("python3").args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "mcp"]))
+    std::fs::create_dir_all(&prefix)?;
+    run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"]).arg(&prefix).arg(MCP_INSPECTOR))
 }
 
 fn ci(root: &Path) -> Result<()> {

@@ -146,6 +146,22 @@ impl ToolName {
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
+/// A count as a JSON number or, as some clients send every argument, a string of digits.
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(usize),
+        Text(String),
+    }
+    match Option::<Count>::deserialize(d) {
+        Ok(None) => Ok(None),
+        Ok(Some(Count::Number(n))) => Ok(Some(n)),
+        Ok(Some(Count::Text(t))) => t.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("expected a non-negative integer, got \"{t}\""))),
+        Err(_) => Err(serde::de::Error::custom("expected a non-negative integer")),
+    }
+}
+
 /// Payload filters of a search.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -170,8 +186,10 @@ struct SearchArgs {
     version: Option<String>,
     filters: Option<Filters>,
     /// How many chunks to retrieve before grouping (1 to 50, default 10).
+    #[serde(default, deserialize_with = "count")]
     limit: Option<usize>,
     /// Token budget of the whole answer (200 to 100000, default 5000).
+    #[serde(default, deserialize_with = "count")]
     max_tokens: Option<usize>,
 }
 
@@ -191,8 +209,10 @@ struct PageArgs {
     url: String,
     library: Option<String>,
     /// Where to go on from: the cursor the previous answer ended with (default 0: the start).
+    #[serde(default, deserialize_with = "count")]
     cursor: Option<usize>,
     /// Token budget of this answer (200 to 100000, default 5000).
+    #[serde(default, deserialize_with = "count")]
     max_tokens: Option<usize>,
 }
 

@@ -77,3 +77,47 @@ async fn python_sdk_client_over_streamable_http_with_the_auth_matrix() {
     assert!(line(r#"mcp_tool_duration_seconds_count{tool="get_page"}"#).unwrap_or(0.0) >= 4.0, "{text}");
     assert!(text.lines().any(|l| l.starts_with("http_requests_total{") && l.contains(r#"route="/mcp""#)), "{text}");
 }
+
+/// The MCP Inspector's CLI mode (npm `@modelcontextprotocol/inspector`, installed by
+/// `cargo xtask ci` and `.ci/run` under `~/.cache/aidocs/npm`; `AIDOCS_MCP_INSPECTOR` names
+/// another binary) lists the tools and calls `search_docs` against a running server. Its
+/// CLI sends no headers, so this server runs with auth off: the read tools only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_inspector_cli_lists_the_tools_and_searches() {
+    let inspector = std::env::var_os("AIDOCS_MCP_INSPECTOR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var("HOME").unwrap()).join(".cache/aidocs/npm/node_modules/.bin/mcp-inspector"));
+    assert!(
+        inspector.is_file(),
+        "{} missing: npm install --prefix ~/.cache/aidocs/npm @modelcontextprotocol/inspector@0.15.0 (cargo xtask ci does this)",
+        inspector.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::copy_pages(&common::python_docs(), &["tutorial/venv.html"], &docs);
+    let engine = common::engine(&dir.path().join("data"));
+    let req = aidocs::IngestRequest { path: docs.join("tutorial"), collection: "docs".into(), metadata: Default::default(), base_url: Some(BASE.into()) };
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
+    let app = aidocs_http::router(engine);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    let url = format!("http://{addr}/mcp");
+    let run = move |args: Vec<String>| {
+        let out = std::process::Command::new(&inspector).args(["--cli", &url, "--transport", "http"]).args(args).output().expect("the inspector runs");
+        assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON on stdout")
+    };
+    let list = {
+        let run = run.clone();
+        tokio::task::spawn_blocking(move || run(vec!["--method".into(), "tools/list".into()])).await.unwrap()
+    };
+    let names: Vec<&str> = list["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["search_docs", "get_section", "get_page", "list_libraries", "resolve_library"], "{list}");
+    // The inspector sends every argument as a string: counts are taken from strings too.
+    let args: Vec<String> = ["--method", "tools/call", "--tool-name", "search_docs", "--tool-arg", "query=create a virtual environment", "--tool-arg", "max_tokens=300"].map(String::from).to_vec();
+    let called = tokio::task::spawn_blocking(move || run(args)).await.unwrap();
+    assert!(called.get("isError").is_none_or(|e| e == false), "{called}");
+    let text = called["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("venv.html") && text.contains("id: "), "{text}");
+}
