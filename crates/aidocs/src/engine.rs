@@ -122,6 +122,9 @@ pub struct Engine {
     /// Collections whose embedding model was checked against this engine's (briefly cached:
     /// a replica may recreate a collection in a shared store).
     pub(crate) model_checked: moka::sync::Cache<String, ()>,
+    /// The `version` values of each collection, in version order (briefly cached; dropped
+    /// when the collection's content changes here).
+    pub(crate) versions: moka::sync::Cache<String, Arc<Vec<String>>>,
     pub(crate) metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,
@@ -324,6 +327,7 @@ impl Engine {
             cache: None,
             ingest_lock: Default::default(),
             model_checked: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(30)).build(),
+            versions: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(30)).build(),
             metrics,
             breakers,
             rollouts: None,
@@ -356,6 +360,11 @@ impl Engine {
                 source,
             }
         })
+    }
+
+    /// The token counter of the embedding model (what budgets are counted in).
+    pub fn counter(&self) -> &Arc<dyn TokenCounter> {
+        &self.counter
     }
 
     /// The sparse (BM25) encoder of documents and queries.
@@ -487,6 +496,7 @@ impl Engine {
 
     /// Drop cached search results of `collection` (after its content changed).
     pub(crate) async fn invalidate_search(&self, collection: &str) {
+        self.versions.invalidate(collection);
         if let Some(c) = &self.cache
             && let Err(e) = c.cache.delete_prefix(&aidocs_cache::keys::search_prefix(collection)).await {
                 tracing::warn!(error = %e, collection, "could not drop cached search results; they expire with their TTL");

@@ -12,6 +12,7 @@ use crate::search::SearchResponse;
 use aidocs_core::{ChunkPayload, DocMetadata, Filter, FilterField, FilterValue, StoredPoint};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The default budget of a grouped answer or a page, in the model's tokens.
 pub const DEFAULT_MAX_TOKENS: usize = 5_000;
@@ -567,6 +568,29 @@ impl Engine {
         }
         view.tokens = count(&view.render());
         Ok(view)
+    }
+
+    /// The `version` values a collection (or alias) holds, in version order (cached 30 s,
+    /// dropped when the collection changes here).
+    pub async fn versions(&self, collection: &str) -> Result<Arc<Vec<String>>> {
+        let c = self.store().resolve(collection).await?;
+        if let Some(v) = self.versions.get(&c) {
+            return Ok(v);
+        }
+        let mut versions: Vec<String> =
+            self.store().scroll(&c, &Filter::default()).await?.into_iter().filter_map(|p| p.payload.meta.version).collect::<BTreeSet<_>>().into_iter().collect();
+        versions.sort_by_key(|v| version_key(v));
+        let versions = Arc::new(versions);
+        self.versions.insert(c, versions.clone());
+        Ok(versions)
+    }
+
+    /// The version a search of `collection` defaults to when none is asked for: the newest,
+    /// when the collection holds several side by side; `None` with one version or none (all
+    /// of it is that version).
+    pub async fn default_version(&self, collection: &str) -> Result<Option<String>> {
+        let v = self.versions(collection).await?;
+        Ok(if v.len() > 1 { v.last().cloned() } else { None })
     }
 
     /// The collection a read names (an alias resolved), or the default collection.

@@ -104,6 +104,7 @@ async fn versions_side_by_side_resolve_honestly_and_filter_search() {
     assert_eq!(r.version, None, "never another version in its place");
     assert!(r.note.contains("3.11") && r.note.contains("3.12") && r.note.contains("no indexed version"), "{}", r.note);
     assert_eq!(engine.resolve_library("python", None).await.unwrap().version.as_deref(), Some("3.12"), "newest by default");
+    assert_eq!(engine.default_version("python").await.unwrap().as_deref(), Some("3.12"), "agents search the newest unless they ask");
     assert!(engine.resolve_library("rust@1.80", None).await.is_err());
 
     for version in ["3.11", "3.12"] {
@@ -122,6 +123,7 @@ async fn versions_side_by_side_resolve_honestly_and_filter_search() {
     let n = engine.collections().delete_version("python", "3.11").await.unwrap();
     assert!(n > 0);
     assert_eq!(engine.libraries().await.unwrap().iter().find(|l| l.name == "python").unwrap().versions, ["3.12"]);
+    assert_eq!(engine.default_version("python").await.unwrap(), None, "one version left: no default filter, the cache was dropped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,7 +96,8 @@ impl ToolName {
                  Returns Markdown: results grouped by page, each section with its heading path, its link (url#anchor), library, version \
                  and the section's text (adjacent chunks merged in reading order), best first. The whole answer fits `max_tokens` \
                  (default 5000, counted with the embedding model's tokenizer); a last line says how many sections were cut or left out. \
-                 Each section has an `id`: pass it to get_section to read the section whole.",
+                 Each section has an `id`: pass it to get_section to read the section whole. Without `version`, a library \
+                 holding several versions is searched at its newest (the answer's first line says which).",
                 schema_for_input::<SearchArgs>(),
             ),
             Self::GetSection => (
@@ -182,7 +183,8 @@ struct SearchArgs {
     /// The library (collection or alias) to search; `*` searches every library at once;
     /// default: the server's default library.
     library: Option<String>,
-    /// Only documents of this exact version (see list_libraries or resolve_library).
+    /// Only documents of this exact version (see list_libraries or resolve_library). Without
+    /// it, a library holding several versions is searched at its newest, and the answer says so.
     version: Option<String>,
     filters: Option<Filters>,
     /// How many chunks to retrieve before grouping (1 to 50, default 10).
@@ -333,7 +335,22 @@ impl DocsServer {
                 }
                 let mut filter = Filter::default();
                 let f = a.filters.unwrap_or_default();
-                for (field, value) in [(FilterField::Version, a.version), (FilterField::Language, f.language), (FilterField::Framework, f.framework), (FilterField::DocType, f.doc_type)] {
+                // Several versions side by side and none asked for: the newest, said so.
+                let mut preface = String::new();
+                let version = match (a.version, a.library.as_deref()) {
+                    (Some(v), _) => Some(v),
+                    (None, Some(l)) if l.contains(['*', ',']) => None,
+                    (None, l) => {
+                        let library = l.unwrap_or(&e.config().search.default_collection);
+                        let newest = e.default_version(library).await?;
+                        if let Some(v) = &newest {
+                            let all = e.versions(library).await?;
+                            preface = format!("Version {v}, the newest indexed of `{library}` ({}); pass `version` for another.\n\n", all.join(", "));
+                        }
+                        newest
+                    }
+                };
+                for (field, value) in [(FilterField::Version, version), (FilterField::Language, f.language), (FilterField::Framework, f.framework), (FilterField::DocType, f.doc_type)] {
                     if let Some(v) = value {
                         filter = filter.and(field, FilterValue::Keyword(v));
                     }
@@ -344,7 +361,9 @@ impl DocsServer {
                 }
                 let req = SearchRequest { collection: a.library, limit: Some(limit), filter, ..SearchRequest::new(a.query) };
                 let resp = e.search(req).await?;
-                Ok(e.fit(&resp, max_tokens).await?.render())
+                let preface_tokens = e.counter().count(&preface);
+                let text = e.fit(&resp, max_tokens.saturating_sub(preface_tokens).max(1)).await?.render();
+                Ok(preface + &text)
             }
             ToolName::GetSection => {
                 let a: SectionArgs = args(raw)?;

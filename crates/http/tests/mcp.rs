@@ -19,7 +19,8 @@ const BASE: &str = "https://docs.python.org/3.11/tutorial";
 /// Run the Python client; its JSON line on success.
 pub fn python_client(args: &[&str]) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
-    let out = std::process::Command::new("python3").arg(&script).args(args).output().expect("python3 runs");
+    // Without `version`, search_docs searches the newest of the library's two versions.
+    let out = std::process::Command::new("python3").arg(&script).args(args).env("EXPECT_NEWEST_VERSION", "3.12").output().expect("python3 runs");
     assert!(
         out.status.success(),
         "the MCP client failed (pip install mcp; .ci/run does this):\n{}\n{}",
@@ -40,8 +41,14 @@ async fn python_sdk_client_over_streamable_http_with_the_auth_matrix() {
         ApiKey { name: "ops".into(), sha256: aidocs_http::hash_key(ADMIN_KEY), scopes: vec![Scope::Admin] },
     ];
     let engine = aidocs::Engine::open(cfg).unwrap();
-    let req = aidocs::IngestRequest { path: docs.join("tutorial"), collection: "docs".into(), metadata: Default::default(), base_url: Some(BASE.into()) };
-    engine.ingest().directory(req, &NoProgress).await.unwrap();
+    // Two versions side by side: the tutorial as 3.11, and its venv page again as 3.12.
+    let v312 = dir.path().join("v312");
+    common::copy_pages(&common::python_docs(), &["tutorial/venv.html"], &v312);
+    for (root, version) in [(docs.join("tutorial"), "3.11"), (v312.join("tutorial"), "3.12")] {
+        let metadata = aidocs::core::DocMetadata { version: Some(version.into()), ..Default::default() };
+        let req = aidocs::IngestRequest { path: root, collection: "docs".into(), metadata, base_url: Some(BASE.into()) };
+        engine.ingest().directory(req, &NoProgress).await.unwrap();
+    }
     let app = aidocs_http::router(engine.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

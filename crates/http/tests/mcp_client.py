@@ -12,6 +12,7 @@ fails exits non-zero with the reason on stderr.
 
 import asyncio
 import json
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -54,6 +55,10 @@ async def check(session, expect_write, page_url):
     # search_docs: good arguments.
     err, text = await call(session, "search_docs", {"query": "how do I create a virtual environment", "max_tokens": 800})
     assert not err, text
+    newest = os.environ.get("EXPECT_NEWEST_VERSION")
+    if newest:
+        assert text.startswith(f"Version {newest}, the newest indexed"), text[:300]
+        assert f"library: docs, version: {newest}" in text and "version: 3.11" not in text, text[:600]
     assert "venv" in text.lower(), text[:500]
     assert "id: " in text and "<" in text, text[:500]
     seen["search_chars"] = len(text)
