@@ -103,3 +103,44 @@ fn libraries_resolve_show_and_grouped_search_from_the_cli() {
     let bad = run(&["search", "x", "--max-tokens", "400"]);
     assert!(!bad.status.success(), "--max-tokens needs --group-by");
 }
+
+/// `aidocs mcp --server URL --api-key KEY`: the read tools served from a running server's
+/// `/v1` API (here an in-process server with auth on), driven by the Python SDK over stdio;
+/// the write tools are not listed and `--allow-write` is refused.
+#[test]
+fn python_sdk_client_over_stdio_in_front_of_a_running_server() {
+    const KEY: &str = "mcp-remote-reader-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    for page in ["venv.html", "errors.html"] {
+        std::fs::copy(Path::new("/usr/share/doc/python3.11/html/tutorial").join(page), docs.join(page)).unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let base = "https://docs.python.org/3.11/tutorial";
+    let addr = rt.block_on(async {
+        let source = aidocs::ConfigSource { template: Some("testing".into()), ..Default::default() };
+        let (mut cfg, _) = aidocs::Config::load(&source).unwrap();
+        cfg.data_dir = dir.path().join("data");
+        cfg.embedding.model_dir = model_dir();
+        cfg.auth.keys = vec![aidocs::config::ApiKey { name: "reader".into(), sha256: aidocs_http::hash_key(KEY), scopes: vec![aidocs::config::Scope::Search] }];
+        let engine = aidocs::Engine::open(cfg).unwrap();
+        let req = aidocs::IngestRequest { path: docs.clone(), collection: "docs".into(), metadata: Default::default(), base_url: Some(base.into()) };
+        engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = aidocs_http::router(engine);
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap() });
+        addr
+    });
+    let server = format!("http://{addr}");
+    let bin = env!("CARGO_BIN_EXE_aidocs");
+    let page = format!("{base}/venv.html");
+    let seen = client(&["stdio", "0", &page, "--", bin, "mcp", "--server", &server, "--api-key", KEY]);
+    assert_eq!(seen["ok"], true, "{seen}");
+    assert!(!seen["tools"].as_array().unwrap().iter().any(|t| t == "ingest_docs"), "{seen}");
+    let refused = Command::new(bin).args(["mcp", "--server", &server, "--allow-write"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-write needs the local data dir"), "{}", String::from_utf8_lossy(&refused.stderr));
+    drop(rt);
+}

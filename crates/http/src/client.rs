@@ -68,6 +68,18 @@ impl AdminClient {
         decode("POST", path, self.post(path, body).await?)
     }
 
+    /// GET `/seg/seg?k=v`, each path segment and query value percent-encoded, decoded into
+    /// the answer's wire type.
+    pub async fn get_at<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+        let mut url = reqwest::Url::parse(&format!("{}/", self.base)).map_err(|e| Error::InvalidRequest(format!("server URL `{}`: {e}", self.base)))?;
+        url.path_segments_mut().map_err(|()| Error::InvalidRequest(format!("server URL `{}` cannot take a path", self.base)))?.pop_if_empty().extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let path = url.path().to_owned();
+        decode("GET", &path, self.send(self.http.get(url)).await?)
+    }
+
     /// GET a non-JSON answer (a profile): the body's bytes on success.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
         let mut req = self.http.get(format!("{}{path}", self.base));

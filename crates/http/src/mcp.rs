@@ -11,6 +11,7 @@
 //! protocol error.
 
 use crate::auth::Caller;
+use crate::client::AdminClient;
 use aidocs::core::{Filter, FilterField, FilterValue};
 use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use aidocs::jobs::{JobKind, Jobs};
@@ -272,7 +273,12 @@ struct ToolError(String);
 
 impl From<aidocs::Error> for ToolError {
     fn from(e: aidocs::Error) -> Self {
-        Self(format!("{}: {}", e.code().as_str_and_status().0, e.public_message()))
+        let message = match &e {
+            // A server's own answer (already public) or a client-side failure to read it.
+            aidocs::Error::Remote { message, .. } => message.clone(),
+            _ => e.public_message(),
+        };
+        Self(format!("{}: {message}", e.code().as_str_and_status().0))
     }
 }
 
@@ -298,14 +304,29 @@ fn budget(asked: Option<usize>) -> Result<usize, ToolError> {
 /// The MCP server over one engine. Cheap to clone: one per HTTP session or stdio process.
 #[derive(Clone)]
 pub struct DocsServer {
-    engine: Engine,
-    jobs: Jobs,
+    backend: Backend,
     writes: Writes,
+}
+
+/// Where the tools get their answers (closed set).
+#[derive(Clone)]
+enum Backend {
+    /// The engine in this process, and its jobs.
+    Local { engine: Engine, jobs: Jobs },
+    /// A running aidocs-server, through its `/v1` API (read tools only).
+    Remote(std::sync::Arc<AdminClient>),
 }
 
 impl DocsServer {
     pub fn new(engine: Engine, jobs: Jobs, writes: Writes) -> Self {
-        Self { engine, jobs, writes }
+        Self { backend: Backend::Local { engine, jobs }, writes }
+    }
+
+    /// The read tools over a running server's API (`aidocs mcp --server URL`): each call is
+    /// one `/v1` request with the client's key, so the server's scopes, limits and metrics
+    /// apply to it.
+    pub fn remote(client: AdminClient) -> Self {
+        Self { backend: Backend::Remote(std::sync::Arc::new(client)), writes: Writes::Denied }
     }
 
     /// Serve one client on this process's stdin and stdout until it disconnects.
@@ -325,7 +346,13 @@ impl DocsServer {
     }
 
     async fn run(&self, tool: ToolName, raw: Option<rmcp::model::JsonObject>) -> ToolResult {
-        let e = &self.engine;
+        match &self.backend {
+            Backend::Local { engine, jobs } => self.run_local(engine, jobs, tool, raw).await,
+            Backend::Remote(client) => remote::run(client, tool, raw).await,
+        }
+    }
+
+    async fn run_local(&self, e: &Engine, jobs: &Jobs, tool: ToolName, raw: Option<rmcp::model::JsonObject>) -> ToolResult {
         match tool {
             ToolName::SearchDocs => {
                 let a: SearchArgs = args(raw)?;
@@ -384,10 +411,10 @@ impl DocsServer {
                 let r = e.resolve_library(&a.name, a.version.as_deref()).await?;
                 serde_json::to_string_pretty(&r).map_err(|e| ToolError(e.to_string()))
             }
-            ToolName::IngestDocs => self.ingest(args(raw)?),
+            ToolName::IngestDocs => self.ingest(e, jobs, args(raw)?),
             ToolName::JobStatus => {
                 let a: JobArgs = args(raw)?;
-                match self.jobs.get(&a.id).await {
+                match jobs.get(&a.id).await {
                     Ok(Some(v)) => serde_json::to_string_pretty(&v).map_err(|e| ToolError(e.to_string())),
                     Ok(None) => Err(ToolError(format!("not_found: no job `{}`", a.id))),
                     Err(err) => Err(ToolError(format!("unavailable: {err}"))),
@@ -397,7 +424,7 @@ impl DocsServer {
                 let a: LibraryArgs = args(raw)?;
                 let engine = e.clone();
                 let library = a.library.clone();
-                let (id, _) = self.jobs.spawn(JobKind::Sync, Some(a.library), move |p| async move {
+                let (id, _) = jobs.spawn(JobKind::Sync, Some(a.library), move |p| async move {
                     outcome(engine.ingest().sync(&library, p.as_ref()).await)
                 });
                 Ok(format!("started job {id}: re-crawling the web sources of `{}`; follow it with job_status", a_name(&id)))
@@ -418,9 +445,9 @@ impl DocsServer {
         }
     }
 
-    fn ingest(&self, a: IngestArgs) -> ToolResult {
+    fn ingest(&self, engine: &Engine, jobs: &Jobs, a: IngestArgs) -> ToolResult {
         let metadata = aidocs::core::DocMetadata { version: a.version, language: a.language, framework: a.framework, ..Default::default() };
-        let engine = self.engine.clone();
+        let engine = engine.clone();
         let collection = a.library.clone();
         let (id, what) = match (a.path, a.url, a.sitemap) {
             (Some(path), None, None) => {
@@ -430,7 +457,7 @@ impl DocsServer {
                     _ => PathBuf::from(&path),
                 };
                 let req = IngestRequest { path: path.clone(), collection: collection.clone(), metadata, base_url: None };
-                let (id, _) = self.jobs.spawn(JobKind::Ingest, Some(collection), move |p| async move { outcome(engine.ingest().directory(req, p.as_ref()).await) });
+                let (id, _) = jobs.spawn(JobKind::Ingest, Some(collection), move |p| async move { outcome(engine.ingest().directory(req, p.as_ref()).await) });
                 (id, format!("indexing {}", path.display()))
             }
             (None, url, sitemap) if url.is_some() != sitemap.is_some() => {
@@ -442,7 +469,7 @@ impl DocsServer {
                 let source = WebSource { kind, urls: vec![start.clone()], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata };
                 let source = source.validated()?;
                 let req = WebIngestRequest { collection: collection.clone(), source };
-                let (id, _) = self.jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { outcome(engine.ingest().web(req, p.as_ref()).await) });
+                let (id, _) = jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { outcome(engine.ingest().web(req, p.as_ref()).await) });
                 (id, format!("crawling {start}"))
             }
             _ => return Err(bad("give exactly one of the arguments `path`, `url` or `sitemap`")),
@@ -490,12 +517,91 @@ impl ServerHandler for DocsServer {
         } else {
             self.run(tool, request.arguments).await
         };
-        self.engine.metrics().mcp_tool(tool.as_str(), result.is_ok(), started.elapsed().as_secs_f64());
+        if let Backend::Local { engine, .. } = &self.backend {
+            engine.metrics().mcp_tool(tool.as_str(), result.is_ok(), started.elapsed().as_secs_f64());
+        }
         Ok(match result {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
             Err(ToolError(text)) => CallToolResult::error(vec![ContentBlock::text(text)]),
         }
         .into())
+    }
+}
+
+/// The read tools through a running server's `/v1` API.
+mod remote {
+    use super::{NoArgs, PageArgs, ResolveArgs, SearchArgs, SectionArgs, ToolError, ToolName, ToolResult, args, bad, budget};
+    use crate::client::AdminClient;
+    use crate::wire;
+
+    /// What the newest-version line may take of the budget (the server counts the rest).
+    const PREFACE_TOKENS: usize = 64;
+
+    pub(super) async fn run(c: &AdminClient, tool: ToolName, raw: Option<rmcp::model::JsonObject>) -> ToolResult {
+        match tool {
+            ToolName::SearchDocs => {
+                let a: SearchArgs = args(raw)?;
+                let max_tokens = budget(a.max_tokens)?;
+                let limit = a.limit.unwrap_or(10);
+                if !(1..=50).contains(&limit) {
+                    return Err(bad(format!("argument `limit`: {limit} is outside 1..=50")));
+                }
+                let f = a.filters.unwrap_or_default();
+                let mut preface = String::new();
+                let mut version = a.version;
+                // A named library with several versions and none asked for: the newest.
+                if let (None, Some(l)) = (&version, a.library.as_deref().filter(|l| !l.contains(['*', ',']))) {
+                    let r: wire::Resolution = c.get_at(&["v1", "resolve"], &[("name", l.to_owned())]).await?;
+                    if r.available.len() > 1 {
+                        preface = format!("Version {}, the newest indexed of `{l}` ({}); pass `version` for another.\n\n", r.available.last().cloned().unwrap_or_default(), r.available.join(", "));
+                        version = r.available.last().cloned();
+                    }
+                }
+                let mut filter = serde_json::Map::new();
+                for (k, v) in [("version", version), ("language", f.language), ("framework", f.framework), ("doc_type", f.doc_type)] {
+                    if let Some(v) = v {
+                        filter.insert(k.into(), v.into());
+                    }
+                }
+                let body = serde_json::json!({
+                    "query": a.query, "collection": a.library, "limit": limit, "filter": filter, "group_by": "page",
+                    "max_tokens": if preface.is_empty() { max_tokens } else { max_tokens.saturating_sub(PREFACE_TOKENS).max(200) },
+                });
+                let resp: wire::SearchResponse = c.post_as("/v1/search", &body).await?;
+                Ok(preface + &resp.grouped.map(|g| g.text).unwrap_or_default())
+            }
+            ToolName::GetSection => {
+                let a: SectionArgs = args(raw)?;
+                let q: Vec<(&str, String)> = a.library.map(|l| ("library", l)).into_iter().collect();
+                let s: wire::SectionResponse = c.get_at(&["v1", "sections", a.url_or_id.trim()], &q).await?;
+                Ok(aidocs::read::SectionView::from(s).render())
+            }
+            ToolName::GetPage => {
+                let a: PageArgs = args(raw)?;
+                let mut q = vec![("url", a.url.trim().to_owned()), ("max_tokens", budget(a.max_tokens)?.to_string())];
+                q.extend(a.library.map(|l| ("library", l)));
+                q.extend(a.cursor.map(|c| ("cursor", c.to_string())));
+                let p: wire::PageResponse = c.get_at(&["v1", "pages"], &q).await?;
+                Ok(aidocs::read::PageView::from(p).render())
+            }
+            ToolName::ListLibraries => {
+                let _: NoArgs = args(raw)?;
+                let l: wire::Libraries = c.get_at(&["v1", "libraries"], &[]).await?;
+                serde_json::to_string_pretty(&l.libraries).map_err(|e| ToolError(e.to_string()))
+            }
+            ToolName::ResolveLibrary => {
+                let a: ResolveArgs = args(raw)?;
+                let mut q = vec![("name", a.name)];
+                q.extend(a.version.map(|v| ("version", v)));
+                let r: wire::Resolution = c.get_at(&["v1", "resolve"], &q).await?;
+                // The same JSON as the local tool (`version: null` when none matches).
+                serde_json::to_string_pretty(&aidocs::read::Resolution::from(r)).map_err(|e| ToolError(e.to_string()))
+            }
+            // Never listed or reached: a remote backend has no write access.
+            ToolName::IngestDocs | ToolName::JobStatus | ToolName::SyncLibrary | ToolName::RemoveDocs => {
+                Err(ToolError(format!("forbidden: `{}` is not served through `aidocs mcp --server`; use the server's /mcp with an admin key", tool.as_str())))
+            }
+        }
     }
 }
 

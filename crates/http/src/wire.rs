@@ -127,8 +127,8 @@ pub struct Metadata {
     pub doc_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// RFC 3339; set by ingest, ignored in requests.
-    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    /// RFC 3339; set by ingest, ignored in requests (read back by clients of the answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub difficulty_level: Option<i64>,
@@ -858,6 +858,52 @@ pub struct Resolution {
 
 impl From<aidocs::read::Resolution> for Resolution {
     fn from(r: aidocs::read::Resolution) -> Self {
+        Self { library: r.library, version: r.version, available: r.available, requested: r.requested, note: r.note }
+    }
+}
+
+impl From<SectionText> for aidocs::read::SectionText {
+    fn from(s: SectionText) -> Self {
+        Self { id: s.id, url: s.url, heading_path: s.heading_path, text: s.text, score: s.score, truncated: s.truncated }
+    }
+}
+
+impl From<Neighbour> for aidocs::read::Neighbour {
+    fn from(n: Neighbour) -> Self {
+        Self { heading_path: n.heading_path, url: n.url, id: n.id }
+    }
+}
+
+impl From<SectionResponse> for aidocs::read::SectionView {
+    fn from(v: SectionResponse) -> Self {
+        Self {
+            library: v.library,
+            title: v.title,
+            page_url: v.page_url,
+            section: v.section.into(),
+            metadata: v.metadata.into(),
+            previous: v.previous.map(Into::into),
+            next: v.next.map(Into::into),
+        }
+    }
+}
+
+impl From<PageResponse> for aidocs::read::PageView {
+    fn from(v: PageResponse) -> Self {
+        Self {
+            library: v.library,
+            title: v.title,
+            url: v.url,
+            metadata: v.metadata.into(),
+            sections: v.sections.into_iter().map(Into::into).collect(),
+            next_cursor: v.next_cursor,
+            tokens: v.tokens,
+        }
+    }
+}
+
+impl From<Resolution> for aidocs::read::Resolution {
+    fn from(r: Resolution) -> Self {
         Self { library: r.library, version: r.version, available: r.available, requested: r.requested, note: r.note }
     }
 }
