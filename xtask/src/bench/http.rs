@@ -5,6 +5,8 @@
 //!   unchanged re-run (incremental ingest);
 //! - [`sweep`]: `wrk` at 1 to 16 requests in flight, search cache off and on;
 //! - [`hyde`]: per-search latency with HyDE against a real llama.cpp server;
+//! - [`mcp`] (also `cargo xtask bench mcp`): the MCP tool `search_docs` over streamable HTTP
+//!   beside `POST /v1/search` (plain and grouped by page), cache off and on, as ratios;
 //! - [`overload`] (`cargo xtask bench load`): exactly `server.max_concurrent_requests`
 //!   requests in flight (wrk connections plus one probe connection): every answer must be
 //!   2xx. Then four times the measured capacity as a request rate (clients pause between
@@ -312,6 +314,75 @@ pub fn hyde(bin_dir: &Path, data: &Path, llm_url: &str) -> Result<Report> {
     Ok(report)
 }
 
+/// The headers of a stateless MCP `tools/call` (protocol 2026-07-28).
+const MCP_HEADERS: &str = "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: search_docs\r\n";
+
+/// Per-search latency of the MCP tool `search_docs` over streamable HTTP against
+/// `POST /v1/search` (plain, and grouped by page with the same budget), one client, cache
+/// off and on. Each MCP answer is checked: a result, not an error.
+pub fn mcp(bin_dir: &Path, data: &Path) -> Result<Report> {
+    let mut report = Report::new("mcp", "MCP search_docs beside POST /v1/search");
+    let n = count(100);
+    for (cache, label) in [("none", "search cache off"), ("memory", "in-process search cache (questions repeat)")] {
+        let mut env = onnx_env();
+        env.push(("AIDOCS__CACHE__KIND", cache.into()));
+        let server = Server::start(bin_dir, data, &env)?;
+        let mut c = Client::connect(&server.addr)?;
+        let mut t = Table::new(label, &[("p50 ms", 2), ("p95 ms", 2), ("mean response KiB", 1)]).ratio_of(0);
+        for kind in ["POST /v1/search (limit 10)", "POST /v1/search, group_by page, max_tokens 5000", "MCP search_docs (streamable HTTP, max_tokens 5000)"] {
+            eprintln!("bench mcp: {label}: {kind}");
+            let (mut lat, mut bytes) = (Vec::new(), 0usize);
+            for i in 0..n {
+                let q = QUERIES[i % QUERIES.len()];
+                let started = Instant::now();
+                let (status, body) = match kind {
+                    k if k.starts_with("MCP") => {
+                        let call = serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {
+                            "name": "search_docs", "arguments": {"query": q, "limit": 10, "max_tokens": 5000},
+                            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                      "io.modelcontextprotocol/clientInfo": {"name": "xtask-bench", "version": "1"},
+                                      "io.modelcontextprotocol/clientCapabilities": {}}}});
+                        c.post_with("/mcp", MCP_HEADERS, &call.to_string())?
+                    }
+                    k if k.contains("group_by") => c.post("/v1/search", &serde_json::json!({"query": q, "limit": 10, "group_by": "page", "max_tokens": 5000}).to_string())?,
+                    _ => c.post("/v1/search", &search_body(i, false))?,
+                };
+                lat.push(started.elapsed().as_secs_f64() * 1e3);
+                let v: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("{kind}: not JSON"))?;
+                if status != 200 || v.get("error").is_some() || v["result"]["isError"] == true {
+                    bail!("{kind} answered {status}: {}", &body[..body.len().min(300)]);
+                }
+                bytes += body.len();
+            }
+            t.row(kind, &[Some(percentile(&lat, 50.0)), Some(percentile(&lat, 95.0)), Some(bytes as f64 / n as f64 / 1024.0)]);
+        }
+        report.table(t);
+    }
+    report.note(format!(
+        "{n} sequential calls per row by one keep-alive client against a release `aidocs-server` \
+         (ONNX engine, hybrid search, limit 10) on the ingested corpus. The MCP rows are stateless \
+         `tools/call` requests (protocol 2026-07-28, JSON answers) through the same middleware as \
+         `/v1`; `search_docs` groups by page, reads each hit's whole section from the store and \
+         fits the rendered answer to 5,000 tokens, so its extra cost over the plain search is that \
+         work, which the grouped `/v1/search` row shows without MCP."
+    ));
+    Ok(report)
+}
+
+/// Ingest with ONNX into a fresh data dir, then [`mcp`] (`cargo xtask bench mcp`); `bin_dir`
+/// holds the binaries to measure.
+pub fn mcp_only(root: &Path, bin_dir: &Path) -> Result<()> {
+    let work = crate::target_dir().join("bench-mcp");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let data = work.join("data");
+    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    let report = mcp(bin_dir, &data)?;
+    report.write_to(&work)?;
+    eprintln!("bench mcp: report in {}", work.display());
+    Ok(())
+}
+
 /// Ingest with ONNX into a fresh data dir, then [`overload`] (`cargo xtask bench load`).
 pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
     require_wrk()?;
@@ -615,7 +686,12 @@ impl Client {
     }
 
     fn post(&mut self, path: &str, body: &str) -> Result<(u16, String)> {
-        self.exchange(&format!("POST {path} HTTP/1.1\r\nHost: aidocs\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()))
+        self.post_with(path, "", body)
+    }
+
+    /// POST with extra header lines (each ending in `\r\n`).
+    fn post_with(&mut self, path: &str, headers: &str, body: &str) -> Result<(u16, String)> {
+        self.exchange(&format!("POST {path} HTTP/1.1\r\nHost: aidocs\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}", body.len()))
     }
 
     /// Send a request; when the connection turns out closed before any answer, reconnect
