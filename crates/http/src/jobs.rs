@@ -30,7 +30,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Wait {
 }
 
 /// A job's result as the wire has it.
-fn job_outcome<T: serde::Serialize>(r: aidocs::Result<T>) -> JobOutcome {
+pub(crate) fn job_outcome<T: serde::Serialize>(r: aidocs::Result<T>) -> JobOutcome {
     match r {
         Ok(v) => serde_json::to_value(v).map_err(|e| (ErrorCode::Internal, e.to_string())),
         Err(e) => {

@@ -12,6 +12,7 @@
 
 use crate::auth::Caller;
 use crate::client::AdminClient;
+use crate::jobs::job_outcome;
 use aidocs::core::{Filter, FilterField, FilterValue};
 use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use aidocs::jobs::{JobKind, Jobs};
@@ -424,10 +425,10 @@ impl DocsServer {
                 let a: LibraryArgs = args(raw)?;
                 let engine = e.clone();
                 let library = a.library.clone();
-                let (id, _) = jobs.spawn(JobKind::Sync, Some(a.library), move |p| async move {
-                    outcome(engine.ingest().sync(&library, p.as_ref()).await)
+                let (id, _) = jobs.spawn(JobKind::Sync, Some(a.library.clone()), move |p| async move {
+                    job_outcome(engine.ingest().sync(&library, p.as_ref()).await)
                 });
-                Ok(format!("started job {id}: re-crawling the web sources of `{}`; follow it with job_status", a_name(&id)))
+                Ok(format!("started job {id}: re-crawling the web sources of `{}`; follow it with job_status", a.library))
             }
             ToolName::RemoveDocs => {
                 let a: RemoveArgs = args(raw)?;
@@ -457,7 +458,7 @@ impl DocsServer {
                     _ => PathBuf::from(&path),
                 };
                 let req = IngestRequest { path: path.clone(), collection: collection.clone(), metadata, base_url: None };
-                let (id, _) = jobs.spawn(JobKind::Ingest, Some(collection), move |p| async move { outcome(engine.ingest().directory(req, p.as_ref()).await) });
+                let (id, _) = jobs.spawn(JobKind::Ingest, Some(collection), move |p| async move { job_outcome(engine.ingest().directory(req, p.as_ref()).await) });
                 (id, format!("indexing {}", path.display()))
             }
             (None, url, sitemap) if url.is_some() != sitemap.is_some() => {
@@ -469,24 +470,12 @@ impl DocsServer {
                 let source = WebSource { kind, urls: vec![start.clone()], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata };
                 let source = source.validated()?;
                 let req = WebIngestRequest { collection: collection.clone(), source };
-                let (id, _) = jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { outcome(engine.ingest().web(req, p.as_ref()).await) });
+                let (id, _) = jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { job_outcome(engine.ingest().web(req, p.as_ref()).await) });
                 (id, format!("crawling {start}"))
             }
             _ => return Err(bad("give exactly one of the arguments `path`, `url` or `sitemap`")),
         };
         Ok(format!("started job {id}: {what} into `{}`; follow it with job_status", a.library))
-    }
-}
-
-fn a_name(id: &str) -> &str {
-    id
-}
-
-/// A job's outcome as the jobs registry keeps it.
-fn outcome<T: serde::Serialize>(r: aidocs::Result<T>) -> aidocs::jobs::JobOutcome {
-    match r {
-        Ok(v) => serde_json::to_value(v).map_err(|e| (aidocs::ErrorCode::Internal, e.to_string())),
-        Err(e) => Err((e.code(), e.public_message())),
     }
 }
 

@@ -117,6 +117,12 @@ async def check(session, expect_write, page_url):
         assert err and "not_found" in text, text
         err, text = await call(session, "ingest_docs", {"library": "docs"})
         assert err and "path" in text, text
+        # A job started: its message names the library and the job, which job_status knows.
+        err, text = await call(session, "sync_library", {"library": "docs"})
+        assert not err and "`docs`" in text, text
+        job = text.split("started job ", 1)[1].split(":", 1)[0]
+        err, status = await call(session, "job_status", {"id": job})
+        assert not err and json.loads(status)["id"] == job, status
     else:
         assert err and "forbidden" in text, text
         err, text = await call(session, "remove_docs", {"library": "docs"})
