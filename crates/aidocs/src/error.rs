@@ -238,6 +238,7 @@ fn store_code(e: &StoreError) -> ErrorCode {
         StoreError::CollectionNotFound(_) => ErrorCode::CollectionNotFound,
         StoreError::AliasNotFound(_) => ErrorCode::AliasNotFound,
         StoreError::CollectionExists(_) => ErrorCode::CollectionExists,
+        StoreError::Foreign(_) => ErrorCode::Conflict,
         StoreError::InvalidName { .. } => ErrorCode::InvalidName,
         StoreError::DimensionMismatch { .. } => ErrorCode::ModelMismatch,
         StoreError::Locked { .. } => ErrorCode::StoreLocked,

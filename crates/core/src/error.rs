@@ -12,6 +12,10 @@ pub enum StoreError {
     CollectionExists(String),
     #[error("alias `{0}` not found")]
     AliasNotFound(String),
+    /// A collection on a shared store that aidocs did not create: aidocs neither lists nor
+    /// reads nor changes it.
+    #[error("collection `{0}` was not created by aidocs (it lacks the `dense` and `sparse` named vectors); aidocs will not read or change it")]
+    Foreign(String),
     #[error("invalid name `{name}`: {reason}")]
     InvalidName { name: String, reason: String },
     #[error("vector dimension mismatch: collection has {expected}, got {got}")]

@@ -7,16 +7,24 @@
 //! - hybrid (dense + sparse prefetch 100 each, RRF) and hybrid with a keyword filter;
 //! - index build (upsert, then optimize) without and with quantization.
 //!
+//! A second report (`qdrant`) runs the same workload on the real Qdrant server binary
+//! (`aidocs_store::testkit::qdrant_process`, `../shared/tools/qdrant/`) beside the embedded
+//! store's default as the baseline: dense search plain and int8-quantized, hybrid and
+//! filtered hybrid, index build, snapshot size / create / download / restore times, and the
+//! server's memory and disk.
+//!
 //! Criterion times dense, hybrid and filtered hybrid too. `AIDOCS_BENCH_POINTS` changes the
-//! size; `AIDOCS_BENCH_REPORT` collects the report (`cargo xtask bench`).
+//! size; `AIDOCS_BENCH_REPORT` collects the reports (`cargo xtask bench`).
 
 use aidocs_benchkit::{Report, Table, Topics, exact_top_k, mean, percentile, recall, time_ms};
 use aidocs_core::{
     ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode, SparseVector,
     StoreQuery, VectorStore,
 };
+use aidocs_core::NativeSnapshots;
 use aidocs_store::params::{ScalarQuantization, SearchParams};
-use aidocs_store::{EdgeStore, EdgeStoreConfig};
+use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
+use aidocs_store::{EdgeStore, EdgeStoreConfig, QdrantStore, QdrantStoreConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use std::time::Instant;
@@ -35,7 +43,7 @@ fn query(dense: Vec<f32>, rng: &mut StdRng, mode: SearchMode, filter: Filter) ->
 }
 
 /// Upsert `vectors` in 1,000-point batches, then optimize; returns (upsert s, optimize s).
-fn fill(rt: &tokio::runtime::Runtime, store: &EdgeStore, vectors: &[Vec<f32>], rng: &mut StdRng) -> (f64, f64) {
+fn fill(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, vectors: &[Vec<f32>], rng: &mut StdRng) -> (f64, f64) {
     rt.block_on(async {
         store.create_collection(&CollectionSpec { name: "bench".into(), dims: DIMS, properties: Default::default() }).await.unwrap();
         let started = Instant::now();
@@ -64,7 +72,7 @@ fn fill(rt: &tokio::runtime::Runtime, store: &EdgeStore, vectors: &[Vec<f32>], r
 }
 
 /// Latencies (ms) and mean recall@10 of dense queries through `store`.
-fn dense_run(rt: &tokio::runtime::Runtime, store: &EdgeStore, queries: &[Vec<f32>], truth: &[Vec<usize>], rng: &mut StdRng) -> (Vec<f64>, f64) {
+fn dense_run(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, queries: &[Vec<f32>], truth: &[Vec<usize>], rng: &mut StdRng) -> (Vec<f64>, f64) {
     let mut recalls = Vec::with_capacity(queries.len());
     let lat = time_ms(queries.len(), |i| {
         let hits = rt.block_on(store.query("bench", &query(queries[i].clone(), rng, SearchMode::Dense, Filter::default()))).unwrap();
@@ -72,6 +80,141 @@ fn dense_run(rt: &tokio::runtime::Runtime, store: &EdgeStore, queries: &[Vec<f32
         recalls.push(recall(&truth[i], &got));
     });
     (lat, mean(&recalls))
+}
+
+fn query_modes() -> [(&'static str, SearchMode, Filter); 3] {
+    let lang = Filter::default().and(FilterField::Language, FilterValue::Keyword("rust".into()));
+    [("dense", SearchMode::Dense, Filter::default()), ("hybrid", SearchMode::Hybrid, Filter::default()), ("hybrid_filter", SearchMode::Hybrid, lang)]
+}
+
+fn mode_label(name: &str) -> &'static str {
+    match name {
+        "dense" => "dense",
+        "hybrid" => "hybrid: dense + sparse prefetch 100 each, RRF k 60",
+        _ => "hybrid + keyword filter (`language`, 1 in 5 points)",
+    }
+}
+
+/// Latencies (ms) of one query mode through `store`.
+fn mode_run(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, queries: &[Vec<f32>], mode: SearchMode, filter: &Filter, rng: &mut StdRng) -> Vec<f64> {
+    time_ms(queries.len(), |i| {
+        rt.block_on(store.query("bench", &query(queries[i].clone(), rng, mode, filter.clone()))).unwrap();
+    })
+}
+
+/// Bytes under `dir`, recursively.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Resident memory of a process in MiB (`VmRSS`).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// The same workload on the real Qdrant server binary, with the embedded store's default
+/// dense search (`embedded_lat`) as the baseline of the same run.
+fn real_server(
+    rt: &tokio::runtime::Runtime,
+    vectors: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    truth: &[Vec<usize>],
+    embedded_lat: &[f64],
+    cases: &[(&'static str, SearchMode, Filter)],
+    rng: &mut StdRng,
+) {
+    let n = vectors.len();
+    let mut servers = Vec::new();
+    let mut stores = Vec::new();
+    let mut build = Vec::new();
+    for quantized in [false, true] {
+        let q = rt.block_on(QdrantProcess::start(ProcessOptions::default())).expect("the Qdrant server binary starts");
+        let mut cfg = QdrantStoreConfig::new(q.first().grpc_url());
+        cfg.rest_url = Some(q.first().rest_url());
+        cfg.collection.quantization = quantized.then(ScalarQuantization::default);
+        cfg.optimize_wait = std::time::Duration::from_secs(1800);
+        let store = rt.block_on(QdrantStore::connect(cfg)).expect("connect");
+        build.push(fill(rt, &store, vectors, rng));
+        servers.push(q);
+        stores.push(store);
+    }
+    let with = |s: &QdrantStore, f: &dyn Fn(&mut SearchParams)| {
+        let mut cfg = s.config().clone();
+        f(&mut cfg.search);
+        QdrantStore::new(cfg).unwrap()
+    };
+    let mut report = Report::new("qdrant", &format!("Real Qdrant server: the store workload at {n} points"));
+    report.note(format!(
+        "The workload of the store report, on the Qdrant 1.19.0 server binary of `../shared/tools/qdrant/` \
+         (one node on loopback, gRPC, one collection per setting, its own process each), beside the embedded \
+         store's default dense search of the same run as the baseline. That binary is built at optimisation \
+         level 1 without LTO (see its SOURCE.md), so its latencies are upper bounds for an official release \
+         build; ratios within the Qdrant rows compare like with like. Latency includes the gRPC round trip."
+    ));
+    let mut t = Table::new("Dense search: latency and recall by setting", &[("p50 ms", 3), ("p95 ms", 3), ("recall@10", 4)]).ratio_of(1);
+    t.row("embedded store, `hnsw_ef` 128 (its default; recall in the store report)", &[Some(percentile(embedded_lat, 50.0)), Some(percentile(embedded_lat, 95.0)), None]);
+    for ef in [64u64, 128] {
+        let (lat, r) = dense_run(rt, &with(&stores[0], &|p| p.hnsw_ef = Some(ef)), queries, truth, rng);
+        t.values(format!("Qdrant server, no quantization, `hnsw_ef` {ef}"), &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    }
+    let (lat, r) = dense_run(rt, &stores[1], queries, truth, rng);
+    t.values("Qdrant server, int8, rescore, oversampling 2, `hnsw_ef` 128 (its default)", &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    let (lat, r) = dense_run(rt, &with(&stores[1], &|p| p.rescore = false), queries, truth, rng);
+    t.values("Qdrant server, int8, no rescore, `hnsw_ef` 128", &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    report.table(t);
+    report.sample("qdrant_dense_default_ms", "ms", lat);
+
+    let mut t = Table::new("Query modes on the server (int8, default search settings)", &[("p50 ms", 3), ("p95 ms", 3)]).ratio_of(1);
+    for (name, mode, filter) in cases {
+        let lat = mode_run(rt, &stores[1], queries, *mode, filter, rng);
+        t.values(mode_label(name), &[percentile(&lat, 50.0), percentile(&lat, 95.0)]);
+    }
+    report.table(t);
+
+    let mut t = Table::new("Index build on the server (1,000-point upsert batches with `wait`; then until green)", &[("upsert s", 1), ("optimize s", 1), ("points/s", 0)])
+        .ratio_of(1);
+    for ((up, opt), label) in build.iter().zip(["no quantization", "int8 quantization"]) {
+        t.values(label, &[*up, *opt, n as f64 / (up + opt)]);
+    }
+    report.table(t);
+
+    // Native snapshot of the default (int8) collection: create, download, recover into a new
+    // collection on the same server.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.snapshot");
+    let store = &stores[1];
+    let started = Instant::now();
+    let snap = rt.block_on(store.create_snapshot("bench")).unwrap();
+    let create = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let bytes = rt.block_on(store.download_snapshot("bench", &snap, &file)).unwrap();
+    let download = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    rt.block_on(store.recover_snapshot("bench_restored", &file)).unwrap();
+    let recover = started.elapsed().as_secs_f64();
+    assert_eq!(rt.block_on(store.count("bench_restored", &Filter::default())).unwrap(), n, "the restored collection is whole");
+    let mut t = Table::new("Native snapshot of the int8 collection", &[("MiB", 1), ("create s", 2), ("download s", 2), ("recover s", 2)]);
+    t.values(format!("{n} points"), &[bytes as f64 / 1048576.0, create, download, recover]);
+    report.table(t);
+
+    let mut t = Table::new("Server resources after the runs above", &[("RSS MiB", 0), ("storage MiB", 0)]);
+    for (q, label) in servers.iter().zip(["no quantization (one collection)", "int8 (the collection and its restored copy)"]) {
+        let node = q.first();
+        t.values(label, &[node.pid().map_or(0.0, rss_mib), dir_bytes(&node.dir().join("storage")) as f64 / 1048576.0]);
+    }
+    report.table(t);
+    report.finish().unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -129,19 +272,11 @@ fn bench(c: &mut Criterion) {
     report.sample("store_dense_hnsw_ms", "ms", default_lat.clone());
     report.sample("store_exact_bruteforce_ms", "ms", brute.clone());
 
-    let lang = Filter::default().and(FilterField::Language, FilterValue::Keyword("rust".into()));
-    let cases = [("dense", SearchMode::Dense, Filter::default()), ("hybrid", SearchMode::Hybrid, Filter::default()), ("hybrid_filter", SearchMode::Hybrid, lang)];
+    let cases = query_modes();
     let mut t = Table::new("Query modes (default settings)", &[("p50 ms", 3), ("p95 ms", 3)]).ratio_of(1);
     for (name, mode, filter) in &cases {
-        let lat = time_ms(QUERIES, |i| {
-            rt.block_on(store.query("bench", &query(queries[i].clone(), &mut rng, *mode, filter.clone()))).unwrap();
-        });
-        let label = match *name {
-            "dense" => "dense",
-            "hybrid" => "hybrid: dense + sparse prefetch 100 each, RRF k 60",
-            _ => "hybrid + keyword filter (`language`, 1 in 5 points)",
-        };
-        t.values(label, &[percentile(&lat, 50.0), percentile(&lat, 95.0)]);
+        let lat = mode_run(&rt, &store, &queries, *mode, filter, &mut rng);
+        t.values(mode_label(name), &[percentile(&lat, 50.0), percentile(&lat, 95.0)]);
     }
     report.table(t);
     let mut t = Table::new("Index build (1,000-point upsert batches, each flushed; then optimize)", &[("upsert s", 1), ("optimize s", 1), ("points/s", 0)]).ratio_of(1);
@@ -170,6 +305,7 @@ fn bench(c: &mut Criterion) {
     }
     report.table(t);
     report.finish().unwrap();
+    real_server(&rt, &vectors, &queries, &truth, &default_lat, &cases, &mut rng);
 
     let mut g = c.benchmark_group(format!("store_{n}"));
     for (name, mode, filter) in cases {

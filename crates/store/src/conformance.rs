@@ -202,6 +202,12 @@ pub async fn aliases(store: &dyn VectorStore, prefix: &str) {
     assert!(store.list_aliases().await.unwrap().contains(&(alias.clone(), green.clone())));
     assert_eq!(store.collection_info(&green).await.unwrap().aliases, vec![alias.clone()]);
     assert!(matches!(store.set_alias(&blue, &green).await, Err(StoreError::CollectionExists(_))), "alias may not shadow a collection");
+    assert!(matches!(store.set_alias(&format!("{prefix}_other"), &alias).await, Err(StoreError::CollectionNotFound(_))), "an alias of an alias");
+    assert!(matches!(store.create_collection(&spec(&alias)).await, Err(StoreError::CollectionExists(_))), "a collection may not shadow an alias");
+    // Deleting by the alias' name deletes nothing: not the alias, not the collection behind it.
+    assert!(matches!(store.delete_collection(&alias).await, Err(StoreError::CollectionNotFound(_))));
+    assert_eq!(store.count(&green, &Filter::default()).await.unwrap(), 2);
+    assert_eq!(store.resolve(&alias).await.unwrap(), green);
     store.delete_alias(&alias).await.unwrap();
     assert!(matches!(store.resolve(&alias).await, Err(StoreError::CollectionNotFound(_))));
     assert!(matches!(store.delete_alias(&alias).await, Err(StoreError::AliasNotFound(_))));

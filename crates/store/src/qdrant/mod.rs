@@ -276,6 +276,9 @@ impl QdrantStore {
                 )));
             }
         }
+        // A real Qdrant answers its health check without credentials: ask for something that
+        // needs them, so a missing or wrong key is found here rather than at the first search.
+        self.aliases().await?;
         *self.inner.server_version.lock().unwrap() = Some(reply.version.clone());
         Ok(reply.version)
     }
@@ -289,7 +292,8 @@ impl QdrantStore {
         &self.inner.cfg
     }
 
-    /// Whether `name` is a collection (not an alias).
+    /// Qdrant's own "collection exists" answer, which is also true for an alias name on a
+    /// real server: use [`Self::kind_of`] to tell the two apart.
     async fn exists(&self, name: &str) -> Result<bool, StoreError> {
         let req = pb::CollectionExistsRequest { collection_name: name.to_owned() };
         let r = self.inner.call("collection exists", name, |c| {
@@ -297,6 +301,28 @@ impl QdrantStore {
             async move { c.collections.clone().collection_exists(req).await }
         });
         Ok(r.await?.result.is_some_and(|r| r.exists))
+    }
+
+    /// What `name` is on the server. Aliases are asked first, because a real Qdrant's
+    /// "collection exists" answers true for an alias name as well.
+    async fn kind_of(&self, name: &str) -> Result<NameKind, StoreError> {
+        if let Some((_, target)) = self.aliases().await?.into_iter().find(|(a, _)| a == name) {
+            return Ok(NameKind::Alias(target));
+        }
+        Ok(if self.exists(name).await? { NameKind::Collection } else { NameKind::Missing })
+    }
+
+    /// `name` as a collection aidocs made: `CollectionNotFound` for an alias or nothing,
+    /// `Foreign` for a collection without aidocs' named vectors.
+    async fn own_collection(&self, name: &str) -> Result<pb::CollectionInfo, StoreError> {
+        if self.kind_of(name).await? != NameKind::Collection {
+            return Err(StoreError::CollectionNotFound(name.to_owned()));
+        }
+        let info = self.info_raw(name).await?;
+        if !made_by_aidocs(&info) {
+            return Err(StoreError::Foreign(name.to_owned()));
+        }
+        Ok(info)
     }
 
     async fn aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -439,6 +465,26 @@ fn with_payload(on: bool) -> pb::WithPayloadSelector {
 
 fn with_vectors(on: bool) -> pb::WithVectorsSelector {
     pb::WithVectorsSelector { selector_options: Some(with_vectors_selector::SelectorOptions::Enable(on)) }
+}
+
+/// What a name is on the server (Qdrant keeps collections and aliases in one namespace).
+#[derive(Debug, PartialEq, Eq)]
+enum NameKind {
+    Collection,
+    Alias(String),
+    Missing,
+}
+
+/// Whether a collection has the named vectors aidocs creates (`dense` and `sparse`); any
+/// other collection on a shared server belongs to someone else.
+fn made_by_aidocs(info: &pb::CollectionInfo) -> bool {
+    let params = info.config.as_ref().and_then(|c| c.params.as_ref());
+    let dense = matches!(
+        params.and_then(|p| p.vectors_config.as_ref()).and_then(|v| v.config.as_ref()),
+        Some(vectors_config::Config::ParamsMap(m)) if m.map.contains_key(DENSE)
+    );
+    let sparse = params.and_then(|p| p.sparse_vectors_config.as_ref()).is_some_and(|s| s.map.contains_key(SPARSE));
+    dense && sparse
 }
 
 fn dense_dims(info: &pb::CollectionInfo) -> Result<usize, StoreError> {
@@ -584,9 +630,9 @@ impl VectorStore for QdrantStore {
     }
 
     async fn delete_collection(&self, name: &str) -> Result<(), StoreError> {
-        if !self.exists(name).await? {
-            return Err(StoreError::CollectionNotFound(name.to_owned()));
-        }
+        // Never an alias (Qdrant would delete the collection behind it) nor a collection
+        // aidocs did not make (a shared server's other tenants).
+        self.own_collection(name).await?;
         // Qdrant drops the collection's aliases with it.
         let req = pb::DeleteCollection { collection_name: name.to_owned(), ..Default::default() };
         self.inner
@@ -609,6 +655,8 @@ impl VectorStore for QdrantStore {
                 Ok(i) => out.push(i),
                 // Deleted between the list and the info.
                 Err(StoreError::CollectionNotFound(_)) => {}
+                // A shared server's other collections are not aidocs' to list.
+                Err(StoreError::Foreign(n)) => tracing::debug!(collection = %n, "skipping a collection aidocs did not create"),
                 Err(e) => return Err(e),
             }
         }
@@ -618,6 +666,9 @@ impl VectorStore for QdrantStore {
     async fn collection_info(&self, name: &str) -> Result<CollectionInfo, StoreError> {
         let collection = self.resolve(name).await?;
         let info = self.info_raw(&collection).await?;
+        if !made_by_aidocs(&info) {
+            return Err(StoreError::Foreign(collection));
+        }
         let dims = dense_dims(&info)?;
         let mut properties = BTreeMap::new();
         let mut created_at = info
@@ -652,26 +703,21 @@ impl VectorStore for QdrantStore {
     }
 
     async fn resolve(&self, name: &str) -> Result<String, StoreError> {
-        if self.exists(name).await? {
-            return Ok(name.to_owned());
+        match self.kind_of(name).await? {
+            NameKind::Collection => Ok(name.to_owned()),
+            NameKind::Alias(target) => Ok(target),
+            NameKind::Missing => Err(StoreError::CollectionNotFound(name.to_owned())),
         }
-        self.aliases()
-            .await?
-            .into_iter()
-            .find(|(a, _)| a == name)
-            .map(|(_, c)| c)
-            .ok_or_else(|| StoreError::CollectionNotFound(name.to_owned()))
     }
 
     async fn set_alias(&self, alias: &str, collection: &str) -> Result<(), StoreError> {
         crate::edge::validate_name(alias)?;
-        if !self.exists(collection).await? {
-            return Err(StoreError::CollectionNotFound(collection.to_owned()));
-        }
-        if self.exists(alias).await? {
-            return Err(StoreError::CollectionExists(alias.to_owned()));
-        }
-        let exists = self.aliases().await?.iter().any(|(a, _)| a == alias);
+        self.own_collection(collection).await?;
+        let exists = match self.kind_of(alias).await? {
+            NameKind::Collection => return Err(StoreError::CollectionExists(alias.to_owned())),
+            NameKind::Alias(_) => true,
+            NameKind::Missing => false,
+        };
         let req = pb::ChangeAliases { actions: switch_actions(alias, collection, exists), timeout: None };
         self.inner
             .call("update aliases", alias, |c| {

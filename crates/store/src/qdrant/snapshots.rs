@@ -119,20 +119,30 @@ impl NativeSnapshots for QdrantStore {
     }
 
     /// Recover `collection` on the server from a snapshot file (uploaded; the collection is
-    /// created or replaced with the snapshot's data and config).
+    /// created or replaced with the snapshot's data and config). A real Qdrant keeps the
+    /// uploaded file among the collection's snapshots, so it is uploaded under a name of its
+    /// own and deleted once the recovery is over, whatever its outcome.
     async fn recover_snapshot(&self, collection: &str, file: &Path) -> Result<(), StoreError> {
         crate::edge::validate_name(collection)?;
         // Streamed from disk: snapshots can be far larger than memory.
         let io = |source| StoreError::Io { path: file.display().to_string(), source };
         let f = tokio::fs::File::open(file).await.map_err(io)?;
         let len = f.metadata().await.map_err(io)?.len();
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "snapshot".into());
-        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(f), len).file_name(name);
+        let upload = format!("aidocs-restore-{}.snapshot", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"));
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(f), len).file_name(upload.clone());
         let form = reqwest::multipart::Form::new().part("snapshot", part);
         let url = format!("{}/collections/{collection}/snapshots/upload?wait=true&priority=snapshot", self.rest_url());
-        let resp = self.rest(self.inner.http.post(&url)).multipart(form).send().await.map_err(|e| backend(format!("POST {url}: {e}")))?;
-        http_ok("POST", &url, resp).await?;
+        let sent = self.rest(self.inner.http.post(&url)).multipart(form).send().await.map_err(|e| backend(format!("POST {url}: {e}")));
+        let outcome = match sent {
+            Ok(resp) => http_ok("POST", &url, resp).await.map(drop),
+            Err(e) => Err(e),
+        };
         self.inner.dims.lock().unwrap().clear();
-        Ok(())
+        if self.list_snapshots(collection).await.is_ok_and(|l| l.iter().any(|s| s.name == upload))
+            && let Err(e) = self.delete_snapshot(collection, &upload).await
+        {
+            tracing::warn!(collection, snapshot = %upload, error = %e, "could not delete the uploaded snapshot from the Qdrant server");
+        }
+        outcome
     }
 }

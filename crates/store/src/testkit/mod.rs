@@ -1,7 +1,9 @@
 //! Fault injection for tests (feature `testkit`): [`FaultyStore`] wraps any store and, on
 //! demand, fails queries on one collection, fails upserts after a number of successful
 //! ones, or slows full scans (a large collection, in effect); it counts `optimize` calls. [`qdrant_server`]: a Qdrant
-//! gRPC + REST test server over the embedded engine, for the `QdrantStore` tests.
+//! gRPC + REST stand-in over the embedded engine, for the `QdrantStore` tests that need fault
+//! injection or its call log. [`qdrant_process`]: the real Qdrant server binary, one node or a
+//! cluster, for everything else.
 
 use aidocs_core::{CollectionInfo, CollectionSpec, Filter, Point, PointPage, ScoredChunk, StoreError, StoreQuery, StoredPoint, VectorStore};
 use async_trait::async_trait;
@@ -145,4 +147,5 @@ pub async fn all_points(store: &dyn VectorStore, collection: &str) -> Result<Vec
     }
 }
 
+pub mod qdrant_process;
 pub mod qdrant_server;

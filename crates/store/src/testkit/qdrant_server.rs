@@ -282,6 +282,9 @@ service!(collections_server::Collections {
                 vectors_config: Some(pb::VectorsConfig {
                     config: Some(vectors_config::Config::ParamsMap(pb::VectorParamsMap { map: HashMap::from([(convert::DENSE.into(), dense)]) })),
                 }),
+                sparse_vectors_config: Some(pb::SparseVectorConfig {
+                    map: HashMap::from([(convert::SPARSE.into(), pb::SparseVectorParams { modifier: Some(pb::Modifier::Idf as i32), index: None })]),
+                }),
                 ..Default::default()
             }),
             metadata,
@@ -370,7 +373,9 @@ service!(collections_server::Collections {
     async fn collection_exists(&self, req: Request<pb::CollectionExistsRequest>) -> Result<Response<pb::CollectionExistsResponse>, Status> {
         self.enter("collection_exists", &req)?;
         let name = req.into_inner().collection_name;
-        let exists = self.store.list_collections().await.map_err(status)?.iter().any(|c| c.name == name);
+        // As a real Qdrant answers: true for a collection and for an alias name.
+        let exists = self.store.list_collections().await.map_err(status)?.iter().any(|c| c.name == name)
+            || self.store.list_aliases().await.map_err(status)?.iter().any(|(a, _)| *a == name);
         Ok(Response::new(pb::CollectionExistsResponse { result: Some(pb::CollectionExists { exists }), time: 0.0 }))
     }
 } unsupported {
