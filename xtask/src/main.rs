@@ -262,15 +262,38 @@ fn ci(root: &Path) -> Result<()> {
     let started = Instant::now();
     models(root)?;
     mcp_client()?;
+    let qdrant = qdrant_binary(root)?;
     let llm = LlmServer::start(root)?;
     // One build configuration only: `--all-targets` would build qdrant-edge a second time.
     // The fuzz suites' bounded CI run: a fixed seed, so CI is repeatable; `cargo xtask fuzz`
     // explores with fresh seeds and many more cases.
-    run(cargo().args(["test", "--workspace", "--locked"]).env("AIDOCS_LLM_URL", &llm.url).env("PROPTEST_RNG_SEED", "17"))?;
+    run(cargo()
+        .args(["test", "--workspace", "--locked"])
+        .env("AIDOCS_LLM_URL", &llm.url)
+        .env("AIDOCS_QDRANT_BIN", &qdrant)
+        .env("PROPTEST_RNG_SEED", "17"))?;
     drop(llm);
     bench::smoke()?;
     eprintln!("xtask ci: all green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The real Qdrant server the store, engine and cluster tests start (`$AIDOCS_QDRANT_BIN`, else
+/// `../shared/tools/qdrant/qdrant`): found and answering `--version` with 1.19, or CI stops
+/// here saying so.
+fn qdrant_binary(root: &Path) -> Result<PathBuf> {
+    let bin = std::env::var_os("AIDOCS_QDRANT_BIN")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| [root.join("../shared/tools/qdrant/qdrant"), PathBuf::from("/work/shared/tools/qdrant/qdrant")].into_iter().find(|p| p.is_file()))
+        .context("no Qdrant server binary: the real-server tests need ../shared/tools/qdrant/qdrant or AIDOCS_QDRANT_BIN")?;
+    let out = Command::new(&bin).arg("--version").output().with_context(|| format!("running {} --version", bin.display()))?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !version.starts_with("qdrant 1.19") {
+        bail!("{} says `{version}`; the tests expect Qdrant 1.19", bin.display());
+    }
+    eprintln!("xtask ci: real Qdrant server: {} ({version})", bin.display());
+    Ok(bin)
 }
 
 /// The long fuzz run: every `fuzz` test target with `PROPTEST_CASES` cases per property

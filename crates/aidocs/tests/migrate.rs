@@ -72,21 +72,21 @@ async fn interrupted_migration_resumes_from_its_checkpoint_and_verifies() {
     assert!(err.contains("ghost"), "{err}");
 }
 
-/// Embedded -> Qdrant (a Qdrant gRPC server; the store testkit's server over a second
-/// embedded engine) -> embedded again: identical points both ways, alias switched on the
-/// Qdrant side, searches agree.
+/// Embedded -> Qdrant (the real server binary, `aidocs_store::testkit::qdrant_process`) ->
+/// embedded again: bit-exact points both ways, alias switched on the Qdrant side, searches
+/// agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_embedded_to_qdrant_and_back() {
-    use aidocs_store::testkit::qdrant_server::{QdrantTestServer, ServerOptions};
+    use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
     let dir = tempfile::tempdir().unwrap();
     let from = EdgeStore::open(EdgeStoreConfig::new(dir.path().join("a"))).unwrap();
     let props = BTreeMap::from([("embedding_model".to_owned(), "m".to_owned())]);
     from.create_collection(&CollectionSpec { name: "docs".into(), dims: 8, properties: props }).await.unwrap();
     from.upsert("docs", (0..1200).map(point).collect()).await.unwrap();
     from.set_alias("live", "docs").await.unwrap();
-    let server = QdrantTestServer::start(EdgeStore::open(EdgeStoreConfig::new(dir.path().join("q"))).unwrap(), ServerOptions::default()).await.unwrap();
-    let mut qcfg = aidocs_store::QdrantStoreConfig::new(&server.grpc_url);
-    qcfg.rest_url = Some(server.rest_url.clone());
+    let server = QdrantProcess::start(ProcessOptions::default()).await.expect("the Qdrant server binary starts");
+    let mut qcfg = aidocs_store::QdrantStoreConfig::new(server.first().grpc_url());
+    qcfg.rest_url = Some(server.first().rest_url());
     let qdrant = aidocs_store::QdrantStore::connect(qcfg).await.unwrap();
     let opts = |checkpoints: &str| MigrateOptions {
         collection: "docs".into(),

@@ -5,7 +5,7 @@
 
 use aidocs_backup::{BackupError, BackupSettings, Backups, NoValidation, Repository, RestoreOptions, is_native_id};
 use aidocs_core::{ChunkPayload, CollectionSpec, Point, SparseVector, VectorStore};
-use aidocs_store::testkit::qdrant_server::{QdrantTestServer, ServerOptions};
+use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
 use aidocs_store::{EdgeStore, EdgeStoreConfig, QdrantStore, QdrantStoreConfig};
 use std::sync::Arc;
 
@@ -23,9 +23,9 @@ fn point(n: u128) -> Point {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_backup_restores_the_same_points_and_refuses_a_damaged_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let server = QdrantTestServer::start(EdgeStore::open(EdgeStoreConfig::new(dir.path().join("q"))).unwrap(), ServerOptions::default()).await.unwrap();
-    let mut cfg = QdrantStoreConfig::new(&server.grpc_url);
-    cfg.rest_url = Some(server.rest_url.clone());
+    let server = QdrantProcess::start(ProcessOptions::default()).await.expect("the Qdrant server binary starts");
+    let mut cfg = QdrantStoreConfig::new(server.first().grpc_url());
+    cfg.rest_url = Some(server.first().rest_url());
     let store = Arc::new(QdrantStore::connect(cfg).await.unwrap());
     store.create_collection(&CollectionSpec { name: "docs_v1".into(), dims: 4, properties: [("embedding_model".to_owned(), "m".to_owned())].into() }).await.unwrap();
     let pts: Vec<Point> = (0..300).map(point).collect();
@@ -38,7 +38,7 @@ async fn native_backup_restores_the_same_points_and_refuses_a_damaged_snapshot()
     let report = backups.create_native("docs").await.unwrap();
     assert!(is_native_id(&report.id), "{}", report.id);
     assert_eq!(report.points, 300);
-    assert!(server.calls().iter().any(|c| c == "delete_snapshot"), "the server-side snapshot is removed once copied");
+    assert!(store.list_snapshots("docs_v1").await.unwrap().is_empty(), "the server-side snapshot is removed once copied");
     let listed = backups.list_native(Some("docs")).await.unwrap();
     assert_eq!(listed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [report.id.as_str()]);
     assert_eq!((listed[0].source.as_str(), listed[0].properties["embedding_model"].as_str()), ("docs_v1", "m"));

@@ -106,26 +106,27 @@ async fn scheduled_runs_fall_back_to_full_then_go_incremental_and_apply_retentio
     assert_eq!(list.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [first[0].id.as_str(), second[0].id.as_str(), third[0].id.as_str()], "the chain is kept whole");
 }
 
-/// The whole engine on `vector_store.kind = "qdrant"` (the store testkit's Qdrant server):
+/// The whole engine on `vector_store.kind = "qdrant"` (the real Qdrant server binary):
 /// the startup check, ingest and search through config alone, then a native backup and
 /// restore through the admin API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_runs_on_a_qdrant_server_and_takes_native_backups() {
-    use aidocs_store::testkit::qdrant_server::{QdrantTestServer, ServerOptions};
+    use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
     let dir = tempfile::tempdir().unwrap();
-    let edge = aidocs_store::EdgeStore::open(aidocs_store::EdgeStoreConfig::new(dir.path().join("qdrant"))).unwrap();
-    let server = QdrantTestServer::start(edge, ServerOptions { api_key: Some("k3y".into()), ..Default::default() }).await.unwrap();
+    let server = QdrantProcess::start(ProcessOptions { api_key: Some("k3y".into()) }).await.expect("the Qdrant server binary starts");
     let mut cfg = common::config(&dir.path().join("data"));
     cfg.vector_store.kind = aidocs::config::StoreKind::Qdrant;
-    cfg.vector_store.url = server.grpc_url.clone();
-    cfg.vector_store.rest_url = Some(server.rest_url.clone());
+    cfg.vector_store.url = server.first().grpc_url();
+    cfg.vector_store.rest_url = Some(server.first().rest_url());
     cfg.vector_store.api_key = Some("k3y".into());
     cfg.backup.validate_queries = vec!["install the server".into()];
     cfg.validate().unwrap();
     let engine = Engine::open(cfg.clone()).unwrap();
-    assert!(engine.store().check().await.unwrap().starts_with("qdrant 1.20.0 at http://127.0.0.1:"));
+    assert!(engine.store().check().await.unwrap().starts_with("qdrant 1.19.0 at http://127.0.0.1:"));
     ingest(&engine, dir.path(), &[("install.md", "# Install\n\nInstall the server with the package manager, then start it.\n"), ("usage.md", "# Usage\n\nQuery the index over HTTP.\n")]).await;
-    assert!(server.calls().iter().any(|c| c == "upsert"), "points went to the Qdrant server");
+    let docs = engine.store().resolve("docs").await.unwrap();
+    let on_server = server.rest_get(0, &format!("/collections/{docs}")).await.unwrap();
+    assert_eq!(on_server["result"]["points_count"], 2, "points went to the Qdrant server: {on_server}");
     let hits = engine.search(aidocs::SearchRequest::new("how do I install the server")).await.unwrap().hits;
     assert_eq!(hits[0].title, "Install");
 

@@ -1,6 +1,7 @@
 //! Canary rollouts through the HTTP API with real searches and a controllable clock:
 //! promotion through stages, rollback on injected errors, hold on no data, pause/resume,
-//! a restart in the middle. Blue-green under continuous load on a real socket.
+//! a restart in the middle. Blue-green under continuous load on a real socket. Promotion and
+//! blue-green also run on a real Qdrant server (the store testkit's `qdrant_process`).
 
 #[path = "../../aidocs/tests/common/mod.rs"]
 mod common;
@@ -10,6 +11,7 @@ use aidocs::rollout::Rollouts;
 use aidocs::{Engine, IngestRequest};
 use aidocs_rollout::canary::Decision;
 use aidocs_rollout::{WallClock, bucket};
+use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
@@ -45,7 +47,15 @@ const V2: &[(&str, &str)] = &[
 ];
 
 fn open(dir: &std::path::Path, clock: &TestClock) -> Engine {
-    let cfg = common::config(&dir.join("data"));
+    open_on(dir, clock, None)
+}
+
+/// An engine on the embedded store, or on a real Qdrant server when one is given.
+fn open_on(dir: &std::path::Path, clock: &TestClock, qdrant: Option<&QdrantProcess>) -> Engine {
+    let mut cfg = common::config(&dir.join("data"));
+    if let Some(q) = qdrant {
+        common::on_qdrant(&mut cfg, q);
+    }
     let rollouts = Rollouts::open(&cfg).unwrap().with_clock(Arc::new(clock.clone()));
     Engine::open(cfg).unwrap().with_rollouts(rollouts)
 }
@@ -58,8 +68,12 @@ async fn ingest(engine: &Engine, dir: &std::path::Path, name: &str, files: &[(&s
 
 /// An engine at clock 0 with collections `docs_v1` and `docs_v2`, alias `docs` -> v1.
 async fn two_builds(dir: &std::path::Path, clock: &TestClock) -> Engine {
+    two_builds_on(dir, clock, None).await
+}
+
+async fn two_builds_on(dir: &std::path::Path, clock: &TestClock, qdrant: Option<&QdrantProcess>) -> Engine {
     clock.set_s(0);
-    let engine = open(dir, clock);
+    let engine = open_on(dir, clock, qdrant);
     ingest(&engine, dir, "docs_v1", V1).await;
     ingest(&engine, dir, "docs_v2", V2).await;
     engine.store().set_alias("docs", "docs_v1").await.unwrap();
@@ -103,9 +117,19 @@ async fn wait_for_canary_requests(app: &axum::Router, id: &str, n: u64) -> Value
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_promotes_through_stages_on_real_traffic_and_routing_is_sticky() {
+    canary_promotes_through_stages(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_promotes_through_stages_on_a_real_qdrant_server() {
+    let q = QdrantProcess::start(ProcessOptions::default()).await.expect("the Qdrant server binary starts");
+    canary_promotes_through_stages(Some(&q)).await;
+}
+
+async fn canary_promotes_through_stages(qdrant: Option<&QdrantProcess>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
-    let engine = two_builds(dir.path(), &clock).await;
+    let engine = two_builds_on(dir.path(), &clock, qdrant).await;
     let app = aidocs_http::router(engine.clone());
 
     let (status, _, c) = call(&app, post("/v1/admin/canaries", json!({"id": "c1", "alias": "docs", "collection": "docs_v2", "stages": stages(10, 60_000.0)}))).await;
@@ -293,10 +317,21 @@ fn load_loop(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_under_load_has_no_failed_or_empty_answers_and_cleans_up_blue() {
+    blue_green_under_load(None).await;
+}
+
+/// The same on a real Qdrant server: the alias switch is Qdrant's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_under_load_on_a_real_qdrant_server() {
+    let q = QdrantProcess::start(ProcessOptions::default()).await.expect("the Qdrant server binary starts");
+    blue_green_under_load(Some(&q)).await;
+}
+
+async fn blue_green_under_load(qdrant: Option<&QdrantProcess>) {
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::default();
     clock.set_s(0);
-    let engine = open(dir.path(), &clock);
+    let engine = open_on(dir.path(), &clock, qdrant);
     let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
     common::write_tree(&v1, V1);
     common::write_tree(&v2, V2);

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
 const ORDER: &[&str] = &[
-    "embed", "store", "chunking", "ingest", "cache", "http", "hyde", "mcp", "overload", "profile",
+    "embed", "store", "qdrant", "chunking", "ingest", "cache", "http", "hyde", "mcp", "overload", "profile",
     "backup", "crawl",
 ];
 
@@ -99,7 +99,7 @@ pub fn smoke() -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     crate::run(crate::cargo().args(["test", "--workspace", "--locked", "--bench", "*"]).env("AIDOCS_BENCH_POINTS", "2000").env(REPORT_DIR_ENV, &out))?;
     let suites: Vec<String> = collect(&out)?.into_iter().map(|r| r.suite).collect();
-    let want = ["embed", "store", "chunking", "cache", "backup", "crawl"];
+    let want = ["embed", "store", "qdrant", "chunking", "cache", "backup", "crawl"];
     if suites != want {
         bail!("bench smoke run: expected reports {want:?}, got {suites:?} in {}", out.display());
     }

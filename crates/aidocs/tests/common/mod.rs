@@ -33,6 +33,14 @@ pub fn config(data_dir: &Path) -> Config {
     cfg
 }
 
+/// Point `cfg` at a real Qdrant server started by the store's testkit (its first node).
+pub fn on_qdrant(cfg: &mut Config, q: &aidocs_store::testkit::qdrant_process::QdrantProcess) {
+    cfg.vector_store.kind = aidocs::config::StoreKind::Qdrant;
+    cfg.vector_store.url = q.first().grpc_url();
+    cfg.vector_store.rest_url = Some(q.first().rest_url());
+    cfg.vector_store.api_key = q.api_key.clone();
+}
+
 pub fn engine(data_dir: &Path) -> Engine {
     Engine::open(config(data_dir)).expect("engine opens")
 }
