@@ -152,6 +152,7 @@ fn real_server(
     let with = |s: &QdrantStore, f: &dyn Fn(&mut SearchParams)| {
         let mut cfg = s.config().clone();
         f(&mut cfg.search);
+        let _in_runtime = rt.enter();
         QdrantStore::new(cfg).unwrap()
     };
     let mut report = Report::new("qdrant", &format!("Real Qdrant server: the store workload at {n} points"));
