@@ -339,6 +339,18 @@ impl Engine {
     async fn search_federated(&self, req: SearchRequest, targets: Targets, started: Instant) -> Result<SearchResponse> {
         let (_, limit, mode) = self.validate(&req)?;
         let label = req.collection.clone().unwrap_or_default();
+        let max = self.cfg.search.max_collections;
+        let too_many = |n: usize, what: &str| {
+            Error::InvalidRequest(format!(
+                "{what} {n} collections; one search may span at most {max} (search.max_collections): name the libraries to search"
+            ))
+        };
+        if let Targets::These(list) = &targets
+            && list.len() > max
+        {
+            // Refused before a single store call: a long list costs one lookup per name.
+            return Err(too_many(list.len(), "`collection` lists"));
+        }
         let names: Vec<String> = match targets {
             Targets::All => {
                 let mut ok = Vec::new();
@@ -346,6 +358,9 @@ impl Engine {
                     if self.check_model(&c.name).await.is_ok() {
                         ok.push(c.name);
                     }
+                }
+                if ok.len() > max {
+                    return Err(too_many(ok.len(), "`*` spans"));
                 }
                 ok
             }

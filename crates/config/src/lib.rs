@@ -230,6 +230,9 @@ impl Config {
         if self.search.max_filter_values == 0 {
             return bad("search.max_filter_values must be positive");
         }
+        if self.search.max_collections == 0 {
+            return bad("search.max_collections must be positive");
+        }
         if let Some(k) = self.auth.keys.iter().find(|k| k.sha256.len() != 64 || !k.sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
             return bad(&format!("auth.keys `{}`: sha256 must be 64 hex characters (aidocs auth hash-key KEY)", k.name));
         }

@@ -619,6 +619,8 @@ pub struct SearchSettings {
     pub max_query_chars: usize,
     /// Most values in one filter (list items counted one by one).
     pub max_filter_values: usize,
+    /// Most collections one search may span (a list, or `*`).
+    pub max_collections: usize,
 }
 
 /// Vector store backend (closed set).
@@ -910,6 +912,7 @@ impl Default for SearchSettings {
             snippet_chars: 300,
             max_query_chars: 2000,
             max_filter_values: 64,
+            max_collections: 16,
         }
     }
 }

@@ -125,4 +125,17 @@ async fn search_across_libraries_finds_what_only_one_holds() {
         let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": bad}))).await;
         assert!(code.is_client_error(), "{body}");
     }
+    // A search spans at most `search.max_collections` (16): a longer list is refused before
+    // any lookup, and so is a `*` that covers more.
+    let many: Vec<String> = (0..17).map(|i| format!("lib{i}")).collect();
+    let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": many}))).await;
+    assert_eq!((code.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("lists 17 collections") && body["error"]["message"].as_str().unwrap().contains("search.max_collections"), "{body}");
+    drop(app);
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.search.max_collections = 1;
+    let app = aidocs_http::router(aidocs::Engine::open(cfg).unwrap());
+    let (code, body) = call(&app, "POST", "/v1/search", Some(json!({"query": question, "collection": "*"}))).await;
+    assert_eq!(code.as_u16(), 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`*` spans 2 collections"), "{body}");
 }
