@@ -128,3 +128,68 @@ async fn mcp_inspector_cli_lists_the_tools_and_searches() {
     let text = called["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("venv.html") && text.contains("id: "), "{text}");
 }
+
+/// `/mcp` under hostile input: JSON nested far past any parser's limit, a body past the
+/// server's size limit, and clients that hang up mid-request or mid-answer. Each gets a
+/// 4xx (or nothing, when the client is gone), and the server keeps answering tool calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_mcp_requests_get_4xx_and_the_server_keeps_serving() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    common::write_tree(&docs, &[("install.md", "# Install\n\nInstall the server with cargo.\n")]);
+    let engine = aidocs::Engine::open(common::config(&dir.path().join("data"))).unwrap();
+    let req = aidocs::IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None };
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
+    let app = aidocs_http::router(engine);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap() });
+    let url = format!("http://{addr}/mcp");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let post = |body: String| http.post(&url).header("accept", "application/json, text/event-stream").header("content-type", "application/json").body(body).send();
+    let search = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "search_docs", "arguments": {"query": "install the server", "library": "docs"}}})
+    .to_string();
+    let still_serving = || async {
+        let r = post(search.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let text = r.text().await.unwrap();
+        assert!(text.contains("install.md"), "{text}");
+    };
+    still_serving().await;
+
+    // Arguments nested 100,000 deep.
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"search_docs","arguments":{{"query":{}1{}}}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let r = post(deep).await.unwrap();
+    assert!(r.status().is_client_error(), "deep nesting: {}", r.status());
+    // A 40 MB body.
+    let huge = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"search_docs","arguments":{{"query":"{}"}}}}}}"#, "a".repeat(40 << 20));
+    let r = post(huge).await.unwrap();
+    assert!(r.status().is_client_error(), "huge body: {}", r.status());
+    // Not JSON at all, and JSON that is not JSON-RPC.
+    for junk in ["{", "[]", "{\"jsonrpc\":\"2.0\"}", "null"] {
+        let r = post(junk.to_owned()).await.unwrap();
+        assert!(r.status().is_client_error(), "{junk}: {}", r.status());
+    }
+    // A client that sends half its body and hangs up, and one that hangs up before reading
+    // the answer.
+    for cut in [true, false] {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let body = if cut { &search[..search.len() / 2] } else { search.as_str() };
+        let len = search.len();
+        write!(s, "POST /mcp HTTP/1.1\r\nHost: x\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n{body}").unwrap();
+        drop(s);
+    }
+    still_serving().await;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+}
