@@ -380,6 +380,36 @@ fn migrate_copies_a_collection_between_data_dirs() {
     fails_with(&aidocs(&a, &["migrate", "--from", a.to_str().unwrap(), "--to", b.to_str().unwrap(), "--collection", "docs"]), "already exists");
 }
 
+/// `aidocs migrate` from a data dir to a real Qdrant server (named by a config file) and
+/// back to another data dir: every copy answers the same search.
+#[test]
+fn migrate_moves_a_collection_to_a_real_qdrant_server_and_back() {
+    use aidocs_store::testkit::qdrant_process::{ProcessOptions, QdrantProcess};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let q = rt.block_on(QdrantProcess::start(ProcessOptions::default())).expect("the Qdrant server binary starts");
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, c) = (tmp.path().join("a"), tmp.path().join("c"));
+    let docs = tmp.path().join("docs");
+    write(&docs, &[("install.md", "# Install\n\nInstall the server with cargo.\n"), ("tracing.md", "# Tracing\n\nExport spans over OTLP.\n")]);
+    ok(&aidocs(&a, &["ingest", docs.to_str().unwrap(), "--collection", "docs"]));
+    let server = tmp.path().join("qdrant.toml");
+    let (grpc, rest) = (q.first().grpc_url(), q.first().rest_url());
+    std::fs::write(&server, format!("[vector_store]\nkind = \"qdrant\"\nurl = \"{grpc}\"\nrest_url = \"{rest}\"\n")).unwrap();
+    let (a_s, c_s, server_s) = (a.to_str().unwrap(), c.to_str().unwrap(), server.to_str().unwrap());
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&aidocs(&a, &["migrate", "--from", a_s, "--to", server_s, "--collection", "docs", "--alias", "live"]))).unwrap();
+    assert_eq!(report["points"].as_u64(), Some(2), "{report}");
+    let search = |data: &Path, config: Option<&str>| -> serde_json::Value {
+        let mut args = config.map(|c| vec!["--config", c]).unwrap_or_default();
+        args.extend(["search", "export spans", "--collection", "live", "--json"]);
+        serde_json::from_str(&ok(&aidocs(data, &args))).unwrap()
+    };
+    assert_eq!(search(&a, Some(server_s))["hits"][0]["path"], "tracing.md", "from the Qdrant server");
+    ok(&aidocs(&a, &["migrate", "--from", server_s, "--to", c_s, "--collection", "live", "--into", "docs", "--alias", "live"]));
+    assert_eq!(search(&c, None)["hits"][0]["path"], "tracing.md", "back in a data dir");
+    fails_with(&aidocs(&a, &["migrate", "--from", a_s, "--to", server_s, "--collection", "docs"]), "already exists");
+}
+
 #[test]
 fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
     use aidocs::config::{ApiKey, Scope};

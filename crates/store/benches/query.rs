@@ -149,6 +149,11 @@ fn real_server(
         servers.push(q);
         stores.push(store);
     }
+    // Each server answers the query set once before anything is timed (its first queries
+    // after an index build load the index).
+    for store in &stores {
+        mode_run(rt, store, queries, SearchMode::Hybrid, &Filter::default(), rng);
+    }
     let with = |s: &QdrantStore, f: &dyn Fn(&mut SearchParams)| {
         let mut cfg = s.config().clone();
         f(&mut cfg.search);
