@@ -127,21 +127,15 @@ async fn search_on_a_real_qdrant_server_matches_the_embedded_store() {
 /// without a successful answer, slowest answer).
 fn search_loop(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Vec<String>, u64, Duration, Duration)> {
     std::thread::spawn(move || {
-        use std::io::{Read, Write};
         let (mut n, mut failures, mut empty) = (0u64, Vec::new(), 0u64);
         let (mut last_ok, mut stall, mut slowest) = (Instant::now(), Duration::ZERO, Duration::ZERO);
         while !stop.load(Ordering::SeqCst) {
             let q = QUESTIONS[n as usize % QUESTIONS.len()];
             let body = json!({"query": q, "collection": "docs", "limit": 5}).to_string();
             let started = Instant::now();
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-            let mut resp = String::new();
-            s.read_to_string(&mut resp).unwrap();
+            let (status, json) = common::post_json(addr, "/v1/search", &body);
             n += 1;
             slowest = slowest.max(started.elapsed());
-            let status = resp.split_whitespace().nth(1).unwrap_or("?").to_owned();
-            let json: Value = resp.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
             if status != "200" {
                 failures.push(format!("{status}: {json}"));
                 continue;

@@ -288,17 +288,11 @@ async fn a_restart_mid_canary_resumes_it() {
 /// failures, empty result sets, collections seen in order of first appearance).
 fn load_loop(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, Vec<String>, u64, Vec<String>)> {
     std::thread::spawn(move || {
-        use std::io::{Read, Write};
         let (mut n, mut failures, mut empty, mut seen) = (0u64, Vec::new(), 0u64, Vec::<String>::new());
         while !stop.load(Ordering::SeqCst) {
             let body = r#"{"query": "install the server", "collection": "docs", "limit": 3}"#;
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "POST /v1/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-            let mut resp = String::new();
-            s.read_to_string(&mut resp).unwrap();
+            let (status, json) = common::post_json(addr, "/v1/search", body);
             n += 1;
-            let status = resp.split_whitespace().nth(1).unwrap_or("?").to_owned();
-            let json: Value = resp.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
             if status != "200" {
                 failures.push(format!("{status}: {json}"));
                 continue;

@@ -41,6 +41,19 @@ pub fn on_qdrant(cfg: &mut Config, q: &aidocs_store::testkit::qdrant_process::Qd
     cfg.vector_store.api_key = q.api_key.clone();
 }
 
+/// POST a JSON `body` to `path` on a server over a fresh blocking connection (what a load
+/// loop on its own thread sends): (status code as text, JSON body or `null`).
+pub fn post_json(addr: std::net::SocketAddr, path: &str, body: &str) -> (String, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status = resp.split_whitespace().nth(1).unwrap_or("?").to_owned();
+    let json = resp.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
 pub fn engine(data_dir: &Path) -> Engine {
     Engine::open(config(data_dir)).expect("engine opens")
 }
