@@ -198,6 +198,10 @@ pub struct Library {
     /// The newest `last_updated` of its pages (RFC 3339), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<String>,
+    /// When a crawl of its web sources last finished (RFC 3339): `aidocs sync` or an
+    /// ingest of a URL. None for a library built from directories only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced: Option<String>,
 }
 
 /// What `resolve_library` found.
@@ -627,6 +631,7 @@ impl Engine {
             }
             let mut versions: Vec<String> = versions.into_iter().collect();
             versions.sort_by_key(|v| version_key(v));
+            let last_synced = self.ingest().last_crawled(&c.name)?;
             out.push(Library {
                 aliases: aliases.iter().filter(|(_, target)| **target == c.name).map(|(a, _)| a.clone()).collect(),
                 name: c.name,
@@ -635,6 +640,7 @@ impl Engine {
                 chunks: points.len(),
                 sources: sources.into_iter().take(20).collect(),
                 last_updated: last,
+                last_synced,
             });
         }
         Ok(out)

@@ -114,7 +114,7 @@ impl ToolName {
             ),
             Self::ListLibraries => (
                 "List every library (documentation collection) this server holds: its aliases, the versions indexed, page and chunk \
-                 counts, where its documents came from and when they were last updated. Use it to pick `library` and `version`.",
+                 counts, where its documents came from, when they were last updated and when its web sources were last re-crawled. Use it to pick `library` and `version`.",
                 schema_for_input::<NoArgs>(),
             ),
             Self::ResolveLibrary => (

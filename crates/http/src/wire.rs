@@ -812,6 +812,9 @@ pub struct Library {
     pub sources: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<String>,
+    /// When a crawl of its web sources last finished (RFC 3339); absent for directories only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced: Option<String>,
 }
 
 /// `GET /v1/libraries`.
@@ -825,7 +828,7 @@ impl From<Vec<aidocs::read::Library>> for Libraries {
         Self {
             libraries: v
                 .into_iter()
-                .map(|l| Library { name: l.name, aliases: l.aliases, versions: l.versions, pages: l.pages, chunks: l.chunks, sources: l.sources, last_updated: l.last_updated })
+                .map(|l| Library { name: l.name, aliases: l.aliases, versions: l.versions, pages: l.pages, chunks: l.chunks, sources: l.sources, last_updated: l.last_updated, last_synced: l.last_synced })
                 .collect(),
         }
     }

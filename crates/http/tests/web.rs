@@ -112,6 +112,17 @@ async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
     assert_eq!((reports[0].documents_deleted, reports[0].points_deleted), (1, 1), "{:?}", reports[0]);
     assert_ne!(top_path(&engine, "legacy importer deprecated flags").await, "/docs/old.html", "gone after the second miss");
     assert_eq!(engine.ingest().web_sources("web").unwrap().len(), 1);
+    // The library says when its sources were last crawled; a directory-only one does not.
+    let synced = engine.ingest().last_crawled("web").unwrap().expect("crawled");
+    assert!(chrono::DateTime::parse_from_rfc3339(&synced).is_ok(), "{synced}");
+    let docs = dir.path().join("dir-docs");
+    common::write_tree(&docs, &[("a.md", "# A\n\nText.\n")]);
+    let req = aidocs::IngestRequest { path: docs, collection: "local".into(), metadata: Default::default(), base_url: None };
+    engine.ingest().directory(req, &NoProgress).await.unwrap();
+    let libs = engine.libraries().await.unwrap();
+    let lib = |n: &str| libs.iter().find(|l| l.name == n).unwrap().clone();
+    assert_eq!(lib("web").last_synced.as_deref(), Some(synced.as_str()));
+    assert_eq!(lib("local").last_synced, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

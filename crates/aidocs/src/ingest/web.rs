@@ -83,6 +83,9 @@ struct PageRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Registry {
     sources: Vec<WebSource>,
+    /// When a crawl of one of the sources last finished without error (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_crawled: Option<String>,
     /// Requested (normalised) URL -> record.
     pages: BTreeMap<String, PageRecord>,
 }
@@ -165,6 +168,12 @@ impl IngestService {
         Ok(self.load_registry(collection)?.sources)
     }
 
+    /// When a crawl of `collection`'s web sources (an ingest of a URL, or `sync`) last
+    /// finished without error; `None` when it has none or none finished.
+    pub fn last_crawled(&self, collection: &str) -> Result<Option<String>> {
+        Ok(self.load_registry(collection)?.last_crawled)
+    }
+
     fn crawl_config(&self, source: &WebSource) -> CrawlConfig {
         let c = &self.engine.config().crawl;
         let mut allow = c.allow_hosts.clone();
@@ -202,6 +211,9 @@ impl IngestService {
             }
         };
         let report = self.crawl_source(&collection, &mut reg, index, progress).await;
+        if report.is_ok() {
+            reg.last_crawled = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
         // The registry is saved even after a failure: validators of pages written so far
         // stay true.
         self.save_registry(&collection, &reg)?;
@@ -220,6 +232,9 @@ impl IngestService {
         let mut reports = Vec::new();
         for i in 0..reg.sources.len() {
             let r = self.crawl_source(&collection, &mut reg, i, progress).await;
+            if r.is_ok() {
+                reg.last_crawled = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
             self.save_registry(&collection, &reg)?;
             reports.push(r?);
         }
