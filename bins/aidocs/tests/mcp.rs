@@ -104,12 +104,14 @@ fn libraries_resolve_show_and_grouped_search_from_the_cli() {
     assert!(!bad.status.success(), "--max-tokens needs --group-by");
 }
 
-/// `aidocs mcp --server URL --api-key KEY`: the read tools served from a running server's
-/// `/v1` API (here an in-process server with auth on), driven by the Python SDK over stdio;
-/// the write tools are not listed and `--allow-write` is refused.
+/// `aidocs mcp --server URL --api-key KEY`: the tools served from a running server's `/v1`
+/// API (here an in-process server with auth on), driven by the Python SDK over stdio. A
+/// reader sees the read tools only; with `--allow-write` and an admin key the write tools run
+/// through the admin API; with `--allow-write` and a reader's key the server refuses them.
 #[test]
 fn python_sdk_client_over_stdio_in_front_of_a_running_server() {
     const KEY: &str = "mcp-remote-reader-key-0123456789";
+    const ADMIN: &str = "mcp-remote-admin-key-0123456789a";
     let dir = tempfile::tempdir().unwrap();
     let docs = dir.path().join("docs");
     std::fs::create_dir_all(&docs).unwrap();
@@ -123,7 +125,10 @@ fn python_sdk_client_over_stdio_in_front_of_a_running_server() {
         let (mut cfg, _) = aidocs::Config::load(&source).unwrap();
         cfg.data_dir = dir.path().join("data");
         cfg.embedding.model_dir = model_dir();
-        cfg.auth.keys = vec![aidocs::config::ApiKey { name: "reader".into(), sha256: aidocs_http::hash_key(KEY), scopes: vec![aidocs::config::Scope::Search] }];
+        cfg.auth.keys = vec![
+            aidocs::config::ApiKey { name: "reader".into(), sha256: aidocs_http::hash_key(KEY), scopes: vec![aidocs::config::Scope::Search] },
+            aidocs::config::ApiKey { name: "ops".into(), sha256: aidocs_http::hash_key(ADMIN), scopes: vec![aidocs::config::Scope::Admin] },
+        ];
         let engine = aidocs::Engine::open(cfg).unwrap();
         let req = aidocs::IngestRequest { path: docs.clone(), collection: "docs".into(), metadata: Default::default(), base_url: Some(base.into()) };
         engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
@@ -139,8 +144,51 @@ fn python_sdk_client_over_stdio_in_front_of_a_running_server() {
     let seen = client(&["stdio", "0", &page, "--", bin, "mcp", "--server", &server, "--api-key", KEY]);
     assert_eq!(seen["ok"], true, "{seen}");
     assert!(!seen["tools"].as_array().unwrap().iter().any(|t| t == "ingest_docs"), "{seen}");
-    let refused = Command::new(bin).args(["mcp", "--server", &server, "--allow-write"]).output().unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--allow-write needs the local data dir"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let writer = client(&["stdio", "1", &page, "--", bin, "mcp", "--server", &server, "--api-key", ADMIN, "--allow-write"]);
+    assert_eq!(writer["ok"], true, "{writer}");
+    // The write tools listed to a reader's key: the server refuses each call (403).
+    let err = remote_call(&server, KEY, "remove_docs", serde_json::json!({"library": "docs"}));
+    assert!(err.contains("forbidden"), "{err}");
+    let still = remote_call(&server, ADMIN, "list_libraries", serde_json::json!({}));
+    assert!(still.contains("\"docs\""), "nothing was removed: {still}");
+    let removed = remote_call(&server, ADMIN, "remove_docs", serde_json::json!({"library": "docs"}));
+    assert!(removed.contains("removed library `docs`"), "{removed}");
+    let gone = remote_call(&server, ADMIN, "list_libraries", serde_json::json!({}));
+    assert!(!gone.contains("\"docs\""), "{gone}");
     drop(rt);
+}
+
+/// One tool call through `aidocs mcp --server URL --api-key KEY --allow-write`, spoken as
+/// newline-delimited JSON-RPC on the child's stdio: the text of the tool's result (errors
+/// included, prefixed with their code).
+fn remote_call(server: &str, key: &str, tool: &str, arguments: serde_json::Value) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .args(["mcp", "--server", server, "--api-key", key, "--allow-write"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let init = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    for m in [init, initialized, call] {
+        writeln!(stdin, "{m}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let mut answer = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["id"] == 2 {
+            answer = Some(v["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned());
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    answer.expect("an answer to the tool call")
 }

@@ -71,13 +71,31 @@ impl AdminClient {
     /// GET `/seg/seg?k=v`, each path segment and query value percent-encoded, decoded into
     /// the answer's wire type.
     pub async fn get_at<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+        let url = self.url_at(segments, query)?;
+        let path = url.path().to_owned();
+        decode("GET", &path, self.send(self.http.get(url)).await?)
+    }
+
+    /// DELETE `/seg/seg`, each segment percent-encoded, decoded into the answer's wire type.
+    pub async fn delete_at<T: serde::de::DeserializeOwned>(&self, segments: &[&str]) -> Result<T> {
+        let url = self.url_at(segments, &[])?;
+        let path = url.path().to_owned();
+        decode("DELETE", &path, self.send(self.http.delete(url)).await?)
+    }
+
+    /// POST with `?wait=false`: a long operation answers at once with its job (`{"job":
+    /// {"id", ...}}`) instead of being followed to its end.
+    pub async fn start(&self, path: &str, body: &impl serde::Serialize) -> Result<Value> {
+        self.send(self.http.post(format!("{}{path}?wait=false", self.base)).json(body)).await
+    }
+
+    fn url_at(&self, segments: &[&str], query: &[(&str, String)]) -> Result<reqwest::Url> {
         let mut url = reqwest::Url::parse(&format!("{}/", self.base)).map_err(|e| Error::InvalidRequest(format!("server URL `{}`: {e}", self.base)))?;
         url.path_segments_mut().map_err(|()| Error::InvalidRequest(format!("server URL `{}` cannot take a path", self.base)))?.pop_if_empty().extend(segments);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let path = url.path().to_owned();
-        decode("GET", &path, self.send(self.http.get(url)).await?)
+        Ok(url)
     }
 
     /// GET a non-JSON answer (a profile): the body's bytes on success.

@@ -314,7 +314,7 @@ pub struct DocsServer {
 enum Backend {
     /// The engine in this process, and its jobs.
     Local { engine: Engine, jobs: Jobs },
-    /// A running aidocs-server, through its `/v1` API (read tools only).
+    /// A running aidocs-server, through its `/v1` API.
     Remote(std::sync::Arc<AdminClient>),
 }
 
@@ -323,11 +323,12 @@ impl DocsServer {
         Self { backend: Backend::Local { engine, jobs }, writes }
     }
 
-    /// The read tools over a running server's API (`aidocs mcp --server URL`): each call is
-    /// one `/v1` request with the client's key, so the server's scopes, limits and metrics
-    /// apply to it.
-    pub fn remote(client: AdminClient) -> Self {
-        Self { backend: Backend::Remote(std::sync::Arc::new(client)), writes: Writes::Denied }
+    /// The tools over a running server's API (`aidocs mcp --server URL`): each call is one
+    /// `/v1` request with the client's key, so the server's scopes, limits and metrics apply
+    /// to it. With `writes` other than `Denied` the write tools are listed too; the server
+    /// still refuses them to a key without the admin scope.
+    pub fn remote(client: AdminClient, writes: Writes) -> Self {
+        Self { backend: Backend::Remote(std::sync::Arc::new(client)), writes }
     }
 
     /// Serve one client on this process's stdin and stdout until it disconnects.
@@ -519,12 +520,21 @@ impl ServerHandler for DocsServer {
 
 /// The read tools through a running server's `/v1` API.
 mod remote {
-    use super::{NoArgs, PageArgs, ResolveArgs, SearchArgs, SectionArgs, ToolError, ToolName, ToolResult, args, bad, budget};
+    use super::{IngestArgs, JobArgs, LibraryArgs, NoArgs, PageArgs, RemoveArgs, ResolveArgs, SearchArgs, SectionArgs, ToolError, ToolName, ToolResult, args, bad, budget};
     use crate::client::AdminClient;
     use crate::wire;
 
     /// What the newest-version line may take of the budget (the server counts the rest).
     const PREFACE_TOKENS: usize = 64;
+
+    /// The text of a job started on the server, as the local tools word it.
+    fn started(job: &serde_json::Value, what: &str) -> ToolResult {
+        match job["job"]["id"].as_str() {
+            Some(id) => Ok(format!("started job {id}: {what}; follow it with job_status")),
+            // A server that answered with the finished report instead.
+            None => Ok(format!("done: {what}: {job}")),
+        }
+    }
 
     pub(super) async fn run(c: &AdminClient, tool: ToolName, raw: Option<rmcp::model::JsonObject>) -> ToolResult {
         match tool {
@@ -586,9 +596,40 @@ mod remote {
                 // The same JSON as the local tool (`version: null` when none matches).
                 serde_json::to_string_pretty(&aidocs::read::Resolution::from(r)).map_err(|e| ToolError(e.to_string()))
             }
-            // Never listed or reached: a remote backend has no write access.
-            ToolName::IngestDocs | ToolName::JobStatus | ToolName::SyncLibrary | ToolName::RemoveDocs => {
-                Err(ToolError(format!("forbidden: `{}` is not served through `aidocs mcp --server`; use the server's /mcp with an admin key", tool.as_str())))
+            // Write tools (listed only with `--allow-write`): the admin API, so the server's own
+            // checks apply: the admin scope of the key, `ingest.allowed_roots`, crawl limits.
+            ToolName::IngestDocs => {
+                let a: IngestArgs = args(raw)?;
+                let what = a.path.clone().or(a.url.clone()).or(a.sitemap.clone()).unwrap_or_default();
+                let body = serde_json::json!({
+                    "collection": a.library, "path": a.path, "url": a.url, "sitemap": a.sitemap,
+                    "metadata": {"version": a.version, "language": a.language, "framework": a.framework},
+                });
+                let job = c.start("/v1/documents", &body).await?;
+                started(&job, &format!("indexing {what} into `{}`", a.library))
+            }
+            ToolName::JobStatus => {
+                let a: JobArgs = args(raw)?;
+                let job: serde_json::Value = c.get_at(&["v1", "admin", "jobs", &a.id], &[]).await?;
+                serde_json::to_string_pretty(&job).map_err(|e| ToolError(e.to_string()))
+            }
+            ToolName::SyncLibrary => {
+                let a: LibraryArgs = args(raw)?;
+                let job = c.start("/v1/admin/sync", &serde_json::json!({"collection": a.library})).await?;
+                started(&job, &format!("re-crawling the web sources of `{}`", a.library))
+            }
+            ToolName::RemoveDocs => {
+                let a: RemoveArgs = args(raw)?;
+                match a.version {
+                    Some(v) => {
+                        let r: wire::Removed = c.delete_at(&["v1", "admin", "collections", &a.library, "versions", &v]).await?;
+                        Ok(format!("removed version {v} of `{}`: {} chunks", a.library, r.chunks.unwrap_or(0)))
+                    }
+                    None => {
+                        let _: wire::Removed = c.delete_at(&["v1", "admin", "collections", &a.library]).await?;
+                        Ok(format!("removed library `{}`", a.library))
+                    }
+                }
             }
         }
     }

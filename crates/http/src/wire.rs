@@ -817,6 +817,17 @@ pub struct Library {
     pub last_synced: Option<String>,
 }
 
+/// The answer of `DELETE /v1/admin/collections/{name}` (and `.../versions/{version}`, which
+/// also says how many chunks went).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Removed {
+    pub collection: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<usize>,
+}
+
 /// `GET /v1/libraries`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Libraries {

@@ -50,6 +50,8 @@ const SURFACE: &[(&str, &str, Option<&str>)] = &[
     ("post", "/v1/admin/backups/drill", Some("admin")),
     ("post", "/v1/admin/backups/{id}/verify", Some("admin")),
     ("post", "/v1/admin/backups/{id}/restore", Some("admin")),
+    ("delete", "/v1/admin/collections/{name}", Some("admin")),
+    ("delete", "/v1/admin/collections/{name}/versions/{version}", Some("admin")),
     ("get", "/v1/admin/jobs", Some("admin")),
     ("get", "/v1/admin/jobs/{id}", Some("admin")),
     ("post", "/v1/admin/jobs/{id}/cancel", Some("admin")),

@@ -139,3 +139,33 @@ async fn search_across_libraries_finds_what_only_one_holds() {
     assert_eq!(code.as_u16(), 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("`*` spans 2 collections"), "{body}");
 }
+
+/// Removing a version, then a library, through the admin API (what `remove_docs` does
+/// through `aidocs mcp --server`): the other version stays; an alias' name or an unknown
+/// collection is a 404 that deletes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_libraries_are_removed_through_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(&dir.path().join("data"));
+    for (version, text) in [("1.0", "Install with the old installer."), ("2.0", "Install with the new installer.")] {
+        let root = dir.path().join(version);
+        common::write_tree(&root, &[("install.md", &format!("# Install\n\n{text}\n"))]);
+        let metadata = aidocs::core::DocMetadata { version: Some(version.into()), ..Default::default() };
+        let req = aidocs::IngestRequest { path: root, collection: "docs".into(), metadata, base_url: None };
+        engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
+    }
+    engine.store().set_alias("live", "docs").await.unwrap();
+    let app = aidocs_http::router(engine.clone());
+    let (code, r) = call(&app, "DELETE", "/v1/admin/collections/docs/versions/1.0", None).await;
+    assert_eq!((code.as_u16(), r["chunks"].as_u64(), r["version"].as_str()), (200, Some(1), Some("1.0")), "{r}");
+    assert_eq!(*engine.versions("docs").await.unwrap(), ["2.0"]);
+    let (code, r) = call(&app, "DELETE", "/v1/admin/collections/live", None).await;
+    assert_eq!((code.as_u16(), r["error"]["code"].as_str()), (404, Some("collection_not_found")), "by an alias' name: {r}");
+    let (code, r) = call(&app, "DELETE", "/v1/admin/collections/nope/versions/1.0", None).await;
+    assert_eq!(code.as_u16(), 404, "{r}");
+    assert_eq!(engine.store().resolve("live").await.unwrap(), "docs", "nothing deleted");
+    let (code, r) = call(&app, "DELETE", "/v1/admin/collections/docs", None).await;
+    assert_eq!((code.as_u16(), r["collection"].as_str()), (200, Some("docs")), "{r}");
+    let (code, _) = call(&app, "GET", "/v1/collections/docs", None).await;
+    assert_eq!(code.as_u16(), 404);
+}

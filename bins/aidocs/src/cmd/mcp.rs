@@ -1,7 +1,7 @@
 //! `aidocs mcp`: the MCP server on stdio, for a coding agent that starts it as a child
 //! process (Claude Code, Cursor, VS Code, Codex). Serves the data dir of the local config
-//! (read-only unless `--allow-write`), or with `--server URL` the read tools of a running
-//! server. Logs go to stderr: stdout is the protocol.
+//! (read-only unless `--allow-write`), or with `--server URL` the tools of a running server
+//! through its API (the write tools with `--allow-write` and an admin key). Logs go to stderr: stdout is the protocol.
 
 use super::{Ctx, RemoteArgs, open_engine};
 use aidocs::jobs::Jobs;
@@ -13,22 +13,20 @@ pub struct Args {
     /// sync_library, remove_docs).
     #[arg(long)]
     allow_write: bool,
-    /// Serve the read tools from a running aidocs-server (its /v1 API, with `--api-key` /
+    /// Serve the tools from a running aidocs-server (its /v1 API, with `--api-key` /
     /// `AIDOCS_API_KEY`) instead of the local data dir.
     #[command(flatten)]
     remote: RemoteArgs,
 }
 
 pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let writes = if args.allow_write { Writes::Allowed } else { Writes::Denied };
     if let Some(client) = args.remote.client()? {
-        if args.allow_write {
-            anyhow::bail!("--allow-write needs the local data dir: with --server, connect the agent to the server's /mcp with an admin key for the write tools");
-        }
-        eprintln!("aidocs mcp: serving on stdio, read tools from {}", args.remote.server.as_deref().unwrap_or_default());
-        return Ok(DocsServer::remote(client).serve_stdio().await?);
+        let tools = if args.allow_write { "read and write tools (the key needs the admin scope to write)" } else { "read tools" };
+        eprintln!("aidocs mcp: serving on stdio, {tools} from {}", args.remote.server.as_deref().unwrap_or_default());
+        return Ok(DocsServer::remote(client, writes).serve_stdio().await?);
     }
     let engine = open_engine(ctx.config()?)?;
-    let writes = if args.allow_write { Writes::Allowed } else { Writes::Denied };
     let server = DocsServer::new(engine, Jobs::default(), writes);
     eprintln!("aidocs mcp: serving on stdio, {}", if args.allow_write { "read and write tools" } else { "read tools only" });
     Ok(server.serve_stdio().await?)

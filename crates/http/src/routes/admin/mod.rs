@@ -1,4 +1,5 @@
-//! The admin routers (admin scope, `server.admin_timeout_ms` deadline): cache, rollouts
+//! The admin routers (admin scope, `server.admin_timeout_ms` deadline): cache, collection
+//! and version removal, rollouts
 //! (canaries, blue-green, A/B tests, deployment status), backups, sync, jobs, profiling.
 
 use aidocs::Engine;
@@ -6,6 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub mod backups;
 pub mod cache;
+pub mod collections;
 pub mod jobs;
 pub mod profile;
 pub mod rollouts;
@@ -16,6 +18,7 @@ pub fn router() -> OpenApiRouter<Engine> {
     OpenApiRouter::new()
         .merge(super::documents::router())
         .merge(cache::router())
+        .merge(collections::router())
         .merge(rollouts::router())
         .merge(backups::router())
         .merge(sync::router())
