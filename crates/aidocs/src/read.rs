@@ -248,6 +248,26 @@ fn page_url(p: &ChunkPayload) -> String {
     p.url.split('#').next().unwrap_or_default().to_owned()
 }
 
+/// The most versions of one library that reads list.
+const MAX_VERSIONS: usize = 10_000;
+
+/// The paths under an ingest root that a page link may end with, longest first:
+/// `https://host/py/3.11/a.html` gives `py/3.11/a.html`, `3.11/a.html` and `a.html`.
+fn path_suffixes(page: &str) -> Vec<String> {
+    let rest = match page.split_once("://") {
+        Some((_, after)) => after.split_once('/').map(|(_, p)| p).unwrap_or_default(),
+        None => page,
+    };
+    let rest = rest.trim_start_matches('/');
+    let mut out = Vec::new();
+    let mut at = rest;
+    while !at.is_empty() && out.len() < 32 {
+        out.push(at.to_owned());
+        at = at.split_once('/').map(|(_, tail)| tail).unwrap_or_default();
+    }
+    out
+}
+
 /// The first `max` tokens of `text` (by `count`), cut on a word boundary.
 fn cut_to(text: &str, max: usize, count: &dyn Fn(&str) -> usize) -> String {
     if count(text) <= max {
@@ -489,13 +509,17 @@ impl Engine {
         // A crawled page's source id is its URL.
         let mut doc = store.scroll(collection, &source_filter(page)).await?;
         if doc.is_empty() {
-            // A file's source id is its path; its chunks carry the page URL.
-            let all = store.scroll(collection, &Filter::default()).await?;
-            let source = all.iter().find(|p| page_url(&p.payload) == page).map(|p| p.payload.source.clone());
-            doc = match source {
-                Some(s) => all.into_iter().filter(|p| p.payload.source == s).collect(),
-                None => Vec::new(),
-            };
+            // A file's source id is its path on disk; its chunks carry the page URL, which
+            // ends with the file's path under its root: ask for the path (an indexed field).
+            let paths = path_suffixes(page);
+            if !paths.is_empty() {
+                let near = store.scroll(collection, &Filter::default().and(FilterField::Path, FilterValue::AnyKeyword(paths))).await?;
+                let source = near.iter().find(|p| page_url(&p.payload) == page).map(|p| p.payload.source.clone());
+                doc = match source {
+                    Some(s) => near.into_iter().filter(|p| p.payload.source == s).collect(),
+                    None => Vec::new(),
+                };
+            }
         }
         if doc.is_empty() {
             return Err(Error::NotFound(format!("no page `{page}` in `{collection}`; search for it, or list libraries to pick another collection")));
@@ -578,11 +602,16 @@ impl Engine {
     /// dropped when the collection changes here).
     pub async fn versions(&self, collection: &str) -> Result<Arc<Vec<String>>> {
         let c = self.store().resolve(collection).await?;
+        self.versions_of(c).await
+    }
+
+    /// [`Self::versions`] of a collection by its own name (an alias already resolved).
+    pub(crate) async fn versions_of(&self, c: String) -> Result<Arc<Vec<String>>> {
         if let Some(v) = self.versions.get(&c) {
             return Ok(v);
         }
-        let mut versions: Vec<String> =
-            self.store().scroll(&c, &Filter::default()).await?.into_iter().filter_map(|p| p.payload.meta.version).collect::<BTreeSet<_>>().into_iter().collect();
+        // From the `version` payload index: no chunk is read.
+        let mut versions: Vec<String> = self.store().facet(&c, FilterField::Version, MAX_VERSIONS).await?.into_iter().map(|(v, _)| v).collect();
         versions.sort_by_key(|v| version_key(v));
         let versions = Arc::new(versions);
         self.versions.insert(c, versions.clone());
@@ -593,7 +622,13 @@ impl Engine {
     /// when the collection holds several side by side; `None` with one version or none (all
     /// of it is that version).
     pub async fn default_version(&self, collection: &str) -> Result<Option<String>> {
-        let v = self.versions(collection).await?;
+        let c = self.store().resolve(collection).await?;
+        self.default_version_of(c).await
+    }
+
+    /// [`Self::default_version`] of a collection by its own name (an alias already resolved).
+    pub(crate) async fn default_version_of(&self, c: String) -> Result<Option<String>> {
+        let v = self.versions_of(c).await?;
         Ok(if v.len() > 1 { v.last().cloned() } else { None })
     }
 
@@ -604,42 +639,26 @@ impl Engine {
     }
 
     /// Every library this server holds: each collection with its aliases, versions, page
-    /// and chunk counts, sources and newest update. Reads the payloads of every chunk (no
-    /// vectors): fine for documentation-sized collections.
+    /// and chunk counts, sources and newest update. Reads four payload fields of each chunk
+    /// (its [`aidocs_core::Outline`]), never its text or vectors.
     pub async fn libraries(&self) -> Result<Vec<Library>> {
         let store = self.store();
         let aliases = store.list_aliases().await.unwrap_or_default();
         let mut out = Vec::new();
         for c in store.list_collections().await? {
-            let points = store.scroll(&c.name, &Filter::default()).await?;
-            let mut versions = BTreeSet::new();
-            let mut pages = BTreeSet::new();
-            let mut sources = BTreeSet::new();
-            let mut last: Option<String> = None;
-            for p in &points {
-                let m = &p.payload.meta;
-                if let Some(v) = &m.version {
-                    versions.insert(v.clone());
-                }
-                pages.insert(p.payload.source.as_str());
-                sources.insert(source_root(&p.payload));
-                if let Some(u) = &m.last_updated
-                    && last.as_ref().is_none_or(|l| u > l)
-                {
-                    last = Some(u.clone());
-                }
-            }
-            let mut versions: Vec<String> = versions.into_iter().collect();
+            let o = store.outline(&c.name).await?;
+            let sources: BTreeSet<String> = o.documents.iter().map(|(source, path)| source_root(source, path)).collect();
+            let mut versions: Vec<String> = o.versions.into_iter().collect();
             versions.sort_by_key(|v| version_key(v));
             let last_synced = self.ingest().last_crawled(&c.name)?;
             out.push(Library {
                 aliases: aliases.iter().filter(|(_, target)| **target == c.name).map(|(a, _)| a.clone()).collect(),
                 name: c.name,
                 versions,
-                pages: pages.len(),
-                chunks: points.len(),
+                pages: o.documents.len(),
+                chunks: o.chunks,
                 sources: sources.into_iter().take(20).collect(),
-                last_updated: last,
+                last_updated: o.last_updated,
                 last_synced,
             });
         }
@@ -690,15 +709,15 @@ impl Engine {
 }
 
 /// Where a chunk's document came from: a URL's origin, or a file's directory.
-fn source_root(p: &ChunkPayload) -> String {
-    match url::Url::parse(&p.source) {
+fn source_root(source: &str, rel: &str) -> String {
+    match url::Url::parse(source) {
         Ok(u) if u.scheme() == "file" => {
             let path = u.path();
-            let rel = p.path.trim_start_matches('/');
+            let rel = rel.trim_start_matches('/');
             path.strip_suffix(rel).unwrap_or(path).trim_end_matches('/').to_owned()
         }
         Ok(u) => u.origin().ascii_serialization(),
-        Err(_) => p.source.clone(),
+        Err(_) => source.to_owned(),
     }
 }
 
@@ -741,6 +760,14 @@ mod tests {
         assert_eq!(split_name("python>=3.10,<3.12"), ("python".into(), Some(">=3.10,<3.12".into())));
         assert_eq!(split_name("django"), ("django".into(), None));
         assert_eq!(split_name("@scope"), ("".into(), Some("scope".into())));
+    }
+
+    #[test]
+    fn page_links_give_their_path_suffixes() {
+        assert_eq!(path_suffixes("https://docs.example/py/3.11/a.html"), ["py/3.11/a.html", "3.11/a.html", "a.html"]);
+        assert_eq!(path_suffixes("file:///srv/docs/a.html"), ["srv/docs/a.html", "docs/a.html", "a.html"]);
+        assert_eq!(path_suffixes("https://docs.example"), Vec::<String>::new(), "a bare host names no file");
+        assert_eq!(path_suffixes("guide/intro.md"), ["guide/intro.md", "intro.md"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::engine::{Engine, ms};
 use crate::error::{Error, Result};
-use aidocs_core::{CoreError, DocMetadata, Filter, SearchMode, StoreQuery};
+use aidocs_core::{CoreError, DocMetadata, Filter, FilterField, FilterValue, SearchMode, StoreQuery};
 use aidocs_obs::{Outcome, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -25,12 +25,15 @@ pub struct SearchRequest {
     pub hyde: Option<bool>,
     /// Rerank the fused candidates; `None` takes `rerank.enabled`.
     pub rerank: Option<bool>,
+    /// Search every version a collection holds. By default a collection holding several
+    /// versions side by side is searched at its newest when `filter` names no `version`.
+    pub all_versions: bool,
 }
 
 impl SearchRequest {
     /// A request with defaults for everything but the query.
     pub fn new(query: impl Into<String>) -> Self {
-        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None }
+        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None, all_versions: false }
     }
 }
 
@@ -126,6 +129,11 @@ pub struct SearchResponse {
     /// Served from the search-result cache.
     #[serde(default)]
     pub cached: bool,
+    /// The version searched because the collection holds several and the request named
+    /// none: the newest. Absent when the request filtered by version, asked for
+    /// `all_versions`, or the collection holds one version or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<String>,
     pub hits: Vec<SearchHit>,
 }
 
@@ -150,7 +158,7 @@ fn federated_targets(collection: &str) -> Option<Targets> {
 
 /// Bump when the search pipeline changes what it returns for the same inputs: cached
 /// results of other versions are then never served.
-pub const PIPELINE_VERSION: &str = "search-1";
+pub const PIPELINE_VERSION: &str = "search-2";
 
 impl Engine {
     /// A span around one search stage when `telemetry.request_tracing` is on (logged on
@@ -221,6 +229,16 @@ impl Engine {
         let name = req.collection.clone().unwrap_or_else(|| self.cfg.search.default_collection.clone());
         let collection = self.store.resolve(&name).await?;
         self.check_model(&collection).await?;
+        // Several versions side by side and none asked for: the newest, said so.
+        let mut req = req;
+        let default_version = if req.all_versions || req.filter.must.iter().any(|(f, _)| *f == FilterField::Version) {
+            None
+        } else {
+            self.default_version_of(collection.clone()).await?
+        };
+        if let Some(v) = &default_version {
+            req.filter = std::mem::take(&mut req.filter).and(FilterField::Version, FilterValue::Keyword(v.clone()));
+        }
         let mut timings = StageTimings::default();
         let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
         let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
@@ -229,6 +247,8 @@ impl Engine {
             && let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
                 hit.took_ms = ms(started);
                 hit.cached = true;
+                // The same search may have been cached for a request that named the version.
+                hit.default_version = default_version;
                 return Ok(hit);
             }
         let sparse = (mode != SearchMode::Dense).then(|| self.sparse.encode_query(&query));
@@ -246,6 +266,7 @@ impl Engine {
                         hyde: skipped(want_hyde),
                         rerank: skipped(want_rerank),
                         cached: false,
+                        default_version,
                         hits: Vec::new(),
                     });
                 }
@@ -323,7 +344,7 @@ impl Engine {
             })
             .collect();
         let degraded = [&hyde_note, &rerank_note].into_iter().flatten().any(StageNote::is_skipped);
-        let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, hits };
+        let resp = SearchResponse { collection, mode, took_ms: ms(started), timings, hyde: hyde_note, rerank: rerank_note, cached: false, default_version, hits };
         if let (Some(c), Some(key), false) = (&self.cache, &cache_key, degraded) {
             // A degraded answer (a stage skipped) is not cached: the next request retries it.
             c.set_json(key, &resp, Duration::from_secs(self.cfg.cache.ttl.search_s)).await;
@@ -414,7 +435,7 @@ impl Engine {
                 h
             })
             .collect();
-        Ok(SearchResponse { collection: label, mode, took_ms: ms(started), timings, hyde, rerank, cached: false, hits })
+        Ok(SearchResponse { collection: label, mode, took_ms: ms(started), timings, hyde, rerank, cached: false, default_version: None, hits })
     }
 
     /// The cosine of the query's dense vector with each hit's (hits named by collection).

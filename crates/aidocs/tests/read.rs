@@ -119,11 +119,26 @@ async fn versions_side_by_side_resolve_honestly_and_filter_search() {
         assert_eq!(frob, version == "3.12", "{version}");
     }
 
+    // No version asked: the newest, and the answer says so; all versions on request.
+    let plain = SearchRequest { collection: Some("python".into()), limit: Some(10), ..SearchRequest::new("frobnicate option of venv") };
+    let resp = engine.search(plain.clone()).await.unwrap();
+    assert_eq!(resp.default_version.as_deref(), Some("3.12"));
+    assert!(!resp.hits.is_empty() && resp.hits.iter().all(|h| h.metadata.version.as_deref() == Some("3.12")), "{:?}", resp.hits);
+    let all = engine.search(SearchRequest { all_versions: true, ..plain.clone() }).await.unwrap();
+    assert_eq!(all.default_version, None);
+    let seen: std::collections::BTreeSet<_> = all.hits.iter().filter_map(|h| h.metadata.version.clone()).collect();
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["3.11", "3.12"], "all_versions searches both");
+    let both = Filter::default().and(FilterField::Version, FilterValue::AnyKeyword(vec!["3.11".into(), "3.12".into()]));
+    assert_eq!(engine.search(SearchRequest { filter: both, ..plain.clone() }).await.unwrap().default_version, None, "a version filter is the caller's choice");
+    let star = engine.search(SearchRequest { collection: Some("*".into()), ..plain.clone() }).await.unwrap();
+    assert!(star.hits.iter().all(|h| h.metadata.version.as_deref() == Some("3.12")), "a search across libraries takes each at its newest");
+
     // Removing one version leaves the other.
     let n = engine.collections().delete_version("python", "3.11").await.unwrap();
     assert!(n > 0);
     assert_eq!(engine.libraries().await.unwrap().iter().find(|l| l.name == "python").unwrap().versions, ["3.12"]);
     assert_eq!(engine.default_version("python").await.unwrap(), None, "one version left: no default filter, the cache was dropped");
+    assert_eq!(engine.search(plain).await.unwrap().default_version, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,10 +18,12 @@ pub enum FilterField {
     DifficultyLevel,
     /// Source id of the document (exact).
     Source,
+    /// The document's path relative to its ingest root (exact): a page by its link.
+    Path,
 }
 
 impl FilterField {
-    pub const ALL: [FilterField; 7] = [
+    pub const ALL: [FilterField; 8] = [
         Self::Language,
         Self::Framework,
         Self::DocType,
@@ -29,6 +31,7 @@ impl FilterField {
         Self::LastUpdated,
         Self::DifficultyLevel,
         Self::Source,
+        Self::Path,
     ];
 
     /// Payload key in the store.
@@ -41,6 +44,7 @@ impl FilterField {
             Self::LastUpdated => "last_updated",
             Self::DifficultyLevel => "difficulty_level",
             Self::Source => "source",
+            Self::Path => "path",
         }
     }
 

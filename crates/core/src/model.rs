@@ -76,6 +76,31 @@ pub struct ChunkPayload {
     pub meta: DocMetadata,
 }
 
+impl ChunkPayload {
+    /// The value of keyword field `field`; `None` for a field that is unset or not a keyword.
+    pub fn keyword(&self, field: crate::FilterField) -> Option<&str> {
+        use crate::FilterField as F;
+        match field {
+            F::Language => self.meta.language.as_deref(),
+            F::Framework => self.meta.framework.as_deref(),
+            F::DocType => self.meta.doc_type.as_deref(),
+            F::Version => self.meta.version.as_deref(),
+            F::Source => Some(&self.source),
+            F::Path => Some(&self.path),
+            F::LastUpdated | F::DifficultyLevel => None,
+        }
+    }
+}
+
+/// Facet counts in the order [`crate::VectorStore::facet`] promises: most frequent first,
+/// ties by value, at most `limit`.
+pub fn top_values(counts: impl IntoIterator<Item = (String, usize)>, limit: usize) -> Vec<(String, usize)> {
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(limit);
+    v
+}
+
 /// A point ready to be written: id, both vectors, payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -92,6 +117,38 @@ pub struct SourceEntry {
     pub id: uuid::Uuid,
     pub source: String,
     pub doc_hash: String,
+}
+
+/// What listing a library reads of a collection: its chunk count, each document once (its
+/// source id with its relative path), the distinct `version` values and the newest
+/// `last_updated`. No text, no vectors: its size grows with the documents, not the chunks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outline {
+    pub chunks: usize,
+    /// Source id -> path relative to the ingest root, one entry per document.
+    pub documents: std::collections::BTreeMap<String, String>,
+    pub versions: std::collections::BTreeSet<String>,
+    /// The newest `last_updated` (RFC 3339) of any chunk.
+    pub last_updated: Option<String>,
+}
+
+impl Outline {
+    /// The payload keys an outline reads.
+    pub const FIELDS: [&'static str; 4] = ["source", "path", "version", "last_updated"];
+
+    /// Count one chunk.
+    pub fn add(&mut self, source: String, path: String, version: Option<String>, last_updated: Option<String>) {
+        self.chunks += 1;
+        self.documents.entry(source).or_insert(path);
+        if let Some(v) = version {
+            self.versions.insert(v);
+        }
+        if let Some(u) = last_updated
+            && self.last_updated.as_ref().is_none_or(|l| u > *l)
+        {
+            self.last_updated = Some(u);
+        }
+    }
 }
 
 /// Which sources a [`crate::VectorStore::scroll_sources`] keeps.

@@ -154,6 +154,27 @@ pub trait VectorStore: Send + Sync {
             .map(|p| crate::SourceEntry { id: p.id, source: p.payload.source, doc_hash: p.payload.doc_hash })
             .collect())
     }
+    /// The distinct values of keyword field `field` with how many points hold each, most
+    /// frequent first (ties by value), at most `limit`. Backends answer from the field's
+    /// payload index (every filter field has one); this default scrolls whole payloads.
+    async fn facet(&self, collection: &str, field: crate::FilterField, limit: usize) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        for p in self.scroll(collection, &Filter::default()).await? {
+            if let Some(v) = p.payload.keyword(field) {
+                *counts.entry(v.to_owned()).or_default() += 1;
+            }
+        }
+        Ok(crate::top_values(counts, limit))
+    }
+    /// The collection's [`crate::Outline`] (what listing libraries shows). Backends should
+    /// read only [`crate::Outline::FIELDS`] page by page; this default scrolls whole payloads.
+    async fn outline(&self, collection: &str) -> Result<crate::Outline, StoreError> {
+        let mut o = crate::Outline::default();
+        for p in self.scroll(collection, &Filter::default()).await? {
+            o.add(p.payload.source, p.payload.path, p.payload.meta.version, p.payload.meta.last_updated);
+        }
+        Ok(o)
+    }
     /// One page of every point with both vectors and payload, in ascending id order, starting
     /// at id `from` (inclusive; `None` = the first point), at most `limit` points. Walking the
     /// pages visits each point that existed throughout the walk exactly once (backups and

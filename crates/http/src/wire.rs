@@ -84,6 +84,11 @@ pub struct SearchBody {
     /// Rerank the fused candidates; default from `rerank.enabled`.
     #[serde(default)]
     pub rerank: Option<bool>,
+    /// Search every version. By default a collection holding several versions side by side
+    /// is searched at its newest when `filter` names no `version` (`default_version` says
+    /// which).
+    #[serde(default)]
+    pub all_versions: bool,
     /// `page`: also answer `grouped`, each hit's section whole, grouped by page and fitted to
     /// `max_tokens`.
     #[serde(default)]
@@ -201,6 +206,11 @@ pub struct SearchResponse {
     pub rerank: Option<String>,
     /// Served from the search-result cache.
     pub cached: bool,
+    /// The version searched because the collection holds several and the request named
+    /// none (the newest); absent otherwise. Send a `version` filter or `all_versions: true`
+    /// for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<String>,
     pub hits: Vec<SearchHit>,
     /// With `group_by: "page"`: the hits' sections whole, grouped by page, within `max_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,6 +231,7 @@ impl SearchResponse {
             hyde: r.hyde.map(|n| n.to_string()),
             rerank: r.rerank.map(|n| n.to_string()),
             cached: r.cached,
+            default_version: r.default_version,
             hits: r
                 .hits
                 .into_iter()

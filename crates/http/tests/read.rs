@@ -169,3 +169,43 @@ async fn versions_and_libraries_are_removed_through_the_admin_api() {
     let (code, _) = call(&app, "GET", "/v1/collections/docs", None).await;
     assert_eq!(code.as_u16(), 404);
 }
+
+/// Two versions side by side in one library: a search that names none is answered from the
+/// newest and says so; `all_versions` and a `version` filter reach the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_naming_no_version_takes_the_newest_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(&dir.path().join("data"));
+    for (version, text) in [("1.9", "Set retries = 3 in widget.toml to retry."), ("1.10", "Set retry_policy = \"backoff\" in widget.toml to retry.")] {
+        let root = dir.path().join(version);
+        common::write_tree(&root, &[("retry.md", &format!("# Retries\n\n## Retrying requests\n\n{text}\n"))]);
+        let metadata = aidocs::core::DocMetadata { version: Some(version.into()), ..Default::default() };
+        let req = aidocs::IngestRequest { path: root, collection: "widget".into(), metadata, base_url: None };
+        engine.ingest().directory(req, &aidocs::progress::NoProgress).await.unwrap();
+    }
+    let app = aidocs_http::router(engine);
+    let ask = |extra: Value| {
+        let mut body = json!({"query": "how do I retry requests", "collection": "widget"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let versions = |body: &Value| body["hits"].as_array().unwrap().iter().map(|h| h["metadata"]["version"].as_str().unwrap().to_owned()).collect::<std::collections::BTreeSet<_>>();
+
+    let (code, body) = call(&app, "POST", "/v1/search", Some(ask(json!({})))).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["default_version"], "1.10", "1.10 is newer than 1.9: {body}");
+    assert_eq!(versions(&body).into_iter().collect::<Vec<_>>(), ["1.10"], "{body}");
+
+    let (code, body) = call(&app, "POST", "/v1/search", Some(ask(json!({"all_versions": true})))).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.get("default_version").is_none(), "{body}");
+    assert_eq!(versions(&body).into_iter().collect::<Vec<_>>(), ["1.10", "1.9"], "{body}");
+
+    let (code, body) = call(&app, "POST", "/v1/search", Some(ask(json!({"filter": {"version": "1.9"}})))).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.get("default_version").is_none(), "{body}");
+    assert_eq!(versions(&body).into_iter().collect::<Vec<_>>(), ["1.9"], "{body}");
+
+    let (code, body) = call(&app, "POST", "/v1/search", Some(ask(json!({"all_versions": "yes"})))).await;
+    assert_eq!(code.as_u16(), 400, "{body}");
+}

@@ -265,5 +265,28 @@ pub async fn full_scan(store: &dyn VectorStore, prefix: &str) {
     );
     let all = store.scroll_sources(&name, std::sync::Arc::new(|_: &str| true)).await.unwrap();
     assert_eq!(all.len(), 7);
+    // The outline reads four fields and counts each document once.
+    let mut two = point(12, [1.0, 2.0, 3.0, 4.0], &[(12, 1.0)], "python");
+    two.payload.source = "test://doc7".into();
+    two.payload.path = "doc7.md".into();
+    two.payload.meta.version = Some("3.12".into());
+    two.payload.meta.last_updated = Some("2027-01-01T00:00:00Z".into());
+    let mut three = point(13, [1.0, 2.0, 3.0, 4.0], &[(13, 1.0)], "python");
+    three.payload.meta.version = Some("3.9".into());
+    store.upsert(&name, vec![two, three]).await.unwrap();
+    let o = store.outline(&name).await.unwrap();
+    assert_eq!(o.chunks, 9, "every chunk counted");
+    assert_eq!(o.documents.len(), 8, "two chunks of test://doc7 are one document");
+    assert_eq!(o.documents.get("test://doc13").map(String::as_str), Some("doc13.md"), "each document with its path");
+    assert_eq!(o.versions.iter().map(String::as_str).collect::<Vec<_>>(), ["3.12", "3.9"], "distinct versions; the unversioned add none");
+    assert_eq!(o.last_updated.as_deref(), Some("2027-01-01T00:00:00Z"), "the newest update");
+    assert!(matches!(store.outline("nope_missing").await, Err(StoreError::CollectionNotFound(_))));
+    // Facets: distinct keyword values with their counts, most frequent first.
+    let versions = store.facet(&name, FilterField::Version, 10).await.unwrap();
+    assert_eq!(versions, [("3.12".to_owned(), 1), ("3.9".to_owned(), 1)], "each version once, ties by value");
+    let langs = store.facet(&name, FilterField::Language, 10).await.unwrap();
+    assert_eq!(langs, [("python".to_owned(), 9)]);
+    let sources = store.facet(&name, FilterField::Source, 1).await.unwrap();
+    assert_eq!(sources, [("test://doc7".to_owned(), 2)], "the most frequent, cut at `limit`");
     store.delete_collection(&name).await.unwrap();
 }

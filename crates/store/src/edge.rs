@@ -26,7 +26,7 @@ use aidocs_core::{
 use async_trait::async_trait;
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
+    Condition, CountRequest, CreateIndex, FacetRequest, FacetValue, DateTimeWrapper, Distance, EdgeConfigBuilder, EdgeOptimizersConfig, EdgeShard,
     EdgeSparseVectorParamsBuilder, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations, HnswIndexConfig,
     QuantizationSearchParams, ScalarQuantizationConfig, ScalarType, SearchParams as EdgeSearchParams,
     Fusion, JsonPath, Match, Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId,
@@ -807,6 +807,37 @@ impl VectorStore for EdgeStore {
                 if keep(&source) {
                     out.push(aidocs_core::SourceEntry { id: uuid_of(&r.id)?, source, doc_hash: text("doc_hash") });
                 }
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn facet(&self, collection: &str, field: FilterField, limit: usize) -> Result<Vec<(String, usize)>, StoreError> {
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let r = shard.edge()?.facet(FacetRequest { key: json_path(field), limit: limit.max(1), filter: None, exact: true }).map_err(backend)?;
+            let counts = r.hits.into_iter().filter_map(|h| match h.value {
+                FacetValue::Keyword(s) => Some((s, h.count)),
+                _ => None,
+            });
+            Ok(aidocs_core::top_values(counts, limit))
+        })
+        .await
+    }
+
+    async fn outline(&self, collection: &str) -> Result<aidocs_core::Outline, StoreError> {
+        let name = collection.to_owned();
+        self.blocking(move |inner| {
+            let (_, shard) = inner.shard(&name)?;
+            let fields: Vec<JsonPath> = aidocs_core::Outline::FIELDS.iter().map(|f| f.parse().expect("valid JSON paths")).collect();
+            let mut out = aidocs_core::Outline::default();
+            shard.scroll_all(None, WithPayloadInterface::Fields(fields), |r| {
+                let map = r.payload.map(|p| p.0).unwrap_or_default();
+                let text = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                out.add(text("source").unwrap_or_default(), text("path").unwrap_or_default(), text("version"), text("last_updated"));
                 Ok(())
             })?;
             Ok(out)

@@ -23,6 +23,10 @@ pub struct Args {
     /// Rerank the fused candidates (`--rerank`, `--rerank false`); default from config.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     rerank: Option<bool>,
+    /// Search every version; by default a collection holding several is searched at its
+    /// newest unless a `version` filter is given.
+    #[arg(long)]
+    all_versions: bool,
     /// `page`: each hit's section whole, grouped by page, fitted to --max-tokens (Markdown,
     /// or `grouped` in --json).
     #[arg(long, value_parser = ["page"])]
@@ -40,12 +44,15 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = open_engine(ctx.config()?)?;
     let query = args.query;
     let resp = engine
-        .search(SearchRequest { query: query.clone(), collection: args.collection, limit: args.limit, mode, filter, hyde: args.hyde, rerank: args.rerank })
+        .search(SearchRequest { query: query.clone(), collection: args.collection, limit: args.limit, mode, filter, hyde: args.hyde, rerank: args.rerank, all_versions: args.all_versions })
         .await?;
     for (stage, note) in [("hyde", &resp.hyde), ("rerank", &resp.rerank)] {
         if let Some(n) = note.as_ref().filter(|n| n.is_skipped()) {
             eprintln!("note: {stage} {n}");
         }
+    }
+    if let Some(v) = &resp.default_version {
+        eprintln!("note: searched version {v}, the newest of several indexed (--filter version=V or --all-versions for others)");
     }
     let grouped = match args.group_by {
         Some(_) => Some(engine.fit(&resp, aidocs::read::budget(args.max_tokens)?).await?),

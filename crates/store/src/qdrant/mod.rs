@@ -314,15 +314,14 @@ impl QdrantStore {
 
     /// `name` as a collection aidocs made: `CollectionNotFound` for an alias or nothing,
     /// `Foreign` for a collection without aidocs' named vectors.
-    async fn own_collection(&self, name: &str) -> Result<pb::CollectionInfo, StoreError> {
+    async fn own_collection(&self, name: &str) -> Result<(), StoreError> {
         if self.kind_of(name).await? != NameKind::Collection {
             return Err(StoreError::CollectionNotFound(name.to_owned()));
         }
-        let info = self.info_raw(name).await?;
-        if !made_by_aidocs(&info) {
+        if !made_by_aidocs(&self.info_raw(name).await?) {
             return Err(StoreError::Foreign(name.to_owned()));
         }
-        Ok(info)
+        Ok(())
     }
 
     async fn aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
@@ -845,6 +844,48 @@ impl VectorStore for QdrantStore {
                 Ok(())
             },
         )
+        .await?;
+        Ok(out)
+    }
+
+    async fn facet(&self, collection: &str, field: FilterField, limit: usize) -> Result<Vec<(String, usize)>, StoreError> {
+        let req = pb::FacetCounts {
+            collection_name: collection.to_owned(),
+            key: field.as_str().to_owned(),
+            limit: Some(limit.max(1) as u64),
+            exact: Some(true),
+            ..Default::default()
+        };
+        let r = self
+            .inner
+            .call("facet", collection, |c| {
+                let req = req.clone();
+                async move { c.points.clone().facet(req).await }
+            })
+            .await?;
+        let counts = r.hits.into_iter().filter_map(|h| match h.value.and_then(|v| v.variant) {
+            Some(pb::facet_value::Variant::StringValue(s)) => Some((s, h.count as usize)),
+            _ => None,
+        });
+        Ok(aidocs_core::top_values(counts, limit))
+    }
+
+    async fn outline(&self, collection: &str) -> Result<aidocs_core::Outline, StoreError> {
+        // Only the four payload fields an outline reads travel.
+        let fields = pb::WithPayloadSelector {
+            selector_options: Some(with_payload_selector::SelectorOptions::Include(pb::PayloadIncludeSelector {
+                fields: aidocs_core::Outline::FIELDS.iter().map(|f| (*f).to_owned()).collect(),
+            })),
+        };
+        let mut out = aidocs_core::Outline::default();
+        self.scroll_all(collection, pb::ScrollPoints { with_payload: Some(fields), ..Default::default() }, |p| {
+            let text = |k: &str| match p.payload.get(k).and_then(|v| v.kind.as_ref()) {
+                Some(pb::value::Kind::StringValue(s)) => Some(s.clone()),
+                _ => None,
+            };
+            out.add(text("source").unwrap_or_default(), text("path").unwrap_or_default(), text("version"), text("last_updated"));
+            Ok(())
+        })
         .await?;
         Ok(out)
     }

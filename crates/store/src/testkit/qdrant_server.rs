@@ -447,6 +447,22 @@ service!(points_server::Points {
         Ok(Response::new(pb::ScrollResponse { next_page_offset: next.map(convert::to_id), result, ..Default::default() }))
     }
 
+    async fn facet(&self, req: Request<pb::FacetCounts>) -> Result<Response<pb::FacetResponse>, Status> {
+        self.enter("facet", &req)?;
+        let req = req.into_inner();
+        if req.filter.is_some() {
+            return Err(Status::unimplemented("test server: facet with a filter"));
+        }
+        let field: aidocs_core::FilterField = req.key.parse().map_err(|e: String| Status::invalid_argument(e))?;
+        let limit = req.limit.unwrap_or(10) as usize;
+        let hits = self.store.facet(&req.collection_name, field, limit).await.map_err(status)?;
+        let hits = hits
+            .into_iter()
+            .map(|(v, count)| pb::FacetHit { value: Some(pb::FacetValue { variant: Some(pb::facet_value::Variant::StringValue(v)) }), count: count as u64 })
+            .collect();
+        Ok(Response::new(pb::FacetResponse { hits, ..Default::default() }))
+    }
+
     async fn count(&self, req: Request<pb::CountPoints>) -> Result<Response<pb::CountResponse>, Status> {
         self.enter("count", &req)?;
         let req = req.into_inner();
@@ -502,7 +518,6 @@ service!(points_server::Points {
     update_batch: UpdateBatchPoints => UpdateBatchResponse;
     query_batch: QueryBatchPoints => QueryBatchResponse;
     query_groups: QueryPointGroups => QueryGroupsResponse;
-    facet: FacetCounts => FacetResponse;
     search_matrix_pairs: SearchMatrixPoints => SearchMatrixPairsResponse;
     search_matrix_offsets: SearchMatrixPoints => SearchMatrixOffsetsResponse;
 });
