@@ -16,6 +16,15 @@ const SKIP_CLASSES: &[&str] = &[
     "sphinxsidebar", "related", "headerlink", "navheader", "navfooter", "breadcrumbs", "breadcrumb",
     "sidebar", "navigation", "nav", "toc-sidebar", "skip-link", "copybutton",
 ];
+/// Classes of admonition boxes (DocBook `div.note` / `div.tip` / `div.warning` with an
+/// `h3.title`, Sphinx and MkDocs `.admonition`, Docusaurus `.alert`): a heading inside one
+/// titles the box, not a section; it stays text of the section around the box.
+const ADMONITION_CLASSES: &[&str] = &[
+    "note", "tip", "warning", "caution", "important", "admonition", "hint", "attention", "danger", "error",
+    "seealso", "alert", "callout",
+];
+/// How many enclosing elements are searched for an admonition box around a heading.
+const ADMONITION_ANCESTORS: usize = 3;
 const BLOCK_TAGS: &[&str] = &[
     "p", "div", "section", "article", "li", "ul", "ol", "dl", "dt", "dd", "tr", "table", "blockquote", "br",
     "hr", "figure", "figcaption", "caption", "main", "body", "td", "th",
@@ -117,7 +126,15 @@ fn walk(root: NodeRef<Node>, b: &mut SectionBuilder) {
                     let mut text = String::new();
                     visible_text(child, &mut text);
                     let text = collapse_ws(&text).trim_end_matches('¶').trim().to_owned();
-                    if !text.is_empty() {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    if in_admonition(el) {
+                        // The box's title ("Tip", "Warning"): a paragraph of the section.
+                        b.break_para();
+                        b.text(&text);
+                        b.break_para();
+                    } else {
                         b.heading(level, &text, anchor_of(el));
                     }
                 } else if name == "pre" {
@@ -139,19 +156,34 @@ fn walk(root: NodeRef<Node>, b: &mut SectionBuilder) {
     }
 }
 
+/// Whether heading `h` titles an admonition box (see [`ADMONITION_CLASSES`]).
+fn in_admonition(h: ElementRef) -> bool {
+    h.ancestors()
+        .take(ADMONITION_ANCESTORS)
+        .filter_map(ElementRef::wrap)
+        .any(|a| a.value().classes().any(|c| ADMONITION_CLASSES.contains(&c)))
+}
+
+/// Whether an element is an index-term target (DocBook `a.indexterm`): an id for the
+/// index, never a section's anchor.
+fn index_term(el: &ElementRef) -> bool {
+    el.value().classes().any(|c| c == "indexterm")
+}
+
 /// How many enclosing elements are searched for a heading's section id: enough for
 /// DocBook's `div.sect1 > div.titlepage > div > div > h2`, bounded so a heading at the
 /// bottom of a hostile nest costs no more than a shallow one.
 const ANCHOR_ANCESTORS: usize = 8;
 
-/// The section anchor of a heading: its own id, an id/name on an element inside it, or the
+/// The section anchor of a heading: its own id, an id/name on an element inside it (not an
+/// index term), or the
 /// id of the nearest enclosing element whose first heading is this one (Sphinx `<section
 /// id>`, DocBook `<div class="sect1" id>`).
 fn anchor_of(h: ElementRef) -> String {
     if let Some(id) = h.value().id() {
         return id.to_owned();
     }
-    for d in h.descendants().filter_map(ElementRef::wrap) {
+    for d in h.descendants().filter_map(ElementRef::wrap).filter(|d| !index_term(d)) {
         if let Some(id) = d.value().id().or_else(|| if d.value().name() == "a" { d.value().attr("name") } else { None }) {
             return id.to_owned();
         }
@@ -218,6 +250,28 @@ asyncio.run(main())</pre></div>
         assert_eq!(d.sections[0].anchor, "SQL-SELECT");
         assert_eq!(d.sections[1].anchor, "own");
         assert_eq!(d.sections[1].heading_path, vec!["SELECT", "Own id"]);
+    }
+
+    #[test]
+    fn admonitions_belong_to_their_section_and_index_terms_are_no_anchors() {
+        // DocBook (PostgreSQL): a tip box with its own h3 inside a sect2.
+        let html = r#"<body><div class="sect2" id="VACUUM-FOR-SPACE-RECOVERY"><div class="titlepage"><div><div>
+            <h3 class="title">Recovering Disk Space</h3></div></div></div>
+            <p><a id="id-1.6.12.10.5.2" class="indexterm"></a>Dead rows take space.</p>
+            <div class="tip"><h3 class="title">Tip</h3><p>Plain VACUUM may not return space.</p></div>
+            <p>After the tip.</p>
+            <h3 class="title"><a id="id-9" class="indexterm"></a>Indexed heading</h3><p>x</p></div></body>"#;
+        let d = parse(html);
+        let headings: Vec<_> = d.sections.iter().map(|s| s.heading_path.last().cloned().unwrap_or_default()).collect();
+        assert_eq!(headings, ["Recovering Disk Space", "Indexed heading"], "no section titled Tip");
+        assert_eq!(d.sections[0].anchor, "VACUUM-FOR-SPACE-RECOVERY");
+        let text: Vec<&str> = d.sections[0].blocks.iter().map(|b| b.text()).collect();
+        assert_eq!(text, ["Dead rows take space.", "Tip", "Plain VACUUM may not return space.", "After the tip."]);
+        assert_eq!(d.sections[1].anchor, "", "an index term's id is not a section anchor");
+        // Sphinx / MkDocs boxes with a heading inside stay in their section too.
+        let d = parse(r#"<main><h2 id="a">A</h2><div class="admonition warning"><h4>Careful</h4><p>Mind it.</p></div></main>"#);
+        assert_eq!(d.sections.len(), 1);
+        assert!(d.sections[0].blocks.iter().any(|b| b.text() == "Careful"));
     }
 
     #[test]
