@@ -70,6 +70,8 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     tokio::spawn(engine.rollout().run_rollout_checks());
     // Scheduled backups (`backup.schedule`), when configured.
     tokio::spawn(engine.backup().run_schedule());
+    // Web sources kept fresh on their schedules (`[[sources]]`).
+    tokio::spawn(engine.sources().run_schedules());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
     // Peer addresses feed the per-client rate limit.

@@ -1,6 +1,7 @@
 //! The real server binary on a real socket: ingest over HTTP, `kill -9`, restart, nothing lost;
 //! a second server on the same data dir is refused; SIGTERM drains and exits cleanly.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -361,4 +362,58 @@ fn behind_the_shipped_nginx_a_client_cannot_spoof_its_rate_limit_identity() {
         assert_eq!(code, 429, "X-Forwarded-For: {spoof} must not buy a fresh budget: {body}");
         assert!(body.contains("rate_limited") && body.contains("127.0.0.1"), "{body}");
     }
+}
+
+/// Three servers sharing one Redis (each its own data dir, one backup destination) with a
+/// backup every 2 s: every due backup is made by exactly one of them, as their logs and the
+/// backup catalog both show.
+#[test]
+fn three_replicas_make_each_scheduled_backup_once() {
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ns = format!("aidocs-test-sched-{}-{}:", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let dest = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("a.md"), "# Backed up\n\nSomething worth keeping.\n").unwrap();
+    let dest_s = dest.path().display().to_string();
+    let env = [
+        ("AIDOCS__ROLLOUT__STATE", "redis"),
+        ("AIDOCS__CACHE__URL", redis.as_str()),
+        ("AIDOCS__CACHE__NAMESPACE", ns.as_str()),
+        ("AIDOCS__BACKUP__DEST", dest_s.as_str()),
+        ("AIDOCS__BACKUP__SCHEDULE", "every 2s"),
+        ("RUST_LOG", "info"),
+    ];
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers: Vec<Server> = dirs.iter().map(|d| start_with(d.path(), &env)).collect();
+    for s in &servers {
+        let (status, body) = http(&s.addr, "POST", "/v1/documents", &serde_json::json!({"path": docs.path()}).to_string());
+        assert_eq!(status, 200, "{body}");
+    }
+    std::thread::sleep(Duration::from_secs(9));
+    for s in &mut servers {
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+    }
+    // Each server's log: the due times it started, and the ones it finished.
+    // `due_ms=1764...` in text logs (perhaps with colour codes), `"due_ms":1764...` in JSON:
+    // the first run of 13 digits after the field's name.
+    let due_of = |l: &str| l.split("due_ms").nth(1)?.split(|c: char| !c.is_ascii_digit()).find(|d| d.len() >= 13)?.parse::<u64>().ok();
+    let mut started: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut done: BTreeMap<u64, usize> = BTreeMap::new();
+    for s in &servers {
+        for l in s.log.lock().unwrap().iter() {
+            if let Some(due) = due_of(l) {
+                if l.contains("scheduled run started") {
+                    *started.entry(due).or_default() += 1;
+                } else if l.contains("scheduled run done") {
+                    *done.entry(due).or_default() += 1;
+                }
+            }
+        }
+    }
+    assert!(done.len() >= 3, "about four due times in 9 s: started {started:?}, done {done:?}");
+    assert!(started.values().all(|n| *n == 1) && done.values().all(|n| *n == 1), "each due time once: started {started:?}, done {done:?}");
+    // The catalog: one backup per finished due time, never two.
+    let catalog = std::fs::read_dir(dest.path()).unwrap().filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "tar")).count();
+    assert_eq!(catalog, done.len(), "one backup per due time in {}", dest.path().display());
 }

@@ -27,6 +27,11 @@ enum Command {
     Migrate(cmd::migrate::Args),
     /// Re-crawl every web source registered for a collection (conditional requests).
     Sync(cmd::sync::Args),
+    /// The web sources the server keeps fresh on a schedule (`[[sources]]`).
+    Sources {
+        #[command(subcommand)]
+        command: cmd::sources::Command,
+    },
     /// Search a collection.
     Search(cmd::search::Args),
     /// The MCP server on stdio, for coding agents (Claude Code, Cursor, VS Code, Codex):
@@ -102,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ingest(a) => cmd::ingest::run(a, &ctx).await,
         Command::Migrate(a) => cmd::migrate::run(a).await,
         Command::Sync(a) => cmd::sync::run(a, &ctx).await,
+        Command::Sources { command } => cmd::sources::run(command, &ctx).await,
         Command::Search(a) => cmd::search::run(a, &ctx).await,
         Command::Mcp(a) => cmd::mcp::run(a, &ctx).await,
         Command::Libraries(a) => cmd::read::libraries(a, &ctx).await,

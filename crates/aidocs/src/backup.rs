@@ -4,7 +4,7 @@
 use crate::engine::Engine;
 use crate::search::SearchRequest;
 use crate::error::Result;
-use aidocs_backup::schedule::Schedule;
+use aidocs_rollout::schedule::Cadence;
 use aidocs_backup::{BackupSettings, Backups, RestoreOptions, RestoreValidator};
 use async_trait::async_trait;
 
@@ -183,32 +183,37 @@ impl BackupService {
         Ok(reports)
     }
 
-    /// The server's backup loop (`backup.schedule`); returns at once when none is set.
+    /// The server's backup loop (`backup.schedule`); returns at once when none is set. With
+    /// several replicas sharing their rollout state (Redis), each due backup is made by one
+    /// of them ([`crate::scheduler`]).
     pub async fn run_schedule(self) {
         let Some(expr) = self.config().backup.schedule.clone() else { return };
-        let schedule = match Schedule::parse(&expr) {
-            Ok(s) => s,
+        let cadence = match Cadence::parse(&expr) {
+            Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "backup schedule disabled");
                 return;
             }
         };
-        loop {
-            let now = chrono::Utc::now();
-            let Some(next) = schedule.next_after(now) else {
-                tracing::warn!(schedule = schedule.expr(), "backup schedule has no future run");
+        let job = crate::scheduler::Scheduled { job: "backup".into(), cadence, lease: BACKUP_LEASE };
+        let coord = match self.engine.scheduler() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "backup schedule disabled: no state to coordinate it");
                 return;
-            };
-            tracing::info!(next = %next.to_rfc3339(), schedule = schedule.expr(), "next scheduled backup");
-            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
-            match self.scheduled().await {
-                Ok(reports) => {
-                    for r in reports {
-                        tracing::info!(backup = %r.id, kind = r.kind.as_str(), points = r.points, "scheduled backup done");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
             }
-        }
+        };
+        let metrics = self.metrics().clone();
+        let work = || async {
+            let reports = self.scheduled().await.map_err(|e| e.to_string())?;
+            let text = reports.iter().map(|r| format!("{} ({}, {} points)", r.id, r.kind.as_str(), r.points)).collect::<Vec<_>>().join(", ");
+            let counts = [("backups".to_owned(), reports.len() as u64), ("points".to_owned(), reports.iter().map(|r| r.points as u64).sum())].into();
+            Ok(aidocs_rollout::schedule::RunSummary { text, counts })
+        };
+        crate::scheduler::run(coord, job, work, move |job, ok| metrics.scheduled_run(job, ok)).await
     }
 }
+
+/// How long a scheduled backup's claim holds without renewal: a replica killed mid-backup
+/// is replaced this long after its last renewal.
+const BACKUP_LEASE: std::time::Duration = std::time::Duration::from_secs(30);

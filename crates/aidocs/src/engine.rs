@@ -391,6 +391,17 @@ impl Engine {
         self
     }
 
+    /// Where this engine's scheduled work is coordinated: its rollout state (shared with
+    /// the other replicas when in Redis); an engine without one runs its schedules alone,
+    /// with slots under `<data_dir>/rollout/`.
+    pub fn scheduler(&self) -> Result<crate::scheduler::Coordinator> {
+        if let Some(r) = &self.rollouts {
+            return Ok(r.coordinator());
+        }
+        let store = aidocs_rollout::FileStateStore::open(&self.cfg.data_dir.join("rollout")).map_err(crate::rollout_state::rollout_err)?;
+        Ok(crate::scheduler::Coordinator::new(Arc::new(store), Arc::new(aidocs_rollout::SystemWallClock)))
+    }
+
     /// The rollout machinery, when this engine has a state store.
     pub fn rollout_state(&self) -> Option<&Arc<crate::rollout_state::Rollouts>> {
         self.rollouts.as_ref()

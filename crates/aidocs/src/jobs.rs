@@ -190,7 +190,7 @@ fn check_cancellable(id: &str, v: &JobView) -> Result<(), CancelError> {
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "aidocs".into())

@@ -28,7 +28,9 @@ pub mod read;
 pub mod report;
 pub mod rollout;
 pub mod rollout_state;
+pub mod scheduler;
 pub mod search;
+pub mod sources;
 
 pub use config::{Config, ConfigSource};
 pub use engine::Engine;

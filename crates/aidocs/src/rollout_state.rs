@@ -33,6 +33,8 @@ pub struct Rollouts {
     /// they moved into the state store (read when the store has none).
     pub(crate) deployments_file: PathBuf,
     pub(crate) deployments_lock: tokio::sync::Mutex<()>,
+    /// This process's name in scheduled-work slots.
+    pub(crate) holder: String,
 }
 
 impl std::fmt::Debug for Rollouts {
@@ -74,6 +76,7 @@ impl Rollouts {
             monitors: RwLock::default(),
             deployments_file,
             deployments_lock: tokio::sync::Mutex::new(()),
+            holder: format!("{}-{}", crate::jobs::hostname(), uuid::Uuid::new_v4().simple()),
         }
     }
 
@@ -85,6 +88,11 @@ impl Rollouts {
 
     pub fn store(&self) -> &Arc<dyn StateStore> {
         &self.store
+    }
+
+    /// Scheduled work coordinated through this state (with the other replicas, in Redis).
+    pub fn coordinator(&self) -> crate::scheduler::Coordinator {
+        crate::scheduler::Coordinator { store: self.store.clone(), clock: self.clock.clone(), holder: self.holder.clone() }
     }
 
     pub(crate) fn now(&self) -> u64 {

@@ -22,7 +22,6 @@ pub mod format;
 mod native;
 mod ops;
 mod repo;
-pub mod schedule;
 
 pub use format::{BackupKind, CollectionConfig, Manifest};
 pub use ops::{

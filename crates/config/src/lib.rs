@@ -189,7 +189,24 @@ impl Config {
             return bad("breaker.error_rate must be in (0, 1] and breaker.window_s positive");
         }
         if let Some(expr) = &self.backup.schedule {
-            aidocs_backup::schedule::Schedule::parse(expr).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+            aidocs_rollout::schedule::Cadence::parse(expr).map_err(|e| ConfigError::Invalid(format!("backup.schedule: {e}")))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let at = format!("sources[{i}] (`{}`)", s.name);
+            if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || s.name.len() > 64 {
+                return bad(&format!("{at}: `name` must be 1 to 64 letters, digits, `-`, `_` or `.`"));
+            }
+            if !names.insert(s.name.as_str()) {
+                return bad(&format!("{at}: another source has this name"));
+            }
+            if s.collection.trim().is_empty() {
+                return bad(&format!("{at}: `collection` is empty"));
+            }
+            if s.urls.is_empty() || s.urls.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                return bad(&format!("{at}: `urls` must list at least one http(s) URL"));
+            }
+            aidocs_rollout::schedule::Cadence::parse(&s.schedule).map_err(|e| ConfigError::Invalid(format!("{at}: schedule: {e}")))?;
         }
         if self.embedding.provider == EmbeddingProvider::Openai {
             let o = &self.embedding.openai;

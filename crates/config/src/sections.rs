@@ -31,6 +31,54 @@ pub struct Config {
     pub rollout: RolloutSettings,
     pub backup: BackupSettings,
     pub crawl: CrawlSettings,
+    /// Web sources the server re-crawls on a schedule (`[[sources]]`).
+    pub sources: Vec<SourceSettings>,
+}
+
+/// How a scheduled web source is walked (closed set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Start pages; links are followed within the scope.
+    #[default]
+    Site,
+    /// Sitemaps: every listed page in scope.
+    Sitemap,
+    /// Exactly these pages.
+    Urls,
+}
+
+/// One `[[sources]]` entry: a web source the server keeps fresh. With several replicas
+/// sharing their rollout state in Redis, each due re-crawl is made by one of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// Unique among the sources (letters, digits, `-`, `_`, `.`): the schedule's name,
+    /// shared by every replica.
+    pub name: String,
+    /// The collection (or alias) the pages go to.
+    pub collection: String,
+    #[serde(default)]
+    pub kind: SourceKind,
+    pub urls: Vec<String>,
+    /// `every 6h`, `every 1d`, ... or a cron expression (UTC).
+    pub schedule: String,
+    /// URL prefix pages must be under (default as for `aidocs ingest URL`).
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub max_pages: Option<usize>,
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    /// Hosts allowed to resolve to internal addresses, added to `crawl.allow_hosts`.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    #[serde(default)]
+    pub metadata: MetadataSettings,
 }
 
 /// Web ingestion (`aidocs ingest URL`, `--sitemap`, `--urls`, `aidocs sync`).
@@ -86,7 +134,8 @@ pub struct BackupSettings {
     /// object store URL (`s3://bucket/prefix`, `gs://...`, `az://...`; credentials from
     /// the environment). Env `AIDOCS_BACKUP_DEST`.
     pub dest: Option<String>,
-    /// Cron expression (5 fields, UTC) for backups made by the server; none = no schedule.
+    /// When the server makes backups: `every 6h`, `every 1d`, ... or a cron expression
+    /// (UTC); none = no schedule. With several replicas, one of them makes each.
     pub schedule: Option<String>,
     /// What the schedule makes: `incremental` falls back to full when no base exists.
     #[serde(rename = "type")]
@@ -840,6 +889,7 @@ impl Default for Config {
             rollout: RolloutSettings::default(),
             backup: BackupSettings::default(),
             crawl: CrawlSettings::default(),
+            sources: Vec::new(),
         }
     }
 }

@@ -932,3 +932,77 @@ impl From<Resolution> for aidocs::read::Resolution {
         Self { library: r.library, version: r.version, available: r.available, requested: r.requested, note: r.note }
     }
 }
+
+/// `GET /v1/admin/sources`: the scheduled web sources (`[[sources]]`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Sources {
+    pub sources: Vec<SourceView>,
+}
+
+/// One scheduled source: its schedule, its newest run and how the runs have gone.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourceView {
+    pub name: String,
+    pub collection: String,
+    /// `site`, `sitemap` or `urls`.
+    pub kind: String,
+    pub urls: Vec<String>,
+    /// `every 6h` or a cron expression (UTC).
+    pub schedule: String,
+    /// The next due time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<SourceRunView>,
+    /// The error of the newest finished run, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// How many of the newest finished runs failed one after another.
+    pub failures_in_a_row: u32,
+}
+
+/// One run of a scheduled source (made by one replica).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SourceRunView {
+    /// When it was due (RFC 3339).
+    pub due: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// The replica that made it.
+    pub holder: String,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    pub pages_seen: u64,
+    pub pages_changed: u64,
+    pub pages_removed: u64,
+    /// A summary, or the error.
+    pub detail: String,
+}
+
+impl From<aidocs::sources::SourceStatus> for SourceView {
+    fn from(s: aidocs::sources::SourceStatus) -> Self {
+        let kind = serde_json::to_value(s.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        Self {
+            name: s.name,
+            collection: s.collection,
+            kind,
+            urls: s.urls,
+            schedule: s.schedule,
+            next_run: s.next_run,
+            last_run: s.last_run.map(|r| SourceRunView {
+                due: r.due,
+                state: serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                holder: r.holder,
+                started: r.started,
+                finished: r.finished,
+                pages_seen: r.pages_seen,
+                pages_changed: r.pages_changed,
+                pages_removed: r.pages_removed,
+                detail: r.detail,
+            }),
+            last_error: s.last_error,
+            failures_in_a_row: s.failures_in_a_row,
+        }
+    }
+}

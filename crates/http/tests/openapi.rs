@@ -44,6 +44,7 @@ const SURFACE: &[(&str, &str, Option<&str>)] = &[
     ("post", "/v1/admin/ab/{id}/stop", Some("admin")),
     ("get", "/deployment/status", Some("admin")),
     ("post", "/v1/admin/sync", Some("admin")),
+    ("get", "/v1/admin/sources", Some("admin")),
     ("get", "/v1/admin/backups", Some("admin")),
     ("post", "/v1/admin/backups", Some("admin")),
     ("post", "/v1/admin/backups/prune", Some("admin")),

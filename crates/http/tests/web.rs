@@ -195,3 +195,75 @@ async fn web_ingest_optimizes_what_it_wrote() {
         "nothing changed, nothing optimized"
     );
 }
+
+/// A `[[sources]]` entry is re-crawled on its schedule by the server: the first run writes
+/// every page, a page changed at the source is rewritten by a later run, and
+/// `GET /v1/admin/sources` shows the newest run and the next; a source that cannot run
+/// shows its error and its failures in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_sources_stay_fresh_and_report_their_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    site(&root);
+    let server = DocServer::start(root.clone(), Duration::ZERO).await;
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.crawl.allow_hosts = vec!["127.0.0.1".into()];
+    cfg.crawl.min_delay_ms = 0;
+    let entry = |name: &str, scope: Option<&str>| aidocs::config::SourceSettings {
+        name: name.into(),
+        collection: "web".into(),
+        kind: aidocs::config::SourceKind::Site,
+        urls: vec![server.url("/docs/index.html")],
+        schedule: "every 1s".into(),
+        scope: scope.map(str::to_owned),
+        include: vec![],
+        exclude: vec![],
+        max_pages: None,
+        max_depth: None,
+        allow_hosts: vec![],
+        metadata: Default::default(),
+    };
+    cfg.sources = vec![entry("guide", None), entry("broken", Some("not a url"))];
+    cfg.validate().unwrap();
+    let engine = Engine::open(cfg).unwrap();
+    let schedules = tokio::spawn(engine.sources().run_schedules());
+    let app = aidocs_http::router(engine.clone());
+    let v = wait_for(&app, "the first crawl", |v| v["sources"][0]["last_run"]["state"] == "done").await;
+    let guide = &v["sources"][0];
+    assert_eq!(guide["name"], "guide");
+    assert_eq!((guide["last_run"]["pages_seen"].as_u64(), guide["last_run"]["pages_changed"].as_u64()), (Some(5), Some(5)), "{guide}");
+    assert!(guide["next_run"].is_string() && guide["failures_in_a_row"] == 0, "{guide}");
+    assert_eq!(top_path(&engine, "how do I export spans").await, "/docs/tracing.html");
+
+    // Changed at the source: a later run rewrites that page alone.
+    std::fs::write(root.join("docs/tracing.html"), page("Tracing", "Spans now go to the flight recorder file.", &[])).unwrap();
+    wait_for(&app, "a run that saw the change", |v| v["sources"][0]["last_run"]["state"] == "done" && v["sources"][0]["last_run"]["pages_changed"] == 1).await;
+    assert_eq!(top_path(&engine, "flight recorder file").await, "/docs/tracing.html");
+
+    // The broken source fails every run, says why, and counts its failures.
+    let v = wait_for(&app, "two failed runs", |v| v["sources"][1]["failures_in_a_row"].as_u64() >= Some(2)).await;
+    let broken = &v["sources"][1];
+    assert_eq!(broken["last_run"]["state"], "failed", "{broken}");
+    assert!(broken["last_error"].as_str().unwrap().contains("not a URL"), "{broken}");
+    // Stopped (and its engine dropped) before the data dir goes.
+    schedules.abort();
+    let _ = schedules.await;
+}
+
+async fn sources_status(app: &axum::Router) -> serde_json::Value {
+    let resp = app.clone().oneshot(Request::get("/v1/admin/sources").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+}
+
+/// Poll `GET /v1/admin/sources` until `done` holds (at most 15 s).
+async fn wait_for(app: &axum::Router, what: &str, done: fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    for _ in 0..300 {
+        let v = sources_status(app).await;
+        if done(&v) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: never happened: {}", sources_status(app).await);
+}

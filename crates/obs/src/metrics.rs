@@ -101,6 +101,7 @@ pub struct Metrics {
     deployments: Counter<u64>,
     backups: Counter<u64>,
     restores: Counter<u64>,
+    scheduled_runs: Counter<u64>,
     mcp_calls: Counter<u64>,
     mcp_latency: Histogram<f64>,
     sources: Arc<Mutex<Vec<Source>>>,
@@ -158,6 +159,7 @@ impl Metrics {
             deployments: counter(&meter, "deployments_total", "Blue-green deployments by outcome (switched, failed, rolled_back)."),
             backups: counter(&meter, "backups_total", "Backups by kind (full, incremental) and outcome (ok, failed)."),
             restores: counter(&meter, "restores_total", "Restores by kind (restore, drill) and outcome (ok, failed)."),
+            scheduled_runs: counter(&meter, "scheduled_runs_total", "Scheduled runs this process made, by task (backup, source:<name>) and outcome (ok, failed)."),
             mcp_calls: counter(&meter, "mcp_tool_calls_total", "MCP tool calls by tool and outcome (ok, error: a tool result with isError)."),
             mcp_latency: histogram(&meter, "mcp_tool_duration_seconds", "MCP tool call latency by tool.", &REQUEST_BUCKETS),
             sources: sources.clone(),
@@ -181,6 +183,7 @@ impl Metrics {
             for kind in ["restore", "drill"] {
                 m.restores.add(0, &[KeyValue::new("kind", kind), KeyValue::new("outcome", outcome)]);
             }
+            m.scheduled_runs.add(0, &[KeyValue::new("task", "backup"), KeyValue::new("outcome", outcome)]);
         }
         m.register_observers(&meter);
         Ok(m)
@@ -364,6 +367,12 @@ impl Metrics {
     /// A finished backup: `kind` full or incremental, `ok` or not.
     pub fn backup(&self, kind: &'static str, ok: bool) {
         self.backups.add(1, &[KeyValue::new("kind", kind), KeyValue::new("outcome", if ok { "ok" } else { "failed" })]);
+    }
+
+    /// A scheduled run this process made and recorded: `task` (`backup`, `source:<name>`;
+    /// not `job`, which Prometheus keeps for the scrape target), `ok` or not.
+    pub fn scheduled_run(&self, task: &str, ok: bool) {
+        self.scheduled_runs.add(1, &[KeyValue::new("task", task.to_owned()), KeyValue::new("outcome", if ok { "ok" } else { "failed" })]);
     }
 
     /// A finished restore: `kind` restore or drill, `ok` or not.

@@ -4,7 +4,8 @@
 //! statistics that merge across replicas ([`stats`]), the canary state machine with staged
 //! traffic, holds on thin data and automatic rollback ([`canary`]), A/B tests with weighted
 //! sticky variants and significance tests ([`ab`]), and where that state lives ([`state`]: a JSON file written atomically, or Redis with compare-and-set so two
-//! replicas never both act).
+//! replicas never both act), and scheduled work done once per due time by one of the
+//! processes sharing that state ([`schedule`]: cadences, slots held under fenced leases).
 //!
 //! Must not know: HTTP, the search engine, the vector store. Callers route with
 //! [`canary::Canary::arm_for`], report each real request with a [`stats::Sample`], call
@@ -14,6 +15,7 @@
 pub mod ab;
 pub mod canary;
 pub mod routing;
+pub mod schedule;
 pub mod state;
 pub mod stats;
 

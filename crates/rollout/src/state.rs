@@ -141,7 +141,7 @@ struct StatsEntry {
     stats: ArmStats,
 }
 
-const KINDS: [&str; 3] = ["canary", "ab", "deployment_log"];
+const KINDS: [&str; 4] = ["canary", "ab", "deployment_log", crate::schedule::Slot::KIND];
 
 impl FileStateStore {
     /// Open (creating) the state in `dir`.

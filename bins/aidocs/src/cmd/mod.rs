@@ -19,6 +19,7 @@ pub mod profile;
 pub mod read;
 pub mod repair;
 pub mod search;
+pub mod sources;
 pub mod sync;
 pub mod target;
 
