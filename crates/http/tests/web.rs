@@ -38,12 +38,17 @@ fn site(root: &Path) {
     std::fs::write(root.join("robots.txt"), "User-agent: *\nAllow: /\n").unwrap();
 }
 
-fn engine(dir: &Path) -> Engine {
+/// A test config that may crawl the local doc server at full speed.
+fn web_config(dir: &Path) -> aidocs::Config {
     let mut cfg = common::config(dir);
     cfg.crawl.allow_hosts = vec!["127.0.0.1".into()];
     cfg.crawl.min_delay_ms = 0;
     cfg.crawl.remove_after_misses = 2;
-    Engine::open(cfg).unwrap()
+    cfg
+}
+
+fn engine(dir: &Path) -> Engine {
+    Engine::open(web_config(dir)).unwrap()
 }
 
 fn source(server: &DocServer) -> WebSource {
@@ -206,9 +211,7 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
     let root = dir.path().join("site");
     site(&root);
     let server = DocServer::start(root.clone(), Duration::ZERO).await;
-    let mut cfg = common::config(&dir.path().join("data"));
-    cfg.crawl.allow_hosts = vec!["127.0.0.1".into()];
-    cfg.crawl.min_delay_ms = 0;
+    let mut cfg = web_config(&dir.path().join("data"));
     let entry = |name: &str, scope: Option<&str>| aidocs::config::SourceSettings {
         name: name.into(),
         collection: "web".into(),
