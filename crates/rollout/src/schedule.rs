@@ -291,6 +291,18 @@ pub async fn prune(store: &dyn StateStore, job: &str, keep: usize) -> Result<usi
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_file_store_keeps_slots() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::FileStateStore::open(dir.path()).unwrap();
+        let clock = crate::SystemWallClock;
+        let Claim::Won(lease) = claim(&store, &clock, "backup", 1_000, "me", Duration::from_secs(5)).await.unwrap() else { panic!("the first claim wins") };
+        assert!(lease.finish(&store, &clock, Ok("made".to_owned().into())).await.unwrap());
+        let again = crate::FileStateStore::open(dir.path()).unwrap();
+        let slots = slots(&again, "backup").await.unwrap();
+        assert_eq!((slots.len(), slots[0].state, slots[0].detail.as_str()), (1, SlotState::Done, "made"), "kept across a reopen");
+    }
+
     #[test]
     fn cadences_parse_and_give_the_same_due_times_everywhere() {
         let c = Cadence::parse("every 6h").unwrap();

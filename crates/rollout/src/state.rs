@@ -141,7 +141,8 @@ struct StatsEntry {
     stats: ArmStats,
 }
 
-const KINDS: [&str; 4] = ["canary", "ab", "deployment_log", crate::schedule::Slot::KIND];
+/// The document kinds a file store keeps (`slot`: the schedule's slots; its tests save one).
+const KINDS: [&str; 4] = ["canary", "ab", "deployment_log", "slot"];
 
 impl FileStateStore {
     /// Open (creating) the state in `dir`.
