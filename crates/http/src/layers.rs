@@ -35,6 +35,23 @@ pub(crate) async fn sanitize_request_id(mut req: Request, next: axum::middleware
     next.run(req).await
 }
 
+/// A request whose `Content-Length` is past `max` is answered 413 before one byte of its
+/// body is read: the client learns at once, and the server neither buffers nor drains it.
+/// Bodies without a length (chunked) are still cut off at `max` while they stream, by
+/// `DefaultBodyLimit` in the extractors and by the MCP transport's own limit.
+pub(crate) async fn refuse_oversized(State(max): State<usize>, req: Request, next: Next) -> Response {
+    let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max as u64 => {
+            let mut r = ApiError::new(ErrorCode::PayloadTooLarge, format!("request body of {n} bytes is over the limit of {max} bytes (server.max_body_bytes)")).into_response();
+            // The unread body is not drained: the connection ends with this answer.
+            r.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            r
+        }
+        _ => next.run(req).await,
+    }
+}
+
 /// The span every log line of a request is in: its id, method and path.
 pub(crate) fn request_span(req: &Request) -> tracing::Span {
     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -58,6 +58,7 @@ pub fn router(engine: Engine) -> Router {
         .fallback(|| async { ApiError::new(aidocs::ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(aidocs::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))
+        .layer(from_fn_with_state(server.max_body_bytes, layers::refuse_oversized))
         // Extractor rejections (an oversized body on a raw-bytes route, a path segment that
         // is not UTF-8) come as text/plain: made the JSON error like every other.
         .layer(map_response(error::json_errors))
@@ -83,7 +84,7 @@ fn api(engine: &Engine, jobs: &Jobs) -> OpenApiRouter<Engine> {
     let server = &engine.config().server;
     let auth = Arc::new(engine.config().auth.clone());
     // MCP: search scope to reach it; its write tools check for an admin key themselves.
-    let mcp = OpenApiRouter::new().route_service("/mcp", mcp::http_service(engine.clone(), jobs.clone()));
+    let mcp = OpenApiRouter::new().route_service("/mcp", mcp::http_service(engine.clone(), jobs.clone(), server.max_body_bytes));
     let reads = guarded(routes::reads().merge(mcp), auth.clone(), Scope::Search, Some(server.request_timeout_ms));
     let admin = guarded(routes::admin::router(), auth.clone(), Scope::Admin, Some(server.admin_timeout_ms));
     let detailed = guarded(routes::health::detailed_router(), auth, Scope::Admin, None);

@@ -637,10 +637,11 @@ mod remote {
 
 /// The streamable HTTP service at `/mcp`: stateless (any replica answers any request, no
 /// session to lose), JSON answers for plain calls. The `Host` check of the SDK (against DNS
-/// rebinding of local servers) is off: the server's API keys guard it like `/v1`.
-pub fn http_service(engine: Engine, jobs: Jobs) -> rmcp::transport::streamable_http_server::StreamableHttpService<DocsServer, rmcp::transport::streamable_http_server::session::local::LocalSessionManager> {
+/// rebinding of local servers) is off: the server's API keys guard it like `/v1`. A body
+/// past `max_body_bytes` (`server.max_body_bytes`, as on `/v1`) is refused 413 while it streams.
+pub fn http_service(engine: Engine, jobs: Jobs, max_body_bytes: usize) -> rmcp::transport::streamable_http_server::StreamableHttpService<DocsServer, rmcp::transport::streamable_http_server::session::local::LocalSessionManager> {
     use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true).disable_allowed_hosts();
+    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true).disable_allowed_hosts().with_max_request_body_bytes(max_body_bytes);
     let server = DocsServer::new(engine, jobs, Writes::AdminKey);
     StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config)
 }

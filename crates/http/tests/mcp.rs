@@ -141,6 +141,7 @@ async fn hostile_mcp_requests_get_4xx_and_the_server_keeps_serving() {
     let engine = aidocs::Engine::open(common::config(&dir.path().join("data"))).unwrap();
     let req = aidocs::IngestRequest { path: docs, collection: "docs".into(), metadata: Default::default(), base_url: None };
     engine.ingest().directory(req, &NoProgress).await.unwrap();
+    let max_body = engine.config().server.max_body_bytes;
     let app = aidocs_http::router(engine);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -168,10 +169,28 @@ async fn hostile_mcp_requests_get_4xx_and_the_server_keeps_serving() {
     );
     let r = post(deep).await.unwrap();
     assert!(r.status().is_client_error(), "deep nesting: {}", r.status());
-    // A 40 MB body.
-    let huge = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"search_docs","arguments":{{"query":"{}"}}}}}}"#, "a".repeat(40 << 20));
-    let r = post(huge).await.unwrap();
-    assert!(r.status().is_client_error(), "huge body: {}", r.status());
+    // A body past the limit. Declared by `Content-Length` (40 MB), it is refused before a
+    // byte of it is read: only the head is sent, and the answer comes anyway. Sent chunked,
+    // with no length, it is cut off while it streams, one byte past the limit (the whole of
+    // what is sent is read, so the server's close is clean and the answer can be read).
+    let answer = move |head: String, body: Vec<u8>| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body).unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        String::from_utf8_lossy(&resp).into_owned()
+    };
+    let head = |framing: String| format!("POST /mcp HTTP/1.1\r\nHost: x\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
+    let resp = tokio::task::spawn_blocking(move || answer(head(format!("Content-Length: {}", 40 << 20)), Vec::new())).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 413"), "declared huge body: {resp}");
+    assert!(resp.contains("payload_too_large") && resp.contains("server.max_body_bytes"), "{resp}");
+    let mut chunked = format!("{:x}\r\n", max_body + 1).into_bytes();
+    chunked.extend(std::iter::repeat_n(b'a', max_body + 1));
+    let resp = tokio::task::spawn_blocking(move || answer(head("Transfer-Encoding: chunked".into()), chunked)).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 413"), "chunked huge body: {resp}");
+    assert!(resp.contains("payload_too_large"), "{resp}");
     // Not JSON at all, and JSON that is not JSON-RPC.
     for junk in ["{", "[]", "{\"jsonrpc\":\"2.0\"}", "null"] {
         let r = post(junk.to_owned()).await.unwrap();
