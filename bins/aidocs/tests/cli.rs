@@ -140,6 +140,50 @@ fn config_show_resolves_the_environment_and_redacts_secrets() {
     assert!(cache_url.starts_with("redis://") && cache_url.contains("cache.internal:6379") && cache_url.contains("redacted"), "{cache_url}");
 }
 
+/// `aidocs sources add | list | remove` on a config file: added entries keep the file's
+/// comments, bad ones are refused with the file unchanged, and credentials added by hand
+/// with `${ENV}` references are resolved, named by `list` and redacted by `config show`.
+#[test]
+fn sources_are_added_listed_and_removed_in_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("aidocs.toml");
+    std::fs::write(&file, "# ops team\n[search]\ndefault_limit = 7\n").unwrap();
+    let cfg = file.to_str().unwrap();
+    let add = |args: &[&str]| aidocs(&data, &[&["--config", cfg, "sources", "add"], args].concat());
+    let out = ok(&add(&["tokio", "https://docs.rs/tokio/latest/tokio/", "--collection", "rust", "--every", "6h", "--include", "/tokio/**"]));
+    assert!(out.contains("added source `tokio` (every 6h"), "{out}");
+    ok(&add(&["std", "https://doc.rust-lang.org/std/sitemap.xml", "--kind", "sitemap", "--collection", "rust", "--cron", "0 3 * * *"]));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("# ops team\n") && text.contains("kind = \"sitemap\"") && text.contains("include = [\"/tokio/**\"]"), "{text}");
+    // Refused, file unchanged: a taken name, a bad period, a non-URL, no schedule, no --config.
+    fails_with(&add(&["tokio", "https://x.example/", "--collection", "rust", "--every", "1h"]), "another source has this name");
+    fails_with(&add(&["n", "https://x.example/", "--collection", "rust", "--every", "fortnight"]), "schedule");
+    fails_with(&add(&["n", "not-a-url", "--collection", "rust", "--every", "1h"]), "http(s) URL");
+    fails_with(&add(&["n", "https://x.example/", "--collection", "rust"]), "--every");
+    fails_with(&aidocs(&data, &["sources", "add", "n", "https://x.example/", "--collection", "rust", "--every", "1h"]), "pass --config FILE");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    // Credentials by hand, from the environment.
+    std::fs::write(&file, format!("{text}\n[sources.auth]\nbearer = \"${{STD_DOCS_TOKEN}}\"\n")).unwrap();
+    let with_env = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aidocs")).args(["--data-dir", data.to_str().unwrap(), "--config", cfg]).args(args).env_remove("CONFIG_TEMPLATE").env("STD_DOCS_TOKEN", "tok-0a9f7c").output().unwrap()
+    };
+    let listed = ok(&with_env(&["sources", "list"]));
+    assert!(listed.contains("tokio -> rust (every 6h") && listed.contains("std -> rust (0 3 * * *") && listed.contains("credentials: bearer"), "{listed}");
+    assert!(listed.contains("last run: none yet") && listed.contains("next run: "), "{listed}");
+    let shown = ok(&with_env(&["config", "show"]));
+    assert!(!shown.contains("tok-0a9f7c") && shown.contains("<redacted>"), "{shown}");
+    fails_with(&aidocs(&data, &["--config", cfg, "sources", "list"]), "${STD_DOCS_TOKEN}");
+
+    ok(&with_env(&["sources", "remove", "tokio"]));
+    fails_with(&with_env(&["sources", "remove", "tokio"]), "no source named `tokio`");
+    let listed = ok(&with_env(&["sources", "list", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(v["sources"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["sources"][0]["auth"], serde_json::json!(["bearer"]));
+}
+
 #[test]
 fn cache_admin_and_eval_errors() {
     let data = tempfile::tempdir().unwrap();

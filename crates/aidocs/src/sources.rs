@@ -5,11 +5,13 @@
 use crate::config::{SourceKind, SourceSettings};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::ingest::{WebIngestRequest, WebSource, WebSourceKind};
+use crate::ingest::{WebIngestRequest, WebSource};
 use crate::progress::NoProgress;
 use aidocs_rollout::schedule::{self, Cadence, RunSummary, SlotState};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+pub use aidocs_rollout::schedule::SlotState as RunState;
 
 /// How long a re-crawl's claim holds without renewal: a replica killed mid-crawl is
 /// replaced this long after its last renewal.
@@ -41,6 +43,9 @@ pub struct SourceStatus {
     pub kind: SourceKind,
     pub urls: Vec<String>,
     pub schedule: String,
+    /// The credentials configured, named never valued (`SourceAuth::parts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
     /// The next due time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,
@@ -87,13 +92,8 @@ impl SourcesService {
 
     /// Crawl one source now (what each due run does): incremental, conditional requests.
     pub async fn crawl(&self, s: &SourceSettings) -> Result<RunSummary> {
-        let kind = match s.kind {
-            SourceKind::Site => WebSourceKind::Site,
-            SourceKind::Sitemap => WebSourceKind::Sitemap,
-            SourceKind::Urls => WebSourceKind::Urls,
-        };
         let source = WebSource {
-            kind,
+            kind: s.kind.into(),
             urls: s.urls.clone(),
             scope: s.scope.clone(),
             include: s.include.clone(),
@@ -179,6 +179,7 @@ pub async fn status(sources: &[SourceSettings], coord: &crate::scheduler::Coordi
             kind: s.kind,
             urls: s.urls.clone(),
             schedule: s.schedule.clone(),
+            auth: s.auth.as_ref().map(|a| a.parts()).unwrap_or_default(),
             next_run: Cadence::parse(&s.schedule).ok().and_then(|c| c.next_after(now)).map(rfc3339),
             last_run,
             last_error,

@@ -99,8 +99,45 @@ pub fn resolve(mut cfg: Config, env: &dyn EnvVars) -> Result<Config, ConfigError
     if let Some(url) = var("OPENAI_BASE_URL") {
         cfg.embedding.openai.base_url = url;
     }
+    for (i, source) in cfg.sources.iter_mut().enumerate() {
+        let at = format!("sources[{i}] (`{}`)", source.name);
+        for (field, value) in source.auth.iter_mut().flat_map(|a| a.values_mut()) {
+            *value = expand_refs(value, &var).map_err(|name| {
+                ConfigError::Invalid(format!("{at}: auth.{field} refers to ${{{name}}}, which is not set in the environment"))
+            })?;
+        }
+    }
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// `value` with each `${NAME}` (NAME: letters, digits and `_`, not starting with a digit)
+/// replaced by the variable's value; `Err(NAME)` when one is unset or empty. Anything else,
+/// a lone `$` included, is kept as written.
+fn expand_refs(value: &str, var: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let name_end = after.find('}');
+        let name = name_end.map(|e| &after[..e]).filter(|n| {
+            let mut b = n.bytes();
+            b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        });
+        match (name, name_end) {
+            (Some(name), Some(end)) => {
+                out.push_str(&var(name).ok_or_else(|| name.to_owned())?);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Parse `AIDOCS_API_KEYS`: comma-separated `name:scope[+scope]:sha256` entries (the digest
@@ -132,4 +169,19 @@ pub fn parse_api_keys(v: &str) -> Result<Vec<ApiKey>, ConfigError> {
             Ok(ApiKey { name: name.trim().to_owned(), sha256: sha, scopes })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_refs;
+
+    #[test]
+    fn references_are_expanded_and_a_missing_one_is_named() {
+        let var = |n: &str| (n == "TOKEN").then(|| "s3cret".to_owned());
+        assert_eq!(expand_refs("${TOKEN}", &var).unwrap(), "s3cret");
+        assert_eq!(expand_refs("Key ${TOKEN}!", &var).unwrap(), "Key s3cret!");
+        assert_eq!(expand_refs("no refs, $5 and ${ not a ref", &var).unwrap(), "no refs, $5 and ${ not a ref");
+        assert_eq!(expand_refs("${1X}", &var).unwrap(), "${1X}");
+        assert_eq!(expand_refs("${MISSING}", &var).unwrap_err(), "MISSING");
+    }
 }

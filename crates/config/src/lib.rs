@@ -4,7 +4,8 @@
 //! Owns: the settings sections (one struct per section, named `*Settings`), templates,
 //! the raw layers (defaults, template, file, `AIDOCS__*`), [`resolve`] (every environment
 //! fallback such as `REDIS_URL` or `QDRANT_URL`, in one place, then per-section validation),
-//! redaction for `aidocs config show`, and `config migrate` ([`migrate`]).
+//! redaction for `aidocs config show`, `config migrate` ([`migrate`]), and edits of a
+//! config file that keep its comments ([`edit`]: `aidocs sources add | remove`).
 //!
 //! Must not know: how a setting is used. It converts sections into the leaf crates' own
 //! parameter types (store, embed, backup, crawl) and nothing above them: no engine, no HTTP.
@@ -18,6 +19,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Json, Serialized, Toml};
 use std::path::{Path, PathBuf};
 
+pub mod edit;
 mod env;
 pub mod migrate;
 mod redact;
@@ -57,6 +59,9 @@ pub enum ConfigError {
     /// `config migrate` could not read, parse or re-check the file; the message says which.
     #[error("{0}")]
     Migrate(String),
+    /// An edit of a config file (`aidocs sources add`) was refused; the message says why.
+    #[error("{0}")]
+    Edit(String),
     #[error("writing {}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -207,6 +212,12 @@ impl Config {
                 return bad(&format!("{at}: `urls` must list at least one http(s) URL"));
             }
             aidocs_rollout::schedule::Cadence::parse(&s.schedule).map_err(|e| ConfigError::Invalid(format!("{at}: schedule: {e}")))?;
+            if let Some(auth) = &s.auth {
+                if auth.parts().is_empty() {
+                    return bad(&format!("{at}: [sources.auth] is empty; give headers, basic, bearer or cookies, or remove it"));
+                }
+                auth.credentials(&s.urls).map_err(|e| ConfigError::Invalid(format!("{at}: auth: {e}")))?;
+            }
         }
         if self.embedding.provider == EmbeddingProvider::Openai {
             let o = &self.embedding.openai;
@@ -438,6 +449,41 @@ mod tests {
         for (name, _) in ENV_FALLBACKS {
             assert!(body.contains(&format!("\"{name}\"")), "{name} is listed but not read");
         }
+    }
+
+    /// `[sources.auth]`: values from `${ENV}` references, checked at load with errors that
+    /// name the source and the part, and never shown by `redacted` or `Debug`.
+    #[test]
+    fn source_credentials_resolve_from_the_environment_and_never_show() {
+        let file = |auth: &str| {
+            let text = format!("[[sources]]\nname = \"intranet\"\ncollection = \"docs\"\nurls = [\"https://docs.corp.example/\"]\nschedule = \"every 6h\"\n[sources.auth]\n{auth}\n");
+            figment::Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&text)).extract::<Config>().unwrap()
+        };
+        let e = env(&[("DOCS_TOKEN", "tok-7f3a"), ("DOCS_PW", "pw-91c2"), ("DOCS_KEY", "key-55e0")]);
+        let cfg = resolve(file("bearer = \"${DOCS_TOKEN}\"\nheaders = { \"X-Api-Key\" = \"k:${DOCS_KEY}\" }\ncookies = { session = \"${DOCS_PW}\" }"), &e).unwrap();
+        let auth = cfg.sources[0].auth.as_ref().unwrap();
+        assert_eq!(auth.bearer.as_deref(), Some("tok-7f3a"));
+        assert_eq!(auth.headers["X-Api-Key"], "k:key-55e0");
+        assert_eq!(auth.parts(), ["bearer", "header:X-Api-Key", "cookie:session"]);
+        let creds = auth.credentials(&cfg.sources[0].urls).unwrap();
+        assert!(creds.owns(&url::Url::parse("https://docs.corp.example/a/b.html").unwrap()));
+        assert!(!creds.owns(&url::Url::parse("https://cdn.example/a.js").unwrap()));
+        let shown = format!("{} {cfg:?} {creds:?}", serde_json::to_string(&cfg.redacted()).unwrap());
+        for secret in ["tok-7f3a", "pw-91c2", "key-55e0"] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+        assert_eq!(cfg.redacted()["sources"][0]["auth"]["headers"]["X-Api-Key"], "<redacted>", "names stay, values go");
+        assert_eq!(cfg.redacted()["auth"]["keys"], serde_json::json!([]), "the API keys section is not a source's auth");
+        // Mistakes are named: an unset variable, two Authorization schemes, a bad header, nothing.
+        let err = |auth: &str| resolve(file(auth), &e).unwrap_err().to_string();
+        let m = err("bearer = \"${NOT_SET}\"");
+        assert!(m.contains("sources[0] (`intranet`)") && m.contains("auth.bearer") && m.contains("${NOT_SET}"), "{m}");
+        let m = err("bearer = \"t\"\nbasic = { username = \"u\", password = \"${DOCS_PW}\" }");
+        assert!(m.contains("authorization") && m.contains("set twice") && !m.contains("pw-91c2"), "{m}");
+        let m = err("headers = { \"Bad Header\" = \"v\" }");
+        assert!(m.contains("`Bad Header`"), "{m}");
+        let m = err("");
+        assert!(m.contains("[sources.auth] is empty"), "{m}");
     }
 
     #[test]

@@ -79,6 +79,90 @@ pub struct SourceSettings {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub metadata: MetadataSettings,
+    /// Credentials of a private site (`[sources.auth]`), sent to the origins of `urls` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<SourceAuth>,
+}
+
+/// `[sources.auth]`: how a private docs site is reached. Each value may be, or contain, a
+/// `${NAME}` reference to an environment variable, resolved once when the config loads (so
+/// the secret itself need not be in the file). Never printed: `Debug` names the parts only,
+/// and `aidocs config show` redacts every value.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceAuth {
+    /// Extra headers (`"X-Api-Key" = "${DOCS_KEY}"`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// HTTP basic authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic: Option<BasicAuth>,
+    /// `Authorization: Bearer <token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<String>,
+    /// Cookies (name = value), sent as one `Cookie` header.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cookies: BTreeMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SourceAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceAuth").field("parts", &self.parts()).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BasicAuth(<redacted>)")
+    }
+}
+
+impl SourceAuth {
+    /// What is configured, without a value: `basic`, `bearer`, `header:X-Api-Key`,
+    /// `cookie:session`. Safe to show in an API answer.
+    pub fn parts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.basic.is_some() {
+            out.push("basic".to_owned());
+        }
+        if self.bearer.is_some() {
+            out.push("bearer".to_owned());
+        }
+        out.extend(self.headers.keys().map(|k| format!("header:{k}")));
+        out.extend(self.cookies.keys().map(|k| format!("cookie:{k}")));
+        out
+    }
+
+    /// The crawler's credentials for the origins of `urls`.
+    pub fn credentials(&self, urls: &[String]) -> Result<aidocs_crawl::Credentials, aidocs_crawl::CrawlError> {
+        let mut c = aidocs_crawl::Credentials::for_urls(urls.iter().map(String::as_str))?;
+        for (name, value) in &self.headers {
+            c = c.header(name, value)?;
+        }
+        if let Some(b) = &self.basic {
+            c = c.basic(&b.username, &b.password)?;
+        }
+        if let Some(t) = &self.bearer {
+            c = c.bearer(t)?;
+        }
+        c.cookies(self.cookies.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Every value, mutable: for resolving `${NAME}` references.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = (String, &mut String)> {
+        let headers = self.headers.iter_mut().map(|(k, v)| (format!("headers.{k}"), v));
+        let cookies = self.cookies.iter_mut().map(|(k, v)| (format!("cookies.{k}"), v));
+        let basic = self.basic.iter_mut().flat_map(|b| [("basic.username".to_owned(), &mut b.username), ("basic.password".to_owned(), &mut b.password)]);
+        let bearer = self.bearer.iter_mut().map(|t| ("bearer".to_owned(), t));
+        headers.chain(cookies).chain(basic).chain(bearer)
+    }
 }
 
 /// Web ingestion (`aidocs ingest URL`, `--sitemap`, `--urls`, `aidocs sync`).

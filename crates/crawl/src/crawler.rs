@@ -50,6 +50,8 @@ pub struct CrawlPlan {
 struct Host {
     /// Set once the robots.txt `Sitemap:` lines were handed to the frontier.
     sitemaps_taken: std::sync::atomic::AtomicBool,
+    /// Set once the origin's `/llms.txt` was queued (site crawls).
+    llms_taken: std::sync::atomic::AtomicBool,
     permits: Semaphore,
     next_slot: tokio::sync::Mutex<Instant>,
     robots: OnceCell<Robots>,
@@ -79,15 +81,18 @@ pub struct Crawler {
 
 enum Job {
     Page { url: Url, depth: usize },
-    Sitemap { url: Url },
+    /// A sitemap, or an `llms.txt` (told apart by their bodies: XML or Markdown).
+    /// `discovered`: looked for at an origin's root, not named by anyone, so its absence
+    /// is no failure.
+    Sitemap { url: Url, discovered: bool },
 }
 
 /// What one fetch found.
 enum Outcome {
     Events(Vec<CrawlEvent>),
-    /// `sitemaps`: robots.txt `Sitemap:` URLs of a site crawl, the first time its origin
-    /// is seen.
-    Page { page: Page, links: Vec<Url>, sitemaps: Vec<Url> },
+    /// `sitemaps`: robots.txt `Sitemap:` URLs of a site crawl, and `llms`: the origin's
+    /// `/llms.txt`, the first time its origin is seen.
+    Page { page: Page, links: Vec<Url>, sitemaps: Vec<Url>, llms: Option<Url> },
     Sitemap { url: String, pages: Vec<Url>, sitemaps: Vec<Url> },
 }
 
@@ -123,8 +128,18 @@ impl Crawler {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         let allow = AllowList::new(&cfg.allow_hosts);
-        let (max_redirects, redirect_allow) = (cfg.max_redirects, allow.clone());
+        let (max_redirects, redirect_allow, credentials) = (cfg.max_redirects, allow.clone(), cfg.credentials.clone());
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            // A request that carried credentials follows redirects within the source's own
+            // origins only: elsewhere the secret would go along (or the page would be a
+            // login form of another host).
+            if let (Some(c), Some(first)) = (&credentials, attempt.previous().first())
+                && c.owns(first)
+                && !c.owns(attempt.url())
+            {
+                let to = attempt.url().origin().ascii_serialization();
+                return attempt.error(format!("redirect to {to}, another origin than the source's: its credentials are sent to its own origins only"));
+            }
             if attempt.previous().len() > max_redirects {
                 return attempt.error(format!("more than {max_redirects} redirects"));
             }
@@ -179,7 +194,7 @@ impl Crawler {
             if seen.insert(url.to_string()) {
                 frontier.push_back(match s.kind {
                     SeedKind::Page => Job::Page { url, depth: 0 },
-                    SeedKind::Sitemap => Job::Sitemap { url },
+                    SeedKind::Sitemap => Job::Sitemap { url, discovered: false },
                 });
             }
         }
@@ -230,16 +245,22 @@ impl Crawler {
                     tracing::debug!(sitemap = %url, pages = pages.len(), "sitemap read");
                     for s in sitemaps {
                         if seen.len() < self.cfg.max_queue && seen.insert(s.to_string()) {
-                            frontier.push_back(Job::Sitemap { url: s });
+                            frontier.push_back(Job::Sitemap { url: s, discovered: false });
                         }
                     }
                     self.enqueue(pages, 0, &plan.scope, &mut seen, &mut frontier, &mut out);
                 }
-                Outcome::Page { page, links, sitemaps } => {
+                Outcome::Page { page, links, sitemaps, llms } => {
                     for s in sitemaps {
                         if seen.len() < self.cfg.max_queue && seen.insert(s.to_string()) {
-                            frontier.push_back(Job::Sitemap { url: s });
+                            frontier.push_back(Job::Sitemap { url: s, discovered: false });
                         }
+                    }
+                    if let Some(l) = llms
+                        && seen.len() < self.cfg.max_queue
+                        && seen.insert(l.to_string())
+                    {
+                        frontier.push_back(Job::Sitemap { url: l, discovered: true });
                     }
                     if !fetched_ids.insert(page.url.clone()) {
                         out.push(CrawlEvent::Skipped { url: page.requested.clone(), reason: format!("duplicate of {}", page.url) });
@@ -313,30 +334,46 @@ impl Ctx {
             .lock()
             .unwrap()
             .entry(key)
-            .or_insert_with(|| Arc::new(Host { sitemaps_taken: Default::default(), permits: Semaphore::new(self.cfg.per_host_concurrency), next_slot: tokio::sync::Mutex::new(Instant::now()), robots: OnceCell::new() }))
+            .or_insert_with(|| Arc::new(Host { sitemaps_taken: Default::default(), llms_taken: Default::default(), permits: Semaphore::new(self.cfg.per_host_concurrency), next_slot: tokio::sync::Mutex::new(Instant::now()), robots: OnceCell::new() }))
             .clone()
     }
 
     async fn job(self, job: Job, follow: bool) -> Outcome {
         match job {
-            Job::Sitemap { url } => {
+            Job::Sitemap { url, discovered } => {
                 let key = url.to_string();
+                let quiet = |why: String| {
+                    tracing::debug!(url = %key, %why, "no llms.txt at the origin's root");
+                    Outcome::Events(Vec::new())
+                };
                 match self.fetch(&url, None).await {
-                    Ok(Fetched::Body { body, .. }) => match {
-                        // XML parsing of up to `max_bytes`: off the async workers.
-                        let max = self.cfg.max_bytes;
-                        tokio::task::spawn_blocking(move || discover::parse_sitemap(&body, max)).await
-                    } {
-                        Err(e) => self.failed(key, format!("sitemap parse task failed: {e}")),
-                        Ok(Ok(s)) => {
-                            self.count(|c| c.sitemaps_read += 1);
-                            Outcome::Sitemap { url: key, pages: s.pages, sitemaps: s.sitemaps }
+                    Ok(Fetched::Body { body, content_type, final_url, .. }) => {
+                        let html = content_type.as_deref().is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+                        if discovered && html {
+                            // A site that answers every path with its app shell.
+                            return quiet("answered HTML".into());
                         }
-                        Ok(Err(e)) => self.failed(key, format!("sitemap: {e}")),
-                    },
+                        let max = self.cfg.max_bytes;
+                        // Parsing up to `max_bytes`: off the async workers.
+                        match tokio::task::spawn_blocking(move || discover::parse_url_list(&final_url, &body, max)).await {
+                            Err(e) => self.failed(key, format!("sitemap parse task failed: {e}")),
+                            Ok(Ok((s, discover::UrlList::Sitemap))) => {
+                                self.count(|c| c.sitemaps_read += 1);
+                                Outcome::Sitemap { url: key, pages: s.pages, sitemaps: s.sitemaps }
+                            }
+                            Ok(Ok((s, discover::UrlList::LlmsTxt))) => {
+                                self.count(|c| c.llms_txt_read += 1);
+                                Outcome::Sitemap { url: key, pages: s.pages, sitemaps: Vec::new() }
+                            }
+                            Ok(Err(e)) if discovered => quiet(e),
+                            Ok(Err(e)) => self.failed(key, format!("sitemap: {e}")),
+                        }
+                    }
+                    Ok(Fetched::Status(s)) if discovered => quiet(format!("HTTP {}", s.as_u16())),
                     Ok(Fetched::Status(s)) => self.failed(key, format!("sitemap answered HTTP {}", s.as_u16())),
                     Ok(Fetched::TooLarge(n)) => self.skipped(key, format!("sitemap larger than {} bytes ({n})", self.cfg.max_bytes)),
                     Ok(Fetched::NotModified) => Outcome::Events(Vec::new()),
+                    Err(FetchError::Blocked(why) | FetchError::Other(why)) if discovered => quiet(why),
                     Err(e) => self.error(key, e),
                 }
             }
@@ -430,7 +467,9 @@ impl Ctx {
             }
             _ => Vec::new(),
         };
-        Outcome::Page { page, links: if follow { links } else { Vec::new() }, sitemaps }
+        // ... and the origin's `llms.txt`, the site's own index of its pages, when it has one.
+        let llms = (follow && !host.llms_taken.swap(true, std::sync::atomic::Ordering::SeqCst)).then(|| url.join("/llms.txt").ok()).flatten();
+        Outcome::Page { page, links: if follow { links } else { Vec::new() }, sitemaps, llms }
     }
 
     /// robots.txt of the URL's origin, fetched once per crawl.
@@ -492,6 +531,9 @@ impl Ctx {
             self.pace(&host).await;
             self.count(|c| c.requests += 1);
             let mut req = self.client.get(url.clone());
+            if let Some(c) = self.cfg.credentials.as_ref().filter(|c| c.owns(url)) {
+                req = req.headers(c.headers().clone());
+            }
             if let Some(v) = validators {
                 if let Some(e) = &v.etag {
                     req = req.header(reqwest::header::IF_NONE_MATCH, e);
@@ -589,10 +631,10 @@ async fn decode_and_discover(
     tokio::task::spawn_blocking(move || {
         let text = String::from_utf8_lossy(&body).into_owned();
         // Relative links resolve against the URL as served (a trailing slash matters).
-        let found = if format == PageFormat::Html {
-            discover::html_links(&served, &text)
-        } else {
-            (Vec::new(), None)
+        let found = match format {
+            PageFormat::Html => discover::html_links(&served, &text),
+            PageFormat::Markdown => (discover::markdown_links(&served, &text), None),
+            PageFormat::Rst | PageFormat::Text => (Vec::new(), None),
         };
         (text, found)
     })

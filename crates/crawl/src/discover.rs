@@ -1,5 +1,6 @@
-//! Finding URLs: links and the canonical URL of an HTML page, sitemaps and sitemap indexes
-//! (gzip too), content-type detection.
+//! Finding URLs: links and the canonical URL of an HTML page, links of a Markdown page and
+//! of an `llms.txt` (the Markdown index of a site's pages for language models,
+//! <https://llmstxt.org>), sitemaps and sitemap indexes (gzip too), content-type detection.
 
 use crate::urls::resolve;
 use url::Url;
@@ -14,9 +15,18 @@ pub enum PageFormat {
     Text,
 }
 
+/// Whether `url` names an `llms.txt` or `llms-full.txt` (Markdown, whatever its type says).
+pub fn is_llms_txt(url: &Url) -> bool {
+    let name = url.path().rsplit('/').next().unwrap_or("");
+    name.eq_ignore_ascii_case("llms.txt") || name.eq_ignore_ascii_case("llms-full.txt")
+}
+
 pub fn detect_format(content_type: Option<&str>, url: &Url) -> Option<PageFormat> {
     let mime = content_type.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let ext = url.path().rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    if is_llms_txt(url) && matches!(mime.as_str(), "text/plain" | "text/markdown" | "text/x-markdown" | "") {
+        return Some(PageFormat::Markdown);
+    }
     match mime.as_str() {
         "text/html" | "application/xhtml+xml" => Some(PageFormat::Html),
         "text/markdown" | "text/x-markdown" => Some(PageFormat::Markdown),
@@ -54,6 +64,81 @@ pub fn html_links(page: &Url, html: &str) -> (Vec<Url>, Option<Url>) {
         .and_then(|l| l.value().attr("href"))
         .and_then(|h| resolve(Some(&base), h));
     (links, canonical)
+}
+
+/// The link targets of a Markdown text, in order: inline links `[text](url "title")` and
+/// autolinks `<https://...>`, resolved against `base` and normalised; images
+/// (`![alt](src)`) and links inside code are not links. This is what an `llms.txt` is made
+/// of (`- [Guide](https://example.com/guide.md): notes`), and what a site serving Markdown
+/// links with.
+pub fn markdown_links(base: &Url, text: &str) -> Vec<Url> {
+    let mut out = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence || line.starts_with("    ") || line.starts_with('\t') {
+            continue;
+        }
+        let b = line.as_bytes();
+        let mut i = 0;
+        let mut in_code = false;
+        while i < b.len() {
+            match b[i] {
+                b'`' => in_code = !in_code,
+                b'<' if !in_code => {
+                    if let Some(end) = line[i + 1..].find('>') {
+                        let inner = &line[i + 1..i + 1 + end];
+                        if (inner.starts_with("http://") || inner.starts_with("https://")) && !inner.contains(char::is_whitespace) {
+                            out.extend(resolve(Some(base), inner));
+                            i += end + 1;
+                        }
+                    }
+                }
+                b']' if !in_code && b.get(i + 1) == Some(&b'(') => {
+                    // An image's `]` has `![` before its text: skip those.
+                    let open = line[..i].rfind('[');
+                    let image = open.is_some_and(|o| o > 0 && b[o - 1] == b'!');
+                    if let Some(end) = line[i + 2..].find(')') {
+                        let target = line[i + 2..i + 2 + end].split_whitespace().next().unwrap_or("");
+                        let target = target.trim_start_matches('<').trim_end_matches('>');
+                        if !image && open.is_some() {
+                            out.extend(resolve(Some(base), target));
+                        }
+                        i += end + 2;
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// What a URL list turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlList {
+    Sitemap,
+    LlmsTxt,
+}
+
+/// A sitemap (XML, plain or gzip) or an `llms.txt` (Markdown links), told apart by the body:
+/// XML starts with `<`. The llms.txt's links resolve against `url`, where it was served.
+pub fn parse_url_list(url: &Url, body: &[u8], max_bytes: u64) -> Result<(Sitemap, UrlList), String> {
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if body.starts_with(&[0x1f, 0x8b]) || first == Some(&b'<') {
+        return parse_sitemap(body, max_bytes).map(|s| (s, UrlList::Sitemap));
+    }
+    let pages = markdown_links(url, &String::from_utf8_lossy(text));
+    if pages.is_empty() {
+        return Err("neither a sitemap (XML) nor an llms.txt (Markdown links): no URL in it".into());
+    }
+    Ok((Sitemap { pages, sitemaps: Vec::new() }, UrlList::LlmsTxt))
 }
 
 /// A parsed sitemap: page URLs (`<urlset>`) or further sitemaps (`<sitemapindex>`).
@@ -147,6 +232,31 @@ mod tests {
         assert_eq!(detect_format(Some("text/plain"), &Url::parse("http://h/x.md").unwrap()), Some(PageFormat::Markdown));
         assert_eq!(detect_format(Some("application/pdf"), &page), None);
         assert_eq!(detect_format(Some("image/png"), &Url::parse("http://h/x.html").unwrap()), None, "the header wins over the extension");
+    }
+
+    #[test]
+    fn llms_txt_and_markdown_links() {
+        let base = Url::parse("https://docs.example/llms.txt").unwrap();
+        let text = "# Example\n\n> Docs for agents: see [the spec](https://llmstxt.org/).\n\n## Docs\n\n\
+            - [Quick start](https://docs.example/start.md): install and first query\n\
+            - [API](/api/reference.html \"the reference\")\n\
+            - [Relative](guide/config.md#tuning)\n\
+            ![logo](https://docs.example/logo.png) and `[not](a-link)` and <https://docs.example/auto>\n\n\
+            ```\n[in](code-fence.md)\n```\n\n    [indented](code.md)\n[broken](\n";
+        let got: Vec<String> = markdown_links(&base, text).iter().map(Url::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "https://llmstxt.org/",
+                "https://docs.example/start.md",
+                "https://docs.example/api/reference.html",
+                "https://docs.example/guide/config.md",
+                "https://docs.example/auto",
+            ]
+        );
+        assert!(is_llms_txt(&base) && is_llms_txt(&Url::parse("https://d.example/v2/LLMS-FULL.TXT").unwrap()));
+        assert_eq!(detect_format(Some("text/plain; charset=utf-8"), &base), Some(PageFormat::Markdown), "llms.txt is Markdown");
+        assert_eq!(detect_format(Some("text/html"), &base), Some(PageFormat::Html), "unless served as something else");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! re-fetches (ETag / Last-Modified), retries with backoff honouring `Retry-After`, and an
 //! SSRF guard that never lets a request reach an internal address unless its host is
 //! allow-listed. Every response is bounded (size, redirects, page count, queue size).
+//! Credentials of a private site go to its own origins only.
 //!
 //! It yields [`CrawlEvent`]s; it must not know about parsing into sections, chunking,
 //! embedding, storage or HTTP serving (the composition crate turns pages into documents).
 
 mod crawler;
+pub mod credentials;
 pub mod discover;
 pub mod guard;
 #[cfg(feature = "testkit")]
@@ -16,6 +18,7 @@ pub mod testkit;
 pub mod urls;
 
 pub use crawler::{CrawlPlan, Crawler, Seed, SeedKind, Validators};
+pub use credentials::Credentials;
 pub use discover::PageFormat;
 pub use urls::{Scope, normalize};
 
@@ -51,6 +54,9 @@ pub struct CrawlConfig {
     pub max_retry_wait: Duration,
     /// Hosts allowed to resolve to internal addresses (tests, intranet doc sites).
     pub allow_hosts: Vec<String>,
+    /// Sent to the source's own origins only (a private docs site); never on a redirect
+    /// that leaves them.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for CrawlConfig {
@@ -71,6 +77,7 @@ impl Default for CrawlConfig {
             retries: 3,
             max_retry_wait: Duration::from_secs(60),
             allow_hosts: Vec::new(),
+            credentials: None,
         }
     }
 }
@@ -121,6 +128,9 @@ pub struct CrawlStats {
     pub bytes: u64,
     pub robots_disallowed: usize,
     pub sitemaps_read: usize,
+    /// `llms.txt` files read (named as a sitemap, or found at a site's root).
+    #[serde(default)]
+    pub llms_txt_read: usize,
     pub requests: usize,
     pub took_ms: u64,
 }

@@ -3,7 +3,9 @@
 //! conditional or not, status), records the most requests it ever had in flight, and has
 //! hostile routes under `/hostile/`: a redirect loop, a 50 MB body, an endless link maze,
 //! malformed HTML, a binary body, redirects to a private and a loopback address, a 429 with
-//! `Retry-After` before success.
+//! `Retry-After` before success. It can stand for a private site: [`DocServer::require`]
+//! answers 401 to every request without the given headers, and [`DocServer::redirect`]
+//! sends a path elsewhere (another origin, say).
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,6 +24,8 @@ pub struct Hit {
     pub host: String,
     pub conditional: bool,
     pub status: u16,
+    /// Every request header, by lowercase name.
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Clone)]
@@ -33,6 +37,8 @@ struct Shared {
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
     counters: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    required: Arc<Mutex<Vec<(String, String)>>>,
+    redirects: Arc<Mutex<std::collections::HashMap<String, String>>>,
 }
 
 pub struct DocServer {
@@ -61,6 +67,8 @@ impl DocServer {
             in_flight: Arc::default(),
             max_in_flight: Arc::default(),
             counters: Arc::default(),
+            required: Arc::default(),
+            redirects: Arc::default(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -80,6 +88,16 @@ impl DocServer {
     pub fn clear(&self) {
         self.shared.log.lock().unwrap().clear();
         self.shared.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    /// From now on every request needs header `name` with exactly `value` (else 401).
+    pub fn require(&self, name: &str, value: &str) {
+        self.shared.required.lock().unwrap().push((name.to_ascii_lowercase(), value.to_owned()));
+    }
+
+    /// From now on `path` answers 302 to `to`.
+    pub fn redirect(&self, path: &str, to: &str) {
+        self.shared.redirects.lock().unwrap().insert(path.to_owned(), to.to_owned());
     }
 
     pub fn max_in_flight(&self) -> usize {
@@ -102,11 +120,18 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
     tokio::time::sleep(s.delay).await;
     let path = req.uri().path().to_owned();
     let headers = req.headers().clone();
-    let resp = route(&s, &path, &headers).await;
+    let authorized = s.required.lock().unwrap().iter().all(|(k, v)| headers.get(k.as_str()).is_some_and(|got| got.as_bytes() == v.as_bytes()));
+    let moved = s.redirects.lock().unwrap().get(&path).cloned();
+    let resp = match (authorized, moved) {
+        (false, _) => (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "credentials required").into_response(),
+        (true, Some(to)) => redirect(&to),
+        (true, None) => route(&s, &path, &headers).await,
+    };
     s.in_flight.fetch_sub(1, Ordering::SeqCst);
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("").to_owned();
     let conditional = headers.contains_key(header::IF_NONE_MATCH) || headers.contains_key(header::IF_MODIFIED_SINCE);
-    s.log.lock().unwrap().push(Hit { path, host, conditional, status: resp.status().as_u16() });
+    let all = headers.iter().map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+    s.log.lock().unwrap().push(Hit { path, host, conditional, status: resp.status().as_u16(), headers: all });
     resp
 }
 

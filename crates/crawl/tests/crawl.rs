@@ -124,8 +124,68 @@ async fn crawls_a_real_doc_tree_politely_once_each_then_conditionally() {
     let (events, stats) = run(&crawler, again).await;
     assert!(pages(&events).is_empty(), "nothing changed, nothing delivered");
     assert_eq!(stats.not_modified, expected, "{stats:?}");
-    let page_hits: Vec<_> = server.hits().into_iter().filter(|h| h.path != "/robots.txt" && !h.path.ends_with("sitemap.xml")).collect();
+    let page_hits: Vec<_> = server.hits().into_iter().filter(|h| !["/robots.txt", "/llms.txt"].contains(&h.path.as_str()) && !h.path.ends_with("sitemap.xml")).collect();
     assert!(page_hits.iter().all(|h| h.conditional && h.status == 304), "all page requests conditional: {page_hits:?}");
+}
+
+/// `llms.txt`: a site crawl reads the one at the origin's root and fetches the pages it
+/// lists within the scope (a page no link leads to included); named as a sitemap, it is read
+/// as a URL list; an `llms-full.txt` is a Markdown page whose links are followed too. A site
+/// without one costs one quiet 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llms_txt_lists_pages_and_its_absence_is_no_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::create_dir_all(root.join("blog")).unwrap();
+    std::fs::write(root.join("docs/index.html"), "<html><body><h1>Docs</h1><p>Start here.</p><a href=\"install.html\">install</a></body></html>").unwrap();
+    std::fs::write(root.join("docs/install.html"), "<html><body><h1>Install</h1><p>cargo install.</p></body></html>").unwrap();
+    std::fs::write(root.join("docs/agents.md"), "# Agents\n\nOnly llms.txt leads here. See [the FAQ](faq.md).\n").unwrap();
+    std::fs::write(root.join("docs/faq.md"), "# FAQ\n\nReached through a Markdown link.\n").unwrap();
+    std::fs::write(root.join("blog/post.html"), "<html><body><h1>Post</h1></body></html>").unwrap();
+    std::fs::write(root.join("llms.txt"), "# Example\n\n> Docs for agents.\n\n## Docs\n\n- [Install](/docs/install.html): first steps\n- [Agents](/docs/agents.md)\n\n## Optional\n\n- [Blog](/blog/post.html)\n").unwrap();
+    std::fs::write(root.join("docs/llms-full.txt"), "# Everything\n\n## Install\n\ncargo install aidocs\n\nMore in [the FAQ](faq.md).\n").unwrap();
+    let server = DocServer::start(root.to_path_buf(), Duration::ZERO).await;
+    let crawler = Crawler::new(config(50)).unwrap();
+    let scope = Scope::new(Some(Url::parse(&server.url("/docs/")).unwrap()), &[], &[]).unwrap();
+    let seed = |path: &str, kind| Seed { url: Url::parse(&server.url(path)).unwrap(), kind };
+    let fetched = |events: &[CrawlEvent]| {
+        let mut p: Vec<String> = pages(events).iter().map(|p| Url::parse(&p.url).unwrap().path().to_owned()).collect();
+        p.sort();
+        p
+    };
+
+    // A site crawl: the root's llms.txt adds agents.md (no link leads there); its Markdown
+    // link adds faq.md; the blog is out of scope.
+    let plan = CrawlPlan { seeds: vec![seed("/docs/index.html", SeedKind::Page)], scope: scope.clone(), follow_links: true, ..Default::default() };
+    let (events, stats) = run(&crawler, plan).await;
+    // (`index.html` is the page `/docs/`.)
+    assert_eq!(fetched(&events), ["/docs/", "/docs/agents.md", "/docs/faq.md", "/docs/install.html"]);
+    assert_eq!(stats.llms_txt_read, 1, "{stats:?}");
+    assert!(server.hits().iter().all(|h| h.path != "/blog/post.html"));
+
+    // Named as a sitemap: a URL list, no links followed.
+    server.clear();
+    let plan = CrawlPlan { seeds: vec![seed("/llms.txt", SeedKind::Sitemap)], scope: scope.clone(), ..Default::default() };
+    let (events, stats) = run(&crawler, plan).await;
+    assert_eq!(fetched(&events), ["/docs/agents.md", "/docs/install.html"]);
+    assert_eq!((stats.llms_txt_read, stats.sitemaps_read), (1, 0));
+
+    // llms-full.txt is a Markdown page (content, not a list).
+    let plan = CrawlPlan { seeds: vec![seed("/docs/llms-full.txt", SeedKind::Page)], scope: scope.clone(), follow_links: true, ..Default::default() };
+    let (events, _) = run(&crawler, plan).await;
+    let full = pages(&events).into_iter().find(|p| p.url.ends_with("llms-full.txt")).expect("llms-full.txt is a page");
+    assert_eq!(full.format, aidocs_crawl::PageFormat::Markdown);
+    assert!(fetched(&events).contains(&"/docs/faq.md".to_owned()), "its links are followed");
+
+    // No llms.txt: one 404, no failure, nothing skipped for it.
+    std::fs::remove_file(root.join("llms.txt")).unwrap();
+    server.clear();
+    let plan = CrawlPlan { seeds: vec![seed("/docs/index.html", SeedKind::Page)], scope, follow_links: true, ..Default::default() };
+    let (events, stats) = run(&crawler, plan).await;
+    assert_eq!(fetched(&events), ["/docs/", "/docs/install.html"]);
+    assert_eq!((stats.failed, stats.llms_txt_read), (0, 0), "{events:?}");
+    assert_eq!(server.hits().iter().filter(|h| h.path == "/llms.txt").count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

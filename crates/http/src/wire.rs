@@ -944,11 +944,14 @@ pub struct Sources {
 pub struct SourceView {
     pub name: String,
     pub collection: String,
-    /// `site`, `sitemap` or `urls`.
-    pub kind: String,
+    pub kind: SourceKindView,
     pub urls: Vec<String>,
     /// `every 6h` or a cron expression (UTC).
     pub schedule: String,
+    /// The credentials configured, by kind and name, never by value: `basic`, `bearer`,
+    /// `header:X-Api-Key`, `cookie:session`. Empty for a public source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<String>,
     /// The next due time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run: Option<String>,
@@ -966,8 +969,7 @@ pub struct SourceView {
 pub struct SourceRunView {
     /// When it was due (RFC 3339).
     pub due: String,
-    /// `running`, `done` or `failed`.
-    pub state: String,
+    pub state: RunStateView,
     /// The replica that made it.
     pub holder: String,
     pub started: String,
@@ -980,19 +982,61 @@ pub struct SourceRunView {
     pub detail: String,
 }
 
+/// How a scheduled source is walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKindView {
+    /// Start pages; links are followed within the scope.
+    Site,
+    /// Sitemaps: every listed page in scope.
+    Sitemap,
+    /// Exactly these pages.
+    Urls,
+}
+
+/// How a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStateView {
+    /// A replica works on it under a lease.
+    Running,
+    Done,
+    Failed,
+}
+
+impl std::fmt::Display for RunStateView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        })
+    }
+}
+
 impl From<aidocs::sources::SourceStatus> for SourceView {
     fn from(s: aidocs::sources::SourceStatus) -> Self {
-        let kind = serde_json::to_value(s.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        use aidocs::config::SourceKind;
+        use aidocs::sources::RunState as SlotState;
         Self {
             name: s.name,
             collection: s.collection,
-            kind,
+            kind: match s.kind {
+                SourceKind::Site => SourceKindView::Site,
+                SourceKind::Sitemap => SourceKindView::Sitemap,
+                SourceKind::Urls => SourceKindView::Urls,
+            },
             urls: s.urls,
             schedule: s.schedule,
+            auth: s.auth,
             next_run: s.next_run,
             last_run: s.last_run.map(|r| SourceRunView {
                 due: r.due,
-                state: serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                state: match r.state {
+                    SlotState::Running => RunStateView::Running,
+                    SlotState::Done => RunStateView::Done,
+                    SlotState::Failed => RunStateView::Failed,
+                },
                 holder: r.holder,
                 started: r.started,
                 finished: r.finished,

@@ -225,6 +225,7 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
         max_depth: None,
         allow_hosts: vec![],
         metadata: Default::default(),
+        auth: None,
     };
     cfg.sources = vec![entry("guide", None), entry("broken", Some("not a url"))];
     cfg.validate().unwrap();
@@ -269,4 +270,114 @@ async fn wait_for(app: &axum::Router, what: &str, done: fn(&serde_json::Value) -
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{what}: never happened: {}", sources_status(app).await);
+}
+
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A private site: a `[[sources]]` entry with credentials (a bearer token, an extra header
+/// and a cookie) crawls what a plain crawl of the same site cannot (401 everywhere), and
+/// `sync` of its collection uses them too. They go to the source's own origin only: a page
+/// that redirects to another origin is refused with a reason, and that origin never sees a
+/// request. The secrets appear in no log line (captured at TRACE, every target, the HTTP
+/// client's included), no metric and no API answer.
+#[tokio::test(flavor = "current_thread")]
+async fn private_sources_are_crawled_with_credentials_that_never_leave_their_origin() {
+    const TOKEN: &str = "tok-3c1f9a7e55";
+    const KEY: &str = "key-8d2b40c1";
+    const COOKIE: &str = "ck-51e0aa93";
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().json().with_env_filter("trace").with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    site(&root);
+    let links = ["install.html", "config.html", "tracing.html", "old.html", "moved.html"];
+    std::fs::write(root.join("docs/index.html"), page("Guide", "Welcome to the private guide.", &links)).unwrap();
+    let private = DocServer::start(root.clone(), Duration::ZERO).await;
+    let elsewhere = DocServer::start(root.clone(), Duration::ZERO).await;
+    private.require("authorization", &format!("Bearer {TOKEN}"));
+    private.require("x-api-key", KEY);
+    private.require("cookie", &format!("session={COOKIE}"));
+    private.redirect("/docs/moved.html", &elsewhere.url("/docs/install.html"));
+
+    // Without credentials: 401 for everything, nothing written.
+    let plain = engine(&dir.path().join("plain"));
+    let r = plain.ingest().web(WebIngestRequest { collection: "web".into(), source: source(&private) }, &NoProgress).await;
+    assert!(r.as_ref().map_or(true, |r| r.documents_written == 0), "{r:?}");
+    assert!(!private.hits().is_empty() && private.hits().iter().all(|h| h.status == 401), "{:?}", private.hits());
+    private.clear();
+
+    let mut cfg = web_config(&dir.path().join("data"));
+    let auth = aidocs::config::SourceAuth {
+        bearer: Some(TOKEN.into()),
+        headers: [("X-Api-Key".to_owned(), KEY.to_owned())].into(),
+        cookies: [("session".to_owned(), COOKIE.to_owned())].into(),
+        basic: None,
+    };
+    cfg.sources = vec![aidocs::config::SourceSettings {
+        name: "private".into(),
+        collection: "web".into(),
+        kind: aidocs::config::SourceKind::Site,
+        urls: vec![private.url("/docs/index.html")],
+        schedule: "every 1h".into(),
+        scope: None,
+        include: vec![],
+        exclude: vec![],
+        max_pages: None,
+        max_depth: None,
+        allow_hosts: vec![],
+        metadata: Default::default(),
+        auth: Some(auth),
+    }];
+    cfg.validate().unwrap();
+    let engine = Engine::open(cfg).unwrap();
+    // A crawl of the source's URLs into its collection uses them: every page but the one
+    // that redirects off the origin, which is refused and said why.
+    let first = engine.ingest().web(WebIngestRequest { collection: "web".into(), source: source(&private) }, &NoProgress).await.unwrap();
+    assert_eq!(first.documents_written, 5, "{first:?}");
+    let web = first.web().unwrap();
+    let moved = web.failed.iter().find(|n| n.url.ends_with("/docs/moved.html")).unwrap_or_else(|| panic!("{web:?}"));
+    assert!(moved.reason.contains("another origin"), "{moved:?}");
+    assert!(elsewhere.hits().is_empty(), "another origin saw requests: {:?}", elsewhere.hits());
+    assert_eq!(top_path(&engine, "export spans over OTLP").await, "/docs/tracing.html");
+    // `sync` of the collection and the scheduled run find them by the source's URLs: all
+    // conditional requests, none refused.
+    let reports = engine.ingest().sync("web", &NoProgress).await.unwrap();
+    assert_eq!(reports[0].web().unwrap().crawl.not_modified, 5, "{:?}", reports[0]);
+    let run = engine.sources().crawl(&engine.config().sources[0]).await.unwrap();
+    assert_eq!(run.counts["pages_seen"], 5, "{}", run.text);
+    assert!(private.hits().iter().all(|h| h.status != 401), "{:?}", private.hits());
+    // Into another collection, the same URLs get no credentials.
+    let other = engine.ingest().web(WebIngestRequest { collection: "elsewhere".into(), source: source(&private) }, &NoProgress).await;
+    assert!(other.as_ref().map_or(true, |r| r.documents_written == 0), "{other:?}");
+    assert!(private.hits().iter().any(|h| h.status == 401));
+
+    // The secrets are nowhere to be read.
+    let app = aidocs_http::router(engine.clone());
+    let mut shown = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(shown.contains("moved.html"), "the capture holds the crawl's logs");
+    for path in ["/v1/admin/sources", "/health/detailed", "/v1/collections", "/metrics"] {
+        let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        shown.push_str(&String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()));
+    }
+    shown.push_str(&engine.metrics().encode().unwrap());
+    shown.push_str(&format!("{:?} {}", engine.config(), engine.config().redacted()));
+    for secret in [TOKEN, KEY, COOKIE] {
+        assert!(!shown.contains(secret), "`{secret}` is shown");
+    }
+    let status = sources_status(&app).await;
+    assert_eq!(status["sources"][0]["auth"], serde_json::json!(["bearer", "header:X-Api-Key", "cookie:session"]));
 }

@@ -30,6 +30,16 @@ pub enum WebSourceKind {
     Urls,
 }
 
+impl From<crate::config::SourceKind> for WebSourceKind {
+    fn from(k: crate::config::SourceKind) -> Self {
+        match k {
+            crate::config::SourceKind::Site => Self::Site,
+            crate::config::SourceKind::Sitemap => Self::Sitemap,
+            crate::config::SourceKind::Urls => Self::Urls,
+        }
+    }
+}
+
 /// One web source of a collection, as registered (and re-crawled by `sync`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,7 +184,22 @@ impl IngestService {
         Ok(self.load_registry(collection)?.last_crawled)
     }
 
-    fn crawl_config(&self, source: &WebSource) -> CrawlConfig {
+    /// The credentials of `source` when a `[[sources]]` entry of `collection` configures it
+    /// (same kind and URLs) with `auth`: the scheduled runs and `sync` of that collection
+    /// use them; nothing else does, and they are never written to the registry.
+    async fn credentials(&self, collection: &str, source: &WebSource) -> Result<Option<aidocs_crawl::Credentials>> {
+        for s in &self.engine.config().sources {
+            let Some(auth) = s.auth.as_ref().filter(|_| WebSourceKind::from(s.kind) == source.kind && s.urls == source.urls) else { continue };
+            // The entry names a collection or an alias; `collection` is resolved.
+            let its = self.engine.store().resolve(&s.collection).await.unwrap_or_else(|_| s.collection.clone());
+            if its == collection {
+                return auth.credentials(&s.urls).map(Some).map_err(|e| bad(format!("source `{}`: auth: {e}", s.name)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn crawl_config(&self, source: &WebSource, credentials: Option<aidocs_crawl::Credentials>) -> CrawlConfig {
         let c = &self.engine.config().crawl;
         let mut allow = c.allow_hosts.clone();
         allow.extend(source.allow_hosts.iter().cloned());
@@ -190,6 +215,7 @@ impl IngestService {
             max_redirects: c.max_redirects,
             retries: c.retries,
             allow_hosts: allow,
+            credentials,
             ..CrawlConfig::default()
         }
     }
@@ -259,7 +285,8 @@ impl IngestService {
             known: reg.pages.iter().map(|(u, r)| (u.clone(), Validators { etag: r.etag.clone(), last_modified: r.last_modified.clone() })).collect(),
             revisit: reg.pages.iter().filter(|(_, r)| r.source == index).filter_map(|(u, _)| Url::parse(u).ok()).collect(),
         };
-        let crawler = Crawler::new(self.crawl_config(&source)).map_err(|e| bad(e.to_string()))?;
+        let credentials = self.credentials(collection, &source).await?;
+        let crawler = Crawler::new(self.crawl_config(&source, credentials)).map_err(|e| bad(e.to_string()))?;
         let remove_after = self.engine.config().crawl.remove_after_misses;
         let mut crawl = CrawlSource { reg, index, crawl: Some((crawler, plan)), defaults, remove_after, stats: None };
         self.pipeline(collection, &mut crawl, progress).await
