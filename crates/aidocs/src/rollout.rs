@@ -24,6 +24,15 @@ use std::time::Duration;
 
 pub use crate::rollout_state::*;
 use crate::rollout_state::rollout_err;
+
+/// How long a blue-green cleanup's claim holds: a replica that dies deleting is replaced
+/// (or a failed delete retried) this long after its claim.
+const CLEANUP_LEASE: Duration = Duration::from_secs(30);
+
+/// The slot job of the scheduled deletion of `collection`.
+fn cleanup_job(collection: &str) -> String {
+    format!("cleanup:{collection}")
+}
 impl Engine {
     /// The rollout service of this engine: routing of searches on aliases under a rollout,
     /// canaries, A/B tests and blue-green deployments, and their scheduled checks.
@@ -357,31 +366,67 @@ impl RolloutService {
         Err(Error::Conflict("the deployment log kept changing under concurrent writers; retry".into()))
     }
 
-    /// Delete every scheduled collection that is due and no alias points at.
+    /// Delete every scheduled collection that is due and no alias points at. With replicas
+    /// sharing the rollout state, each cleanup is claimed as a slot (`cleanup:<collection>`
+    /// at its due time), so one replica deletes it and the others leave it alone; a failed
+    /// delete lets its lease lapse, and a later check (here or on another replica) takes it
+    /// over and tries again.
     async fn run_due_cleanups(&self) -> Result<()> {
-        let now = self.rollouts()?.now();
+        use aidocs_rollout::schedule::{self, Claim};
+        let r = self.rollouts()?;
+        let now = r.now();
         let file = self.read_deployments().await?;
         let due: Vec<Cleanup> = file.cleanups.iter().filter(|c| c.due_ms <= now).cloned().collect();
         if due.is_empty() {
             return Ok(());
         }
+        let coord = r.coordinator();
+        let (store, clock) = (coord.store.as_ref(), coord.clock.as_ref());
         let aliased: Vec<String> = self.engine.store().list_aliases().await?.into_iter().map(|(_, c)| c).collect();
         let mut done = Vec::new();
         for c in due {
-            if aliased.contains(&c.collection) {
+            let job = cleanup_job(&c.collection);
+            let lease = match schedule::claim(store, clock, &job, c.due_ms, &coord.holder, CLEANUP_LEASE).await.map_err(rollout_err)? {
+                Claim::Won(lease) => lease,
+                Claim::Held { holder, .. } => {
+                    tracing::debug!(collection = %c.collection, %holder, "another replica is running this cleanup");
+                    continue;
+                }
+                // Done elsewhere; that replica's update of the list may have lost to ours.
+                Claim::Finished(_) => {
+                    done.push(c.collection);
+                    continue;
+                }
+            };
+            let said = if aliased.contains(&c.collection) {
                 tracing::warn!(collection = %c.collection, "scheduled for deletion but an alias points at it; keeping it");
+                format!("kept `{}`: an alias points at it", c.collection)
             } else {
                 match self.engine.store().delete_collection(&c.collection).await {
-                    Ok(()) | Err(StoreError::CollectionNotFound(_)) => tracing::info!(collection = %c.collection, reason = %c.reason, "scheduled cleanup: collection deleted"),
+                    Ok(()) | Err(StoreError::CollectionNotFound(_)) => {
+                        tracing::info!(collection = %c.collection, reason = %c.reason, "scheduled cleanup: collection deleted");
+                        format!("deleted `{}` ({})", c.collection, c.reason)
+                    }
                     Err(e) => {
-                        tracing::warn!(collection = %c.collection, error = %e, "scheduled cleanup failed; retrying next check");
+                        tracing::warn!(collection = %c.collection, error = %e, "scheduled cleanup failed; retried once its lease lapses");
+                        self.engine.metrics().scheduled_run("cleanup", false);
                         continue;
                     }
                 }
-            }
+            };
+            lease.finish(store, clock, Ok(said.into())).await.map_err(rollout_err)?;
+            self.engine.metrics().scheduled_run("cleanup", true);
             done.push(c.collection);
         }
-        self.update_deployments(|f| f.cleanups.retain(|c| !done.contains(&c.collection))).await
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.update_deployments(|f| f.cleanups.retain(|c| !done.contains(&c.collection))).await?;
+        // Off the list now: their slots have served.
+        for collection in &done {
+            schedule::prune(store, &cleanup_job(collection), 0).await.map_err(rollout_err)?;
+        }
+        Ok(())
     }
 
     /// Blue-green: build green beside blue, validate it, switch the alias in one step, watch

@@ -532,3 +532,53 @@ async fn replicas_sharing_redis_share_the_blue_green_log_and_cleanups() {
     let after = a.rollout().deployment_status().await.unwrap();
     assert_eq!(after.deployments.len(), 4, "{after:?}");
 }
+
+/// A due blue-green cleanup runs once across replicas: it is claimed as a slot in the
+/// shared state, so of two replicas checking at the same moment exactly one runs it, and
+/// the schedule is empty on both afterwards (before, every replica deleted on every check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_run_each_due_cleanup_once() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let dir = tempfile::tempdir().unwrap();
+    let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
+    common::write_tree(&v1, V1);
+    common::write_tree(&v2, V2);
+    let namespace = format!("aidocs-test-cleanup-{}:", uuid::Uuid::new_v4().simple());
+    let replica = |name: &str| {
+        let mut cfg = common::config(&dir.path().join(name));
+        cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
+        cfg.rollout.blue_green.monitor_s = 0;
+        cfg.rollout.blue_green.grace_s = 0;
+        cfg.cache.url = url.clone();
+        cfg.cache.namespace = namespace.clone();
+        Engine::open(cfg).unwrap()
+    };
+    let (a, b) = (replica("a"), replica("b"));
+    let req = |source: &std::path::Path| -> aidocs::rollout::BlueGreenRequest {
+        serde_json::from_value(json!({"alias": "docs", "source": source, "validate_queries": ["install the server"]})).unwrap()
+    };
+    let blue = a.rollout().deploy_blue_green(req(&v1), &NoProgress).await.unwrap().green;
+    a.rollout().deploy_blue_green(req(&v2), &NoProgress).await.unwrap();
+    assert_eq!(b.rollout().cleanups().await.unwrap().into_iter().map(|c| c.collection).collect::<Vec<_>>(), [blue.clone()]);
+    let (ra, rb) = (a.rollout(), b.rollout());
+    let (ta, tb) = tokio::join!(ra.rollout_tick(), rb.rollout_tick());
+    ta.unwrap();
+    tb.unwrap();
+    let runs = |e: &Engine| -> u64 {
+        let text = e.metrics().encode().unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("scheduled_runs_total{") && l.contains("task=\"cleanup\"") && l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(runs(&a) + runs(&b), 1, "one replica ran the cleanup");
+    assert!(a.rollout().cleanups().await.unwrap().is_empty() && b.rollout().cleanups().await.unwrap().is_empty());
+    // Checked again: nothing left to run.
+    let (ta, tb) = tokio::join!(ra.rollout_tick(), rb.rollout_tick());
+    ta.unwrap();
+    tb.unwrap();
+    assert_eq!(runs(&a) + runs(&b), 1);
+    if runs(&a) == 1 {
+        assert!(a.collections().list().await.unwrap().iter().all(|c| c.name != blue), "A deleted blue from its store");
+    }
+}

@@ -159,7 +159,7 @@ impl Metrics {
             deployments: counter(&meter, "deployments_total", "Blue-green deployments by outcome (switched, failed, rolled_back)."),
             backups: counter(&meter, "backups_total", "Backups by kind (full, incremental) and outcome (ok, failed)."),
             restores: counter(&meter, "restores_total", "Restores by kind (restore, drill) and outcome (ok, failed)."),
-            scheduled_runs: counter(&meter, "scheduled_runs_total", "Scheduled runs this process made, by task (backup, source:<name>) and outcome (ok, failed)."),
+            scheduled_runs: counter(&meter, "scheduled_runs_total", "Scheduled runs this process made, by task (backup, source:<name>, cleanup) and outcome (ok, failed)."),
             mcp_calls: counter(&meter, "mcp_tool_calls_total", "MCP tool calls by tool and outcome (ok, error: a tool result with isError)."),
             mcp_latency: histogram(&meter, "mcp_tool_duration_seconds", "MCP tool call latency by tool.", &REQUEST_BUCKETS),
             sources: sources.clone(),
