@@ -154,8 +154,12 @@ fn sources_are_added_listed_and_removed_in_the_config_file() {
     let out = ok(&add(&["tokio", "https://docs.rs/tokio/latest/tokio/", "--collection", "rust", "--every", "6h", "--include", "/tokio/**"]));
     assert!(out.contains("added source `tokio` (every 6h"), "{out}");
     ok(&add(&["std", "https://doc.rust-lang.org/std/sitemap.xml", "--kind", "sitemap", "--collection", "rust", "--cron", "0 3 * * *"]));
+    ok(&add(&["handbook", "https://github.com/example/handbook.git", "--kind", "git", "--collection", "rust", "--every", "1d", "--branch", "main", "--path", "docs"]));
+    fails_with(&add(&["g2", "https://github.com/example/handbook.git", "--kind", "git", "--collection", "rust", "--every", "1d", "--scope", "https://x/"]), "`scope` is for web sources");
+    fails_with(&add(&["w2", "https://x.example/", "--collection", "rust", "--every", "1d", "--branch", "main"]), "are for git sources");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# ops team\n") && text.contains("kind = \"sitemap\"") && text.contains("include = [\"/tokio/**\"]"), "{text}");
+    assert!(text.contains("kind = \"git\"") && text.contains("branch = \"main\"") && text.contains("path = \"docs\""), "{text}");
     // Refused, file unchanged: a taken name, a bad period, a non-URL, no schedule, no --config.
     fails_with(&add(&["tokio", "https://x.example/", "--collection", "rust", "--every", "1h"]), "another source has this name");
     fails_with(&add(&["n", "https://x.example/", "--collection", "rust", "--every", "fortnight"]), "schedule");
@@ -165,7 +169,9 @@ fn sources_are_added_listed_and_removed_in_the_config_file() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 
     // Credentials by hand, from the environment.
-    std::fs::write(&file, format!("{text}\n[sources.auth]\nbearer = \"${{STD_DOCS_TOKEN}}\"\n")).unwrap();
+    let std_entry = "schedule = \"0 3 * * *\"\n";
+    assert!(text.contains(std_entry), "{text}");
+    std::fs::write(&file, text.replacen(std_entry, &format!("{std_entry}\n[sources.auth]\nbearer = \"${{STD_DOCS_TOKEN}}\"\n"), 1)).unwrap();
     let with_env = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_aidocs")).args(["--data-dir", data.to_str().unwrap(), "--config", cfg]).args(args).env_remove("CONFIG_TEMPLATE").env("STD_DOCS_TOKEN", "tok-0a9f7c").output().unwrap()
     };
@@ -180,8 +186,8 @@ fn sources_are_added_listed_and_removed_in_the_config_file() {
     fails_with(&with_env(&["sources", "remove", "tokio"]), "no source named `tokio`");
     let listed = ok(&with_env(&["sources", "list", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&listed).unwrap();
-    assert_eq!(v["sources"].as_array().unwrap().len(), 1, "{v}");
-    assert_eq!(v["sources"][0]["auth"], serde_json::json!(["bearer"]));
+    assert_eq!(v["sources"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!((v["sources"][0]["name"].as_str(), v["sources"][1]["kind"].as_str()), (Some("std"), Some("git")), "{v}");
 }
 
 #[test]

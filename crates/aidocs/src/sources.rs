@@ -1,11 +1,13 @@
-//! Sources the server keeps fresh (`[[sources]]`): each one's due re-crawls, made by one
+//! Sources the server keeps fresh (`[[sources]]`: web sites, sitemaps, URL lists and Git
+//! repositories): each one's due re-crawls (or pulls), made by one
 //! replica through [`crate::scheduler`], and each one's status from the shared run history
 //! (last run, pages seen, changed and removed, next run, failures in a row).
 
 use crate::config::{SourceKind, SourceSettings};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::ingest::{WebIngestRequest, WebSource};
+use crate::ingest::git::GitIngestRequest;
+use crate::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use crate::progress::NoProgress;
 use aidocs_rollout::schedule::{self, Cadence, RunSummary, SlotState};
 use serde::{Deserialize, Serialize};
@@ -90,10 +92,12 @@ impl SourcesService {
         &self.engine.config().sources
     }
 
-    /// Crawl one source now (what each due run does): incremental, conditional requests.
+    /// Crawl one source now (what each due run does): incremental, conditional requests;
+    /// for a git source, a fetch of its branch and an ingest of what changed.
     pub async fn crawl(&self, s: &SourceSettings) -> Result<RunSummary> {
+        let Some(kind) = WebSourceKind::of(s.kind) else { return self.pull(s).await };
         let source = WebSource {
-            kind: s.kind.into(),
+            kind,
             urls: s.urls.clone(),
             scope: s.scope.clone(),
             include: s.include.clone(),
@@ -112,6 +116,28 @@ impl SourcesService {
         let removed = r.documents_deleted as u64;
         Ok(RunSummary {
             text: format!("{seen} pages seen, {changed} changed, {removed} removed ({gone} gone at the source) into `{}`", r.collection),
+            counts: [("pages_seen".to_owned(), seen), ("pages_changed".to_owned(), changed), ("pages_removed".to_owned(), removed)].into(),
+        })
+    }
+
+    /// A git source's run: its checkout brought to the branch's tip, then ingested.
+    async fn pull(&self, s: &SourceSettings) -> Result<RunSummary> {
+        let req = GitIngestRequest {
+            name: s.name.clone(),
+            collection: s.collection.clone(),
+            url: s.urls.first().cloned().unwrap_or_default(),
+            branch: s.branch.clone(),
+            path: s.path.clone(),
+            base_url: s.base_url.clone(),
+            metadata: (&s.metadata).into(),
+        };
+        let g = self.engine.ingest().git(req, &NoProgress).await?;
+        let r = &g.report;
+        let seen = (r.documents_written + r.documents_unchanged) as u64;
+        let (changed, removed) = (r.documents_written as u64, r.documents_deleted as u64);
+        let short = &g.commit[..g.commit.len().min(12)];
+        Ok(RunSummary {
+            text: format!("{seen} files seen, {changed} changed, {removed} removed at {} {short} into `{}`", g.branch, r.collection),
             counts: [("pages_seen".to_owned(), seen), ("pages_changed".to_owned(), changed), ("pages_removed".to_owned(), removed)].into(),
         })
     }

@@ -52,13 +52,16 @@ pub fn add_source(file: &Path, source: &SourceSettings) -> Result<Config> {
             SourceKind::Site => "site",
             SourceKind::Sitemap => "sitemap",
             SourceKind::Urls => "urls",
+            SourceKind::Git => "git",
         };
         t["kind"] = toml_edit::value(kind);
     }
     t["urls"] = strings(&source.urls);
     t["schedule"] = toml_edit::value(&source.schedule);
-    if let Some(scope) = &source.scope {
-        t["scope"] = toml_edit::value(scope);
+    for (key, v) in [("scope", &source.scope), ("branch", &source.branch), ("path", &source.path), ("base_url", &source.base_url)] {
+        if let Some(v) = v {
+            t[key] = toml_edit::value(v);
+        }
     }
     for (key, list) in [("include", &source.include), ("exclude", &source.exclude), ("allow_hosts", &source.allow_hosts)] {
         if !list.is_empty() {
@@ -119,6 +122,9 @@ mod tests {
             allow_hosts: vec![],
             metadata: Default::default(),
             auth: None,
+            branch: None,
+            path: None,
+            base_url: None,
         }
     }
 

@@ -208,8 +208,29 @@ impl Config {
             if s.collection.trim().is_empty() {
                 return bad(&format!("{at}: `collection` is empty"));
             }
-            if s.urls.is_empty() || s.urls.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
-                return bad(&format!("{at}: `urls` must list at least one http(s) URL"));
+            if s.kind == SourceKind::Git {
+                let url = s.urls.first().map(String::as_str).unwrap_or("");
+                let remote = ["https://", "http://", "ssh://", "git://", "file://", "/"].iter().any(|p| url.starts_with(p)) || (url.contains('@') && url.contains(':'));
+                if s.urls.len() != 1 || !remote || url.starts_with('-') {
+                    return bad(&format!("{at}: a git source takes one repository URL in `urls` (https://, ssh://, git@host:path, file:// or an absolute path)"));
+                }
+                let web_only = [("scope", s.scope.is_some()), ("include", !s.include.is_empty()), ("exclude", !s.exclude.is_empty()), ("max_pages", s.max_pages.is_some()), ("max_depth", s.max_depth.is_some()), ("allow_hosts", !s.allow_hosts.is_empty()), ("auth", s.auth.is_some())];
+                if let Some((key, _)) = web_only.iter().find(|(_, set)| *set) {
+                    return bad(&format!("{at}: `{key}` is for web sources; a git source takes `branch`, `path` and `base_url`"));
+                }
+                if s.branch.as_deref().is_some_and(|b| b.is_empty() || b.starts_with('-') || b.contains("..") || b.chars().any(|c| c.is_whitespace() || c.is_control())) {
+                    return bad(&format!("{at}: `branch` is not a branch name"));
+                }
+                if s.path.as_deref().is_some_and(|p| p.starts_with('/') || p.split('/').any(|c| c == "..")) {
+                    return bad(&format!("{at}: `path` must be a directory inside the repository (relative, no `..`)"));
+                }
+            } else {
+                if s.urls.is_empty() || s.urls.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                    return bad(&format!("{at}: `urls` must list at least one http(s) URL"));
+                }
+                if s.branch.is_some() || s.path.is_some() || s.base_url.is_some() {
+                    return bad(&format!("{at}: `branch`, `path` and `base_url` are for git sources (kind = \"git\")"));
+                }
             }
             aidocs_rollout::schedule::Cadence::parse(&s.schedule).map_err(|e| ConfigError::Invalid(format!("{at}: schedule: {e}")))?;
             if let Some(auth) = &s.auth {

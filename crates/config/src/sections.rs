@@ -46,6 +46,9 @@ pub enum SourceKind {
     Sitemap,
     /// Exactly these pages.
     Urls,
+    /// A Git repository (one URL): a shallow checkout of `branch`, its files under `path`
+    /// ingested as a directory.
+    Git,
 }
 
 /// One `[[sources]]` entry: a web source the server keeps fresh. With several replicas
@@ -82,6 +85,16 @@ pub struct SourceSettings {
     /// Credentials of a private site (`[sources.auth]`), sent to the origins of `urls` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<SourceAuth>,
+    /// Git: the branch (default: the remote's default branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Git: the directory of the repository to ingest (default: all of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Git: where a file's page is on the web, `<base_url>/<file path under path>` (default
+    /// for GitHub, GitLab and Codeberg URLs: the file's `blob` page on the branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
 }
 
 /// `[sources.auth]`: how a private docs site is reached. Each value may be, or contain, a

@@ -992,6 +992,8 @@ pub enum SourceKindView {
     Sitemap,
     /// Exactly these pages.
     Urls,
+    /// A Git repository's files.
+    Git,
 }
 
 /// How a run stands.
@@ -1025,6 +1027,7 @@ impl From<aidocs::sources::SourceStatus> for SourceView {
                 SourceKind::Site => SourceKindView::Site,
                 SourceKind::Sitemap => SourceKindView::Sitemap,
                 SourceKind::Urls => SourceKindView::Urls,
+                SourceKind::Git => SourceKindView::Git,
             },
             urls: s.urls,
             schedule: s.schedule,

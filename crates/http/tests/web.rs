@@ -226,6 +226,9 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
         allow_hosts: vec![],
         metadata: Default::default(),
         auth: None,
+        branch: None,
+        path: None,
+        base_url: None,
     };
     cfg.sources = vec![entry("guide", None), entry("broken", Some("not a url"))];
     cfg.validate().unwrap();
@@ -341,6 +344,9 @@ async fn private_sources_are_crawled_with_credentials_that_never_leave_their_ori
         allow_hosts: vec![],
         metadata: Default::default(),
         auth: Some(auth),
+        branch: None,
+        path: None,
+        base_url: None,
     }];
     cfg.validate().unwrap();
     let engine = Engine::open(cfg).unwrap();
@@ -380,4 +386,96 @@ async fn private_sources_are_crawled_with_credentials_that_never_leave_their_ori
     }
     let status = sources_status(&app).await;
     assert_eq!(status["sources"][0]["auth"], serde_json::json!(["bearer", "header:X-Api-Key", "cookie:session"]));
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Docs", "-c", "user.email=docs@example.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A Git repository as a scheduled source (a real repository, served by the real `git`
+/// over `file://`): the first run clones the branch and ingests the files under `path`; a
+/// commit that changes one file and deletes another rewrites the one and removes the other;
+/// a symbolic link to a file outside the repository is never ingested; a `path` that
+/// leaves the repository and a branch that does not exist fail with errors that say so.
+/// The status shows the runs like a web source's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_sources_follow_their_branch() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("docs/guide")).unwrap();
+    std::fs::write(dir.path().join("outside.md"), "# Server secret\n\nThe flux capacitor key is 88mph.\n").unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README.md"), "# Repo\n\nNot under docs.\n").unwrap();
+    std::fs::write(repo.join("docs/install.md"), "# Install\n\nRun the installer with the quantum flag.\n").unwrap();
+    std::fs::write(repo.join("docs/guide/tuning.md"), "# Tuning\n\nRaise the sparrow buffer for large trees.\n").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside.md"), repo.join("docs/leak.md")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "docs"]);
+
+    let mut cfg = web_config(&dir.path().join("data"));
+    let entry = |name: &str, branch: &str, path: &str| aidocs::config::SourceSettings {
+        name: name.into(),
+        collection: "repo".into(),
+        kind: aidocs::config::SourceKind::Git,
+        urls: vec![format!("file://{}", repo.display())],
+        schedule: "every 1h".into(),
+        scope: None,
+        include: vec![],
+        exclude: vec![],
+        max_pages: None,
+        max_depth: None,
+        allow_hosts: vec![],
+        metadata: Default::default(),
+        auth: None,
+        branch: Some(branch.into()),
+        path: Some(path.into()),
+        base_url: Some("https://git.example/repo/blob/main/docs".into()),
+    };
+    cfg.sources = vec![entry("docs", "main", "docs"), entry("escape", "main", "docs/../.."), entry("nobranch", "nope", "docs")];
+    let err = cfg.validate().unwrap_err().to_string();
+    assert!(err.contains("sources[1] (`escape`)") && err.contains("`path`"), "{err}");
+    cfg.sources.remove(1);
+    cfg.validate().unwrap();
+    let engine = Engine::open(cfg).unwrap();
+    let sources = engine.sources();
+    let first = sources.crawl(&engine.config().sources[0]).await.unwrap();
+    assert_eq!((first.counts["pages_changed"], first.counts["pages_removed"]), (2, 0), "{}", first.text);
+    assert!(first.text.contains("at main "), "{}", first.text);
+    let top = |q: &str| {
+        let engine = engine.clone();
+        let q = q.to_owned();
+        async move {
+            let mut r = SearchRequest::new(q);
+            r.collection = Some("repo".into());
+            r.limit = Some(5);
+            engine.search(r).await.unwrap().hits
+        }
+    };
+    let hits = top("quantum flag installer").await;
+    assert!(hits[0].url.starts_with("https://git.example/repo/blob/main/docs/install.md"), "{hits:?}");
+    assert!(top("flux capacitor key").await.iter().all(|h| !h.snippet.contains("88mph")), "a symlink out of the repository is not followed");
+    assert!(top("not under docs").await.iter().all(|h| !h.path.ends_with("README.md")), "only `path` is ingested");
+
+    // A commit: one file changed, one deleted.
+    std::fs::write(repo.join("docs/install.md"), "# Install\n\nRun the installer with the photon switch.\n").unwrap();
+    std::fs::remove_file(repo.join("docs/guide/tuning.md")).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "rewrite"]);
+    let second = sources.crawl(&engine.config().sources[0]).await.unwrap();
+    assert_eq!((second.counts["pages_changed"], second.counts["pages_removed"]), (1, 1), "{}", second.text);
+    assert!(top("photon switch").await[0].snippet.contains("photon"));
+    assert!(top("sparrow buffer").await.iter().all(|h| !h.snippet.contains("sparrow")));
+    // Nothing new: nothing written.
+    let third = sources.crawl(&engine.config().sources[0]).await.unwrap();
+    assert_eq!((third.counts["pages_changed"], third.counts["pages_removed"]), (0, 0), "{}", third.text);
+
+    // A branch that does not exist: an error naming git's complaint.
+    let err = sources.crawl(&engine.config().sources[1]).await.unwrap_err().to_string();
+    assert!(err.contains("git clone") && err.contains("nope"), "{err}");
 }

@@ -37,7 +37,8 @@ pub enum Command {
 pub struct AddArgs {
     /// Unique name (letters, digits, `-`, `_`, `.`).
     name: String,
-    /// Start pages (`--kind site`), sitemaps (`sitemap`) or the pages themselves (`urls`).
+    /// Start pages (`--kind site`), sitemaps (`sitemap`), the pages themselves (`urls`), or
+    /// one Git repository (`git`).
     #[arg(required = true)]
     urls: Vec<String>,
     #[arg(long)]
@@ -65,6 +66,15 @@ pub struct AddArgs {
     /// A host allowed to resolve to an internal address (an intranet site), repeatable.
     #[arg(long = "allow-host")]
     allow_hosts: Vec<String>,
+    /// Git: the branch (default: the remote's default branch).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Git: the directory of the repository to ingest.
+    #[arg(long)]
+    path: Option<String>,
+    /// Git: where the files are on the web (`<base-url>/<file>`).
+    #[arg(long)]
+    base_url: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -72,6 +82,7 @@ enum Kind {
     Site,
     Sitemap,
     Urls,
+    Git,
 }
 
 impl AddArgs {
@@ -88,6 +99,7 @@ impl AddArgs {
                 Kind::Site => SourceKind::Site,
                 Kind::Sitemap => SourceKind::Sitemap,
                 Kind::Urls => SourceKind::Urls,
+                Kind::Git => SourceKind::Git,
             },
             urls: self.urls,
             schedule,
@@ -99,6 +111,9 @@ impl AddArgs {
             allow_hosts: self.allow_hosts,
             metadata: Default::default(),
             auth: None,
+            branch: self.branch,
+            path: self.path,
+            base_url: self.base_url,
         }
     }
 }

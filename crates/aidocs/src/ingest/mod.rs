@@ -6,10 +6,12 @@
 //! a crawl. Progress goes to an [`IngestProgress`] observer; every run returns one
 //! [`IngestReport`].
 //!
-//! Sources: [`DirectorySource`] (`dir`), the crawl of a registered web source (`web`).
+//! Sources: [`DirectorySource`] (`dir`), the crawl of a registered web source (`web`), a
+//! Git repository's checkout (`git`, ingested as a directory).
 //! Must not know: HTTP, the CLI, or how any source reads its items (that is the source's).
 
 mod dir;
+pub mod git;
 mod records;
 pub mod source;
 pub mod web;

@@ -30,12 +30,14 @@ pub enum WebSourceKind {
     Urls,
 }
 
-impl From<crate::config::SourceKind> for WebSourceKind {
-    fn from(k: crate::config::SourceKind) -> Self {
+impl WebSourceKind {
+    /// The web kind of a configured source; `None` for a git source.
+    pub fn of(k: crate::config::SourceKind) -> Option<Self> {
         match k {
-            crate::config::SourceKind::Site => Self::Site,
-            crate::config::SourceKind::Sitemap => Self::Sitemap,
-            crate::config::SourceKind::Urls => Self::Urls,
+            crate::config::SourceKind::Site => Some(Self::Site),
+            crate::config::SourceKind::Sitemap => Some(Self::Sitemap),
+            crate::config::SourceKind::Urls => Some(Self::Urls),
+            crate::config::SourceKind::Git => None,
         }
     }
 }
@@ -189,7 +191,7 @@ impl IngestService {
     /// use them; nothing else does, and they are never written to the registry.
     async fn credentials(&self, collection: &str, source: &WebSource) -> Result<Option<aidocs_crawl::Credentials>> {
         for s in &self.engine.config().sources {
-            let Some(auth) = s.auth.as_ref().filter(|_| WebSourceKind::from(s.kind) == source.kind && s.urls == source.urls) else { continue };
+            let Some(auth) = s.auth.as_ref().filter(|_| WebSourceKind::of(s.kind) == Some(source.kind) && s.urls == source.urls) else { continue };
             // The entry names a collection or an alias; `collection` is resolved.
             let its = self.engine.store().resolve(&s.collection).await.unwrap_or_else(|_| s.collection.clone());
             if its == collection {
