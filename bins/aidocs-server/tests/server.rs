@@ -417,3 +417,82 @@ fn three_replicas_make_each_scheduled_backup_once() {
     let catalog = std::fs::read_dir(dest.path()).unwrap().filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "tar")).count();
     assert_eq!(catalog, done.len(), "one backup per due time in {}", dest.path().display());
 }
+
+/// The due time in a scheduler log line: `due_ms=1764...` in text logs (perhaps with colour
+/// codes), `"due_ms":1764...` in JSON: the first run of 13 digits after the field's name.
+fn due_in(line: &str) -> Option<u64> {
+    line.split("due_ms").nth(1)?.split(|c: char| !c.is_ascii_digit()).find(|d| d.len() >= 13)?.parse::<u64>().ok()
+}
+
+/// A leader killed with `kill -9` mid-run: two servers share Redis and a source whose
+/// re-crawl is slow (a real doc server answering each request after 1.2 s). The one that
+/// claims the due run is killed while it crawls; the other takes the same due run over once
+/// the 3 s lease lapses (`claims=2` in its log), finishes it, and the shared status says so.
+#[test]
+fn a_killed_leaders_scheduled_run_is_taken_over_after_its_lease() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("docs")).unwrap();
+    let links: String = (1..=4).map(|i| format!("<a href=\"p{i}.html\">p{i}</a> ")).collect();
+    std::fs::write(site.path().join("docs/index.html"), format!("<html><body><h1>Slow docs</h1><p>Start.</p>{links}</body></html>")).unwrap();
+    for i in 1..=4 {
+        std::fs::write(site.path().join(format!("docs/p{i}.html")), format!("<html><body><h1>Page {i}</h1><p>Slow page number {i}.</p></body></html>")).unwrap();
+    }
+    let docs = rt.block_on(aidocs_crawl::testkit::DocServer::start(site.path().to_path_buf(), Duration::from_millis(1200)));
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ns = format!("aidocs-test-takeover-{}-{}:", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    let conf = tempfile::tempdir().unwrap();
+    let file = conf.path().join("aidocs.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[rollout]\nstate = \"redis\"\nlease_s = 3\n\n[cache]\nurl = \"{redis}\"\nnamespace = \"{ns}\"\n\n[crawl]\nmin_delay_ms = 0\nallow_hosts = [\"127.0.0.1\"]\n\n\
+             [[sources]]\nname = \"slow\"\ncollection = \"slow\"\nurls = [\"{}\"]\nschedule = \"every 10s\"\n",
+            docs.url("/docs/index.html")
+        ),
+    )
+    .unwrap();
+    let config = file.display().to_string();
+    let env = [("AIDOCS_CONFIG", config.as_str()), ("RUST_LOG", "info"), ("LOG_FORMAT", "json")];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut servers: Vec<Server> = dirs.iter().map(|d| start_with(d.path(), &env)).collect();
+    // A due time both schedulers wait for: after both started.
+    let both_up = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    // Who claimed the next due run, and which.
+    let find = |servers: &[Server], what: &str, due: Option<u64>| {
+        servers.iter().position(|s| {
+            s.log.lock().unwrap().iter().any(|l| l.contains(what) && l.contains("source:slow") && due_in(l).is_some_and(|d| due.map_or(d > both_up, |want| d == want)))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (leader, due) = loop {
+        if let Some(i) = find(&servers, "scheduled run started", None) {
+            let log = servers[i].log.lock().unwrap().clone();
+            let due = log.iter().filter(|l| l.contains("scheduled run started")).filter_map(|l| due_in(l)).find(|d| *d > both_up).expect("a due time in the log");
+            break (i, due);
+        }
+        assert!(Instant::now() < deadline, "no run started in 40 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // kill -9 mid-crawl: no renewal, no release.
+    servers[leader].child.kill().unwrap();
+    servers[leader].child.wait().unwrap();
+    assert!(find(&servers[leader..=leader], "scheduled run done", Some(due)).is_none(), "the leader was killed before it finished");
+    let survivor = 1 - leader;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while find(&servers[survivor..=survivor], "scheduled run done", Some(due)).is_none() {
+        assert!(Instant::now() < deadline, "the due run was not taken over: {:#?}", servers[survivor].log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = servers[survivor].log.lock().unwrap().clone();
+    let started = log.iter().find(|l| l.contains("scheduled run started") && due_in(l) == Some(due)).expect("the survivor started it");
+    assert!(started.contains("\"claims\":2"), "taken over, not run afresh: {started}");
+    let (status, body) = http(&servers[survivor].addr, "GET", "/v1/admin/sources", "");
+    assert_eq!(status, 200, "{body}");
+    let run = &body["sources"][0]["last_run"];
+    assert!(run["state"] == "done" || run["state"] == "running", "{body}");
+    let done_runs = log.iter().filter(|l| l.contains("scheduled run done") && due_in(l) == Some(due)).count();
+    assert_eq!(done_runs, 1, "finished once");
+    servers[survivor].child.kill().unwrap();
+    servers[survivor].child.wait().unwrap();
+}

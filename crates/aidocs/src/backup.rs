@@ -195,7 +195,7 @@ impl BackupService {
                 return;
             }
         };
-        let job = crate::scheduler::Scheduled { job: "backup".into(), cadence, lease: BACKUP_LEASE };
+        let job = crate::scheduler::Scheduled { job: "backup".into(), cadence, lease: self.engine.config().rollout.lease() };
         let coord = match self.engine.scheduler() {
             Ok(c) => c,
             Err(e) => {
@@ -213,7 +213,3 @@ impl BackupService {
         crate::scheduler::run(coord, job, work, move |job, ok| metrics.scheduled_run(job, ok)).await
     }
 }
-
-/// How long a scheduled backup's claim holds without renewal: a replica killed mid-backup
-/// is replaced this long after its last renewal.
-const BACKUP_LEASE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -25,10 +25,6 @@ use std::time::Duration;
 pub use crate::rollout_state::*;
 use crate::rollout_state::rollout_err;
 
-/// How long a blue-green cleanup's claim holds: a replica that dies deleting is replaced
-/// (or a failed delete retried) this long after its claim.
-const CLEANUP_LEASE: Duration = Duration::from_secs(30);
-
 /// The slot job of the scheduled deletion of `collection`.
 fn cleanup_job(collection: &str) -> String {
     format!("cleanup:{collection}")
@@ -368,9 +364,9 @@ impl RolloutService {
 
     /// Delete every scheduled collection that is due and no alias points at. With replicas
     /// sharing the rollout state, each cleanup is claimed as a slot (`cleanup:<collection>`
-    /// at its due time), so one replica deletes it and the others leave it alone; a failed
-    /// delete lets its lease lapse, and a later check (here or on another replica) takes it
-    /// over and tries again.
+    /// at its due time, `rollout.lease_s`), so one replica deletes it and the others leave it
+    /// alone; a failed delete lets its lease lapse, and a later check (here or on another
+    /// replica) takes it over and tries again.
     async fn run_due_cleanups(&self) -> Result<()> {
         use aidocs_rollout::schedule::{self, Claim};
         let r = self.rollouts()?;
@@ -386,7 +382,7 @@ impl RolloutService {
         let mut done = Vec::new();
         for c in due {
             let job = cleanup_job(&c.collection);
-            let lease = match schedule::claim(store, clock, &job, c.due_ms, &coord.holder, CLEANUP_LEASE).await.map_err(rollout_err)? {
+            let lease = match schedule::claim(store, clock, &job, c.due_ms, &coord.holder, self.engine.config().rollout.lease()).await.map_err(rollout_err)? {
                 Claim::Won(lease) => lease,
                 Claim::Held { holder, .. } => {
                     tracing::debug!(collection = %c.collection, %holder, "another replica is running this cleanup");

@@ -11,13 +11,9 @@ use crate::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use crate::progress::NoProgress;
 use aidocs_rollout::schedule::{self, Cadence, RunSummary, SlotState};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 pub use aidocs_rollout::schedule::SlotState as RunState;
 
-/// How long a re-crawl's claim holds without renewal: a replica killed mid-crawl is
-/// replaced this long after its last renewal.
-const SOURCE_LEASE: Duration = Duration::from_secs(60);
 
 impl Engine {
     /// The scheduled sources of this engine's config.
@@ -161,7 +157,7 @@ impl SourcesService {
                 }
             };
             tracing::info!(source = %s.name, collection = %s.collection, schedule = %cadence, "source scheduled");
-            let job = crate::scheduler::Scheduled { job: task_name(&s.name), cadence, lease: SOURCE_LEASE };
+            let job = crate::scheduler::Scheduled { job: task_name(&s.name), cadence, lease: self.engine.config().rollout.lease() };
             let (me, coord, metrics) = (self.clone(), coord.clone(), self.engine.metrics().clone());
             tasks.spawn(async move {
                 let work = || async { me.crawl(&s).await.map_err(|e| e.to_string()) };

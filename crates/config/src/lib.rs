@@ -273,6 +273,9 @@ impl Config {
         if self.rollout.check_interval_s == 0 {
             return bad("rollout.check_interval_s must be positive");
         }
+        if !(1..=3600).contains(&self.rollout.lease_s) {
+            return bad("rollout.lease_s must be between 1 and 3600 seconds");
+        }
         if self.rollout.state == RolloutStateBackend::Redis && self.cache.effective_url().is_none() {
             return bad("rollout.state = \"redis\" needs cache.url (or REDIS_URL / DRAGONFLY_URL)");
         }

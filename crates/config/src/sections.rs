@@ -296,12 +296,23 @@ pub struct RolloutSettings {
     pub state: RolloutStateBackend,
     /// How often the server checks every active canary (and due cleanups).
     pub check_interval_s: u64,
+    /// How long a claim on a scheduled run (a backup, a source's re-crawl, a blue-green
+    /// cleanup) holds without renewal: a replica killed mid-run is replaced this long after
+    /// its last renewal. The holder renews at a third of it.
+    pub lease_s: u64,
     pub blue_green: BlueGreenSettings,
 }
 
 impl Default for RolloutSettings {
     fn default() -> Self {
-        Self { state: RolloutStateBackend::Auto, check_interval_s: 5, blue_green: BlueGreenSettings::default() }
+        Self { state: RolloutStateBackend::Auto, check_interval_s: 5, lease_s: 30, blue_green: BlueGreenSettings::default() }
+    }
+}
+
+impl RolloutSettings {
+    /// [`RolloutSettings::lease_s`] as a duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_s)
     }
 }
 
