@@ -312,3 +312,26 @@ async fn ingest_refuses_a_collection_of_another_vector_size() {
         0
     );
 }
+
+/// An API spec in a docs tree: the real Gitea API (Swagger 2) ingested beside a JSON file
+/// that is not a spec; a paraphrased question lands on its operation, linked at the
+/// operationId, and the other JSON file is skipped as having no text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_specs_are_searched_by_operation() {
+    const GITEA: &str = "/usr/share/gocode/src/github.com/go-openapi/spec/fixtures/bugs/1614/gitea.json";
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::copy(GITEA, docs.path().join("gitea.json")).unwrap_or_else(|e| panic!("{GITEA}: {e} (apt-get install golang-github-go-openapi-spec-dev)"));
+    std::fs::write(docs.path().join("package.json"), r#"{"name": "site", "version": "1.0.0"}"#).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let report = engine.ingest().directory(ingest_req(docs.path(), "api"), &NoProgress).await.unwrap();
+    assert_eq!(report.documents_written, 1, "{report:?}");
+    assert_eq!(report.directory().unwrap().files_seen, 2);
+    for (q, want) in [("remove an SSH key of some user as an administrator", "adminDeleteUserPublicKey"), ("star a repository for the signed-in user", "userCurrentPutStar")] {
+        let hits = engine.search(search(q, "api", 5)).await.unwrap().hits;
+        let got: Vec<&str> = hits.iter().map(|h| h.anchor.as_str()).collect();
+        assert!(got.contains(&want), "`{q}`: {want} not in {got:?}");
+        let hit = hits.iter().find(|h| h.anchor == want).unwrap();
+        assert!(hit.url.ends_with(&format!("gitea.json#{want}")), "{}", hit.url);
+    }
+}

@@ -442,7 +442,7 @@ impl Ctx {
         };
         let final_norm = normalize(&final_url).unwrap_or(final_url.clone());
         let Some(format) = discover::detect_format(content_type.as_deref(), &final_norm) else {
-            return self.skipped(key, format!("content type {} is not HTML, Markdown, reST or text", content_type.as_deref().unwrap_or("(none)")));
+            return self.skipped(key, format!("content type {} is not HTML, Markdown, reST, text, JSON or YAML", content_type.as_deref().unwrap_or("(none)")));
         };
         // Decoding and link discovery parse the whole page: CPU work, off the async workers
         // (one big page would otherwise stall every other request of the process).
@@ -634,7 +634,7 @@ async fn decode_and_discover(
         let found = match format {
             PageFormat::Html => discover::html_links(&served, &text),
             PageFormat::Markdown => (discover::markdown_links(&served, &text), None),
-            PageFormat::Rst | PageFormat::Text => (Vec::new(), None),
+            PageFormat::Rst | PageFormat::Text | PageFormat::OpenApi => (Vec::new(), None),
         };
         (text, found)
     })

@@ -13,6 +13,8 @@ pub enum PageFormat {
     Markdown,
     Rst,
     Text,
+    /// A JSON or YAML body: an OpenAPI / Swagger spec when it is one.
+    OpenApi,
 }
 
 /// Whether `url` names an `llms.txt` or `llms-full.txt` (Markdown, whatever its type says).
@@ -31,6 +33,8 @@ pub fn detect_format(content_type: Option<&str>, url: &Url) -> Option<PageFormat
         "text/html" | "application/xhtml+xml" => Some(PageFormat::Html),
         "text/markdown" | "text/x-markdown" => Some(PageFormat::Markdown),
         "text/x-rst" | "text/prs.fallenstein.rst" => Some(PageFormat::Rst),
+        "application/json" | "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "application/vnd.oai.openapi" | "application/vnd.oai.openapi+json" => Some(PageFormat::OpenApi),
+        "text/plain" | "application/octet-stream" | "" if matches!(ext.as_str(), "json" | "yaml" | "yml") => Some(PageFormat::OpenApi),
         "text/plain" | "" => match ext.as_str() {
             "md" | "markdown" => Some(PageFormat::Markdown),
             "rst" => Some(PageFormat::Rst),

@@ -196,6 +196,8 @@ async fn route(s: &Shared, path: &str, headers: &HeaderMap) -> Response {
         "md" => "text/markdown; charset=utf-8",
         "txt" => "text/plain; charset=utf-8",
         "xml" => "application/xml",
+        "json" => "application/json",
+        "yaml" | "yml" => "application/yaml",
         "gz" => "application/gzip",
         _ => "application/octet-stream",
     };

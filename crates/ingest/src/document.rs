@@ -44,6 +44,9 @@ pub enum DocFormat {
     Markdown,
     Rst,
     Text,
+    /// An OpenAPI 3 or Swagger 2 document, JSON or YAML (any other JSON or YAML file parses
+    /// to nothing and is skipped).
+    OpenApi,
 }
 
 impl DocFormat {
@@ -54,6 +57,7 @@ impl DocFormat {
             "md" | "markdown" | "mdx" => Some(Self::Markdown),
             "rst" | "rest" => Some(Self::Rst),
             "txt" | "text" => Some(Self::Text),
+            "json" | "yaml" | "yml" => Some(Self::OpenApi),
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! `aidocs-ingest`: from files to chunks.
 //!
 //! Owns document sources ([`DirSource`]), the parsers (HTML, Markdown, reStructuredText,
-//! plain text) that split a document into sections with anchors and heading paths, the
+//! plain text, OpenAPI specs) that split a document into sections with anchors and heading paths, the
 //! section-aware token-budgeted [`Chunker`], metadata, and deterministic point ids.
 //!
 //! Must not know: how chunks are embedded or stored, HTTP, config files. Token counting
@@ -11,6 +11,7 @@ mod chunk;
 mod document;
 mod html;
 mod markdown;
+mod openapi;
 mod rst;
 mod source;
 
@@ -25,5 +26,6 @@ pub fn parse(format: DocFormat, text: &str) -> ParsedDoc {
         DocFormat::Markdown => markdown::parse(text),
         DocFormat::Rst => rst::parse(text),
         DocFormat::Text => document::parse_text(text),
+        DocFormat::OpenApi => openapi::parse(text),
     }
 }

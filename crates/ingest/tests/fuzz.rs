@@ -36,6 +36,12 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn formats() -> impl Strategy<Value = DocFormat> {
+    prop_oneof![Just(DocFormat::Html), Just(DocFormat::Markdown), Just(DocFormat::Rst), Just(DocFormat::Text), Just(DocFormat::OpenApi)]
+}
+
+/// The formats whose text survives any nesting (an OpenAPI document nested past the JSON
+/// and YAML parsers' depth limits is refused whole: hostile_nesting.rs).
+fn prose_formats() -> impl Strategy<Value = DocFormat> {
     prop_oneof![Just(DocFormat::Html), Just(DocFormat::Markdown), Just(DocFormat::Rst), Just(DocFormat::Text)]
 }
 
@@ -70,11 +76,12 @@ proptest! {
     // 100,000-level tests in hostile_nesting.rs cover the extreme.
     #![proptest_config(ProptestConfig::with_cases(32))]
     #[test]
-    fn nesting_of_any_depth_parses(depth in 1usize..20_000, format in formats()) {
+    fn nesting_of_any_depth_parses(depth in 1usize..20_000, format in prose_formats()) {
         let text = match format {
             DocFormat::Html => format!("<h1>T</h1>{}x{}", "<div><span>".repeat(depth), "</span></div>".repeat(depth)),
             DocFormat::Markdown => format!("# T\n\n{}x\n", "> - ".repeat(depth)),
             DocFormat::Rst | DocFormat::Text => format!("T\n=\n\n{}x\n", "- ".repeat(depth)),
+            DocFormat::OpenApi => unreachable!("not a prose format"),
         };
         let doc = parse(format, &text);
         prop_assert!(doc.sections.iter().flat_map(|s| &s.blocks).any(|b| b.text().contains('x')));

@@ -72,3 +72,24 @@ fn rst_nested_lists_and_directives() {
     let d = parse_small_stack(DocFormat::Rst, rst);
     assert!(all_text(&d).contains("rst bottom"));
 }
+
+/// An OpenAPI document with a value nested 100,000 deep, in JSON and in YAML, and one whose
+/// schemas refer to each other in a cycle: the deep ones are refused whole by the parsers'
+/// depth limits (no sections, no overflow), the cyclic one lists each schema once.
+#[test]
+fn openapi_deep_values_and_cyclic_refs() {
+    let json = format!(r#"{{"openapi": "3.0.0", "info": {{"title": "Deep"}}, "x-deep": {}1{}}}"#, "[".repeat(DEPTH), "]".repeat(DEPTH));
+    assert!(parse_small_stack(DocFormat::OpenApi, json).sections.is_empty());
+    let yaml = format!("openapi: 3.0.0\ninfo: {{title: Deep}}\nx-deep: {}1{}\n", "[".repeat(DEPTH), "]".repeat(DEPTH));
+    assert!(parse_small_stack(DocFormat::OpenApi, yaml).sections.is_empty());
+    let block = format!("openapi: 3.0.0\ninfo:\n  title: Deep\nx-deep:\n{}\n", (0..DEPTH.min(5_000)).map(|i| format!("{}- ", " ".repeat(i * 2))).collect::<Vec<_>>().join("\n"));
+    let _ = parse_small_stack(DocFormat::OpenApi, block);
+    let cyclic = r##"{"openapi": "3.0.0", "info": {"title": "Cycle"}, "paths": {"/a": {"get": {"operationId": "getA",
+        "responses": {"200": {"description": "an A", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}},
+        "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}}}}},
+        "components": {"schemas": {"A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/B"}}, "allOf": [{"$ref": "#/components/schemas/B"}]},
+                                   "B": {"type": "object", "properties": {"a": {"$ref": "#/components/schemas/A"}}, "allOf": [{"$ref": "#/components/schemas/A"}]}}}}"##;
+    let d = parse_small_stack(DocFormat::OpenApi, cyclic.to_owned());
+    assert_eq!(d.sections.len(), 3, "{d:?}");
+    assert!(all_text(&d).contains("GET /a"));
+}

@@ -52,3 +52,35 @@ fn sphinx_sections_have_their_anchors() {
         }
     }
 }
+
+const GITEA: &str = "/usr/share/gocode/src/github.com/go-openapi/spec/fixtures/bugs/1614/gitea.json";
+
+/// Real API specs: the Gitea API (Swagger 2, JSON; Debian's golang-github-go-openapi-spec-dev
+/// ships it) and aidocs' own (OpenAPI 3.1, `docs/openapi.json`). Every operation is a section
+/// anchored at its `operationId` under its tag, with its parameters and responses; every
+/// named schema is one too.
+#[test]
+fn openapi_specs_have_a_section_per_operation() {
+    let text = std::fs::read_to_string(GITEA).unwrap_or_else(|e| panic!("{GITEA}: {e} (apt-get install golang-github-go-openapi-spec-dev)"));
+    let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let operations: usize = spec["paths"].as_object().unwrap().values().map(|item| item.as_object().unwrap().keys().filter(|k| *k != "parameters").count()).sum();
+    let d = aidocs_ingest::parse(aidocs_ingest::DocFormat::OpenApi, &text);
+    assert_eq!(d.title.as_deref(), Some("Gitea API."));
+    let ops: Vec<&aidocs_ingest::Section> = d.sections.iter().filter(|s| s.heading_path.len() == 3 && s.heading_path[1] != "Schemas").collect();
+    assert_eq!(ops.len(), operations, "one section per operation");
+    assert_eq!(d.sections.iter().filter(|s| s.heading_path.get(1).map(String::as_str) == Some("Schemas")).count(), spec["definitions"].as_object().unwrap().len());
+    let del = ops.iter().find(|s| s.anchor == "adminDeleteUserPublicKey").expect("anchored at the operationId");
+    assert_eq!(del.heading_path, ["Gitea API.", "admin", "DELETE /admin/users/{username}/keys/{id}"]);
+    let text = del.blocks.iter().map(|b| b.text()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("Delete a user's public key") && text.contains("- username (path, string, required)") && text.contains("- 204:"), "{text}");
+    // The swagger 2 body parameter becomes the body's fields.
+    let create = ops.iter().find(|s| s.anchor == "adminCreateUser").unwrap();
+    let text = create.blocks.iter().map(|b| b.text()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("Body: CreateUserOption") && text.contains("- email (string (email), required)"), "{text}");
+
+    let ours = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json")).unwrap();
+    let d = aidocs_ingest::parse(aidocs_ingest::DocFormat::OpenApi, &ours);
+    let sources = d.sections.iter().find(|s| s.heading_path.last().is_some_and(|h| h == "GET /v1/admin/sources")).expect("our own spec's sources route");
+    assert!(!sources.anchor.is_empty());
+    assert!(sources.blocks.iter().any(|b| b.text().contains("returns Sources")), "{sources:?}");
+}

@@ -120,6 +120,7 @@ fn format_of(f: PageFormat) -> DocFormat {
         PageFormat::Markdown => DocFormat::Markdown,
         PageFormat::Rst => DocFormat::Rst,
         PageFormat::Text => DocFormat::Text,
+        PageFormat::OpenApi => DocFormat::OpenApi,
     }
 }
 
