@@ -490,6 +490,18 @@ async fn ab_test_splits_sticky_applies_variant_settings_and_credits_clicks() {
     assert!(h.get("x-aidocs-variant").is_none(), "a stopped test routes nothing");
 }
 
+/// A replica of its own data dir sharing rollout state in Redis under `namespace`, with no
+/// live monitoring after a blue-green switch; `tweak` adjusts the rest.
+fn redis_replica(data: &std::path::Path, url: &str, namespace: &str, tweak: impl FnOnce(&mut aidocs::Config)) -> Engine {
+    let mut cfg = common::config(data);
+    cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
+    cfg.rollout.blue_green.monitor_s = 0;
+    cfg.cache.url = url.to_owned();
+    cfg.cache.namespace = namespace.to_owned();
+    tweak(&mut cfg);
+    Engine::open(cfg).unwrap()
+}
+
 /// The blue-green log and cleanup schedule live in the rollout state: two replicas sharing
 /// Redis see the same schedule (it was a local `deployments.json`, so a replica that did not
 /// run the deployment never cleaned up blue and did not list it).
@@ -501,14 +513,7 @@ async fn replicas_sharing_redis_share_the_blue_green_log_and_cleanups() {
     common::write_tree(&v1, V1);
     common::write_tree(&v2, V2);
     let namespace = format!("aidocs-test-deploy-{}:", uuid::Uuid::new_v4().simple());
-    let replica = |name: &str| {
-        let mut cfg = common::config(&dir.path().join(name));
-        cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
-        cfg.rollout.blue_green.monitor_s = 0;
-        cfg.cache.url = url.clone();
-        cfg.cache.namespace = namespace.clone();
-        Engine::open(cfg).unwrap()
-    };
+    let replica = |name: &str| redis_replica(&dir.path().join(name), &url, &namespace, |_| {});
     let (a, b) = (replica("a"), replica("b"));
     let req = |source: &std::path::Path| -> aidocs::rollout::BlueGreenRequest {
         serde_json::from_value(json!({"alias": "docs", "source": source, "validate_queries": ["install the server"]})).unwrap()
@@ -544,15 +549,7 @@ async fn replicas_run_each_due_cleanup_once() {
     common::write_tree(&v1, V1);
     common::write_tree(&v2, V2);
     let namespace = format!("aidocs-test-cleanup-{}:", uuid::Uuid::new_v4().simple());
-    let replica = |name: &str| {
-        let mut cfg = common::config(&dir.path().join(name));
-        cfg.rollout.state = aidocs::config::RolloutStateBackend::Redis;
-        cfg.rollout.blue_green.monitor_s = 0;
-        cfg.rollout.blue_green.grace_s = 0;
-        cfg.cache.url = url.clone();
-        cfg.cache.namespace = namespace.clone();
-        Engine::open(cfg).unwrap()
-    };
+    let replica = |name: &str| redis_replica(&dir.path().join(name), &url, &namespace, |c| c.rollout.blue_green.grace_s = 0);
     let (a, b) = (replica("a"), replica("b"));
     let req = |source: &std::path::Path| -> aidocs::rollout::BlueGreenRequest {
         serde_json::from_value(json!({"alias": "docs", "source": source, "validate_queries": ["install the server"]})).unwrap()

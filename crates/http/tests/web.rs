@@ -213,22 +213,8 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
     let server = DocServer::start(root.clone(), Duration::ZERO).await;
     let mut cfg = web_config(&dir.path().join("data"));
     let entry = |name: &str, scope: Option<&str>| aidocs::config::SourceSettings {
-        name: name.into(),
-        collection: "web".into(),
-        kind: aidocs::config::SourceKind::Site,
-        urls: vec![server.url("/docs/index.html")],
-        schedule: "every 1s".into(),
         scope: scope.map(str::to_owned),
-        include: vec![],
-        exclude: vec![],
-        max_pages: None,
-        max_depth: None,
-        allow_hosts: vec![],
-        metadata: Default::default(),
-        auth: None,
-        branch: None,
-        path: None,
-        base_url: None,
+        ..source_entry(name, "web", aidocs::config::SourceKind::Site, &server.url("/docs/index.html"), "every 1s")
     };
     cfg.sources = vec![entry("guide", None), entry("broken", Some("not a url"))];
     cfg.validate().unwrap();
@@ -255,6 +241,28 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
     // Stopped (and its engine dropped) before the data dir goes.
     schedules.abort();
     let _ = schedules.await;
+}
+
+/// A `[[sources]]` entry with nothing but its name, collection, kind, one URL and schedule.
+fn source_entry(name: &str, collection: &str, kind: aidocs::config::SourceKind, url: &str, schedule: &str) -> aidocs::config::SourceSettings {
+    aidocs::config::SourceSettings {
+        name: name.into(),
+        collection: collection.into(),
+        kind,
+        urls: vec![url.to_owned()],
+        schedule: schedule.into(),
+        scope: None,
+        include: vec![],
+        exclude: vec![],
+        max_pages: None,
+        max_depth: None,
+        allow_hosts: vec![],
+        metadata: Default::default(),
+        auth: None,
+        branch: None,
+        path: None,
+        base_url: None,
+    }
 }
 
 async fn sources_status(app: &axum::Router) -> serde_json::Value {
@@ -330,24 +338,7 @@ async fn private_sources_are_crawled_with_credentials_that_never_leave_their_ori
         cookies: [("session".to_owned(), COOKIE.to_owned())].into(),
         basic: None,
     };
-    cfg.sources = vec![aidocs::config::SourceSettings {
-        name: "private".into(),
-        collection: "web".into(),
-        kind: aidocs::config::SourceKind::Site,
-        urls: vec![private.url("/docs/index.html")],
-        schedule: "every 1h".into(),
-        scope: None,
-        include: vec![],
-        exclude: vec![],
-        max_pages: None,
-        max_depth: None,
-        allow_hosts: vec![],
-        metadata: Default::default(),
-        auth: Some(auth),
-        branch: None,
-        path: None,
-        base_url: None,
-    }];
+    cfg.sources = vec![aidocs::config::SourceSettings { auth: Some(auth), ..source_entry("private", "web", aidocs::config::SourceKind::Site, &private.url("/docs/index.html"), "every 1h") }];
     cfg.validate().unwrap();
     let engine = Engine::open(cfg).unwrap();
     // A crawl of the source's URLs into its collection uses them: every page but the one
@@ -420,22 +411,10 @@ async fn git_sources_follow_their_branch() {
 
     let mut cfg = web_config(&dir.path().join("data"));
     let entry = |name: &str, branch: &str, path: &str| aidocs::config::SourceSettings {
-        name: name.into(),
-        collection: "repo".into(),
-        kind: aidocs::config::SourceKind::Git,
-        urls: vec![format!("file://{}", repo.display())],
-        schedule: "every 1h".into(),
-        scope: None,
-        include: vec![],
-        exclude: vec![],
-        max_pages: None,
-        max_depth: None,
-        allow_hosts: vec![],
-        metadata: Default::default(),
-        auth: None,
         branch: Some(branch.into()),
         path: Some(path.into()),
         base_url: Some("https://git.example/repo/blob/main/docs".into()),
+        ..source_entry(name, "repo", aidocs::config::SourceKind::Git, &format!("file://{}", repo.display()), "every 1h")
     };
     cfg.sources = vec![entry("docs", "main", "docs"), entry("escape", "main", "docs/../.."), entry("nobranch", "nope", "docs")];
     let err = cfg.validate().unwrap_err().to_string();
