@@ -1,7 +1,7 @@
 //! `aidocs ingest`: a directory or file, or a documentation site crawled from a URL, a
 //! sitemap (`--sitemap`) or a list of URLs (`--urls`), into a collection (incremental).
 
-use super::{Ctx, open_engine, parse_metadata, read_lines};
+use super::{CrawlBounds, Ctx, open_engine, parse_metadata, read_lines};
 use aidocs::report::SourceDetail;
 use aidocs::ingest::{WebSource, WebSourceKind};
 use aidocs::{IngestReport, IngestRequest};
@@ -18,22 +18,8 @@ pub struct Args {
     /// A file of URLs, one per line: exactly these pages.
     #[arg(long)]
     urls: Option<PathBuf>,
-    /// Only URLs under this prefix (default: the start page's directory).
-    #[arg(long)]
-    scope: Option<String>,
-    /// Globs on the URL path a page must match (repeatable).
-    #[arg(long)]
-    include: Vec<String>,
-    /// Globs on the URL path that exclude a page (repeatable).
-    #[arg(long)]
-    exclude: Vec<String>,
-    #[arg(long)]
-    max_pages: Option<usize>,
-    #[arg(long)]
-    max_depth: Option<usize>,
-    /// Allow this host to resolve to a private/loopback address (an intranet docs site).
-    #[arg(long = "allow-host")]
-    allow_host: Vec<String>,
+    #[command(flatten)]
+    bounds: CrawlBounds,
     /// Target collection or alias (created when absent).
     #[arg(long)]
     collection: Option<String>,
@@ -97,12 +83,12 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             let source = WebSource {
                 kind,
                 urls,
-                scope: args.scope,
-                include: args.include,
-                exclude: args.exclude,
-                max_pages: args.max_pages,
-                max_depth: args.max_depth,
-                allow_hosts: args.allow_host,
+                scope: args.bounds.scope,
+                include: args.bounds.include,
+                exclude: args.bounds.exclude,
+                max_pages: args.bounds.max_pages,
+                max_depth: args.bounds.max_depth,
+                allow_hosts: args.bounds.allow_host,
                 metadata,
             };
             engine.ingest().web(aidocs::ingest::WebIngestRequest { collection, source }, progress.as_ref()).await?

@@ -91,6 +91,27 @@ impl ServerArgs {
     }
 }
 
+/// Where a crawl may go and how far (`aidocs ingest URL`, `aidocs sources add`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct CrawlBounds {
+    /// Only URLs under this prefix (default: the start page's directory).
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Globs on the URL path a page must match (repeatable).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Globs on the URL path that exclude a page (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    #[arg(long)]
+    pub max_pages: Option<usize>,
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+    /// Allow this host to resolve to a private/loopback address (an intranet docs site).
+    #[arg(long = "allow-host")]
+    pub allow_host: Vec<String>,
+}
+
 /// A server to run on instead of the local data dir (commands that can do either).
 #[derive(clap::Args, Debug, Clone)]
 pub struct RemoteArgs {

@@ -4,7 +4,7 @@
 //! (`--server`); `add` and `remove` edit the config file (`--config`), keeping its comments,
 //! and refuse an edit that would not load.
 
-use super::{Ctx, RemoteArgs};
+use super::{CrawlBounds, Ctx, RemoteArgs};
 use aidocs::config::{SourceKind, SourceSettings};
 use aidocs_http::wire;
 use std::path::Path;
@@ -51,21 +51,8 @@ pub struct AddArgs {
     /// Or on a cron expression (UTC), e.g. "0 3 * * *".
     #[arg(long)]
     cron: Option<String>,
-    /// URL prefix pages must be under.
-    #[arg(long)]
-    scope: Option<String>,
-    /// Glob on the URL path, repeatable.
-    #[arg(long)]
-    include: Vec<String>,
-    #[arg(long)]
-    exclude: Vec<String>,
-    #[arg(long)]
-    max_pages: Option<usize>,
-    #[arg(long)]
-    max_depth: Option<usize>,
-    /// A host allowed to resolve to an internal address (an intranet site), repeatable.
-    #[arg(long = "allow-host")]
-    allow_hosts: Vec<String>,
+    #[command(flatten)]
+    bounds: CrawlBounds,
     /// Git: the branch (default: the remote's default branch).
     #[arg(long)]
     branch: Option<String>,
@@ -103,12 +90,12 @@ impl AddArgs {
             },
             urls: self.urls,
             schedule,
-            scope: self.scope,
-            include: self.include,
-            exclude: self.exclude,
-            max_pages: self.max_pages,
-            max_depth: self.max_depth,
-            allow_hosts: self.allow_hosts,
+            scope: self.bounds.scope,
+            include: self.bounds.include,
+            exclude: self.bounds.exclude,
+            max_pages: self.bounds.max_pages,
+            max_depth: self.bounds.max_depth,
+            allow_hosts: self.bounds.allow_host,
             metadata: Default::default(),
             auth: None,
             branch: self.branch,
