@@ -201,6 +201,9 @@ pub struct CrawlSettings {
     pub allow_hosts: Vec<String>,
     /// A page that answers 404/410 this many crawls in a row loses its chunks.
     pub remove_after_misses: u32,
+    /// Ask sites for Markdown first (`Accept: text/markdown, text/html;q=0.9`); a site that
+    /// offers it answers with its pages' Markdown.
+    pub prefer_markdown: bool,
 }
 
 impl Default for CrawlSettings {
@@ -219,6 +222,7 @@ impl Default for CrawlSettings {
             retries: d.retries,
             allow_hosts: Vec::new(),
             remove_after_misses: 2,
+            prefer_markdown: d.prefer_markdown,
         }
     }
 }

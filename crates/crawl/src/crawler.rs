@@ -530,7 +530,7 @@ impl Ctx {
         loop {
             self.pace(&host).await;
             self.count(|c| c.requests += 1);
-            let mut req = self.client.get(url.clone());
+            let mut req = self.client.get(url.clone()).header(reqwest::header::ACCEPT, crate::accept(self.cfg.prefer_markdown));
             if let Some(c) = self.cfg.credentials.as_ref().filter(|c| c.owns(url)) {
                 req = req.headers(c.headers().clone());
             }

@@ -57,6 +57,20 @@ pub struct CrawlConfig {
     /// Sent to the source's own origins only (a private docs site); never on a redirect
     /// that leaves them.
     pub credentials: Option<Credentials>,
+    /// Ask for Markdown first (`Accept: text/markdown, text/html;q=0.9, ...`): a site that
+    /// offers its pages as Markdown answers with the cleaner text; the others answer HTML.
+    /// Off by default: HTML is asked for first.
+    pub prefer_markdown: bool,
+}
+
+/// `Accept` of every request: HTML first, or Markdown first (`prefer_markdown`); anything
+/// else (robots.txt, sitemaps, specs) still answers.
+fn accept(prefer_markdown: bool) -> &'static str {
+    if prefer_markdown {
+        "text/markdown, text/x-markdown;q=0.95, text/html;q=0.9, application/xhtml+xml;q=0.9, text/plain;q=0.8, */*;q=0.5"
+    } else {
+        "text/html, application/xhtml+xml, text/markdown;q=0.9, text/plain;q=0.8, */*;q=0.5"
+    }
 }
 
 impl Default for CrawlConfig {
@@ -78,6 +92,7 @@ impl Default for CrawlConfig {
             max_retry_wait: Duration::from_secs(60),
             allow_hosts: Vec::new(),
             credentials: None,
+            prefer_markdown: false,
         }
     }
 }

@@ -186,6 +186,12 @@ async fn route(s: &Shared, path: &str, headers: &HeaderMap) -> Response {
     if file.is_dir() {
         file = file.join("index.html");
     }
+    // Content negotiation: a client that asks for Markdown first gets `page.md` for
+    // `page.html` when there is one (as sites that offer Markdown to agents do).
+    let markdown_first = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.trim_start().starts_with("text/markdown"));
+    if markdown_first && file.extension().is_some_and(|e| e == "html") && file.with_extension("md").is_file() {
+        file = file.with_extension("md");
+    }
     let Ok(bytes) = std::fs::read(&file) else { return StatusCode::NOT_FOUND.into_response() };
     let etag = etag_of(&bytes);
     if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {

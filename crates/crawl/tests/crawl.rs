@@ -188,6 +188,37 @@ async fn llms_txt_lists_pages_and_its_absence_is_no_failure() {
     assert_eq!(server.hits().iter().filter(|h| h.path == "/llms.txt").count(), 1);
 }
 
+/// Content negotiation: with `prefer_markdown` the crawler asks for Markdown first, and a
+/// site that offers it answers with the page's Markdown (its URL stays the page's; its
+/// Markdown links are followed); by default HTML is asked for and served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markdown_is_asked_for_first_when_preferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("guide.html"), "<html><body><h1>Guide</h1><p>HTML edition.</p></body></html>").unwrap();
+    std::fs::write(docs.join("guide.md"), "# Guide\n\nMarkdown edition; see [setup](setup.html).\n").unwrap();
+    std::fs::write(docs.join("setup.html"), "<html><body><h1>Setup</h1><p>Only in HTML.</p></body></html>").unwrap();
+    let server = DocServer::start(dir.path().to_path_buf(), Duration::ZERO).await;
+    let plan = CrawlPlan {
+        seeds: vec![Seed { url: Url::parse(&server.url("/docs/guide.html")).unwrap(), kind: SeedKind::Page }],
+        scope: Scope::new(Some(Url::parse(&server.url("/docs/")).unwrap()), &[], &[]).unwrap(),
+        follow_links: true,
+        ..Default::default()
+    };
+    for (prefer, format, text) in [(true, aidocs_crawl::PageFormat::Markdown, "Markdown edition"), (false, aidocs_crawl::PageFormat::Html, "HTML edition")] {
+        let crawler = Crawler::new(CrawlConfig { prefer_markdown: prefer, ..config(10) }).unwrap();
+        let (events, _) = run(&crawler, plan.clone()).await;
+        let got = pages(&events);
+        let guide = got.iter().find(|p| p.url.ends_with("/docs/guide.html")).unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!(guide.format, format);
+        assert!(guide.body.contains(text), "{}", guide.body);
+        if prefer {
+            assert!(got.iter().any(|p| p.url.ends_with("/docs/setup.html") && p.format == aidocs_crawl::PageFormat::Html), "the Markdown's link is followed, and a page without Markdown answers HTML");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_addresses_are_never_fetched_unless_allow_listed() {
     let dir = tempfile::tempdir().unwrap();

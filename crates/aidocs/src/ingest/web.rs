@@ -219,6 +219,7 @@ impl IngestService {
             retries: c.retries,
             allow_hosts: allow,
             credentials,
+            prefer_markdown: c.prefer_markdown,
             ..CrawlConfig::default()
         }
     }
