@@ -334,4 +334,14 @@ async fn api_specs_are_searched_by_operation() {
         let hit = hits.iter().find(|h| h.anchor == want).unwrap();
         assert!(hit.url.ends_with(&format!("gitea.json#{want}")), "{}", hit.url);
     }
+    let notes = |r: &aidocs::IngestReport| format!("{:?}", r.directory().unwrap());
+    assert!(notes(&report).contains("no `openapi` or `swagger` field"), "{}", notes(&report));
+    // The spec damaged (cut in half): named, and what it had indexed stays searchable.
+    let text = std::fs::read_to_string(docs.path().join("gitea.json")).unwrap();
+    std::fs::write(docs.path().join("gitea.json"), &text[..text.len() / 2]).unwrap();
+    let again = engine.ingest().directory(ingest_req(docs.path(), "api"), &NoProgress).await.unwrap();
+    assert_eq!((again.documents_written, again.documents_deleted), (0, 0), "{again:?}");
+    assert!(notes(&again).contains("neither JSON") && notes(&again).contains("EOF"), "{}", notes(&again));
+    let hits = engine.search(search("star a repository for the signed-in user", "api", 5)).await.unwrap().hits;
+    assert!(hits.iter().any(|h| h.anchor == "userCurrentPutStar"), "{hits:?}");
 }

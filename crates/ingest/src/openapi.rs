@@ -15,6 +15,23 @@ const MAX_FIELDS: usize = 60;
 const MAX_DEPTH: usize = 2;
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
+/// Why `text` gives no sections: not JSON or YAML (with the YAML parser's complaint, which
+/// names the line), not an API document, or one without operations or schemas.
+pub fn problem(text: &str) -> String {
+    let v: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(json) => match serde_yaml_ng::from_str(text) {
+            Ok(v) => v,
+            Err(yaml) => return format!("not an OpenAPI document: neither JSON ({json}) nor YAML ({yaml})"),
+        },
+    };
+    match v.get("openapi").or_else(|| v.get("swagger")) {
+        None => "not an OpenAPI document: no `openapi` or `swagger` field".to_owned(),
+        Some(Value::String(version)) if version.starts_with('3') || version.starts_with('2') => "an OpenAPI document without operations, schemas or a description".to_owned(),
+        Some(other) => format!("not an OpenAPI document: unsupported version {other}"),
+    }
+}
+
 /// The document as JSON, then as YAML; `None` when it is neither or not an API document.
 fn load(text: &str) -> Option<Value> {
     let v: Value = match serde_json::from_str(text) {

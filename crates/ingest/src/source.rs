@@ -21,6 +21,11 @@ pub enum Skipped {
     Empty,
     #[error("read failed: {0}")]
     Io(String),
+    /// A file of a structured format that does not hold what it should (a `.json` or
+    /// `.yaml` that is no OpenAPI document, or not JSON or YAML at all). Like an unreadable
+    /// file, it keeps whatever it had indexed before.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A supported file found under the root.
@@ -116,6 +121,9 @@ impl DirSource {
         let text = std::str::from_utf8(&bytes).map_err(|_| Skipped::NotUtf8)?;
         let parsed = crate::parse(file.format, text);
         if parsed.sections.is_empty() {
+            if file.format == DocFormat::OpenApi {
+                return Err(Skipped::Invalid(crate::openapi::problem(text)));
+            }
             return Err(Skipped::Empty);
         }
         let mut meta = defaults.overlay(&parsed.meta);
