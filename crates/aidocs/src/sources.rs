@@ -79,6 +79,12 @@ pub struct SourceRun {
     pub detail: String,
 }
 
+/// A run's summary with the counts the status reads back (`pages_seen`, `pages_changed`,
+/// `pages_removed`).
+fn summary(text: String, seen: u64, changed: u64, removed: u64) -> RunSummary {
+    RunSummary { text, counts: [("pages_seen".to_owned(), seen), ("pages_changed".to_owned(), changed), ("pages_removed".to_owned(), removed)].into() }
+}
+
 fn rfc3339(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(ms as i64).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default()
 }
@@ -110,10 +116,7 @@ impl SourcesService {
         };
         let changed = r.documents_written as u64;
         let removed = r.documents_deleted as u64;
-        Ok(RunSummary {
-            text: format!("{seen} pages seen, {changed} changed, {removed} removed ({gone} gone at the source) into `{}`", r.collection),
-            counts: [("pages_seen".to_owned(), seen), ("pages_changed".to_owned(), changed), ("pages_removed".to_owned(), removed)].into(),
-        })
+        Ok(summary(format!("{seen} pages seen, {changed} changed, {removed} removed ({gone} gone at the source) into `{}`", r.collection), seen, changed, removed))
     }
 
     /// A git source's run: its checkout brought to the branch's tip, then ingested.
@@ -132,10 +135,7 @@ impl SourcesService {
         let seen = (r.documents_written + r.documents_unchanged) as u64;
         let (changed, removed) = (r.documents_written as u64, r.documents_deleted as u64);
         let short = &g.commit[..g.commit.len().min(12)];
-        Ok(RunSummary {
-            text: format!("{seen} files seen, {changed} changed, {removed} removed at {} {short} into `{}`", g.branch, r.collection),
-            counts: [("pages_seen".to_owned(), seen), ("pages_changed".to_owned(), changed), ("pages_removed".to_owned(), removed)].into(),
-        })
+        Ok(summary(format!("{seen} files seen, {changed} changed, {removed} removed at {} {short} into `{}`", g.branch, r.collection), seen, changed, removed))
     }
 
     /// Run every source's schedule until the task is dropped (the server spawns this).

@@ -65,10 +65,22 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| git_err(what, format!("cannot run git ({e}); install git")))?;
+    // Both pipes drained while git runs: a full pipe would block git until the time limit.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = std::io::Read::read_to_end(&mut p, &mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let started = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() > GIT_TIMEOUT => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -77,14 +89,14 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(git_err(what, e)),
         }
-    }
-    let out = child.wait_with_output().map_err(|e| git_err(what, e))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    };
+    let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
         let last = stderr.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or("no message");
-        return Err(git_err(what, format!("{last} ({})", out.status)));
+        return Err(git_err(what, format!("{last} ({status})")));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
 }
 
 /// Bring `checkout` to the tip of `branch` of `url` (cloned when missing or when it tracks
