@@ -631,3 +631,26 @@ fn profile_samples_a_running_server_one_at_a_time_and_needs_the_admin_scope() {
     );
     drop(rt);
 }
+
+/// A PDF from the command line: ingested with the rest of a folder, answered with its page
+/// link; a damaged one is named on stderr and the run goes on. `--render` is refused where
+/// it cannot apply, and an unknown renderer is named.
+#[test]
+fn pdfs_and_render_flags() {
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::copy("/usr/share/doc/libtasn1-doc/libtasn1.pdf", docs.path().join("libtasn1.pdf")).expect("apt-get install libtasn1-doc");
+    std::fs::write(docs.path().join("broken.pdf"), b"%PDF-1.5\n1 0 obj << /Type /Catalog").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    let p = docs.path().to_str().unwrap();
+    let out = aidocs(d, &["ingest", p, "--collection", "pdf"]);
+    let summary = ok(&out);
+    assert!(summary.contains("1 written"), "{summary}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken.pdf") && err.contains("not a readable PDF"), "{err}");
+    let text = ok(&aidocs(d, &["search", "decode a DER file from the command line", "--collection", "pdf", "--limit", "3"]));
+    assert!(text.contains("libtasn1.pdf#page=10"), "{text}");
+
+    fails_with(&aidocs(d, &["ingest", p, "--collection", "pdf", "--render", "chromium"]), "--render is for web sources");
+    fails_with(&aidocs(d, &["ingest", "https://docs.example/", "--render", "firefox"]), "firefox");
+}

@@ -108,6 +108,7 @@ impl SourcesService {
             max_depth: s.max_depth,
             allow_hosts: s.allow_hosts.clone(),
             metadata: (&s.metadata).into(),
+            render: s.render,
         };
         let r = self.engine.ingest().web(WebIngestRequest { collection: s.collection.clone(), source }, &NoProgress).await?;
         let (seen, gone) = match r.web() {

@@ -58,6 +58,9 @@ pub fn add_source(file: &Path, source: &SourceSettings) -> Result<Config> {
     }
     t["urls"] = strings(&source.urls);
     t["schedule"] = toml_edit::value(&source.schedule);
+    if !source.render.is_none() {
+        t["render"] = toml_edit::value(source.render.to_string());
+    }
     for (key, v) in [("scope", &source.scope), ("branch", &source.branch), ("path", &source.path), ("base_url", &source.base_url)] {
         if let Some(v) = v {
             t[key] = toml_edit::value(v);
@@ -109,22 +112,9 @@ mod tests {
 
     fn entry(name: &str, schedule: &str) -> SourceSettings {
         SourceSettings {
-            name: name.into(),
-            collection: "rust".into(),
-            kind: SourceKind::Sitemap,
-            urls: vec!["https://docs.example/sitemap.xml".into()],
-            schedule: schedule.into(),
-            scope: None,
             include: vec!["/std/**".into()],
-            exclude: vec![],
             max_pages: Some(500),
-            max_depth: None,
-            allow_hosts: vec![],
-            metadata: Default::default(),
-            auth: None,
-            branch: None,
-            path: None,
-            base_url: None,
+            ..SourceSettings::new(name, "rust", SourceKind::Sitemap, vec!["https://docs.example/sitemap.xml".into()], schedule)
         }
     }
 

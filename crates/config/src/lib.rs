@@ -214,7 +214,7 @@ impl Config {
                 if s.urls.len() != 1 || !remote || url.starts_with('-') {
                     return bad(&format!("{at}: a git source takes one repository URL in `urls` (https://, ssh://, git@host:path, file:// or an absolute path)"));
                 }
-                let web_only = [("scope", s.scope.is_some()), ("include", !s.include.is_empty()), ("exclude", !s.exclude.is_empty()), ("max_pages", s.max_pages.is_some()), ("max_depth", s.max_depth.is_some()), ("allow_hosts", !s.allow_hosts.is_empty()), ("auth", s.auth.is_some())];
+                let web_only = [("scope", s.scope.is_some()), ("include", !s.include.is_empty()), ("exclude", !s.exclude.is_empty()), ("max_pages", s.max_pages.is_some()), ("max_depth", s.max_depth.is_some()), ("allow_hosts", !s.allow_hosts.is_empty()), ("auth", s.auth.is_some()), ("render", !s.render.is_none())];
                 if let Some((key, _)) = web_only.iter().find(|(_, set)| *set) {
                     return bad(&format!("{at}: `{key}` is for web sources; a git source takes `branch`, `path` and `base_url`"));
                 }
@@ -233,6 +233,9 @@ impl Config {
                 }
             }
             aidocs_rollout::schedule::Cadence::parse(&s.schedule).map_err(|e| ConfigError::Invalid(format!("{at}: schedule: {e}")))?;
+            if !s.render.is_none() && s.auth.is_some() {
+                return bad(&format!("{at}: `render` does not send credentials (the browser would load the private pages without them); use one or the other"));
+            }
             if let Some(auth) = &s.auth {
                 if auth.parts().is_empty() {
                     return bad(&format!("{at}: [sources.auth] is empty; give headers, basic, bearer or cookies, or remove it"));
@@ -508,6 +511,23 @@ mod tests {
         assert!(m.contains("`Bad Header`"), "{m}");
         let m = err("");
         assert!(m.contains("[sources.auth] is empty"), "{m}");
+    }
+
+    #[test]
+    fn render_is_read_per_source_and_refused_where_it_cannot_apply() {
+        let load = |extra: &str| {
+            let text = format!("[[sources]]\nname = \"app\"\ncollection = \"docs\"\nurls = [\"https://app.example/\"]\nschedule = \"every 6h\"\n{extra}");
+            figment::Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&text)).extract::<Config>()
+        };
+        let cfg = resolve(load("render = \"chromium\"").unwrap(), &env(&[])).unwrap();
+        assert_eq!(cfg.sources[0].render, aidocs_crawl::Render::Chromium);
+        assert_eq!(cfg.crawl.renderer().driver, std::path::PathBuf::from("chromedriver"));
+        assert!(load("render = \"firefox\"").unwrap_err().to_string().contains("firefox"));
+        let m = resolve(load("render = \"chromium\"\n[sources.auth]\nbearer = \"t\"").unwrap(), &env(&[])).unwrap_err().to_string();
+        assert!(m.contains("`render` does not send credentials"), "{m}");
+        let git = "render = \"chromium\"\nkind = \"git\"".replace("https://app.example/", "x");
+        let m = resolve(load(&git).unwrap(), &env(&[])).map(|_| ()).unwrap_err().to_string();
+        assert!(m.contains("`render` is for web sources"), "{m}");
     }
 
     #[test]

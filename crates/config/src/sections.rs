@@ -82,6 +82,10 @@ pub struct SourceSettings {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub metadata: MetadataSettings,
+    /// `chromium`: render the site's pages in headless Chromium before parsing (a site built
+    /// by JavaScript); `none` (default) reads them as served.
+    #[serde(default, skip_serializing_if = "aidocs_crawl::Render::is_none")]
+    pub render: aidocs_crawl::Render,
     /// Credentials of a private site (`[sources.auth]`), sent to the origins of `urls` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<SourceAuth>,
@@ -95,6 +99,32 @@ pub struct SourceSettings {
     /// for GitHub, GitLab and Codeberg URLs: the file's `blob` page on the branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+}
+
+impl SourceSettings {
+    /// A source with nothing but its name, collection, kind, URLs and schedule; every other
+    /// field at its default.
+    pub fn new(name: &str, collection: &str, kind: SourceKind, urls: Vec<String>, schedule: &str) -> Self {
+        Self {
+            name: name.into(),
+            collection: collection.into(),
+            kind,
+            urls,
+            schedule: schedule.into(),
+            scope: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_pages: None,
+            max_depth: None,
+            allow_hosts: Vec::new(),
+            metadata: Default::default(),
+            render: Default::default(),
+            auth: None,
+            branch: None,
+            path: None,
+            base_url: None,
+        }
+    }
 }
 
 /// `[sources.auth]`: how a private docs site is reached. Each value may be, or contain, a
@@ -204,6 +234,25 @@ pub struct CrawlSettings {
     /// Ask sites for Markdown first (`Accept: text/markdown, text/html;q=0.9`); a site that
     /// offers it answers with its pages' Markdown.
     pub prefer_markdown: bool,
+    /// The WebDriver server that drives Chromium for sources with `render = "chromium"`
+    /// (Debian: `chromedriver` from chromium-driver, which finds `chromium` itself).
+    pub render_driver: String,
+    /// The Chromium binary, when the driver should not look for it (empty: its choice).
+    pub render_browser: String,
+    /// Loading and rendering one page, its scripts included.
+    pub render_timeout_ms: u64,
+}
+
+impl CrawlSettings {
+    /// The renderer's settings for a source with `render = "chromium"`.
+    pub fn renderer(&self) -> aidocs_crawl::RenderConfig {
+        aidocs_crawl::RenderConfig {
+            driver: self.render_driver.clone().into(),
+            browser: (!self.render_browser.is_empty()).then(|| self.render_browser.clone().into()),
+            timeout: std::time::Duration::from_millis(self.render_timeout_ms),
+            ..aidocs_crawl::RenderConfig::default()
+        }
+    }
 }
 
 impl Default for CrawlSettings {
@@ -223,6 +272,9 @@ impl Default for CrawlSettings {
             allow_hosts: Vec::new(),
             remove_after_misses: 2,
             prefer_markdown: d.prefer_markdown,
+            render_driver: "chromedriver".into(),
+            render_browser: String::new(),
+            render_timeout_ms: 30_000,
         }
     }
 }

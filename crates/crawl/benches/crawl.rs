@@ -6,6 +6,9 @@
 //! Chunks/s: the fetched pages parsed into sections and chunked (400-token chunks, tokens
 //! counted as words, as in the chunking bench), embedding excluded.
 //!
+//! Rendering: the tutorial subtree (~17 pages) crawled as served and rendered in headless
+//! Chromium (one page at a time, each waiting to settle), same run, same crawler settings.
+//!
 //! `cargo bench --workspace --bench crawl`
 
 use aidocs_benchkit::{Report, Table};
@@ -104,6 +107,31 @@ fn main() {
         );
         let total = crawl_s + chunk_s;
         t.values(format!("crawler, then parse + chunk every page ({chunks} chunks, {:.0} chunks/s)", chunks as f64 / total), &[total, stats.pages_fetched as f64 / total, mb(stats.bytes) / total]);
+        report.table(t);
+
+        // Rendered against plain, on the tutorial subtree.
+        let tutorial = |render: Option<aidocs_crawl::RenderConfig>| {
+            let cfg = CrawlConfig { per_host_concurrency: 4, global_concurrency: 8, min_delay: Duration::ZERO, max_pages: 5000, allow_hosts: vec!["127.0.0.1".into()], render, ..CrawlConfig::default() };
+            let plan = CrawlPlan {
+                seeds: vec![Seed { url: Url::parse(&server.url("/docs/tutorial/index.html")).unwrap(), kind: SeedKind::Page }],
+                scope: Scope::new(Some(Url::parse(&server.url("/docs/tutorial/")).unwrap()), &[], &[]).unwrap(),
+                follow_links: true,
+                ..Default::default()
+            };
+            (Crawler::new(cfg).unwrap(), plan)
+        };
+        let mut t = Table::new("Rendering in headless Chromium (the tutorial subtree)", &[("s", 2), ("pages/s", 1)]).ratio_of(1);
+        for (label, render) in [("crawler, pages as served", None), ("crawler, every page rendered in headless Chromium (start included)", Some(aidocs_crawl::RenderConfig::default()))] {
+            let (crawler, plan) = tutorial(render);
+            let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+            let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+            let t0 = Instant::now();
+            let stats = crawler.run(plan, tx).await;
+            let s = t0.elapsed().as_secs_f64();
+            drain.await.unwrap();
+            assert!(stats.pages_fetched > 10 && stats.failed == 0, "{stats:?}");
+            t.values(format!("{label} ({} pages, {} rendered)", stats.pages_fetched, stats.rendered), &[s, stats.pages_fetched as f64 / s]);
+        }
         report.table(t);
         report.finish().unwrap();
     });

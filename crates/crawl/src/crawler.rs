@@ -174,6 +174,33 @@ impl Crawler {
     pub async fn run(&self, plan: CrawlPlan, events: mpsc::Sender<CrawlEvent>) -> CrawlStats {
         let started = Instant::now();
         let stats = Arc::new(Mutex::new(CrawlStats::default()));
+        // The browser starts once per crawl, and a crawl that cannot render fails its seeds
+        // with the reason instead of indexing empty app shells.
+        let renderer = match &self.cfg.render {
+            None => None,
+            Some(rc) => match crate::render::Renderer::start(rc, self.allow.clone(), &self.cfg.user_agent).await {
+                Ok(r) => Some(Arc::new(r)),
+                Err(e) => {
+                    for s in &plan.seeds {
+                        stats.lock().unwrap().failed += 1;
+                        if events.send(CrawlEvent::Failed { url: s.url.to_string(), error: e.to_string() }).await.is_err() {
+                            break;
+                        }
+                    }
+                    return self.finish(&stats, started);
+                }
+            },
+        };
+        let out = self.crawl(plan, events, stats.clone(), renderer.clone(), started).await;
+        if let Some(r) = renderer {
+            stats.lock().unwrap().render_blocked = r.blocked();
+            r.close().await;
+            return self.finish(&stats, started);
+        }
+        out
+    }
+
+    async fn crawl(&self, plan: CrawlPlan, events: mpsc::Sender<CrawlEvent>, stats: Arc<Mutex<CrawlStats>>, renderer: Option<Arc<crate::render::Renderer>>, started: Instant) -> CrawlStats {
         let hosts: Arc<Mutex<HashMap<String, Arc<Host>>>> = Arc::default();
         let global = Arc::new(Semaphore::new(self.cfg.global_concurrency));
         let known = Arc::new(plan.known);
@@ -229,6 +256,7 @@ impl Crawler {
                     global: global.clone(),
                     known: known.clone(),
                     stats: stats.clone(),
+                    renderer: renderer.clone(),
                 };
                 let follow = plan.follow_links;
                 tasks.spawn(async move { ctx.job(job, follow).await });
@@ -321,6 +349,7 @@ struct Ctx {
     global: Arc<Semaphore>,
     known: Arc<HashMap<String, Validators>>,
     stats: Arc<Mutex<CrawlStats>>,
+    renderer: Option<Arc<crate::render::Renderer>>,
 }
 
 impl Ctx {
@@ -422,7 +451,9 @@ impl Ctx {
                 return Outcome::Events(vec![CrawlEvent::Blocked { url: key, reason }]);
             }
         }
-        let validators = self.known.get(&key);
+        // A rendered page is fetched whole each time: its shell rarely changes while what
+        // its script loads does (an unchanged rendering still writes nothing downstream).
+        let validators = if self.renderer.is_some() { None } else { self.known.get(&key) };
         let fetched = match self.fetch(&url, validators).await {
             Ok(f) => f,
             Err(e) => return self.error(key, e),
@@ -444,9 +475,20 @@ impl Ctx {
         let Some(format) = discover::detect_format(content_type.as_deref(), &final_norm) else {
             return self.skipped(key, format!("content type {} is not HTML, Markdown, reST, text, JSON or YAML", content_type.as_deref().unwrap_or("(none)")));
         };
+        let bytes = body.len() as u64;
+        // A JavaScript-built page: what the browser shows replaces what was served.
+        let body = match (&self.renderer, format) {
+            (Some(r), PageFormat::Html) => match r.render(&final_url).await {
+                Ok(html) => {
+                    self.count(|c| c.rendered += 1);
+                    html.into_bytes()
+                }
+                Err(e) => return self.failed(key, e.to_string()),
+            },
+            _ => body,
+        };
         // Decoding and link discovery parse the whole page: CPU work, off the async workers
         // (one big page would otherwise stall every other request of the process).
-        let bytes = body.len() as u64;
         let served = final_url.clone();
         let Some((text, (links, canonical))) = decode_and_discover(body, served, format).await
         else {

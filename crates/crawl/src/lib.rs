@@ -13,6 +13,7 @@ mod crawler;
 pub mod credentials;
 pub mod discover;
 pub mod guard;
+mod render;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod urls;
@@ -20,6 +21,7 @@ pub mod urls;
 pub use crawler::{CrawlPlan, Crawler, Seed, SeedKind, Validators};
 pub use credentials::Credentials;
 pub use discover::PageFormat;
+pub use render::{RenderConfig, RenderError};
 pub use urls::{Scope, normalize};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,45 @@ pub struct CrawlConfig {
     /// offers its pages as Markdown answers with the cleaner text; the others answer HTML.
     /// Off by default: HTML is asked for first.
     pub prefer_markdown: bool,
+    /// Render HTML pages in headless Chromium (a JavaScript-built site) before they are
+    /// parsed; `None` (the default) takes pages as served.
+    pub render: Option<RenderConfig>,
+}
+
+/// How a source's HTML pages are read (closed set): as served, or rendered in headless
+/// Chromium first (a site whose pages are built by JavaScript).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Render {
+    #[default]
+    None,
+    Chromium,
+}
+
+impl Render {
+    pub fn is_none(&self) -> bool {
+        *self == Render::None
+    }
+}
+
+impl std::str::FromStr for Render {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Render::None),
+            "chromium" => Ok(Render::Chromium),
+            other => Err(format!("unknown renderer `{other}` (expected none or chromium)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Render {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Render::None => "none",
+            Render::Chromium => "chromium",
+        })
+    }
 }
 
 /// `Accept` of every request: HTML first, or Markdown first (`prefer_markdown`); anything
@@ -93,6 +134,7 @@ impl Default for CrawlConfig {
             allow_hosts: Vec::new(),
             credentials: None,
             prefer_markdown: false,
+            render: None,
         }
     }
 }
@@ -146,6 +188,11 @@ pub struct CrawlStats {
     /// `llms.txt` files read (named as a sitemap, or found at a site's root).
     #[serde(default)]
     pub llms_txt_read: usize,
+    /// Pages rendered in the browser, and requests of the browser the SSRF guard refused.
+    #[serde(default)]
+    pub rendered: usize,
+    #[serde(default)]
+    pub render_blocked: usize,
     pub requests: usize,
     pub took_ms: u64,
 }

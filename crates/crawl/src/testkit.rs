@@ -5,7 +5,8 @@
 //! malformed HTML, a binary body, redirects to a private and a loopback address, a 429 with
 //! `Retry-After` before success. It can stand for a private site: [`DocServer::require`]
 //! answers 401 to every request without the given headers, and [`DocServer::redirect`]
-//! sends a path elsewhere (another origin, say).
+//! sends a path elsewhere (another origin, say). [`spa_site`] writes a single-page app whose
+//! content exists only once its script has run.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -203,6 +204,7 @@ async fn route(s: &Shared, path: &str, headers: &HeaderMap) -> Response {
         "txt" => "text/plain; charset=utf-8",
         "xml" => "application/xml",
         "json" => "application/json",
+        "js" => "text/javascript",
         "yaml" | "yml" => "application/yaml",
         "gz" => "application/gzip",
         _ => "application/octet-stream",
@@ -214,3 +216,31 @@ fn bytes_of(unit: &[u8], size: usize) -> Vec<u8> {
     unit.iter().copied().cycle().take(size).collect()
 }
 
+/// `root/app/`: an app shell whose script fetches the content (JSON) and builds the page,
+/// with a link to a second page; it also tries to read `localhost`, which no allow-list
+/// names, so the renderer's guard must stop it.
+pub fn spa_site(root: &std::path::Path) {
+    let app = root.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.html"), "<!doctype html><html><head><title>Flux docs</title><script src=\"app.js\"></script></head><body><div id=\"root\">Loading...</div></body></html>").unwrap();
+    std::fs::write(
+        app.join("app.js"),
+        r#"document.addEventListener('DOMContentLoaded', function () {
+  fetch('content.json').then(function (r) { return r.json(); }).then(function (c) {
+    document.getElementById('root').innerHTML = '<h1 id="intro">' + c.title + '</h1><p>' + c.intro + '</p>' +
+      '<h2 id="tuning">Tuning the flux capacitor</h2><p>' + c.answer + '</p><a href="guide.html">Guide</a>';
+  });
+  fetch('http://localhost:' + location.port + '/app/secret.json').then(function (r) { return r.text(); })
+    .then(function (t) { document.body.insertAdjacentHTML('beforeend', '<p>' + t + '</p>'); }).catch(function () {});
+});
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("content.json"),
+        r#"{"title": "Flux capacitor manual", "intro": "Everything about the capacitor.", "answer": "Set the gigawatt dial to 1.21 before you reach eighty-eight miles per hour."}"#,
+    )
+    .unwrap();
+    std::fs::write(app.join("secret.json"), "\"the internal secret\"").unwrap();
+    std::fs::write(app.join("guide.html"), "<html><head><title>Guide</title></head><body><h1>Guide</h1><p>A static guide page.</p></body></html>").unwrap();
+}

@@ -468,7 +468,7 @@ impl DocsServer {
                     (None, Some(s)) => (WebSourceKind::Sitemap, s),
                     _ => unreachable!("exactly one of url and sitemap"),
                 };
-                let source = WebSource { kind, urls: vec![start.clone()], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata };
+                let source = WebSource { kind, urls: vec![start.clone()], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata, render: Default::default() };
                 let source = source.validated()?;
                 let req = WebIngestRequest { collection: collection.clone(), source };
                 let (id, _) = jobs.spawn(JobKind::WebIngest, Some(collection), move |p| async move { job_outcome(engine.ingest().web(req, p.as_ref()).await) });

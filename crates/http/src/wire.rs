@@ -323,6 +323,28 @@ pub struct DocumentsBody {
     /// Base URL replacing `file://` links of a path ingest.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// `chromium`: load each HTML page in headless Chromium and index what its scripts
+    /// built (a JavaScript site); `none` (default): pages as served. Web sources only.
+    #[serde(default)]
+    pub render: RenderView,
+}
+
+/// How a web source's pages are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RenderView {
+    #[default]
+    None,
+    Chromium,
+}
+
+impl From<RenderView> for aidocs::ingest::Render {
+    fn from(r: RenderView) -> Self {
+        match r {
+            RenderView::None => aidocs::ingest::Render::None,
+            RenderView::Chromium => aidocs::ingest::Render::Chromium,
+        }
+    }
 }
 
 /// `POST /v1/admin/sync`.

@@ -62,6 +62,7 @@ fn source(server: &DocServer) -> WebSource {
         max_depth: None,
         allow_hosts: vec![],
         metadata: Default::default(),
+        render: Default::default(),
     }
 }
 
@@ -245,24 +246,7 @@ async fn scheduled_sources_stay_fresh_and_report_their_runs() {
 
 /// A `[[sources]]` entry with nothing but its name, collection, kind, one URL and schedule.
 fn source_entry(name: &str, collection: &str, kind: aidocs::config::SourceKind, url: &str, schedule: &str) -> aidocs::config::SourceSettings {
-    aidocs::config::SourceSettings {
-        name: name.into(),
-        collection: collection.into(),
-        kind,
-        urls: vec![url.to_owned()],
-        schedule: schedule.into(),
-        scope: None,
-        include: vec![],
-        exclude: vec![],
-        max_pages: None,
-        max_depth: None,
-        allow_hosts: vec![],
-        metadata: Default::default(),
-        auth: None,
-        branch: None,
-        path: None,
-        base_url: None,
-    }
+    aidocs::config::SourceSettings::new(name, collection, kind, vec![url.to_owned()], schedule)
 }
 
 async fn sources_status(app: &axum::Router) -> serde_json::Value {
@@ -457,4 +441,54 @@ async fn git_sources_follow_their_branch() {
     // A branch that does not exist: an error naming git's complaint.
     let err = sources.crawl(&engine.config().sources[1]).await.unwrap_err().to_string();
     assert!(err.contains("git clone") && err.contains("nope"), "{err}");
+}
+
+/// A JavaScript-built site through the API: `render: "chromium"` indexes what the app's
+/// script built (the served page is an empty shell), anchored at its sections. The source
+/// is remembered with its renderer, so `sync` renders again: unchanged content writes
+/// nothing, changed content (only the JSON the script loads) is rewritten. `render` on a
+/// path, or an unknown renderer, is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_site_is_indexed_when_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    aidocs_crawl::testkit::spa_site(&root);
+    let server = DocServer::start(root.clone(), Duration::ZERO).await;
+    let engine = engine(&dir.path().join("data"));
+    let app = aidocs_http::router(engine.clone());
+    let call = |path: &str, body: serde_json::Value| {
+        let (app, req) = (app.clone(), Request::post(path).header("content-type", "application/json").body(Body::from(body.to_string())).unwrap());
+        async move {
+            let r = app.oneshot(req).await.unwrap();
+            let s = r.status().as_u16();
+            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+    let url = server.url("/app/index.html");
+    let (status, v) = call("/v1/documents", serde_json::json!({"url": url, "collection": "web", "render": "chromium"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["documents_written"].as_u64(), v["crawl"]["rendered"].as_u64()), (Some(2), Some(2)), "{v}");
+    let mut r = SearchRequest::new("what must the power dial read before the car reaches 88 mph".to_owned());
+    r.collection = Some("web".into());
+    let hits = engine.search(r.clone()).await.unwrap().hits;
+    assert_eq!((hits[0].path.as_str(), hits[0].anchor.as_str()), ("/app/", "tuning"), "{hits:?}");
+    assert!(hits[0].snippet.contains("gigawatt"), "{hits:?}");
+
+    let sync = || call("/v1/admin/sync", serde_json::json!({"collection": "web"}));
+    let (status, v) = sync().await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["reports"][0]["documents_written"].as_u64(), v["reports"][0]["crawl"]["rendered"].as_u64()), (Some(0), Some(2)), "{v}");
+    let json = std::fs::read_to_string(root.join("app/content.json")).unwrap().replace("1.21", "2.42");
+    std::fs::write(root.join("app/content.json"), json).unwrap();
+    let (_, v) = sync().await;
+    assert_eq!(v["reports"][0]["documents_written"], 1, "only the app page changed: {v}");
+    let hits = engine.search(r).await.unwrap().hits;
+    assert!(hits[0].snippet.contains("2.42"), "{hits:?}");
+
+    let (status, v) = call("/v1/documents", serde_json::json!({"path": root, "collection": "web", "render": "chromium"})).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("`render` is for web sources"), "{v}");
+    let (status, v) = call("/v1/documents", serde_json::json!({"url": url, "collection": "web", "render": "firefox"})).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("firefox"), "{v}");
 }

@@ -48,6 +48,28 @@ fn bench(c: &mut Criterion) {
     t.values("parse HTML into sections", &[parse_ms, mib / (parse_ms / 1e3)]);
     t.values("chunk the parsed sections", &[chunk_ms, mib / (chunk_ms / 1e3)]);
     report.table(t);
+
+    // PDF: pages/s of the whole parser against lopdf's own text extraction of every page,
+    // the floor it builds on (same file, same run).
+    let pdf_path = "/usr/share/doc/libtasn1-doc/libtasn1.pdf";
+    if let Ok(bytes) = std::fs::read(pdf_path) {
+        let pages = lopdf::Document::load_mem(&bytes).map(|d| d.get_pages().len()).unwrap_or(0);
+        let extract_ms = percentile(
+            &time_ms(20, |_| {
+                let d = lopdf::Document::load_mem(&bytes).unwrap();
+                for n in d.get_pages().keys() {
+                    drop(d.extract_text(&[*n]));
+                }
+            }),
+            50.0,
+        );
+        let parse_ms = percentile(&time_ms(20, |_| drop(aidocs_ingest::parse_bytes(DocFormat::Pdf, &bytes))), 50.0);
+        let sections = aidocs_ingest::parse_bytes(DocFormat::Pdf, &bytes).map(|d| d.sections.len()).unwrap_or(0);
+        let mut t = Table::new(&format!("PDF (Debian's libtasn1.pdf, {pages} pages, {sections} sections; medians of 20 runs)"), &[("ms per file", 1), ("pages/s", 0)]).ratio_of(1);
+        t.values("lopdf: load and extract every page's text", &[extract_ms, pages as f64 / (extract_ms / 1e3)]);
+        t.values("aidocs: the same, cleaned and cut at the outline into sections", &[parse_ms, pages as f64 / (parse_ms / 1e3)]);
+        report.table(t);
+    }
     report.finish().unwrap();
 }
 

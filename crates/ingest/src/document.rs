@@ -47,6 +47,8 @@ pub enum DocFormat {
     /// An OpenAPI 3 or Swagger 2 document, JSON or YAML (any other JSON or YAML file parses
     /// to nothing and is skipped).
     OpenApi,
+    /// A PDF file: the pages' text cut at the outline's headings, anchored `page=N`.
+    Pdf,
 }
 
 impl DocFormat {
@@ -58,6 +60,7 @@ impl DocFormat {
             "rst" | "rest" => Some(Self::Rst),
             "txt" | "text" => Some(Self::Text),
             "json" | "yaml" | "yml" => Some(Self::OpenApi),
+            "pdf" => Some(Self::Pdf),
             _ => None,
         }
     }

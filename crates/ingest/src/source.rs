@@ -44,7 +44,7 @@ impl SourceFile {
     }
 }
 
-/// All supported files (HTML, Markdown, reST, text) under a directory, or one file.
+/// All supported files (HTML, Markdown, reST, text, API specs, PDF) under a directory, or one file.
 #[derive(Debug, Clone)]
 pub struct DirSource {
     root: PathBuf,
@@ -118,14 +118,7 @@ impl DirSource {
     /// Read and parse one file. `defaults` are run-level metadata; front matter overrides them.
     pub fn load(&self, file: &SourceFile, defaults: &DocMetadata) -> Result<Document, Skipped> {
         let bytes = std::fs::read(&file.abs).map_err(|e| Skipped::Io(e.to_string()))?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| Skipped::NotUtf8)?;
-        let parsed = crate::parse(file.format, text);
-        if parsed.sections.is_empty() {
-            if file.format == DocFormat::OpenApi {
-                return Err(Skipped::Invalid(crate::openapi::problem(text)));
-            }
-            return Err(Skipped::Empty);
-        }
+        let parsed = crate::parse_bytes(file.format, &bytes)?;
         let mut meta = defaults.overlay(&parsed.meta);
         // The content hash covers bytes and metadata but not the mtime: touching a file
         // without changing it rewrites nothing.

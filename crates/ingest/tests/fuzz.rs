@@ -81,7 +81,7 @@ proptest! {
             DocFormat::Html => format!("<h1>T</h1>{}x{}", "<div><span>".repeat(depth), "</span></div>".repeat(depth)),
             DocFormat::Markdown => format!("# T\n\n{}x\n", "> - ".repeat(depth)),
             DocFormat::Rst | DocFormat::Text => format!("T\n=\n\n{}x\n", "- ".repeat(depth)),
-            DocFormat::OpenApi => unreachable!("not a prose format"),
+            DocFormat::OpenApi | DocFormat::Pdf => unreachable!("not a prose format"),
         };
         let doc = parse(format, &text);
         prop_assert!(doc.sections.iter().flat_map(|s| &s.blocks).any(|b| b.text().contains('x')));

@@ -84,3 +84,65 @@ fn openapi_specs_have_a_section_per_operation() {
     assert!(!sources.anchor.is_empty());
     assert!(sources.blocks.iter().any(|b| b.text().contains("returns Sources")), "{sources:?}");
 }
+
+const TASN1_PDF: &str = "/usr/share/doc/libtasn1-doc/libtasn1.pdf";
+const MIME_PDF: &str = "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf";
+
+fn pdf(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e} (apt-get install libtasn1-doc shared-mime-info)"))
+}
+
+fn section_text(s: &aidocs_ingest::Section) -> String {
+    s.blocks.iter().map(|b| b.text()).collect::<Vec<_>>().join("\n")
+}
+
+/// Real PDFs from Debian (a GNU Texinfo manual and a DocBook spec): sections follow the
+/// outline with its heading path, every section is anchored at the page that holds it, and
+/// ligatures no longer split words.
+#[test]
+fn pdf_sections_follow_the_outline_with_page_anchors() {
+    use aidocs_ingest::{DocFormat, parse_bytes};
+    let d = parse_bytes(DocFormat::Pdf, &pdf(TASN1_PDF)).unwrap();
+    assert!(d.sections.len() >= 30, "{} sections", d.sections.len());
+    for s in &d.sections {
+        let page: u32 = s.anchor.strip_prefix("page=").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("anchor {:?}", s.anchor));
+        assert!((1..=36).contains(&page));
+    }
+    let decoding = d.sections.iter().find(|s| s.heading_path == ["3 Utilities", "Invoking asn1Decoding"]).expect("an outline entry's section");
+    assert_eq!(decoding.anchor, "page=10");
+    assert!(section_text(decoding).contains("asn1Decoding generates an ASN.1 structure"), "{decoding:?}");
+    // The text before a heading on the same page belongs to the section above it.
+    let syntax = d.sections.iter().find(|s| s.heading_path == ["2 ASN.1 structure handling", "ASN.1 syntax"]).unwrap();
+    assert_eq!(syntax.anchor, "page=5");
+    assert!(section_text(syntax).starts_with("ASN.1 syntax The parser is case sensitive"), "{}", section_text(syntax));
+    // A section over two pages is two sections, one per page.
+    let der: Vec<&str> = d.sections.iter().filter(|s| s.heading_path.last().is_some_and(|h| h == "DER functions")).map(|s| s.anchor.as_str()).collect();
+    assert_eq!(der, ["page=18", "page=19", "page=20", "page=21", "page=22", "page=23", "page=24", "page=25"]);
+
+    let d = parse_bytes(DocFormat::Pdf, &pdf(MIME_PDF)).unwrap();
+    let glob = d.sections.iter().find(|s| s.heading_path.last().is_some_and(|h| h == "2.4. The glob files")).unwrap();
+    assert_eq!((glob.heading_path[0].as_str(), glob.anchor.as_str()), ("2. Unified system", "page=7"));
+    let all: String = d.sections.iter().map(section_text).collect();
+    assert!(all.contains("specification") && !all.contains('\u{FB01}'), "ligatures spelled out");
+}
+
+/// A damaged PDF is named as unreadable (never a panic), whatever the damage.
+#[test]
+fn damaged_pdfs_are_named_not_panics() {
+    use aidocs_ingest::{DocFormat, Skipped, parse_bytes};
+    let bytes = pdf(TASN1_PDF);
+    for cut in [0, 8, 1000, bytes.len() / 3, bytes.len() - 2000] {
+        match parse_bytes(DocFormat::Pdf, &bytes[..cut]) {
+            Err(Skipped::Invalid(why)) => assert!(why.contains("PDF"), "{why}"),
+            Ok(d) => assert!(!d.sections.is_empty(), "a cut at {cut} that still reads must have text"),
+            Err(other) => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    // Bytes flipped in the middle of the file.
+    let mut flipped = bytes.clone();
+    for b in flipped.iter_mut().skip(bytes.len() / 2).step_by(97).take(500) {
+        *b = !*b;
+    }
+    let _ = parse_bytes(DocFormat::Pdf, &flipped);
+    assert!(matches!(parse_bytes(DocFormat::Pdf, b"%PDF-1.7\n%%EOF"), Err(Skipped::Invalid(_))));
+}

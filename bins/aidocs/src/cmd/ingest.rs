@@ -78,6 +78,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = open_engine(cfg)?;
     let progress = aidocs::progress::for_terminal();
     let report = match input {
+        Input::Path(_) if !args.bounds.render.is_none() => bail!("--render is for web sources (a URL, --sitemap or --urls), not a path"),
         Input::Path(path) => engine.ingest().directory(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?,
         Input::Web(kind, urls) => {
             let source = WebSource {
@@ -90,6 +91,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 max_depth: args.bounds.max_depth,
                 allow_hosts: args.bounds.allow_host,
                 metadata,
+                render: args.bounds.render,
             };
             engine.ingest().web(aidocs::ingest::WebIngestRequest { collection, source }, progress.as_ref()).await?
         }

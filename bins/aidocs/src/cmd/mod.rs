@@ -110,6 +110,10 @@ pub struct CrawlBounds {
     /// Allow this host to resolve to a private/loopback address (an intranet docs site).
     #[arg(long = "allow-host")]
     pub allow_host: Vec<String>,
+    /// `chromium`: load each HTML page in headless Chromium and index what its scripts built
+    /// (a JavaScript site; needs chromium and chromium-driver).
+    #[arg(long, default_value = "none", value_name = "none|chromium")]
+    pub render: aidocs::ingest::Render,
 }
 
 /// A server to run on instead of the local data dir (commands that can do either).

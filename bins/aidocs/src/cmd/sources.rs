@@ -97,6 +97,7 @@ impl AddArgs {
             max_depth: self.bounds.max_depth,
             allow_hosts: self.bounds.allow_host,
             metadata: Default::default(),
+            render: self.bounds.render,
             auth: None,
             branch: self.branch,
             path: self.path,

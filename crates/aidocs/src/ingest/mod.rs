@@ -20,6 +20,7 @@ pub use dir::DirectorySource;
 pub use records::Record;
 pub use source::{Owns, Source, SourceEvent};
 pub use web::{WebIngestRequest, WebSource, WebSourceKind};
+pub use aidocs_crawl::Render;
 /// What a [`Source`] sends: a parsed document, and the parser a source may use.
 pub use aidocs_ingest::{DocFormat, Document, ParsedDoc, parse};
 

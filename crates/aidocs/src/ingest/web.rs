@@ -66,6 +66,9 @@ pub struct WebSource {
     pub allow_hosts: Vec<String>,
     #[serde(default)]
     pub metadata: DocMetadata,
+    /// Render pages in headless Chromium before parsing (`crawl.render_*` settings).
+    #[serde(default, skip_serializing_if = "aidocs_crawl::Render::is_none")]
+    pub render: aidocs_crawl::Render,
 }
 
 /// `POST /v1/documents` with `url`, `sitemap` or `urls`, and `aidocs ingest URL`.
@@ -220,6 +223,7 @@ impl IngestService {
             allow_hosts: allow,
             credentials,
             prefer_markdown: c.prefer_markdown,
+            render: (source.render == aidocs_crawl::Render::Chromium).then(|| c.renderer()),
             ..CrawlConfig::default()
         }
     }

@@ -27,6 +27,9 @@ async fn documents(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wa
     let collection = body.collection.unwrap_or_else(|| engine.config().search.default_collection.clone());
     let metadata: aidocs::core::DocMetadata = body.metadata.into();
     let web = match (body.path, body.url, body.sitemap, body.urls) {
+        (Some(_), None, None, None) if body.render != crate::wire::RenderView::None => {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "`render` is for web sources (`url`, `sitemap`, `urls`), not a `path`"));
+        }
         (Some(path), None, None, None) => {
             let path = allowed_path(&engine.config().ingest.allowed_roots, std::path::Path::new(&path))?;
             let req = IngestRequest { path, collection: collection.clone(), metadata, base_url: body.base_url };
@@ -59,6 +62,7 @@ async fn documents(State(engine): State<Engine>, jobs: axum::Extension<Jobs>, wa
         max_depth: body.max_depth,
         allow_hosts: Vec::new(),
         metadata,
+        render: body.render.into(),
     };
     let target = Some(collection.clone());
     run_job(&jobs, JobKind::WebIngest, target, wait, StatusCode::OK, move |p| async move {
