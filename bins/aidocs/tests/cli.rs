@@ -654,3 +654,57 @@ fn pdfs_and_render_flags() {
     fails_with(&aidocs(d, &["ingest", p, "--collection", "pdf", "--render", "chromium"]), "--render is for web sources");
     fails_with(&aidocs(d, &["ingest", "https://docs.example/", "--render", "firefox"]), "firefox");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A Git repository from the command line: one ref (`--ref`), or every tag as its own
+/// version (`--versions-from-tags`), side by side in one library; a second run writes
+/// nothing; a pattern no tag matches is named.
+#[test]
+fn git_repositories_at_a_ref_and_tags_as_versions() {
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = repo_dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    std::fs::write(repo.join("README.md"), "# Repo\n\nNot under docs/.\n").unwrap();
+    std::fs::write(repo.join("docs/flags.md"), "# Flags\n\n## Startup\n\nStart the daemon with the --legacy-mode flag to keep the old wire format.\n").unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "one"]);
+    git(repo, &["tag", "v1.9.0"]);
+    std::fs::write(repo.join("docs/flags.md"), "# Flags\n\n## Startup\n\nStart the daemon with the --fast-start flag; the old wire format is gone.\n").unwrap();
+    git(repo, &["commit", "-qam", "two"]);
+    git(repo, &["tag", "v1.10.0"]);
+    git(repo, &["tag", "nightly"]);
+    let url = format!("file://{}", repo.display());
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+
+    let one = ok(&aidocs(d, &["ingest", "--git", &url, "--ref", "v1.9.0", "--path", "docs", "--collection", "at-ref"]));
+    assert!(one.starts_with("v1.9.0 at ") && one.contains("1 written"), "{one}");
+    let text = ok(&aidocs(d, &["search", "how do I start the daemon", "--collection", "at-ref", "--limit", "1"]));
+    assert!(text.contains("legacy-mode"), "{text}");
+
+    let runs: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["ingest", "--git", &url, "--path", "docs", "--versions-from-tags", "v*", "--library", "daemon", "--json"]))).unwrap();
+    let refs: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["ref"].as_str().unwrap()).collect();
+    assert_eq!(refs, ["v1.10.0", "v1.9.0"], "newest first, `nightly` not matched");
+    assert!(runs.as_array().unwrap().iter().all(|r| r["report"]["documents_written"] == 1), "{runs}");
+    // Newest by default; the older version on request.
+    let newest: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["search", "start the daemon flag", "--collection", "daemon", "--json"]))).unwrap();
+    assert_eq!(newest["default_version"], "1.10.0", "{newest}");
+    assert!(newest["hits"][0]["snippet"].as_str().unwrap().contains("fast-start"), "{newest}");
+    let old = ok(&aidocs(d, &["search", "start the daemon flag", "--collection", "daemon", "--filter", "version=1.9.0", "--limit", "1"]));
+    assert!(old.contains("legacy-mode"), "{old}");
+
+    let again: serde_json::Value = serde_json::from_str(&ok(&aidocs(d, &["ingest", "--git", &url, "--path", "docs", "--versions-from-tags", "v*", "--library", "daemon", "--json"]))).unwrap();
+    assert!(again.as_array().unwrap().iter().all(|r| r["report"]["documents_written"] == 0 && r["report"]["documents_unchanged"] == 1), "{again}");
+    fails_with(&aidocs(d, &["ingest", "--git", &url, "--versions-from-tags", "release-*", "--library", "daemon"]), "no tag of");
+    fails_with(&aidocs(d, &["ingest", "--git", &url, "--ref", "v9", "--library", "daemon"]), "v9");
+}

@@ -130,13 +130,19 @@ impl SourcesService {
             path: s.path.clone(),
             base_url: s.base_url.clone(),
             metadata: (&s.metadata).into(),
+            versions_from_tags: s.versions_from_tags.clone(),
         };
-        let g = self.engine.ingest().git(req, &NoProgress).await?;
-        let r = &g.report;
-        let seen = (r.documents_written + r.documents_unchanged) as u64;
-        let (changed, removed) = (r.documents_written as u64, r.documents_deleted as u64);
-        let short = &g.commit[..g.commit.len().min(12)];
-        Ok(summary(format!("{seen} files seen, {changed} changed, {removed} removed at {} {short} into `{}`", g.branch, r.collection), seen, changed, removed))
+        let runs = self.engine.ingest().git_source(req, &NoProgress).await?;
+        let (mut seen, mut changed, mut removed) = (0u64, 0u64, 0u64);
+        let mut at = Vec::new();
+        for g in &runs {
+            let r = &g.report;
+            seen += (r.documents_written + r.documents_unchanged) as u64;
+            changed += r.documents_written as u64;
+            removed += r.documents_deleted as u64;
+            at.push(format!("{} {}", g.branch, &g.commit[..g.commit.len().min(12)]));
+        }
+        Ok(summary(format!("{seen} files seen, {changed} changed, {removed} removed at {} into `{}`", at.join(", "), s.collection), seen, changed, removed))
     }
 
     /// Run every source's schedule until the task is dropped (the server spawns this).

@@ -61,7 +61,7 @@ pub fn add_source(file: &Path, source: &SourceSettings) -> Result<Config> {
     if !source.render.is_none() {
         t["render"] = toml_edit::value(source.render.to_string());
     }
-    for (key, v) in [("scope", &source.scope), ("branch", &source.branch), ("path", &source.path), ("base_url", &source.base_url)] {
+    for (key, v) in [("scope", &source.scope), ("branch", &source.branch), ("path", &source.path), ("base_url", &source.base_url), ("versions_from_tags", &source.versions_from_tags)] {
         if let Some(v) = v {
             t[key] = toml_edit::value(v);
         }

@@ -221,6 +221,12 @@ impl Config {
                 if s.branch.as_deref().is_some_and(|b| b.is_empty() || b.starts_with('-') || b.contains("..") || b.chars().any(|c| c.is_whitespace() || c.is_control())) {
                     return bad(&format!("{at}: `branch` is not a branch name"));
                 }
+                if s.versions_from_tags.as_deref().is_some_and(|g| g.is_empty() || g.starts_with('-') || g.chars().any(|c| c.is_whitespace() || c.is_control())) {
+                    return bad(&format!("{at}: `versions_from_tags` is not a tag pattern (e.g. \"v*\")"));
+                }
+                if s.versions_from_tags.is_some() && s.branch.is_some() {
+                    return bad(&format!("{at}: give `branch` or `versions_from_tags`, not both"));
+                }
                 if s.path.as_deref().is_some_and(|p| p.starts_with('/') || p.split('/').any(|c| c == "..")) {
                     return bad(&format!("{at}: `path` must be a directory inside the repository (relative, no `..`)"));
                 }
@@ -228,8 +234,8 @@ impl Config {
                 if s.urls.is_empty() || s.urls.iter().any(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
                     return bad(&format!("{at}: `urls` must list at least one http(s) URL"));
                 }
-                if s.branch.is_some() || s.path.is_some() || s.base_url.is_some() {
-                    return bad(&format!("{at}: `branch`, `path` and `base_url` are for git sources (kind = \"git\")"));
+                if s.branch.is_some() || s.path.is_some() || s.base_url.is_some() || s.versions_from_tags.is_some() {
+                    return bad(&format!("{at}: `branch`, `path`, `base_url` and `versions_from_tags` are for git sources (kind = \"git\")"));
                 }
             }
             aidocs_rollout::schedule::Cadence::parse(&s.schedule).map_err(|e| ConfigError::Invalid(format!("{at}: schedule: {e}")))?;
@@ -528,6 +534,19 @@ mod tests {
         let git = "render = \"chromium\"\nkind = \"git\"".replace("https://app.example/", "x");
         let m = resolve(load(&git).unwrap(), &env(&[])).map(|_| ()).unwrap_err().to_string();
         assert!(m.contains("`render` is for web sources"), "{m}");
+    }
+
+    #[test]
+    fn versions_from_tags_is_for_git_sources_without_a_branch() {
+        let load = |extra: &str| {
+            let text = format!("[[sources]]\nname = \"lib\"\ncollection = \"docs\"\nurls = [\"https://git.example/lib.git\"]\nschedule = \"every 6h\"\n{extra}");
+            let raw = figment::Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&text)).extract::<Config>().unwrap();
+            resolve(raw, &env(&[])).map(|c| c.sources[0].versions_from_tags.clone()).map_err(|e| e.to_string())
+        };
+        assert_eq!(load("kind = \"git\"\nversions_from_tags = \"v*\"").unwrap().as_deref(), Some("v*"));
+        assert!(load("versions_from_tags = \"v*\"").unwrap_err().contains("are for git sources"));
+        assert!(load("kind = \"git\"\nbranch = \"main\"\nversions_from_tags = \"v*\"").unwrap_err().contains("not both"));
+        assert!(load("kind = \"git\"\nversions_from_tags = \"--upload-pack=x\"").unwrap_err().contains("not a tag pattern"));
     }
 
     #[test]

@@ -99,6 +99,10 @@ pub struct SourceSettings {
     /// for GitHub, GitLab and Codeberg URLs: the file's `blob` page on the branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
+    /// Git: ingest each tag matching this glob (`v*`) as its own version, side by side (the
+    /// newest 20), instead of the branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions_from_tags: Option<String>,
 }
 
 impl SourceSettings {
@@ -123,6 +127,7 @@ impl SourceSettings {
             branch: None,
             path: None,
             base_url: None,
+            versions_from_tags: None,
         }
     }
 }

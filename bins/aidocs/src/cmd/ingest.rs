@@ -1,5 +1,6 @@
-//! `aidocs ingest`: a directory or file, or a documentation site crawled from a URL, a
-//! sitemap (`--sitemap`) or a list of URLs (`--urls`), into a collection (incremental).
+//! `aidocs ingest`: a directory or file, a documentation site crawled from a URL, a
+//! sitemap (`--sitemap`), a list of URLs (`--urls`), or a Git repository (`--git`, at a ref
+//! or every tag as a version), into a collection (incremental).
 
 use super::{CrawlBounds, Ctx, open_engine, parse_metadata, read_lines};
 use aidocs::report::SourceDetail;
@@ -18,6 +19,20 @@ pub struct Args {
     /// A file of URLs, one per line: exactly these pages.
     #[arg(long)]
     urls: Option<PathBuf>,
+    /// A Git repository (https://, ssh://, git@host:path, file:// or a path): its Markdown,
+    /// reST, HTML, PDF and API-spec files.
+    #[arg(long, value_name = "URL")]
+    git: Option<String>,
+    /// Git: the branch or tag to ingest (default: the remote's default branch).
+    #[arg(long = "ref", value_name = "REF", requires = "git")]
+    git_ref: Option<String>,
+    /// Git: the directory of the repository to ingest (default: all of it).
+    #[arg(long = "path", value_name = "DIR", requires = "git")]
+    git_path: Option<String>,
+    /// Git: ingest each tag matching this glob (`v*`) as its own version (`v2.3.0` is
+    /// version 2.3.0), side by side; the newest 20.
+    #[arg(long, value_name = "GLOB", requires = "git", conflicts_with = "git_ref")]
+    versions_from_tags: Option<String>,
     #[command(flatten)]
     bounds: CrawlBounds,
     /// Target collection or alias (created when absent).
@@ -41,14 +56,26 @@ pub struct Args {
     json: bool,
 }
 
-/// What to ingest: a local path, or web pages.
+/// What to ingest: a local path, web pages, or a Git repository.
 enum Input {
     Path(PathBuf),
     Web(WebSourceKind, Vec<String>),
+    Git(String),
 }
 
 impl Args {
     fn input(&self) -> anyhow::Result<Input> {
+        if let Some(url) = &self.git {
+            if self.target.is_some() || !self.sitemap.is_empty() || self.urls.is_some() {
+                bail!("give one of: a path or URL, --sitemap, --urls, --git");
+            }
+            if url.is_empty() || url.starts_with('-') {
+                bail!("--git `{url}` is not a repository URL");
+            }
+            // A plain path is the repository on this machine.
+            let url = if url.starts_with('/') { format!("file://{url}") } else { url.clone() };
+            return Ok(Input::Git(url));
+        }
         let is_url = self.target.as_deref().is_some_and(|t| t.starts_with("http://") || t.starts_with("https://"));
         Ok(match (&self.target, self.sitemap.is_empty(), &self.urls) {
             (Some(path), true, None) if !is_url => Input::Path(PathBuf::from(path)),
@@ -78,7 +105,31 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let engine = open_engine(cfg)?;
     let progress = aidocs::progress::for_terminal();
     let report = match input {
-        Input::Path(_) if !args.bounds.render.is_none() => bail!("--render is for web sources (a URL, --sitemap or --urls), not a path"),
+        Input::Path(_) | Input::Git(_) if !args.bounds.render.is_none() => bail!("--render is for web sources (a URL, --sitemap or --urls), not a path or a repository"),
+        Input::Git(url) => {
+            // One checkout per repository URL under <data_dir>/sources/ (kept for the next run).
+            let name = checkout_name(&url);
+            let req = aidocs::ingest::git::GitIngestRequest {
+                name,
+                collection,
+                url,
+                branch: args.git_ref.clone(),
+                path: args.git_path.clone(),
+                base_url: args.base_url.clone(),
+                metadata,
+                versions_from_tags: args.versions_from_tags.clone(),
+            };
+            let runs = engine.ingest().git_source(req, progress.as_ref()).await?;
+            if args.json {
+                let all: Vec<serde_json::Value> = runs.iter().map(|g| serde_json::json!({"ref": g.branch, "commit": g.commit, "report": g.report})).collect();
+                return super::print_json(&all);
+            }
+            for g in &runs {
+                println!("{} at {}:", g.branch, &g.commit[..g.commit.len().min(12)]);
+                print_report(&g.report, false)?;
+            }
+            return Ok(());
+        }
         Input::Path(path) => engine.ingest().directory(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?,
         Input::Web(kind, urls) => {
             let source = WebSource {
@@ -133,4 +184,18 @@ pub fn print_report(r: &IngestReport, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The checkout directory's name for a repository URL: readable and stable
+/// (`cli-https-git.example-docs.git`).
+fn checkout_name(url: &str) -> String {
+    let mut name = String::from("cli-");
+    for c in url.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    name.truncate(100);
+    name
 }

@@ -62,6 +62,9 @@ pub struct AddArgs {
     /// Git: where the files are on the web (`<base-url>/<file>`).
     #[arg(long)]
     base_url: Option<String>,
+    /// Git: ingest each tag matching this glob (`v*`) as its own version, side by side.
+    #[arg(long, conflicts_with = "branch")]
+    versions_from_tags: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -102,6 +105,7 @@ impl AddArgs {
             branch: self.branch,
             path: self.path,
             base_url: self.base_url,
+            versions_from_tags: self.versions_from_tags,
         }
     }
 }

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// Longest one git command may take.
 const GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Tags ingested at most by one `versions_from_tags` run: the newest by version order.
+pub const MAX_TAGS: usize = 20;
+
 /// One Git source to bring up to date and ingest.
 #[derive(Debug, Clone)]
 pub struct GitIngestRequest {
@@ -26,13 +29,17 @@ pub struct GitIngestRequest {
     pub name: String,
     pub collection: String,
     pub url: String,
-    /// Default: the remote's default branch.
+    /// The branch or tag to ingest (`--ref`); default: the remote's default branch.
     pub branch: Option<String>,
     /// The directory of the repository to ingest; default all of it.
     pub path: Option<String>,
     /// Where the files are on the web; default derived for GitHub, GitLab and Codeberg.
     pub base_url: Option<String>,
     pub metadata: DocMetadata,
+    /// Ingest each tag matching this glob (`v*`) instead of one ref: every tag is its own
+    /// checkout (`<name>@<tag>`) and version (the tag without a leading `v`: `v2.3.0` is
+    /// `2.3.0`), so versions live side by side; at most [`MAX_TAGS`], newest first.
+    pub versions_from_tags: Option<String>,
 }
 
 /// What a Git run did: the ingest report and the commit it ingested.
@@ -137,6 +144,43 @@ fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>) -> Result<(St
     Ok((commit, branch))
 }
 
+/// Tags of `url` matching `glob` (git's own pattern matching), newest version first, at most
+/// [`MAX_TAGS`].
+fn remote_tags(dir: &Path, url: &str, glob: &str) -> Result<Vec<String>> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
+    let out = git(dir, &["ls-remote", "--tags", "--refs", url, &format!("refs/tags/{glob}")])?;
+    let mut tags: Vec<String> = out.lines().filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/tags/").map(str::to_owned)).collect();
+    tags.sort_by(|a, b| version_key(b).cmp(&version_key(a)));
+    tags.truncate(MAX_TAGS);
+    Ok(tags)
+}
+
+/// Orders `v1.10.0` after `v1.9.2`: runs of digits compare as numbers, the rest as text.
+fn version_key(tag: &str) -> Vec<(u64, String)> {
+    let mut key = Vec::new();
+    let mut rest = tag;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 {
+            key.push((rest[..digits].parse().unwrap_or(u64::MAX), String::new()));
+            rest = &rest[digits..];
+        } else {
+            let text = rest.len() - rest.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+            key.push((0, rest[..text].to_owned()));
+            rest = &rest[text..];
+        }
+    }
+    key
+}
+
+/// The version a tag stands for: `v2.3.0` is `2.3.0`; any other tag is itself.
+pub fn version_of_tag(tag: &str) -> String {
+    match tag.strip_prefix('v').or_else(|| tag.strip_prefix('V')) {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => rest.to_owned(),
+        _ => tag.to_owned(),
+    }
+}
+
 /// The directory to ingest: `path` under the checkout, which it must not leave (through
 /// `..` or a symbolic link).
 fn ingest_root(checkout: &Path, path: Option<&str>) -> Result<PathBuf> {
@@ -164,6 +208,32 @@ pub fn default_base_url(url: &str, branch: &str, path: Option<&str>) -> Option<S
 }
 
 impl IngestService {
+    /// A Git source: its one ref, or with `versions_from_tags` each matching tag as its own
+    /// version (one report per tag, newest first). A tag already ingested costs a fetch and
+    /// writes nothing.
+    pub async fn git_source(&self, req: GitIngestRequest, progress: &dyn IngestProgress) -> Result<Vec<GitIngestReport>> {
+        let Some(glob) = req.versions_from_tags.clone() else { return Ok(vec![self.git(req, progress).await?]) };
+        if glob.is_empty() || glob.starts_with('-') || glob.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::InvalidRequest(format!("`{glob}` is not a tag pattern (e.g. `v*`)")));
+        }
+        let dir = self.engine.config().data_dir.join("sources");
+        let (url, pattern) = (req.url.clone(), glob.clone());
+        let tags = tokio::task::spawn_blocking(move || remote_tags(&dir, &url, &pattern)).await.map_err(|e| Error::Internal(format!("git task failed: {e}")))??;
+        if tags.is_empty() {
+            return Err(Error::InvalidRequest(format!("no tag of {} matches `{glob}`", req.url)));
+        }
+        let mut reports = Vec::with_capacity(tags.len());
+        for tag in tags {
+            let mut one = req.clone();
+            one.name = format!("{}@{}", req.name, tag.replace(['/', '\\'], "-"));
+            one.branch = Some(tag.clone());
+            one.versions_from_tags = None;
+            one.metadata.version = Some(version_of_tag(&tag));
+            reports.push(self.git(one, progress).await?);
+        }
+        Ok(reports)
+    }
+
     /// Bring a Git source's checkout up to date and ingest its files into `collection`.
     pub async fn git(&self, req: GitIngestRequest, progress: &dyn IngestProgress) -> Result<GitIngestReport> {
         let checkout = self.engine.config().data_dir.join("sources").join(&req.name);
@@ -184,7 +254,15 @@ impl IngestService {
 
 #[cfg(test)]
 mod tests {
-    use super::default_base_url;
+    use super::{default_base_url, version_key, version_of_tag};
+
+    #[test]
+    fn tags_order_by_version_and_name_versions() {
+        let mut tags = vec!["v1.9.2", "v1.10.0", "v1.2", "v2.0.0", "v0.9"];
+        tags.sort_by(|a, b| version_key(b).cmp(&version_key(a)));
+        assert_eq!(tags, ["v2.0.0", "v1.10.0", "v1.9.2", "v1.2", "v0.9"]);
+        assert_eq!((version_of_tag("v2.3.0"), version_of_tag("release-7"), version_of_tag("very")), ("2.3.0".into(), "release-7".into(), "very".into()));
+    }
 
     #[test]
     fn web_pages_of_known_hosts() {
