@@ -244,3 +244,17 @@ pub fn spa_site(root: &std::path::Path) {
     std::fs::write(app.join("secret.json"), "\"the internal secret\"").unwrap();
     std::fs::write(app.join("guide.html"), "<html><head><title>Guide</title></head><body><h1>Guide</h1><p>A static guide page.</p></body></html>").unwrap();
 }
+
+/// Run `plan` to its end (at most `limit`) and collect every event with the stats.
+pub async fn crawl_all(crawler: &crate::Crawler, plan: crate::CrawlPlan, limit: Duration) -> (Vec<crate::CrawlEvent>, crate::CrawlStats) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let collect = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            out.push(e);
+        }
+        out
+    });
+    let stats = tokio::time::timeout(limit, crawler.run(plan, tx)).await.expect("the crawl finishes");
+    (collect.await.expect("collecting events"), stats)
+}

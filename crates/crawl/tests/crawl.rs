@@ -65,16 +65,7 @@ fn config(max_pages: usize) -> CrawlConfig {
 }
 
 async fn run(crawler: &Crawler, plan: CrawlPlan) -> (Vec<CrawlEvent>, aidocs_crawl::CrawlStats) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let collect = tokio::spawn(async move {
-        let mut out = Vec::new();
-        while let Some(e) = rx.recv().await {
-            out.push(e);
-        }
-        out
-    });
-    let stats = tokio::time::timeout(Duration::from_secs(120), crawler.run(plan, tx)).await.expect("the crawl finishes");
-    (collect.await.unwrap(), stats)
+    aidocs_crawl::testkit::crawl_all(crawler, plan, Duration::from_secs(120)).await
 }
 
 fn pages(events: &[CrawlEvent]) -> Vec<&aidocs_crawl::Page> {

@@ -18,16 +18,7 @@ async fn crawl(crawler: &Crawler, server: &DocServer) -> (Vec<CrawlEvent>, aidoc
         follow_links: true,
         ..Default::default()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let collect = tokio::spawn(async move {
-        let mut out = Vec::new();
-        while let Some(e) = rx.recv().await {
-            out.push(e);
-        }
-        out
-    });
-    let stats = tokio::time::timeout(Duration::from_secs(180), crawler.run(plan, tx)).await.expect("the crawl finishes");
-    (collect.await.unwrap(), stats)
+    aidocs_crawl::testkit::crawl_all(crawler, plan, Duration::from_secs(180)).await
 }
 
 fn page<'a>(events: &'a [CrawlEvent], path: &str) -> Option<&'a aidocs_crawl::Page> {
