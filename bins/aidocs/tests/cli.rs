@@ -411,6 +411,98 @@ fn ingest_url_crawls_a_site_and_sync_recrawls_it_conditionally() {
     fails_with(&aidocs(&data, &["sync", "--collection", "ghost"]), "ghost");
 }
 
+/// `aidocs ingest URL --render chromium`: a site whose text only its script writes is
+/// indexed, and the summary says how many pages the browser rendered.
+#[test]
+fn ingest_url_renders_a_javascript_site() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    aidocs_crawl::testkit::spa_site(&site);
+    let server = rt.block_on(aidocs_crawl::testkit::DocServer::start(site, std::time::Duration::ZERO));
+    let data = tmp.path().join("data");
+    let start = server.url("/app/index.html");
+    let plain = ok(&aidocs(&data, &["ingest", &start, "--collection", "shell", "--allow-host", "127.0.0.1"]));
+    assert!(plain.contains("pages fetched, ") && !plain.contains("rendered"), "{plain}");
+    let text = ok(&aidocs(&data, &["ingest", &start, "--collection", "web", "--allow-host", "127.0.0.1", "--render", "chromium"]));
+    // The app's script also asks `localhost` (not allow-listed) for a secret: refused.
+    assert!(text.contains("2 pages fetched, 2 rendered (") && !text.contains("(0 browser requests blocked)") && text.contains("2 written"), "{text}");
+    let hits: serde_json::Value = serde_json::from_str(&ok(&aidocs(&data, &["search", "power dial reading before 88 mph", "--collection", "web", "--json"]))).unwrap();
+    assert_eq!(hits["hits"][0]["anchor"], "tuning", "{hits}");
+}
+
+/// Every process below `pid` (by `/proc/*/stat`), the browser's included.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`: the name may hold spaces, so read after its `)`.
+        let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok()) else { continue };
+        parent_of.push((child, ppid));
+    }
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out.remove(0);
+    out
+}
+
+/// `kill -9` of `aidocs ingest --render chromium` in the middle of a render (a page whose
+/// script never lets it settle): the driver and the whole browser are gone soon after,
+/// not left running.
+#[test]
+fn a_killed_render_leaves_no_browser_behind() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("busy.html"), "<html><body><p id=t>0</p><script>setInterval(function () { var t = document.getElementById('t'); t.textContent = String(Number(t.textContent) + 1); }, 50);</script></body></html>").unwrap();
+    let server = rt.block_on(aidocs_crawl::testkit::DocServer::start(site, std::time::Duration::ZERO));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .args(["ingest", &server.url("/busy.html"), "--collection", "web", "--allow-host", "127.0.0.1", "--render", "chromium"])
+        .env("AIDOCS__EMBEDDING__MODEL_DIR", model_dir())
+        .env("AIDOCS__CRAWL__RENDER_TIMEOUT_MS", "120000")
+        .env_remove("CONFIG_TEMPLATE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let comm = |p: u32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    // Wait (up to a minute) for the browser to be running below aidocs.
+    let mut below = Vec::new();
+    for _ in 0..600 {
+        below = descendants(child.id());
+        if below.iter().any(|p| comm(*p).contains("chrom") && !comm(*p).contains("chromedriver")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(below.iter().any(|p| comm(*p).contains("chromedriver")), "the driver runs: {:?}", below.iter().map(|p| comm(*p)).collect::<Vec<_>>());
+    assert!(below.len() >= 3, "the browser runs: {:?}", below.iter().map(|p| comm(*p)).collect::<Vec<_>>());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let below = descendants(child.id());
+    println!("below aidocs before kill -9: {:?}", below.iter().map(|p| comm(*p).trim().to_owned()).collect::<Vec<_>>());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let alive = |p: &u32| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')));
+    let mut left = below.clone();
+    for _ in 0..100 {
+        left.retain(alive);
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(left.is_empty(), "still running after aidocs was killed: {:?}", left.iter().map(|p| comm(*p)).collect::<Vec<_>>());
+}
+
 #[test]
 fn migrate_copies_a_collection_between_data_dirs() {
     let tmp = tempfile::tempdir().unwrap();

@@ -32,6 +32,7 @@ pub const STALE_AFTER: Duration = Duration::from_secs(30);
 pub enum JobKind {
     Ingest,
     WebIngest,
+    GitIngest,
     Sync,
     BlueGreen,
     BackupCreate,
@@ -44,7 +45,7 @@ impl JobKind {
     /// blue-green deployment or a restore stopped half-way could leave an alias between two
     /// collections, so they run to the end.
     pub fn cancellable(self) -> bool {
-        matches!(self, Self::Ingest | Self::WebIngest | Self::Sync)
+        matches!(self, Self::Ingest | Self::WebIngest | Self::GitIngest | Self::Sync)
     }
 }
 

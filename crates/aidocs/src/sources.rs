@@ -5,8 +5,8 @@
 
 use crate::config::{SourceKind, SourceSettings};
 use crate::engine::Engine;
-use crate::error::Result;
-use crate::ingest::git::GitIngestRequest;
+use crate::error::{Error, Result};
+use crate::ingest::git::{GitIngestRequest, Remote};
 use crate::ingest::{WebIngestRequest, WebSource, WebSourceKind};
 use crate::progress::NoProgress;
 use aidocs_rollout::schedule::{self, Cadence, RunSummary, SlotState};
@@ -131,6 +131,8 @@ impl SourcesService {
             base_url: s.base_url.clone(),
             metadata: (&s.metadata).into(),
             versions_from_tags: s.versions_from_tags.clone(),
+            remote: Remote::Operator,
+            credentials: s.auth.as_ref().map(|a| a.credentials(&s.urls)).transpose().map_err(|e| Error::InvalidRequest(format!("source `{}`: auth: {e}", s.name)))?,
         };
         let runs = self.engine.ingest().git_source(req, &NoProgress).await?;
         let (mut seen, mut changed, mut removed) = (0u64, 0u64, 0u64);

@@ -214,9 +214,9 @@ impl Config {
                 if s.urls.len() != 1 || !remote || url.starts_with('-') {
                     return bad(&format!("{at}: a git source takes one repository URL in `urls` (https://, ssh://, git@host:path, file:// or an absolute path)"));
                 }
-                let web_only = [("scope", s.scope.is_some()), ("include", !s.include.is_empty()), ("exclude", !s.exclude.is_empty()), ("max_pages", s.max_pages.is_some()), ("max_depth", s.max_depth.is_some()), ("allow_hosts", !s.allow_hosts.is_empty()), ("auth", s.auth.is_some()), ("render", !s.render.is_none())];
+                let web_only = [("scope", s.scope.is_some()), ("include", !s.include.is_empty()), ("exclude", !s.exclude.is_empty()), ("max_pages", s.max_pages.is_some()), ("max_depth", s.max_depth.is_some()), ("allow_hosts", !s.allow_hosts.is_empty()), ("render", !s.render.is_none())];
                 if let Some((key, _)) = web_only.iter().find(|(_, set)| *set) {
-                    return bad(&format!("{at}: `{key}` is for web sources; a git source takes `branch`, `path` and `base_url`"));
+                    return bad(&format!("{at}: `{key}` is for web sources; a git source takes `branch`, `path`, `base_url`, `versions_from_tags` and `auth`"));
                 }
                 if s.branch.as_deref().is_some_and(|b| b.is_empty() || b.starts_with('-') || b.contains("..") || b.chars().any(|c| c.is_whitespace() || c.is_control())) {
                     return bad(&format!("{at}: `branch` is not a branch name"));
@@ -547,6 +547,18 @@ mod tests {
         assert!(load("versions_from_tags = \"v*\"").unwrap_err().contains("are for git sources"));
         assert!(load("kind = \"git\"\nbranch = \"main\"\nversions_from_tags = \"v*\"").unwrap_err().contains("not both"));
         assert!(load("kind = \"git\"\nversions_from_tags = \"--upload-pack=x\"").unwrap_err().contains("not a tag pattern"));
+    }
+
+    #[test]
+    fn a_private_git_source_takes_credentials_over_https_only() {
+        let load = |url: &str| {
+            let text = format!("[[sources]]\nname = \"lib\"\ncollection = \"docs\"\nkind = \"git\"\nurls = [\"{url}\"]\nschedule = \"every 6h\"\n[sources.auth]\nbearer = \"tok\"\n");
+            let raw = figment::Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&text)).extract::<Config>().unwrap();
+            resolve(raw, &env(&[])).map(|c| c.sources[0].auth.as_ref().map(|a| a.parts())).map_err(|e| e.to_string())
+        };
+        assert_eq!(load("https://git.corp.example/lib.git").unwrap(), Some(vec!["bearer".to_owned()]));
+        let m = load("ssh://git@git.corp.example/lib.git").unwrap_err();
+        assert!(m.contains("auth") && m.contains("http(s) only"), "{m}");
     }
 
     #[test]

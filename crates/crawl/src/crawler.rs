@@ -473,7 +473,7 @@ impl Ctx {
         };
         let final_norm = normalize(&final_url).unwrap_or(final_url.clone());
         let Some(format) = discover::detect_format(content_type.as_deref(), &final_norm) else {
-            return self.skipped(key, format!("content type {} is not HTML, Markdown, reST, text, JSON or YAML", content_type.as_deref().unwrap_or("(none)")));
+            return self.skipped(key, format!("content type {} is not HTML, Markdown, reST, text, JSON, YAML or PDF", content_type.as_deref().unwrap_or("(none)")));
         };
         let bytes = body.len() as u64;
         // A JavaScript-built page: what the browser shows replaces what was served.
@@ -490,7 +490,7 @@ impl Ctx {
         // Decoding and link discovery parse the whole page: CPU work, off the async workers
         // (one big page would otherwise stall every other request of the process).
         let served = final_url.clone();
-        let Some((text, (links, canonical))) = decode_and_discover(body, served, format).await
+        let Some((text, raw, (links, canonical))) = decode_and_discover(body, served, format).await
         else {
             return self.failed(key, "link discovery task failed".into());
         };
@@ -500,7 +500,7 @@ impl Ctx {
             c.pages_fetched += 1;
             c.bytes += bytes;
         });
-        let page = Page { url: id.to_string(), requested: key, format, bytes, body: text, etag, last_modified, depth };
+        let page = Page { url: id.to_string(), requested: key, format, bytes, body: text, raw, etag, last_modified, depth };
         // A site crawl also reads the sitemaps robots.txt announces (once per origin).
         let host = self.host(&url);
         let sitemaps = match host.robots.get() {
@@ -662,23 +662,26 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// What a page's body gives: its text, its bytes (a binary format only), its links and
+/// canonical URL.
+type Decoded = (String, Vec<u8>, (Vec<Url>, Option<Url>));
+
 /// Decode a page and find its links and canonical URL on tokio's blocking pool: a page of
-/// several MB takes a second to parse, which must not stall the async workers. `None` when
-/// the task failed.
-async fn decode_and_discover(
-    body: Vec<u8>,
-    served: Url,
-    format: PageFormat,
-) -> Option<(String, (Vec<Url>, Option<Url>))> {
+/// several MB takes a second to parse, which must not stall the async workers. A binary
+/// page (PDF) is kept as bytes, with no links. `None` when the task failed.
+async fn decode_and_discover(body: Vec<u8>, served: Url, format: PageFormat) -> Option<Decoded> {
+    if format == PageFormat::Pdf {
+        return Some((String::new(), body, (Vec::new(), None)));
+    }
     tokio::task::spawn_blocking(move || {
         let text = String::from_utf8_lossy(&body).into_owned();
         // Relative links resolve against the URL as served (a trailing slash matters).
         let found = match format {
             PageFormat::Html => discover::html_links(&served, &text),
             PageFormat::Markdown => (discover::markdown_links(&served, &text), None),
-            PageFormat::Rst | PageFormat::Text | PageFormat::OpenApi => (Vec::new(), None),
+            PageFormat::Rst | PageFormat::Text | PageFormat::OpenApi | PageFormat::Pdf => (Vec::new(), None),
         };
-        (text, found)
+        (text, Vec::new(), found)
     })
     .await
     .ok()
@@ -713,7 +716,7 @@ mod tests {
         tokio::task::yield_now().await;
         let before = turns.load(Ordering::SeqCst);
         let url = Url::parse("https://docs.example.com/index.html").unwrap();
-        let (text, (links, _)) = decode_and_discover(html.into_bytes(), url, PageFormat::Html)
+        let (text, _, (links, _)) = decode_and_discover(html.into_bytes(), url, PageFormat::Html)
             .await
             .unwrap();
         let during = turns.load(Ordering::SeqCst) - before;

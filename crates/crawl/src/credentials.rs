@@ -121,6 +121,17 @@ impl Credentials {
         !self.headers.is_empty() && self.origins.contains(&url.origin())
     }
 
+    /// The origins the credentials belong to (`https://docs.example.com`).
+    pub fn origins(&self) -> Vec<String> {
+        self.origins.iter().map(|o| o.ascii_serialization()).collect()
+    }
+
+    /// Each header as `Name: value`, values included: for another client that sends them
+    /// to [`Credentials::origins`] only (git's `http.<origin>/.extraHeader`). Never log them.
+    pub fn header_lines(&self) -> Vec<String> {
+        self.headers.iter().map(|(k, v)| format!("{}: {}", k.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
+    }
+
     pub(crate) fn headers(&self) -> &HeaderMap {
         &self.headers
     }

@@ -15,6 +15,9 @@ pub enum PageFormat {
     Text,
     /// A JSON or YAML body: an OpenAPI / Swagger spec when it is one.
     OpenApi,
+    /// A PDF file (`application/pdf`, or a `.pdf` served as bytes): binary, kept whole in
+    /// [`crate::Page::raw`].
+    Pdf,
 }
 
 /// Whether `url` names an `llms.txt` or `llms-full.txt` (Markdown, whatever its type says).
@@ -34,6 +37,8 @@ pub fn detect_format(content_type: Option<&str>, url: &Url) -> Option<PageFormat
         "text/markdown" | "text/x-markdown" => Some(PageFormat::Markdown),
         "text/x-rst" | "text/prs.fallenstein.rst" => Some(PageFormat::Rst),
         "application/json" | "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "application/vnd.oai.openapi" | "application/vnd.oai.openapi+json" => Some(PageFormat::OpenApi),
+        "application/pdf" | "application/x-pdf" => Some(PageFormat::Pdf),
+        "application/octet-stream" | "binary/octet-stream" | "" if ext == "pdf" => Some(PageFormat::Pdf),
         "text/plain" | "application/octet-stream" | "" if matches!(ext.as_str(), "json" | "yaml" | "yml") => Some(PageFormat::OpenApi),
         "text/plain" | "" => match ext.as_str() {
             "md" | "markdown" => Some(PageFormat::Markdown),
@@ -234,7 +239,18 @@ mod tests {
         assert_eq!(canonical.unwrap().as_str(), "http://h/docs/a/page.html");
         assert_eq!(detect_format(Some("text/html; charset=utf-8"), &page), Some(PageFormat::Html));
         assert_eq!(detect_format(Some("text/plain"), &Url::parse("http://h/x.md").unwrap()), Some(PageFormat::Markdown));
-        assert_eq!(detect_format(Some("application/pdf"), &page), None);
+        assert_eq!(detect_format(Some("application/zip"), &page), None);
+    }
+
+    #[test]
+    fn pdfs_by_type_or_by_name_when_served_as_bytes() {
+        let pdf = Url::parse("http://h/docs/manual.pdf").unwrap();
+        let page = Url::parse("http://h/docs/page.html").unwrap();
+        assert_eq!(detect_format(Some("application/pdf"), &page), Some(PageFormat::Pdf), "the type names it, whatever the name");
+        assert_eq!(detect_format(Some("application/octet-stream"), &pdf), Some(PageFormat::Pdf));
+        assert_eq!(detect_format(None, &pdf), Some(PageFormat::Pdf));
+        assert_eq!(detect_format(Some("application/octet-stream"), &page), None, "bytes without a PDF name are not read");
+        assert_eq!(detect_format(Some("text/html"), &pdf), Some(PageFormat::Html), "the header wins over the extension");
         assert_eq!(detect_format(Some("image/png"), &Url::parse("http://h/x.html").unwrap()), None, "the header wins over the extension");
     }
 

@@ -151,6 +151,34 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Why a destination cannot be connected to.
+#[derive(Debug)]
+pub enum NoRoute {
+    /// The SSRF guard refused the destination.
+    Guard(String),
+    /// The name has no address.
+    Lookup(String),
+}
+
+/// The address to connect to for `host:port`, when the guard allows it: an IP literal or
+/// every address the name resolves to must be public, unless the host is allow-listed. A
+/// client that connects on its own (the renderer's proxy, git) connects to this address,
+/// not to the name again, so a second lookup cannot lead elsewhere. `who` names it in the
+/// refusal.
+pub async fn checked_address(allow: &AllowList, host: &str, port: u16, who: &str) -> Result<SocketAddr, NoRoute> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port)).await.map_err(|e| NoRoute::Lookup(format!("{host}: {e}")))?.collect(),
+    };
+    if !allow.allows(bare)
+        && let Some((ip, why)) = addrs.iter().find_map(|a| internal_reason(a.ip()).map(|w| (a.ip(), w)))
+    {
+        return Err(NoRoute::Guard(format!("{host} is {ip}, which is {why}; not fetched by {who} (allow it with crawl.allow_hosts / --allow-host)")));
+    }
+    addrs.first().copied().ok_or_else(|| NoRoute::Lookup(format!("{host} has no address")))
+}
+
 /// Is this error (anywhere in its source chain) the guard refusing an address?
 pub fn is_guard_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur = Some(e);

@@ -148,7 +148,10 @@ pub struct Page {
     /// The URL that was requested (normalised); differs after a redirect or a canonical.
     pub requested: String,
     pub format: PageFormat,
+    /// The page's text (empty for a binary format).
     pub body: String,
+    /// The bytes as served, for a binary format ([`PageFormat::Pdf`]); empty for text.
+    pub raw: Vec<u8>,
     pub bytes: u64,
     pub etag: Option<String>,
     pub last_modified: Option<String>,

@@ -10,7 +10,7 @@
 //! and the time limits stay the crawler's: the browser only renders pages the crawler
 //! already fetched, one at a time per crawl.
 
-use crate::guard::{AllowList, internal_reason};
+use crate::guard::{AllowList, NoRoute, checked_address};
 use http_body_util::{BodyExt, Empty, combinators::BoxBody};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
@@ -62,13 +62,46 @@ pub(crate) struct Renderer {
     _driver: Driver,
 }
 
-/// The driver process, killed when dropped.
-struct Driver(std::process::Child);
+/// The driver process, in a process group of its own that the browser it starts joins:
+/// dropped, the whole group is killed. A watchdog process kills the group too when this
+/// process dies without dropping it (`kill -9`, OOM), so no browser outlives aidocs.
+pub(crate) struct Driver {
+    child: std::process::Child,
+    watchdog: Option<std::process::Child>,
+}
+
+impl Driver {
+    fn spawn(program: &std::path::Path, port: u16) -> std::io::Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let child = std::process::Command::new(program)
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        // Polls for this process once a second; when it is gone, kills the group.
+        let watchdog = std::process::Command::new("sh")
+            .args(["-c", "while kill -0 \"$0\" 2>/dev/null; do sleep 1; done; kill -9 \"-$1\" 2>/dev/null", &std::process::id().to_string(), &child.id().to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| tracing::warn!(error = %e, "no watchdog for the renderer's driver (sh)"))
+            .ok();
+        Ok(Self { child, watchdog })
+    }
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).stderr(std::process::Stdio::null()).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(w) = &mut self.watchdog {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
     }
 }
 
@@ -77,37 +110,50 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-impl Renderer {
-    pub(crate) async fn start(cfg: &RenderConfig, allow: AllowList, user_agent: &str) -> Result<Self, RenderError> {
-        let proxy = GuardProxy::start(allow).await.map_err(|e| RenderError::Start(format!("guard proxy: {e}")))?;
-        let port = free_port().map_err(|e| RenderError::Start(e.to_string()))?;
-        let driver = cfg.driver.clone();
-        let child = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&driver)
-                .arg(format!("--port={port}"))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-        })
+/// Start the driver on a free port of 127.0.0.1 and wait until it listens. The port is
+/// free when chosen but another process may take it before the driver binds it: then the
+/// driver exits at once, and another port is tried (three times).
+pub(crate) async fn start_driver(cfg: &RenderConfig) -> Result<(Driver, u16), RenderError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match start_driver_once(cfg).await {
+            Err(RenderError::Start(why)) if why.contains("exited at start") && attempt < 3 => {
+                tracing::debug!(%why, "the renderer's driver did not start; another port");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn start_driver_once(cfg: &RenderConfig) -> Result<(Driver, u16), RenderError> {
+    let port = free_port().map_err(|e| RenderError::Start(e.to_string()))?;
+    let driver = cfg.driver.clone();
+    let mut driver = tokio::task::spawn_blocking(move || Driver::spawn(&driver, port))
         .await
         .map_err(|e| RenderError::Start(e.to_string()))?
         .map_err(|e| RenderError::Start(format!("`{}`: {e}", cfg.driver.display())))?;
-        let mut driver = Driver(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = driver.0.try_wait() {
-                return Err(RenderError::Start(format!("`{}` exited at start ({status})", cfg.driver.display())));
-            }
-            if Instant::now() > deadline {
-                return Err(RenderError::Start(format!("`{}` did not listen within 20 s", cfg.driver.display())));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
         }
-        let mut args = vec![
+        if let Ok(Some(status)) = driver.child.try_wait() {
+            return Err(RenderError::Start(format!("`{}` exited at start ({status})", cfg.driver.display())));
+        }
+        if Instant::now() > deadline {
+            return Err(RenderError::Start(format!("`{}` did not listen within 20 s", cfg.driver.display())));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((driver, port))
+}
+
+impl Renderer {
+    pub(crate) async fn start(cfg: &RenderConfig, allow: AllowList, user_agent: &str) -> Result<Self, RenderError> {
+        let proxy = GuardProxy::start(allow, cfg.timeout).await.map_err(|e| RenderError::Start(format!("guard proxy: {e}")))?;
+        let (driver, port) = start_driver(cfg).await?;
+        let args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -123,8 +169,8 @@ impl Renderer {
             format!("--proxy-server=http://{}", proxy.addr),
             // Loopback goes through the proxy too (Chromium bypasses it by default).
             "--proxy-bypass-list=<-loopback>".into(),
+            "--window-size=1280,2000".into(),
         ];
-        args.push("--window-size=1280,2000".into());
         let mut options = serde_json::json!({ "args": args });
         if let Some(b) = &cfg.browser {
             options["binary"] = b.display().to_string().into();
@@ -189,9 +235,15 @@ impl Renderer {
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
+/// Connections the guard proxy holds at once (tunnels included); one past it is closed at
+/// once. A page that opens hundreds of connections gets errors, not the crawler's memory.
+/// Chromium itself opens at most 32 to a proxy.
+pub(crate) const MAX_PROXY_CONNECTIONS: usize = 64;
+
 /// A forward HTTP proxy on 127.0.0.1 that lets through only what the SSRF guard allows:
 /// plain-HTTP requests are forwarded (never following redirects: the browser asks again for
-/// the new URL, through the proxy), `CONNECT` opens a tunnel for HTTPS.
+/// the new URL, through the proxy), `CONNECT` opens a tunnel for HTTPS. At most
+/// [`MAX_PROXY_CONNECTIONS`] at once, and a tunnel lasts at most one page's time limit.
 pub(crate) struct GuardProxy {
     pub(crate) addr: SocketAddr,
     pub(crate) blocked: Arc<AtomicUsize>,
@@ -205,17 +257,23 @@ impl Drop for GuardProxy {
 }
 
 impl GuardProxy {
-    pub(crate) async fn start(allow: AllowList) -> std::io::Result<Self> {
+    pub(crate) async fn start(allow: AllowList, tunnel_limit: Duration) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let blocked = Arc::new(AtomicUsize::new(0));
         let counter = blocked.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_PROXY_CONNECTIONS));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tracing::debug!("renderer proxy: {MAX_PROXY_CONNECTIONS} connections open; one more closed");
+                    continue;
+                };
                 let (allow, blocked) = (allow.clone(), counter.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| proxy(req, allow.clone(), blocked.clone()));
+                    let slot = Arc::new(slot);
+                    let service = hyper::service::service_fn(move |req| proxy(req, allow.clone(), blocked.clone(), slot.clone(), tunnel_limit));
                     let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
                 });
             }
@@ -235,38 +293,19 @@ fn answer(status: StatusCode, text: String) -> Response<ProxyBody> {
     r
 }
 
-/// Why the proxy does not connect.
-#[derive(Debug)]
-pub(crate) enum NoRoute {
-    /// The SSRF guard refused the destination (counted in `render_blocked`).
-    Guard(String),
-    /// The name has no address.
-    Lookup(String),
-}
-
-/// The address to connect to for `host:port`, when the guard allows it: an IP literal or
-/// every address the name resolves to must be public, unless the host is allow-listed.
-pub(crate) async fn checked_address(allow: &AllowList, host: &str, port: u16) -> Result<SocketAddr, NoRoute> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((bare, port)).await.map_err(|e| NoRoute::Lookup(format!("{host}: {e}")))?.collect(),
-    };
-    if !allow.allows(bare)
-        && let Some((ip, why)) = addrs.iter().find_map(|a| internal_reason(a.ip()).map(|w| (a.ip(), w)))
-    {
-        return Err(NoRoute::Guard(format!("{host} is {ip}, which is {why}; not fetched by the renderer (allow it with crawl.allow_hosts / --allow-host)")));
-    }
-    addrs.first().copied().ok_or_else(|| NoRoute::Lookup(format!("{host} has no address")))
-}
-
-async fn proxy(req: Request<Incoming>, allow: AllowList, blocked: Arc<AtomicUsize>) -> Result<Response<ProxyBody>, hyper::Error> {
+async fn proxy(
+    req: Request<Incoming>,
+    allow: AllowList,
+    blocked: Arc<AtomicUsize>,
+    slot: Arc<tokio::sync::OwnedSemaphorePermit>,
+    tunnel_limit: Duration,
+) -> Result<Response<ProxyBody>, hyper::Error> {
     let (host, port) = match (req.uri().host(), req.method()) {
         (Some(h), &Method::CONNECT) => (h.to_owned(), req.uri().port_u16().unwrap_or(443)),
         (Some(h), _) if req.uri().scheme_str() == Some("http") => (h.to_owned(), req.uri().port_u16().unwrap_or(80)),
         _ => return Ok(answer(StatusCode::BAD_REQUEST, "a proxy request needs an absolute http URL or CONNECT".into())),
     };
-    let addr = match checked_address(&allow, &host, port).await {
+    let addr = match checked_address(&allow, &host, port, "the renderer").await {
         Ok(a) => a,
         Err(NoRoute::Guard(why)) => {
             blocked.fetch_add(1, Ordering::Relaxed);
@@ -276,10 +315,12 @@ async fn proxy(req: Request<Incoming>, allow: AllowList, blocked: Arc<AtomicUsiz
         Err(NoRoute::Lookup(why)) => return Ok(answer(StatusCode::BAD_GATEWAY, why)),
     };
     if req.method() == Method::CONNECT {
+        // The tunnel keeps the connection's slot until it ends.
         tokio::spawn(async move {
+            let _slot = slot;
             let Ok(upgraded) = hyper::upgrade::on(req).await else { return };
             let Ok(mut upstream) = TcpStream::connect(addr).await else { return };
-            let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(upgraded), &mut upstream).await;
+            let _ = tokio::time::timeout(tunnel_limit, tokio::io::copy_bidirectional(&mut TokioIo::new(upgraded), &mut upstream)).await;
         });
         return Ok(Response::new(empty()));
     }
@@ -311,14 +352,44 @@ mod tests {
     async fn the_guard_refuses_internal_destinations_unless_allowed() {
         let none = AllowList::default();
         for (host, port) in [("127.0.0.1", 80), ("[::1]", 80), ("169.254.169.254", 80), ("localhost", 8080), ("10.1.2.3", 443)] {
-            match checked_address(&none, host, port).await {
+            match checked_address(&none, host, port, "the renderer").await {
                 Err(NoRoute::Guard(why)) => assert!(why.contains("not fetched by the renderer"), "{host}: {why}"),
                 other => panic!("{host}: {other:?}"),
             }
         }
         let allow = AllowList::new(&["127.0.0.1".into()]);
-        assert_eq!(checked_address(&allow, "127.0.0.1", 9).await.unwrap(), "127.0.0.1:9".parse().unwrap());
-        assert!(matches!(checked_address(&allow, "10.0.0.1", 80).await, Err(NoRoute::Guard(_))));
-        assert!(matches!(checked_address(&allow, "no-such-host.invalid", 80).await, Err(NoRoute::Lookup(_))));
+        assert_eq!(checked_address(&allow, "127.0.0.1", 9, "the renderer").await.unwrap(), "127.0.0.1:9".parse().unwrap());
+        assert!(matches!(checked_address(&allow, "10.0.0.1", 80, "the renderer").await, Err(NoRoute::Guard(_))));
+        assert!(matches!(checked_address(&allow, "no-such-host.invalid", 80, "the renderer").await, Err(NoRoute::Lookup(_))));
+    }
+
+    /// A page that opens connection after connection to the proxy: it holds at most
+    /// `MAX_PROXY_CONNECTIONS`, every one past them is closed at once (read: end of stream),
+    /// and a closed one frees its slot for the next.
+    #[tokio::test]
+    async fn the_proxy_holds_a_bounded_number_of_connections() {
+        use tokio::io::AsyncReadExt;
+        let proxy = GuardProxy::start(AllowList::default(), Duration::from_secs(5)).await.unwrap();
+        let extra = 10;
+        let mut conns = Vec::new();
+        for _ in 0..MAX_PROXY_CONNECTIONS + extra {
+            conns.push(TcpStream::connect(proxy.addr).await.unwrap());
+        }
+        // Every connection accepted (or refused) before they are read.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut closed = 0;
+        for c in &mut conns {
+            let mut buf = [0u8; 1];
+            // An open connection waits for a request (no answer); a refused one is closed.
+            if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(20), c.read(&mut buf)).await {
+                closed += 1;
+            }
+        }
+        assert_eq!(closed, extra, "connections past the cap are closed, the others held");
+        conns.truncate(MAX_PROXY_CONNECTIONS - 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(proxy.addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        assert!(tokio::time::timeout(Duration::from_millis(300), again.read(&mut buf)).await.is_err(), "a freed slot takes a new connection");
     }
 }

@@ -207,6 +207,7 @@ async fn route(s: &Shared, path: &str, headers: &HeaderMap) -> Response {
         "js" => "text/javascript",
         "yaml" | "yml" => "application/yaml",
         "gz" => "application/gzip",
+        "pdf" => "application/pdf",
         _ => "application/octet-stream",
     };
     ([(header::CONTENT_TYPE, ctype.to_owned()), (header::ETAG, etag), (header::LAST_MODIFIED, LAST_MODIFIED.to_owned())], bytes).into_response()
@@ -258,3 +259,4 @@ pub async fn crawl_all(crawler: &crate::Crawler, plan: crate::CrawlPlan, limit: 
     let stats = tokio::time::timeout(limit, crawler.run(plan, tx)).await.expect("the crawl finishes");
     (collect.await.expect("collecting events"), stats)
 }
+

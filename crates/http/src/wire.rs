@@ -289,7 +289,8 @@ pub struct Collections {
 }
 
 /// `POST /v1/documents`: exactly one of `path` (on the server's machine, under
-/// `ingest.allowed_roots`), `url` (a site crawled from this page), `sitemap` or `urls`.
+/// `ingest.allowed_roots`), `url` (a site crawled from this page), `sitemap`, `urls` or
+/// `git` (a repository).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentsBody {
@@ -327,6 +328,29 @@ pub struct DocumentsBody {
     /// built (a JavaScript site); `none` (default): pages as served. Web sources only.
     #[serde(default)]
     pub render: RenderView,
+    /// A Git repository: its Markdown, reST, HTML and PDF files at a ref, or at each tag.
+    #[serde(default)]
+    pub git: Option<GitBody>,
+}
+
+/// A Git repository to ingest (`POST /v1/documents` with `git`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitBody {
+    /// `https://` or `http://` (the host must pass the server's SSRF guard, as a crawl's
+    /// does), or a repository on the server's machine under `ingest.allowed_roots`
+    /// (`file://` or an absolute path).
+    pub url: String,
+    /// The branch or tag (default: the remote's default branch).
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The directory of the repository to ingest (default: all of it).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Ingest every tag matching this pattern (`v*`), each as its version (`v2.3.0` is
+    /// `2.3.0`), newest 20; not with `ref`.
+    #[serde(default)]
+    pub versions_from_tags: Option<String>,
 }
 
 /// How a web source's pages are read.

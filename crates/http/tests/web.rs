@@ -131,6 +131,52 @@ async fn crawl_ingest_is_incremental_and_removes_gone_pages_after_misses() {
     assert_eq!(lib("local").last_synced, None);
 }
 
+/// A PDF linked from a site is read by page (a real Debian manual, served as
+/// `application/pdf`): its hit links to `/docs/libtasn1.pdf#page=10`; a re-crawl is
+/// conditional and writes nothing; damaged on the server, the next crawl names it, writes
+/// and deletes nothing, and the hit stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdfs_on_a_site_are_read_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    let docs = root.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("index.html"), page("Manuals", "The ASN.1 library manual is a PDF.", &["libtasn1.pdf"])).unwrap();
+    let pdf = std::fs::read("/usr/share/doc/libtasn1-doc/libtasn1.pdf").expect("libtasn1-doc is installed");
+    std::fs::write(docs.join("libtasn1.pdf"), &pdf).unwrap();
+    let server = DocServer::start(root.clone(), Duration::ZERO).await;
+    let engine = engine(&dir.path().join("data"));
+    let req = || WebIngestRequest { collection: "web".into(), source: source(&server) };
+    let q = "turn a binary DER file back into a readable structure from the shell";
+    let hit = || {
+        let engine = engine.clone();
+        let mut r = SearchRequest::new(q);
+        r.collection = Some("web".into());
+        r.limit = Some(5);
+        async move { engine.search(r).await.unwrap().hits.into_iter().find(|h| h.path == "/docs/libtasn1.pdf" && h.anchor == "page=10") }
+    };
+
+    let first = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((first.documents_written, first.web().unwrap().crawl.pages_fetched), (2, 2), "{first:?}");
+    let h = hit().await.expect("the page that holds the answer");
+    assert!(h.url.ends_with("/docs/libtasn1.pdf#page=10"), "{h:?}");
+    assert!(h.heading_path.iter().any(|p| p.contains("Invoking asn1Decoding")), "{h:?}");
+
+    let again = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((again.documents_written, again.web().unwrap().crawl.not_modified), (0, 2), "{again:?}");
+
+    std::fs::write(docs.join("libtasn1.pdf"), &pdf[..pdf.len() / 3]).unwrap();
+    let damaged = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((damaged.documents_written, damaged.documents_deleted), (0, 0), "{damaged:?}");
+    let notes = format!("{:?}", damaged.web().unwrap());
+    assert!(notes.contains("libtasn1.pdf") && notes.contains("not a readable PDF"), "{notes}");
+    assert!(hit().await.is_some(), "the indexed pages stay");
+    // Mended on the server: fetched whole again (its old validators were kept), unchanged.
+    std::fs::write(docs.join("libtasn1.pdf"), &pdf).unwrap();
+    let mended = engine.ingest().web(req(), &NoProgress).await.unwrap();
+    assert_eq!((mended.documents_written, mended.documents_unchanged), (0, 2), "{mended:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_api_crawls_and_refuses_bad_requests() {
     let dir = tempfile::tempdir().unwrap();
@@ -491,4 +537,239 @@ async fn a_javascript_site_is_indexed_when_rendered() {
     let (status, v) = call("/v1/documents", serde_json::json!({"url": url, "collection": "web", "render": "firefox"})).await;
     assert_eq!(status, 400, "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("firefox"), "{v}");
+}
+
+/// Git's smart HTTP protocol on 127.0.0.1, answered by the real `git http-backend` (CGI)
+/// for every repository under `root`. `/moved/...` answers a redirect to the same path on
+/// `localhost` (another host, internal); with a token, a request without
+/// `Authorization: Bearer <token>` is a 401. Each request's `Host` and `Authorization` are
+/// kept, in order.
+struct GitHttp {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for GitHttp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn git_http(root: std::path::PathBuf, token: Option<&str>) -> GitHttp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (log, token) = (seen.clone(), token.map(str::to_owned));
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let (root, log, token) = (root.clone(), log.clone(), token.clone());
+        async move { git_cgi(req, root, port, log, token).await }
+    });
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    GitHttp { base: format!("http://127.0.0.1:{port}"), seen, task }
+}
+
+async fn git_cgi(
+    req: axum::extract::Request,
+    root: std::path::PathBuf,
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    token: Option<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let auth = header("authorization");
+    log.lock().unwrap().push((header("host"), auth.clone()));
+    let (path, query) = (parts.uri.path().to_owned(), parts.uri.query().unwrap_or("").to_owned());
+    if let Some(rest) = path.strip_prefix("/moved") {
+        return (axum::http::StatusCode::FOUND, [("location", format!("http://localhost:{port}{rest}?{query}"))]).into_response();
+    }
+    if let Some(t) = token
+        && auth != format!("Bearer {t}")
+    {
+        return (axum::http::StatusCode::UNAUTHORIZED, [("www-authenticate", "Bearer realm=\"git\"")]).into_response();
+    }
+    let (method, ctype, encoding, protocol) = (parts.method.to_string(), header("content-type"), header("content-encoding"), header("git-protocol"));
+    let body = body.collect().await.unwrap().to_bytes();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = std::process::Command::new("git")
+            .arg("http-backend")
+            .env("GIT_PROJECT_ROOT", &root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("PATH_INFO", &path)
+            .env("QUERY_STRING", &query)
+            .env("REQUEST_METHOD", &method)
+            .env("CONTENT_TYPE", &ctype)
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .env("HTTP_CONTENT_ENCODING", &encoding)
+            .env("HTTP_GIT_PROTOCOL", &protocol)
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git http-backend runs");
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let out = child.wait_with_output().unwrap().stdout;
+        writer.join().unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    // CGI: headers (a `Status:` among them), a blank line, the body.
+    let (end, gap) = out.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4)).or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2))).expect("CGI headers");
+    let mut resp = axum::response::Response::builder();
+    let mut status = 200;
+    for line in String::from_utf8_lossy(&out[..end]).lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("status") {
+                status = v.trim()[..3].parse().unwrap();
+            } else {
+                resp = resp.header(k.trim(), v.trim());
+            }
+        }
+    }
+    resp.status(status).body(Body::from(out[end + gap..].to_vec())).unwrap()
+}
+
+/// A bare copy of `repo` served as `<served>/<name>`.
+fn serve_bare(repo: &Path, served: &Path, name: &str) {
+    std::fs::create_dir_all(served).unwrap();
+    git(served, &["clone", "-q", "--bare", repo.to_str().unwrap(), name]);
+}
+
+/// A repository with docs at two tagged versions (the newer one on `main`).
+fn versioned_repo(repo: &Path) {
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    git(repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("docs/install.md"), "# Install\n\nRun the installer with the quantum flag.\n").unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "one"]);
+    git(repo, &["tag", "v1.0.0"]);
+    std::fs::write(repo.join("docs/install.md"), "# Install\n\nRun the installer with the photon switch.\n").unwrap();
+    git(repo, &["commit", "-q", "-am", "two"]);
+    git(repo, &["tag", "v2.0.0"]);
+}
+
+/// A Git repository through `POST /v1/documents {"git"}`: over git's smart HTTP protocol
+/// (the real `git http-backend`) from an allow-listed host, at a ref, at every tag as its
+/// version, and from a path under `ingest.allowed_roots`; a second request writes nothing.
+/// What a client may not make the server reach is refused and named: an internal host the
+/// config does not allow, a redirect to another host (never followed), other transports,
+/// credentials in the URL, a path outside the allowed roots, `render`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_repositories_through_the_api_reach_only_what_the_guard_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    versioned_repo(&repo);
+    let served = dir.path().join("served");
+    serve_bare(&repo, &served, "repo.git");
+    let server = git_http(served, None).await;
+    let engine = engine(&dir.path().join("data"));
+    let app = aidocs_http::router(engine.clone());
+    let call = |body: serde_json::Value| {
+        let (app, req) = (app.clone(), Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap());
+        async move {
+            let r = app.oneshot(req).await.unwrap();
+            let s = r.status().as_u16();
+            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+    let top = |q: &str, version: Option<&str>| {
+        let engine = engine.clone();
+        let mut r = SearchRequest::new(q.to_owned());
+        r.collection = Some("lib".into());
+        r.limit = Some(3);
+        if let Some(v) = version {
+            r.filter = aidocs::filters::from_pairs(&[format!("version={v}")]).unwrap();
+        }
+        async move { engine.search(r).await.unwrap().hits }
+    };
+    let url = format!("{}/repo.git", server.base);
+
+    let (status, v) = call(serde_json::json!({"git": {"url": url, "path": "docs"}, "collection": "lib"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!((v["reports"][0]["ref"].as_str(), v["reports"][0]["report"]["documents_written"].as_u64()), (Some("main"), Some(1)), "{v}");
+    assert!(top("photon switch", None).await[0].snippet.contains("photon"));
+    let (_, v) = call(serde_json::json!({"git": {"url": url, "path": "docs"}, "collection": "lib"})).await;
+    assert_eq!(v["reports"][0]["report"]["documents_written"], 0, "unchanged: {v}");
+
+    let (status, v) = call(serde_json::json!({"git": {"url": url, "path": "docs", "versions_from_tags": "v*"}, "collection": "lib"})).await;
+    assert_eq!(status, 200, "{v}");
+    let refs: Vec<&str> = v["reports"].as_array().unwrap().iter().filter_map(|r| r["ref"].as_str()).collect();
+    assert_eq!(refs, ["v2.0.0", "v1.0.0"], "{v}");
+    let old = top("how do I run the installer", Some("1.0.0")).await;
+    assert!(old[0].snippet.contains("quantum") && old[0].metadata.version.as_deref() == Some("1.0.0"), "{old:?}");
+
+    // A repository on the server's machine, under ingest.allowed_roots (the temp dir).
+    let (status, v) = call(serde_json::json!({"git": {"url": format!("file://{}", repo.display()), "ref": "v1.0.0"}, "collection": "local"})).await;
+    assert_eq!((status, v["reports"][0]["ref"].as_str()), (200, Some("v1.0.0")), "{v}");
+
+    let refused = [
+        (serde_json::json!({"git": {"url": url.replace("127.0.0.1", "localhost")}}), 400, "not fetched by git"),
+        (serde_json::json!({"git": {"url": format!("{}/moved/repo.git", server.base)}}), 503, "git clone"),
+        (serde_json::json!({"git": {"url": "ssh://git@127.0.0.1/repo.git"}}), 400, "`ssh:` is not taken"),
+        (serde_json::json!({"git": {"url": "ext::sh -c touch /tmp/pwned"}}), 400, "ext"),
+        (serde_json::json!({"git": {"url": url.replace("http://", "http://ci:pw@")}}), 400, "cannot carry credentials"),
+        (serde_json::json!({"git": {"url": "file:///etc"}}), 403, "allowed_roots"),
+        (serde_json::json!({"git": {"url": url, "ref": "--upload-pack=touch /tmp/pwned"}}), 400, "`ref`"),
+        (serde_json::json!({"git": {"url": url}, "render": "chromium"}), 400, "not a `path` or `git`"),
+        (serde_json::json!({"git": {"url": url}, "url": url}), 400, "exactly one of"),
+        (serde_json::json!({"git": {"url": url, "branch": "main"}}), 400, "branch"),
+    ];
+    for (body, want, says) in refused {
+        let (status, v) = call(body.clone()).await;
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap_or("").contains(says) || v.to_string().contains(says), "{body}: {v}");
+    }
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+    let hosts: Vec<String> = server.seen.lock().unwrap().iter().map(|(h, _)| h.clone()).collect();
+    assert!(hosts.iter().all(|h| h.starts_with("127.0.0.1:")), "the redirect to localhost was not followed: {hosts:?}");
+}
+
+/// A private Git repository as a scheduled source: `[sources.auth]` reaches git (in its
+/// environment, never its command line) for the source's own origin only; without it, or
+/// with a wrong token, the run fails without showing the token; a redirect to another host
+/// is not followed, so the token never leaves its origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_git_sources_send_their_credentials_to_their_origin_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    versioned_repo(&repo);
+    let served = dir.path().join("served");
+    serve_bare(&repo, &served, "private.git");
+    let server = git_http(served, Some("s3cret-git-token")).await;
+    let mut cfg = web_config(&dir.path().join("data"));
+    let entry = |name: &str, path: &str, token: Option<&str>| aidocs::config::SourceSettings {
+        auth: token.map(|t| aidocs::config::SourceAuth { bearer: Some(t.into()), ..Default::default() }),
+        ..source_entry(name, "private", aidocs::config::SourceKind::Git, &format!("{}{path}", server.base), "every 1h")
+    };
+    cfg.sources = vec![
+        entry("private", "/private.git", Some("s3cret-git-token")),
+        entry("anonymous", "/private.git", None),
+        entry("wrong", "/private.git", Some("wr0ng-token")),
+        entry("moved", "/moved/private.git", Some("s3cret-git-token")),
+    ];
+    cfg.validate().unwrap();
+    let engine = Engine::open(cfg).unwrap();
+    let sources = engine.sources();
+    let run = sources.crawl(&engine.config().sources[0]).await.unwrap();
+    assert_eq!(run.counts["pages_changed"], 1, "{}", run.text);
+    assert!(server.seen.lock().unwrap().iter().all(|(_, a)| a == "Bearer s3cret-git-token"), "every request carried the token");
+    for (i, secret) in [(1, "s3cret-git-token"), (2, "wr0ng-token"), (3, "s3cret-git-token")] {
+        server.seen.lock().unwrap().clear();
+        let err = sources.crawl(&engine.config().sources[i]).await.unwrap_err().to_string();
+        assert!(err.contains("git") && !err.contains(secret), "{err}");
+        let seen = server.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty() && seen.iter().all(|(h, _)| h.starts_with("127.0.0.1:")), "{seen:?}");
+    }
+    let mut r = SearchRequest::new("photon switch".to_owned());
+    r.collection = Some("private".into());
+    assert!(engine.search(r).await.unwrap().hits[0].snippet.contains("photon"));
 }

@@ -122,11 +122,7 @@ impl DirSource {
         let mut meta = defaults.overlay(&parsed.meta);
         // The content hash covers bytes and metadata but not the mtime: touching a file
         // without changing it rewrites nothing.
-        let mut h = Sha256::new();
-        h.update(&bytes);
-        h.update(b"\0");
-        h.update(serde_json::to_vec(&meta).unwrap_or_default());
-        let doc_hash = hex::encode(h.finalize());
+        let doc_hash = content_hash(&bytes, &meta);
         if meta.last_updated.is_none() {
             meta.last_updated = std::fs::metadata(&file.abs)
                 .and_then(|m| m.modified())
@@ -150,6 +146,16 @@ impl DirSource {
             doc_hash,
         })
     }
+}
+
+/// A document's content hash: sha256 hex of its bytes as read and of its metadata (a
+/// changed version or tag rewrites the document; an unchanged one writes nothing).
+pub fn content_hash(bytes: &[u8], meta: &DocMetadata) -> String {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update(b"\0");
+    h.update(serde_json::to_vec(meta).unwrap_or_default());
+    hex::encode(h.finalize())
 }
 
 /// sha256 hex of a string.

@@ -108,7 +108,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         Input::Path(_) | Input::Git(_) if !args.bounds.render.is_none() => bail!("--render is for web sources (a URL, --sitemap or --urls), not a path or a repository"),
         Input::Git(url) => {
             // One checkout per repository URL under <data_dir>/sources/ (kept for the next run).
-            let name = checkout_name(&url);
+            let name = aidocs::ingest::git::checkout_name("cli", &url);
             let req = aidocs::ingest::git::GitIngestRequest {
                 name,
                 collection,
@@ -118,11 +118,12 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 base_url: args.base_url.clone(),
                 metadata,
                 versions_from_tags: args.versions_from_tags.clone(),
+                remote: aidocs::ingest::git::Remote::Operator,
+                credentials: None,
             };
             let runs = engine.ingest().git_source(req, progress.as_ref()).await?;
             if args.json {
-                let all: Vec<serde_json::Value> = runs.iter().map(|g| serde_json::json!({"ref": g.branch, "commit": g.commit, "report": g.report})).collect();
-                return super::print_json(&all);
+                return super::print_json(&runs);
             }
             for g in &runs {
                 println!("{} at {}:", g.branch, &g.commit[..g.commit.len().min(12)]);
@@ -170,8 +171,14 @@ pub fn print_report(r: &IngestReport, json: bool) -> anyhow::Result<()> {
         }
         SourceDetail::Web(w) => {
             let c = &w.crawl;
+            // Said only when the source is rendered (a plain crawl has no browser to report).
+            let rendered = if c.rendered + c.render_blocked > 0 {
+                format!(", {} rendered ({} browser requests blocked)", c.rendered, c.render_blocked)
+            } else {
+                String::new()
+            };
             println!(
-                "crawled into `{}`: {} pages fetched, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
+                "crawled into `{}`: {} pages fetched{rendered}, {} not modified, {} queued, {} skipped ({} by robots.txt), {} blocked, {} failed, {:.1} MB; {} written, {} unchanged, {} deleted, {} chunks written ({:.1} s)",
                 r.collection, c.pages_fetched, c.not_modified, c.queued, c.skipped, c.robots_disallowed, c.blocked, c.failed, c.bytes as f64 / 1e6,
                 r.documents_written, r.documents_unchanged, r.documents_deleted, r.chunks_written, r.took_ms / 1000.0
             );
@@ -186,16 +193,3 @@ pub fn print_report(r: &IngestReport, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The checkout directory's name for a repository URL: readable and stable
-/// (`cli-https-git.example-docs.git`).
-fn checkout_name(url: &str) -> String {
-    let mut name = String::from("cli-");
-    for c in url.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' };
-        if !(c == '-' && name.ends_with('-')) {
-            name.push(c);
-        }
-    }
-    name.truncate(100);
-    name
-}

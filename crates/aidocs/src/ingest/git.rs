@@ -22,6 +22,19 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Tags ingested at most by one `versions_from_tags` run: the newest by version order.
 pub const MAX_TAGS: usize = 20;
 
+/// Who named a Git remote (closed set): it decides what git may reach.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Remote {
+    /// The operator (config file, CLI): any URL git accepts, with the machine's own git
+    /// credentials (SSH keys, credential helpers).
+    #[default]
+    Operator,
+    /// A client of the API: an `http(s)://` URL whose host passes the SSRF guard (git is
+    /// pinned to the address that was checked and follows no redirect), or a repository on
+    /// this machine under `ingest.allowed_roots`. No other transport.
+    Client,
+}
+
 /// One Git source to bring up to date and ingest.
 #[derive(Debug, Clone)]
 pub struct GitIngestRequest {
@@ -40,23 +53,34 @@ pub struct GitIngestRequest {
     /// checkout (`<name>@<tag>`) and version (the tag without a leading `v`: `v2.3.0` is
     /// `2.3.0`), so versions live side by side; at most [`MAX_TAGS`], newest first.
     pub versions_from_tags: Option<String>,
+    pub remote: Remote,
+    /// Headers for the remote's own origins (a private repository over https): handed to
+    /// git in its environment as `http.<origin>/.extraHeader`, never on its command line;
+    /// with them git follows no redirect.
+    pub credentials: Option<aidocs_crawl::Credentials>,
 }
 
+/// `git` settings of one run, as `(key, value)` (given through `GIT_CONFIG_COUNT`, so a
+/// credential never shows in a process listing).
+type GitConfig = [(String, String)];
+
 /// What a Git run did: the ingest report and the commit it ingested.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct GitIngestReport {
-    pub report: IngestReport,
-    pub commit: String,
+    /// The branch or tag.
+    #[serde(rename = "ref")]
     pub branch: String,
+    pub commit: String,
+    pub report: IngestReport,
 }
 
 fn git_err(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("git {what}: {detail}"))
 }
 
-/// Run `git args` in `dir`, without a terminal prompt, within [`GIT_TIMEOUT`]; its trimmed
-/// stdout, or its stderr as the error.
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
+/// Run `git args` in `dir` with `config`, without a terminal prompt, within
+/// [`GIT_TIMEOUT`]; its trimmed stdout, or its stderr as the error.
+fn git(dir: &Path, config: &GitConfig, args: &[&str]) -> Result<String> {
     let what = args.first().copied().unwrap_or("");
     let mut child = std::process::Command::new("git")
         .current_dir(dir)
@@ -67,6 +91,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .env("SSH_ASKPASS", "true")
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
+        .envs(git_config_env(config))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -106,9 +131,21 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&stdout).trim().to_owned())
 }
 
+/// `config` as git's environment: `GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_<i>`,
+/// `GIT_CONFIG_VALUE_<i>`.
+fn git_config_env(config: &GitConfig) -> Vec<(String, String)> {
+    let mut env = vec![("GIT_CONFIG_COUNT".to_owned(), config.len().to_string())];
+    for (i, (k, v)) in config.iter().enumerate() {
+        env.push((format!("GIT_CONFIG_KEY_{i}"), k.clone()));
+        env.push((format!("GIT_CONFIG_VALUE_{i}"), v.clone()));
+    }
+    env
+}
+
 /// Bring `checkout` to the tip of `branch` of `url` (cloned when missing or when it tracks
 /// another URL). Returns the commit and the branch.
-fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>) -> Result<(String, String)> {
+fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitConfig) -> Result<(String, String)> {
+    let git = |dir: &Path, args: &[&str]| git(dir, config, args);
     let parent = checkout.parent().ok_or_else(|| Error::Internal("a checkout needs a parent directory".into()))?;
     std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("{}: {e}", parent.display())))?;
     let current = checkout.join(".git").is_dir().then(|| git(checkout, &["remote", "get-url", "origin"]).ok()).flatten();
@@ -146,9 +183,9 @@ fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>) -> Result<(St
 
 /// Tags of `url` matching `glob` (git's own pattern matching), newest version first, at most
 /// [`MAX_TAGS`].
-fn remote_tags(dir: &Path, url: &str, glob: &str) -> Result<Vec<String>> {
+fn remote_tags(dir: &Path, url: &str, glob: &str, config: &GitConfig) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Internal(format!("{}: {e}", dir.display())))?;
-    let out = git(dir, &["ls-remote", "--tags", "--refs", url, &format!("refs/tags/{glob}")])?;
+    let out = git(dir, config, &["ls-remote", "--tags", "--refs", url, &format!("refs/tags/{glob}")])?;
     let mut tags: Vec<String> = out.lines().filter_map(|l| l.split('\t').nth(1)?.strip_prefix("refs/tags/").map(str::to_owned)).collect();
     tags.sort_by(|a, b| version_key(b).cmp(&version_key(a)));
     tags.truncate(MAX_TAGS);
@@ -171,6 +208,20 @@ fn version_key(tag: &str) -> Vec<(u64, String)> {
         }
     }
     key
+}
+
+/// The checkout directory's name for a repository URL named by `who` (`cli`, `api`):
+/// readable and stable (`cli-https-git.example-docs.git`).
+pub fn checkout_name(who: &str, url: &str) -> String {
+    let mut name = format!("{who}-");
+    for c in url.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' };
+        if !(c == '-' && name.ends_with('-')) {
+            name.push(c);
+        }
+    }
+    name.truncate(100);
+    name
 }
 
 /// The version a tag stands for: `v2.3.0` is `2.3.0`; any other tag is itself.
@@ -217,8 +268,9 @@ impl IngestService {
             return Err(Error::InvalidRequest(format!("`{glob}` is not a tag pattern (e.g. `v*`)")));
         }
         let dir = self.engine.config().data_dir.join("sources");
-        let (url, pattern) = (req.url.clone(), glob.clone());
-        let tags = tokio::task::spawn_blocking(move || remote_tags(&dir, &url, &pattern)).await.map_err(|e| Error::Internal(format!("git task failed: {e}")))??;
+        let (url, config) = self.remote(&req).await?;
+        let pattern = glob.clone();
+        let tags = tokio::task::spawn_blocking(move || remote_tags(&dir, &url, &pattern, &config)).await.map_err(|e| Error::Internal(format!("git task failed: {e}")))??;
         if tags.is_empty() {
             return Err(Error::InvalidRequest(format!("no tag of {} matches `{glob}`", req.url)));
         }
@@ -237,9 +289,10 @@ impl IngestService {
     /// Bring a Git source's checkout up to date and ingest its files into `collection`.
     pub async fn git(&self, req: GitIngestRequest, progress: &dyn IngestProgress) -> Result<GitIngestReport> {
         let checkout = self.engine.config().data_dir.join("sources").join(&req.name);
-        let (url, branch) = (req.url.clone(), req.branch.clone());
+        let (url, config) = self.remote(&req).await?;
+        let branch = req.branch.clone();
         let dir = checkout.clone();
-        let (commit, branch) = tokio::task::spawn_blocking(move || sync_checkout(&dir, &url, branch.as_deref()))
+        let (commit, branch) = tokio::task::spawn_blocking(move || sync_checkout(&dir, &url, branch.as_deref(), &config))
             .await
             .map_err(|e| Error::Internal(format!("git task failed: {e}")))??;
         let root = ingest_root(&checkout, req.path.as_deref())?;
@@ -249,6 +302,70 @@ impl IngestService {
         let report = self.run(&req.collection, &mut source, progress).await?;
         tracing::info!(source = %req.name, %commit, %branch, written = report.documents_written, deleted = report.documents_deleted, "git source ingested");
         Ok(GitIngestReport { report, commit, branch })
+    }
+
+    /// The URL git is given and the settings it runs with: a client's remote confined (see
+    /// [`Remote::Client`]), the source's credentials for its own origins.
+    async fn remote(&self, req: &GitIngestRequest) -> Result<(String, Vec<(String, String)>)> {
+        let cfg = self.engine.config();
+        let mut config = Vec::new();
+        let mut set = |k: &str, v: &str| config.push((k.to_owned(), v.to_owned()));
+        let url = match req.remote {
+            Remote::Operator => req.url.clone(),
+            Remote::Client => {
+                set("protocol.allow", "never");
+                match req.url.strip_prefix("file://").or_else(|| req.url.starts_with('/').then_some(req.url.as_str())) {
+                    Some(path) => {
+                        set("protocol.file.allow", "always");
+                        let refused = || Error::InvalidRequest(format!("`{}` is not a repository under the server's ingest.allowed_roots", req.url));
+                        let canonical = Path::new(path).canonicalize().map_err(|_| refused())?;
+                        if !cfg.ingest.allowed_roots.iter().filter_map(|r| r.canonicalize().ok()).any(|root| canonical.starts_with(root)) {
+                            return Err(refused());
+                        }
+                        format!("file://{}", canonical.display())
+                    }
+                    None => {
+                        let url = url::Url::parse(&req.url).map_err(|e| Error::InvalidRequest(format!("`{}` is not a repository URL: {e}", req.url)))?;
+                        if !matches!(url.scheme(), "https" | "http") {
+                            return Err(Error::InvalidRequest(format!(
+                                "a repository named through the API is an https:// or http:// URL or a path under ingest.allowed_roots; `{}:` is not taken",
+                                url.scheme()
+                            )));
+                        }
+                        if !url.username().is_empty() || url.password().is_some() {
+                            return Err(Error::InvalidRequest("a repository URL cannot carry credentials; configure them on a source ([sources.auth])".into()));
+                        }
+                        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+                            return Err(Error::InvalidRequest(format!("`{}` names no host", req.url)));
+                        };
+                        let allow = aidocs_crawl::guard::AllowList::new(&cfg.crawl.allow_hosts);
+                        let addr = aidocs_crawl::guard::checked_address(&allow, host, port, "git").await.map_err(|e| match e {
+                            aidocs_crawl::guard::NoRoute::Guard(why) => Error::InvalidRequest(why),
+                            aidocs_crawl::guard::NoRoute::Lookup(why) => Error::Unavailable(format!("git: {why}")),
+                        })?;
+                        // git connects to the address that was checked, not to a second
+                        // lookup of the name, and a redirect cannot take it elsewhere.
+                        let ip = match addr.ip() {
+                            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                            v4 => v4.to_string(),
+                        };
+                        set(&format!("protocol.{}.allow", url.scheme()), "always");
+                        set("http.followRedirects", "false");
+                        set("http.curloptResolve", &format!("{}:{port}:{ip}", host.trim_start_matches('[').trim_end_matches(']')));
+                        req.url.clone()
+                    }
+                }
+            }
+        };
+        if let Some(c) = &req.credentials {
+            set("http.followRedirects", "false");
+            for origin in c.origins() {
+                for line in c.header_lines() {
+                    set(&format!("http.{origin}/.extraHeader"), &line);
+                }
+            }
+        }
+        Ok((url, config))
     }
 }
 

@@ -9,7 +9,7 @@ use crate::progress::IngestProgress;
 use crate::report::{IngestReport, NoteKind, SourceDetail, WebDetail};
 use aidocs_core::DocMetadata;
 use aidocs_crawl::{CrawlConfig, CrawlEvent, CrawlPlan, CrawlStats, Crawler, PageFormat, Scope, Seed, SeedKind, Validators};
-use aidocs_ingest::{DocFormat, Document, sha256_hex};
+use aidocs_ingest::{DocFormat, Document, content_hash};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -124,6 +124,7 @@ fn format_of(f: PageFormat) -> DocFormat {
         PageFormat::Rst => DocFormat::Rst,
         PageFormat::Text => DocFormat::Text,
         PageFormat::OpenApi => DocFormat::OpenApi,
+        PageFormat::Pdf => DocFormat::Pdf,
     }
 }
 
@@ -370,11 +371,20 @@ impl CrawlSource<'_> {
             CrawlEvent::Page(page) => {
                 let record = PageRecord { id: page.url.clone(), etag: page.etag.clone(), last_modified: page.last_modified.clone(), misses: 0, source: self.index };
                 let requested = page.requested.clone();
-                let bytes = page.body.len() as u64;
+                let bytes = page.bytes;
                 let defaults = self.defaults.clone();
                 let doc = tokio::task::spawn_blocking(move || page_document(page, &defaults))
                     .await
                     .map_err(|e| Error::Internal(format!("parse task failed: {e}")))?;
+                let doc = match doc {
+                    Ok(doc) => doc,
+                    // A damaged file (a cut PDF) keeps what it had indexed, and its old
+                    // validators: the next run fetches it whole again.
+                    Err(reason) => {
+                        let source_id = self.reg.pages.get(&requested).map(|r| r.id.clone()).unwrap_or(record.id);
+                        return Ok(Some(SourceEvent::Kept { item: requested, source_id, kind: NoteKind::Failed, reason }));
+                    }
+                };
                 self.reg.pages.insert(requested, record);
                 if doc.sections.is_empty() {
                     SourceEvent::Skipped { item: doc.source_id, kind: NoteKind::Skipped, reason: "no text content".into() }
@@ -419,11 +429,15 @@ impl CrawlSource<'_> {
     }
 }
 
-/// A fetched page as a document: parsed, its metadata over the source's defaults.
-fn page_document(page: aidocs_crawl::Page, defaults: &DocMetadata) -> Document {
-    let parsed = aidocs_ingest::parse(format_of(page.format), &page.body);
+/// A fetched page as a document: parsed, its metadata over the source's defaults. A
+/// binary page that cannot be read (a damaged PDF) is the reason why.
+fn page_document(page: aidocs_crawl::Page, defaults: &DocMetadata) -> std::result::Result<Document, String> {
+    let (parsed, content) = match page.format {
+        PageFormat::Pdf => (aidocs_ingest::parse_bytes(DocFormat::Pdf, &page.raw).map_err(|e| e.to_string())?, page.raw.as_slice()),
+        f => (aidocs_ingest::parse(format_of(f), &page.body), page.body.as_bytes()),
+    };
     let mut meta = defaults.overlay(&parsed.meta);
-    let doc_hash = sha256_hex(&format!("{}\0{}", page.body, serde_json::to_string(&meta).unwrap_or_default()));
+    let doc_hash = content_hash(content, &meta);
     // The server's Last-Modified dates the page when nothing else does (after the hash: a
     // new date alone does not rewrite a page).
     if meta.last_updated.is_none() {
@@ -435,7 +449,7 @@ fn page_document(page: aidocs_crawl::Page, defaults: &DocMetadata) -> Document {
     }
     let url = Url::parse(&page.url).ok();
     let title = parsed.title.clone().unwrap_or_else(|| page.url.clone());
-    Document {
+    Ok(Document {
         source_id: page.url.clone(),
         path: url.as_ref().map(|u| u.path().to_owned()).unwrap_or_default(),
         url: page.url,
@@ -443,5 +457,5 @@ fn page_document(page: aidocs_crawl::Page, defaults: &DocMetadata) -> Document {
         sections: parsed.sections,
         meta,
         doc_hash,
-    }
+    })
 }
