@@ -260,3 +260,32 @@ pub async fn crawl_all(crawler: &crate::Crawler, plan: crate::CrawlPlan, limit: 
     (collect.await.expect("collecting events"), stats)
 }
 
+/// A headless Chromium session over WebDriver (the renderer's own driver start), for tests
+/// that drive a page in a real browser. The browser and its driver end when it is dropped.
+pub struct Browser {
+    pub client: fantoccini::Client,
+    _driver: crate::render::Driver,
+}
+
+impl Browser {
+    /// A fresh browser with a window of `width` x `height` CSS pixels. Panics with what to
+    /// install when Chromium or its driver is missing.
+    pub async fn start(width: u32, height: u32) -> Self {
+        let cfg = crate::RenderConfig::default();
+        let (driver, port) = crate::render::start_driver(&cfg).await.expect("chromedriver starts (apt-get install chromium chromium-driver)");
+        let args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions", "--hide-scrollbars", &format!("--window-size={width},{height}")];
+        let caps = serde_json::json!({ "browserName": "chrome", "goog:chromeOptions": { "args": args } });
+        let serde_json::Value::Object(caps) = caps else { unreachable!("an object literal") };
+        let client = fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a browser session");
+        Self { client, _driver: driver }
+    }
+
+    /// End the session (the browser exits); the driver goes with `self`.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}

@@ -55,6 +55,7 @@ pub fn router(engine: Engine) -> Router {
     Router::new()
         .merge(api)
         .route("/openapi.json", openapi::serve(&doc))
+        .merge(routes::ui::router())
         .fallback(|| async { ApiError::new(aidocs::ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(aidocs::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(server.max_body_bytes))

@@ -12,6 +12,7 @@ pub mod documents;
 pub mod health;
 pub mod read;
 pub mod search;
+pub mod ui;
 
 /// The routers of the search scope: search, feedback, collection reads, sections, pages,
 /// libraries.

@@ -1,0 +1,287 @@
+//! The search page (`GET /`) in a real browser: headless Chromium (Debian `chromium` with
+//! `chromium-driver`), driven over WebDriver, against the server's router on a real port and
+//! the real model and store. A person types a query and sees results grouped by page with
+//! the query's terms marked and deep links; applies a facet; moves with the keyboard; reads
+//! a section; enters a wrong and then a right API key. Page text that looks like HTML stays
+//! text. The page passes an automated accessibility audit (axe-core) and fits a phone.
+//! Screenshots go to `docs/img/` with `AIDOCS_BLESS=1`.
+
+#[path = "../../aidocs/tests/common/mod.rs"]
+mod common;
+
+use aidocs::progress::NoProgress;
+use aidocs::{Engine, IngestRequest};
+use aidocs_crawl::testkit::Browser;
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The server's router on 127.0.0.1: its base URL.
+async fn serve(engine: Engine) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = aidocs_http::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Two libraries' worth of pages in one collection (`language` rust and python), one of
+/// them with text that looks like markup.
+async fn ingest(engine: &Engine, dir: &Path, base: &str) {
+    let rust = dir.join("rust");
+    common::write_tree(
+        &rust,
+        &[
+            ("tokio.md", "# Runtime\n\n## Spawning tasks\n\nUse tokio::spawn to run a future as a task on the runtime in the background.\n\n## Shutting down\n\nDrop the runtime to stop every task and shut the runtime down.\n"),
+            (
+                "escaping.html",
+                "<html><head><title>Escaping</title></head><body><h1 id=\"escaping\">Escaping output</h1><p>Never echo &lt;script&gt;document.title='pwned'&lt;/script&gt; or &lt;img src=x onerror=\"document.title='pwned'\"&gt; into a page unescaped.</p></body></html>",
+            ),
+        ],
+    );
+    let python = dir.join("python");
+    common::write_tree(&python, &[("asyncio.md", "# asyncio\n\n## Creating tasks\n\nUse asyncio.create_task to schedule a coroutine as a task on the event loop.\n")]);
+    for (path, language) in [(rust, "rust"), (python, "python")] {
+        let metadata = aidocs::core::DocMetadata { language: Some(language.into()), ..Default::default() };
+        let req = IngestRequest { base_url: Some(format!("{base}/docs/{language}")), path, collection: "docs".into(), metadata };
+        engine.ingest().directory(req, &NoProgress).await.unwrap();
+    }
+}
+
+/// `GET path` over a plain connection: the status and the headers (lower-case names).
+async fn get_head(base: &str, path: &str) -> (u16, std::collections::HashMap<String, String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let text = String::from_utf8_lossy(&resp);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = head.lines().skip(1).filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    (status, headers)
+}
+
+async fn js(b: &Browser, script: &str) -> serde_json::Value {
+    b.client.execute(script, Vec::new()).await.unwrap()
+}
+
+/// Wait (at most 30 s) until the page has answered `n` searches.
+async fn searched(b: &Browser, n: u64) {
+    let start = Instant::now();
+    loop {
+        let done = js(b, "return Number(document.body.dataset.searches || 0)").await.as_u64().unwrap_or(0);
+        if done >= n {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "search {n} never answered; status: {}", js(b, "return document.getElementById('status').textContent").await);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn status_text(b: &Browser) -> String {
+    js(b, "return document.getElementById('status').textContent").await.as_str().unwrap_or("").to_owned()
+}
+
+/// Wait (at most 30 s) until the status line says `what`.
+async fn status_says(b: &Browser, what: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let s = status_text(b).await;
+        if s.contains(what) {
+            return s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the status never said `{what}`: {s}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn active_id(b: &Browser) -> String {
+    js(b, "var a = document.activeElement; return (a.id || '') + '|' + (a.className || '') + '|' + (a.getAttribute('href') || '')").await.as_str().unwrap_or("").to_owned()
+}
+
+/// One key pressed and released on the keyboard, to whatever has the focus.
+async fn press(b: &Browser, key: impl Into<char>) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let value = key.into();
+    let keys = KeyActions::new("keyboard".into()).then(KeyAction::Down { value }).then(KeyAction::Up { value });
+    b.client.perform_actions(keys).await.unwrap();
+}
+
+fn screenshot(name: &str, png: &[u8]) {
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "{name}: a real screenshot");
+    if std::env::var_os("AIDOCS_BLESS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/img");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+/// axe-core's audit of the page as it is (WCAG 2 A and AA rules): the serious and critical
+/// violations, by rule and element.
+async fn accessibility_violations(b: &Browser) -> Vec<String> {
+    let axe = std::env::var_os("AIDOCS_AXE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        Path::new(&std::env::var("HOME").unwrap()).join(".cache/aidocs/npm/node_modules/axe-core/axe.min.js")
+    });
+    let source = std::fs::read_to_string(&axe).unwrap_or_else(|e| panic!("axe-core at {}: {e} (npm install --prefix ~/.cache/aidocs/npm axe-core; .ci/run does)", axe.display()));
+    b.client.execute(&source, Vec::new()).await.unwrap();
+    let found = b
+        .client
+        .execute_async(
+            "var done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'best-practice'] }).then(function (r) {
+               done(r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; })
+                 .map(function (v) { return v.id + ': ' + v.nodes.map(function (n) { return n.target.join(' '); }).join(', '); }));
+             });",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine(&dir.path().join("data"));
+    let base = serve(engine.clone()).await;
+    ingest(&engine, &dir.path().join("docs"), &base).await;
+    let b = Browser::start(1280, 900).await;
+
+    // A shared link opens with its results.
+    b.client.goto(&format!("{base}/?q=spawn+a+task+in+the+background&collection=docs")).await.unwrap();
+    searched(&b, 1).await;
+    let pages = b.client.find_all(Locator::Css("article.page")).await.unwrap();
+    assert!(pages.len() >= 2, "results grouped by page: {}", pages.len());
+    let first = b.client.find(Locator::Css("article.page h2 a")).await.unwrap();
+    assert_eq!(first.text().await.unwrap(), "Runtime");
+    let link = b.client.find(Locator::Css("a.section")).await.unwrap();
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some(format!("{base}/docs/rust/tokio.md#spawning-tasks").as_str()));
+    assert!(link.text().await.unwrap().contains("Spawning tasks"));
+    let marks: Vec<String> = serde_json::from_value(js(&b, "return Array.from(document.querySelectorAll('#results mark')).map(function (m) { return m.textContent.toLowerCase(); })").await).unwrap();
+    assert!(marks.iter().any(|m| m == "spawn") && marks.iter().any(|m| m == "task"), "the query's terms are marked: {marks:?}");
+    let badges = js(&b, "return Array.from(document.querySelectorAll('.badge.library')).map(function (x) { return x.textContent; })").await;
+    assert_eq!(badges[0], "docs", "{badges}");
+    let violations = accessibility_violations(&b).await;
+    assert!(violations.is_empty(), "accessibility: {violations:#?}");
+    screenshot("search-desktop.png", &b.client.screenshot().await.unwrap());
+
+    // Typing searches as you type, and the URL follows.
+    let q = b.client.find(Locator::Id("q")).await.unwrap();
+    q.clear().await.unwrap();
+    q.send_keys("schedule a coroutine on the event loop").await.unwrap();
+    searched(&b, 2).await;
+    let top = b.client.find(Locator::Css("article.page h2 a")).await.unwrap();
+    assert_eq!(top.text().await.unwrap(), "asyncio");
+    let url = b.client.current_url().await.unwrap();
+    assert!(url.query().unwrap_or("").contains("q=schedule+a+coroutine+on+the+event+loop"), "{url}");
+
+    // A facet narrows the results to one language, and is in the URL too.
+    let facet = b.client.find(Locator::Css("button.facet[data-field=language][data-value=rust]")).await.unwrap();
+    facet.click().await.unwrap();
+    searched(&b, 3).await;
+    let hrefs: Vec<String> = serde_json::from_value(js(&b, "return Array.from(document.querySelectorAll('a.section')).map(function (a) { return a.getAttribute('href'); })").await).unwrap();
+    assert!(!hrefs.is_empty() && hrefs.iter().all(|h| h.contains("/docs/rust/")), "{hrefs:?}");
+    assert!(b.client.current_url().await.unwrap().query().unwrap_or("").contains("language=rust"));
+    let pressed = b.client.find(Locator::Css("button.facet[aria-pressed=true]")).await.unwrap();
+    pressed.click().await.unwrap();
+    searched(&b, 4).await;
+
+    // The keyboard: `/` to the box, arrows through the sections, Enter opens the deep link.
+    js(&b, "document.activeElement.blur(); return null").await;
+    press(&b, '/').await;
+    assert!(active_id(&b).await.starts_with("q|"), "{}", active_id(&b).await);
+    press(&b, Key::Down).await;
+    let one = active_id(&b).await;
+    press(&b, Key::Down).await;
+    let two = active_id(&b).await;
+    assert!(one.contains("|section|") && two.contains("|section|") && one != two, "{one} then {two}");
+    press(&b, Key::Up).await;
+    assert_eq!(active_id(&b).await, one);
+    let target = one.rsplit('|').next().unwrap().to_owned();
+    press(&b, Key::Enter).await;
+    let start = Instant::now();
+    while b.client.current_url().await.unwrap().as_str() != target {
+        assert!(start.elapsed() < Duration::from_secs(10), "Enter did not open {target}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    b.client.back().await.unwrap();
+
+    // Read a section whole, then close it with Escape.
+    b.client.goto(&format!("{base}/?q=spawn+a+task+in+the+background")).await.unwrap();
+    searched(&b, 1).await;
+    b.client.find(Locator::Css("button.read")).await.unwrap().click().await.unwrap();
+    let text = b.client.wait().for_element(Locator::Css("#reader:not([hidden]) #reader-text")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("tokio::spawn"), "{text}");
+    press(&b, Key::Escape).await;
+    assert_eq!(js(&b, "return document.getElementById('reader').hidden").await, true);
+    assert!(active_id(&b).await.contains("|read|"), "focus returns to the button");
+
+    // Text that looks like markup is shown as text and stays inert.
+    b.client.goto(&format!("{base}/?q=echo+script+img+onerror+unescaped")).await.unwrap();
+    searched(&b, 1).await;
+    let snippet = b.client.find(Locator::Css(".snippet")).await.unwrap().text().await.unwrap();
+    assert!(snippet.contains("<img src=x onerror="), "{snippet}");
+    assert_eq!(js(&b, "return document.querySelectorAll('#results img, #results script').length").await, 0);
+    assert_eq!(js(&b, "return document.title").await, "aidocs search");
+
+    // A phone: no sideways scrolling, the box stays usable.
+    b.client.goto(&format!("{base}/?q=spawn+a+task+in+the+background")).await.unwrap();
+    b.client.set_window_size(390, 844).await.unwrap();
+    searched(&b, 1).await;
+    let fit = js(&b, "return [document.documentElement.scrollWidth, window.innerWidth, document.getElementById('q').getBoundingClientRect().width]").await;
+    assert!(fit[0].as_f64() <= fit[1].as_f64() && fit[2].as_f64().unwrap() >= 200.0, "{fit}");
+    screenshot("search-phone.png", &b.client.screenshot().await.unwrap());
+
+    // Time to first results for a cached query (the same search again), from navigation.
+    b.client.set_window_size(1280, 900).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        b.client.goto(&format!("{base}/?q=spawn+a+task+in+the+background")).await.unwrap();
+        searched(&b, 1).await;
+        times.push(js(&b, "return Number(document.body.dataset.firstResultsMs)").await.as_f64().unwrap());
+    }
+    times.sort_by(f64::total_cmp);
+    println!("time to first results, cached query: median {:.0} ms (of {times:?})", times[2]);
+    b.close().await;
+}
+
+/// A server with API keys: the page asks for one, names a wrong one, and searches with the
+/// right one (kept for the tab: a reload still searches). Pages and assets carry the
+/// security headers, and need no key themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.auth.keys = aidocs::config::parse_api_keys(&format!("reader:search:{}", aidocs_http::hash_key("r1ght-key"))).unwrap();
+    let engine = Engine::open(cfg).unwrap();
+    let base = serve(engine.clone()).await;
+    ingest(&engine, &dir.path().join("docs"), &base).await;
+
+    for path in ["/", "/ui/app.js", "/ui/app.css"] {
+        let (status, head) = get_head(&base, path).await;
+        assert_eq!(status, 200, "{path} needs no key");
+        let csp = head.get("content-security-policy").map(String::as_str).unwrap_or("");
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!((head["x-content-type-options"].as_str(), head["x-frame-options"].as_str()), ("nosniff", "DENY"), "{path}");
+    }
+
+    let b = Browser::start(1280, 900).await;
+    b.client.goto(&format!("{base}/?q=spawn+a+task")).await.unwrap();
+    status_says(&b, "needs an API key").await;
+    assert_eq!(js(&b, "return document.getElementById('key-box').open").await, true);
+    let key = b.client.find(Locator::Id("key")).await.unwrap();
+    key.send_keys("wr0ng-key").await.unwrap();
+    key.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    status_says(&b, "not accepted").await;
+    let key = b.client.find(Locator::Id("key")).await.unwrap();
+    key.send_keys("r1ght-key").await.unwrap();
+    key.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    searched(&b, 1).await;
+    assert!(status_text(&b).await.contains("result"), "{}", status_text(&b).await);
+    assert!(js(&b, "return document.body.innerText").await.as_str().unwrap().contains("Spawning tasks"));
+    b.client.refresh().await.unwrap();
+    searched(&b, 1).await;
+    b.close().await;
+}
