@@ -17,13 +17,26 @@ use fantoccini::key::Key;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The server's router on 127.0.0.1: its base URL.
-async fn serve(engine: Engine) -> String {
+/// The server's router on 127.0.0.1, stopped (its engine's store closed) when dropped,
+/// before the test's data dir goes.
+struct Server {
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn serve(engine: Engine) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = aidocs_http::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Server { base: format!("http://{addr}"), task }
 }
 
 /// Two libraries' worth of pages in one collection (`language` rust and python), one of
@@ -145,7 +158,8 @@ async fn accessibility_violations(b: &Browser) -> Vec<String> {
 async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine(&dir.path().join("data"));
-    let base = serve(engine.clone()).await;
+    let server = serve(engine.clone()).await;
+    let base = server.base.clone();
     ingest(&engine, &dir.path().join("docs"), &base).await;
     let b = Browser::start(1280, 900).await;
 
@@ -161,6 +175,9 @@ async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
     assert!(link.text().await.unwrap().contains("Spawning tasks"));
     let marks: Vec<String> = serde_json::from_value(js(&b, "return Array.from(document.querySelectorAll('#results mark')).map(function (m) { return m.textContent.toLowerCase(); })").await).unwrap();
     assert!(marks.iter().any(|m| m == "spawn") && marks.iter().any(|m| m == "task"), "the query's terms are marked: {marks:?}");
+    assert!(!marks.iter().any(|m| m == "in" || m == "the" || m == "a"), "common words are not marked: {marks:?}");
+    let inside = js(&b, "return Array.from(document.querySelectorAll('#results mark')).filter(function (m) { var p = m.previousSibling; return p && /[\\p{L}\\p{N}_]$/u.test(p.textContent); }).length").await;
+    assert_eq!(inside, 0, "marks start words, never inside one");
     let badges = js(&b, "return Array.from(document.querySelectorAll('.badge.library')).map(function (x) { return x.textContent; })").await;
     assert_eq!(badges[0], "docs", "{badges}");
     let violations = accessibility_violations(&b).await;
@@ -241,10 +258,12 @@ async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
         b.client.goto(&format!("{base}/?q=spawn+a+task+in+the+background")).await.unwrap();
         searched(&b, 1).await;
         times.push(js(&b, "return Number(document.body.dataset.firstResultsMs)").await.as_f64().unwrap());
+        assert_eq!(js(&b, "return document.body.dataset.cached").await, "true", "answered from the search cache");
     }
     times.sort_by(f64::total_cmp);
     println!("time to first results, cached query: median {:.0} ms (of {times:?})", times[2]);
     b.close().await;
+    server.stop().await;
 }
 
 /// A server with API keys: the page asks for one, names a wrong one, and searches with the
@@ -256,7 +275,8 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
     let mut cfg = common::config(&dir.path().join("data"));
     cfg.auth.keys = aidocs::config::parse_api_keys(&format!("reader:search:{}", aidocs_http::hash_key("r1ght-key"))).unwrap();
     let engine = Engine::open(cfg).unwrap();
-    let base = serve(engine.clone()).await;
+    let server = serve(engine.clone()).await;
+    let base = server.base.clone();
     ingest(&engine, &dir.path().join("docs"), &base).await;
 
     for path in ["/", "/ui/app.js", "/ui/app.css"] {
@@ -284,4 +304,5 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
     b.client.refresh().await.unwrap();
     searched(&b, 1).await;
     b.close().await;
+    server.stop().await;
 }

@@ -69,20 +69,24 @@
     return i < 0 ? url : url.slice(0, i);
   }
 
+  // Words too common to be worth marking.
+  var STOP = ['a', 'an', 'and', 'are', 'as', 'at', 'be', 'by', 'can', 'do', 'does', 'for', 'from', 'how', 'i', 'in', 'into', 'is', 'it', 'of', 'on', 'or', 'the', 'to', 'what', 'when', 'where', 'which', 'why', 'with', 'you'];
+
   function terms(text) {
     var seen = {};
     return text.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter(function (t) {
-      if (t.length < 2 || seen[t]) return false;
+      if (t.length < 2 || seen[t] || STOP.indexOf(t) >= 0) return false;
       seen[t] = true;
       return true;
     });
   }
 
-  // `text` into `el` as text nodes, the query's terms wrapped in <mark>.
+  // `text` into `el` as text nodes, the query's terms wrapped in <mark> where a word starts
+  // with them (`task` marks `tasks`, never the middle of a word).
   function highlight(el, text, words) {
     if (!words.length) { el.textContent = text; return; }
     var escaped = words.map(function (w) { return w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'); });
-    var re = new RegExp(escaped.join('|'), 'giu');
+    var re = new RegExp('(?<![\\p{L}\\p{N}_])(?:' + escaped.join('|') + ')', 'giu');
     var last = 0, m;
     while ((m = re.exec(text)) !== null) {
       if (m.index > last) el.appendChild(document.createTextNode(text.slice(last, m.index)));
@@ -254,6 +258,7 @@
       say(n ? n + (n === 1 ? ' result' : ' results') + ' in ' + ms + ' ms' + (r.default_version ? ' (version ' + r.default_version + ')' : '') : 'No results for “' + text + '”.');
       searches += 1;
       document.body.dataset.searches = String(searches);
+      document.body.dataset.cached = r.cached ? 'true' : 'false';
       if (searches === 1) document.body.dataset.firstResultsMs = String(Math.round(performance.now()));
     }).catch(function (e) {
       if (mine !== seq) return;
