@@ -196,9 +196,38 @@ fn render(docs: &Path, run: &Run, run_path: &Path) -> Result<()> {
         draw(&path)?;
         Ok(format!("bench/{name}.svg"))
     })?;
+    let md = md + &browser_section(&figures.join("browser.json")).unwrap_or_default();
     std::fs::write(docs.join("benchmarks.md"), md)?;
     eprintln!("wrote {} and figures in {}", docs.join("benchmarks.md").display(), figures.display());
     Ok(())
+}
+
+/// The search page's time to first results, as the browser test measured it (saved with
+/// `AIDOCS_BLESS=1` in `<docs>/bench/browser.json`; not part of the bench run, so it says
+/// when it was measured), beside the same requests from a plain HTTP client.
+fn browser_section(path: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let median = |k: &str| -> Option<f64> {
+        let mut xs: Vec<f64> = v[k].as_array()?.iter().filter_map(|x| x.as_f64()).collect();
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied()
+    };
+    let (browser, plain) = (median("browser_ms")?, median("plain_ms")?);
+    Some(format!(
+        "## The search page in a browser\n\n\
+         Measured by the browser test (`crates/http/tests/ui.rs`, {} build, {}) on {}, not in the run above: \
+         time from navigation to the first results drawn for a shared link (`/?q=...`) whose search the server \
+         answers from its cache, so the figure is the page's own cost. The baseline makes the same requests \
+         (`/`, its script and style, `GET /v1/libraries`, `POST /v1/search`) from a plain HTTP client. Medians of 5.\n\n\
+         |  | ms | ms ÷ baseline |\n|---|---|---|\n\
+         | the same requests from a plain client (baseline) | {plain:.1} | 1.00 |\n\
+         | the page in the browser: load, script, libraries, search, draw | {browser:.0} | {:.1} |\n",
+
+        v["build"].as_str().unwrap_or("?"),
+        v["browser"].as_str().unwrap_or("a browser"),
+        v["date"].as_str().unwrap_or("?"),
+        browser / plain.max(1e-9),
+    ))
 }
 
 type Draw<'a> = &'a dyn Fn(&Path) -> Result<()>;
