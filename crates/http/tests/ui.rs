@@ -67,13 +67,19 @@ async fn get_head(base: &str, path: &str) -> (u16, std::collections::HashMap<Str
     request(base, "GET", path, None).await
 }
 
-/// One request over a fresh plain connection, read to its end: the status and the headers.
 async fn request(base: &str, method: &str, path: &str, json: Option<&str>) -> (u16, std::collections::HashMap<String, String>) {
+    request_as(base, method, path, json, None).await
+}
+
+/// One request over a fresh plain connection (with `key` as a bearer token), read to its
+/// end: the status and the headers.
+async fn request_as(base: &str, method: &str, path: &str, json: Option<&str>, key: Option<&str>) -> (u16, std::collections::HashMap<String, String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
     let body = json.unwrap_or("");
     let kind = if json.is_some() { "Content-Type: application/json\r\n" } else { "" };
-    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{kind}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await.unwrap();
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{kind}{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes()).await.unwrap();
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.unwrap();
     let text = String::from_utf8_lossy(&resp);
@@ -333,6 +339,109 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
     assert!(js(&b, "return document.body.innerText").await.as_str().unwrap().contains("Spawning tasks"));
     b.client.refresh().await.unwrap();
     searched(&b, 1).await;
+    b.close().await;
+    server.stop().await;
+}
+
+/// Wait (at most 30 s) until `script` returns true.
+async fn until(b: &Browser, what: &str, script: &str) {
+    let start = Instant::now();
+    while js(b, script).await != true {
+        assert!(start.elapsed() < Duration::from_secs(30), "never: {what}; status: {}", status_text(b).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The text of the table `id`'s body rows, one string per row.
+async fn table(b: &Browser, id: &str) -> Vec<String> {
+    serde_json::from_value(js(b, &format!("return Array.from(document.querySelectorAll('#{id} tbody tr')).map(function (r) {{ return r.innerText; }})")).await).unwrap()
+}
+
+/// The operator console: it asks for an admin key and says when a key is not one; with the
+/// admin key it shows the collections with their aliases, a running canary with both arms,
+/// the health and a traffic chart from the server's own metrics; a sync asks first
+/// (cancelled: nothing runs), then runs as a job and says what it wrote; pausing the canary
+/// asks first too. Page and console pass the accessibility audit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
+    use aidocs::ingest::{WebIngestRequest, WebSource, WebSourceKind};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.crawl.allow_hosts = vec!["127.0.0.1".into()];
+    cfg.crawl.min_delay_ms = 0;
+    let keys = format!("ops:admin:{},reader:search:{}", aidocs_http::hash_key("0p3rator-key"), aidocs_http::hash_key("r3ader-key"));
+    cfg.auth.keys = aidocs::config::parse_api_keys(&keys).unwrap();
+    let rollouts = aidocs::rollout::Rollouts::open(&cfg).unwrap();
+    let engine = Engine::open(cfg).unwrap().with_rollouts(rollouts);
+    for (name, text) in [("docs_v1", "Install the server with cargo."), ("docs_v2", "Install the server with cargo, or from the release tarball.")] {
+        let path = dir.path().join(name);
+        common::write_tree(&path, &[("install.md", &format!("# Install\n\n{text}\n"))]);
+        engine.ingest().directory(IngestRequest { path, collection: name.into(), metadata: Default::default(), base_url: None }, &NoProgress).await.unwrap();
+    }
+    engine.store().set_alias("docs", "docs_v1").await.unwrap();
+    let site = dir.path().join("site");
+    common::write_tree(&site, &[("guide/index.html", "<html><head><title>Guide</title></head><body><h1>Guide</h1><p>Start the server.</p></body></html>")]);
+    let docs = aidocs_crawl::testkit::DocServer::start(site, Duration::ZERO).await;
+    let source = WebSource { kind: WebSourceKind::Site, urls: vec![docs.url("/guide/index.html")], scope: None, include: vec![], exclude: vec![], max_pages: None, max_depth: None, allow_hosts: vec![], metadata: Default::default(), render: Default::default() };
+    engine.ingest().web(WebIngestRequest { collection: "web".into(), source }, &NoProgress).await.unwrap();
+    let server = serve(engine.clone()).await;
+    let base = server.base.clone();
+    let canary = r#"{"id": "c1", "alias": "docs", "collection": "docs_v2"}"#;
+    assert_eq!(request_as(&base, "POST", "/v1/admin/canaries", Some(canary), Some("0p3rator-key")).await.0, 201);
+
+    let b = Browser::start(1280, 900).await;
+    b.client.goto(&format!("{base}/console")).await.unwrap();
+    status_says(&b, "needs an admin API key").await;
+    for (key, then) in [("r3ader-key", "not an admin key"), ("0p3rator-key", "")] {
+        let field = b.client.find(Locator::Id("key")).await.unwrap();
+        field.send_keys(key).await.unwrap();
+        field.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+        if !then.is_empty() {
+            status_says(&b, then).await;
+        }
+    }
+    until(&b, "the console loaded", "return Number(document.body.dataset.loads || 0) >= 1").await;
+    let collections = table(&b, "collections").await;
+    for name in ["docs_v1", "docs_v2", "web"] {
+        assert!(collections.iter().any(|r| r.starts_with(name)), "{name} in {collections:?}");
+    }
+    assert!(collections.iter().any(|r| r.starts_with("docs_v1") && r.contains("docs")), "the alias: {collections:?}");
+    let canaries = table(&b, "canaries").await;
+    assert!(canaries.len() == 1 && canaries[0].contains("c1") && canaries[0].contains("docs: docs_v1 → docs_v2") && canaries[0].contains("running"), "{canaries:?}");
+    assert!(canaries[0].contains("requests"), "both arms' figures: {canaries:?}");
+    assert!(js(&b, "return document.getElementById('health').textContent").await.as_str().unwrap().starts_with("health: "));
+
+    // Sync the web collection: cancelled at the question, nothing runs; accepted, it runs.
+    let sync = "Array.from(document.querySelectorAll('#collections tbody tr')).filter(function (r) { return r.cells[0].textContent === 'web'; })[0].querySelector('button[data-action=sync]')";
+    js(&b, &format!("{sync}.click(); return null")).await;
+    assert!(b.client.get_alert_text().await.unwrap().contains("“web”"));
+    b.client.dismiss_alert().await.unwrap();
+    status_says(&b, "Cancelled").await;
+    docs.clear();
+    js(&b, &format!("{sync}.click(); return null")).await;
+    b.client.accept_alert().await.unwrap();
+    let said = status_says(&b, "Synced web").await;
+    assert!(said.contains("1 source(s), 0 documents written"), "{said}");
+    assert!(!docs.hits().is_empty(), "the sync fetched the site again");
+    until(&b, "the sync job listed", "return Array.from(document.querySelectorAll('#jobs tbody tr')).some(function (r) { return r.innerText.indexOf('sync') === 0 && r.innerText.indexOf('succeeded') > 0; })").await;
+
+    // Pause the canary, after the question.
+    b.client.find(Locator::Css("#canaries button[data-action=pause]")).await.unwrap().click().await.unwrap();
+    assert!(b.client.get_alert_text().await.unwrap().contains("c1"));
+    b.client.accept_alert().await.unwrap();
+    status_says(&b, "Canary c1 paused").await;
+    until(&b, "the canary shows paused", "return document.querySelector('#canaries tbody tr').innerText.indexOf('paused') >= 0").await;
+
+    // The traffic chart draws from the server's own metrics.
+    until(&b, "two metric samples", "return Number(document.body.dataset.samples || 0) >= 2").await;
+    assert_ne!(js(&b, "return document.querySelector('#chart .rate').getAttribute('points')").await, "");
+    let violations = accessibility_violations(&b).await;
+    assert!(violations.is_empty(), "accessibility: {violations:#?}");
+    js(&b, "document.activeElement.blur(); window.scrollTo(0, 0); return null").await;
+    screenshot("console-desktop.png", &b.client.screenshot().await.unwrap());
+    b.client.set_window_size(390, 844).await.unwrap();
+    js(&b, "window.scrollTo(0, 0); return null").await;
+    screenshot("console-phone.png", &b.client.screenshot().await.unwrap());
     b.close().await;
     server.stop().await;
 }

@@ -1,7 +1,9 @@
-//! The search page for people: `GET /` and its two assets, `GET /ui/app.js` and
-//! `GET /ui/app.css`, compiled into the binary (no build step, nothing fetched at run time).
-//! The page talks only to the public API with the key a person enters (kept in the tab's
-//! session storage), so it needs no scope of its own.
+//! The pages for people: the search page (`GET /`) and the operator console
+//! (`GET /console`), with their assets under `/ui/`, compiled into the binary (no build
+//! step, nothing fetched at run time). The pages talk only to the API with the key a person
+//! enters (kept in the tab's session storage): the console's every figure and action goes
+//! through the admin API, so without an admin key it shows nothing but the request for one.
+//! The pages themselves hold no data and need no scope.
 //!
 //! Every answer carries a Content-Security-Policy that allows scripts, styles and requests
 //! from this origin only (no inline script or style, no framing, no plugins), with
@@ -17,6 +19,8 @@ use axum::routing::get;
 const INDEX: &str = include_str!("../../ui/index.html");
 const APP_JS: &str = include_str!("../../ui/app.js");
 const APP_CSS: &str = include_str!("../../ui/app.css");
+const CONSOLE: &str = include_str!("../../ui/console.html");
+const CONSOLE_JS: &str = include_str!("../../ui/console.js");
 
 /// The policy of every page and asset.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
@@ -26,6 +30,8 @@ pub fn router() -> Router<Engine> {
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route("/ui/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
+        .route("/console", get(|| async { asset("text/html; charset=utf-8", CONSOLE) }))
+        .route("/ui/console.js", get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
