@@ -343,6 +343,29 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
     server.stop().await;
 }
 
+/// A client past the server's rate limit is told to wait, with the server's `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_says_when_searches_are_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(&dir.path().join("data"));
+    cfg.server.rate_limit_per_minute = 2;
+    cfg.server.rate_limit_burst = 2;
+    let engine = Engine::open(cfg).unwrap();
+    let server = serve(engine.clone()).await;
+    ingest(&engine, &dir.path().join("docs"), &server.base).await;
+    let b = Browser::start(1280, 900).await;
+    // The libraries and one search: the budget of 2.
+    b.client.goto(&format!("{}/?q=spawn+a+task", server.base)).await.unwrap();
+    searched(&b, 1).await;
+    let q = b.client.find(Locator::Id("q")).await.unwrap();
+    q.send_keys(" now").await.unwrap();
+    let said = status_says(&b, "Too many searches").await;
+    assert!(said.contains(" s."), "says when to retry: {said}");
+    assert_eq!(js(&b, "return document.querySelectorAll('#results article').length").await, 0);
+    b.close().await;
+    server.stop().await;
+}
+
 /// Wait (at most 30 s) until `script` returns true.
 async fn until(b: &Browser, what: &str, script: &str) {
     let start = Instant::now();
@@ -388,6 +411,8 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     let base = server.base.clone();
     let canary = r#"{"id": "c1", "alias": "docs", "collection": "docs_v2"}"#;
     assert_eq!(request_as(&base, "POST", "/v1/admin/canaries", Some(canary), Some("0p3rator-key")).await.0, 201);
+    let deploy = serde_json::json!({"alias": "handbook", "source": dir.path().join("docs_v2")}).to_string();
+    assert_eq!(request_as(&base, "POST", "/v1/admin/deploy/blue-green", Some(&deploy), Some("0p3rator-key")).await.0, 200);
 
     let b = Browser::start(1280, 900).await;
     b.client.goto(&format!("{base}/console")).await.unwrap();
@@ -410,6 +435,8 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     assert!(canaries.len() == 1 && canaries[0].contains("c1") && canaries[0].contains("docs: docs_v1 → docs_v2") && canaries[0].contains("running"), "{canaries:?}");
     assert!(canaries[0].contains("requests"), "both arms' figures: {canaries:?}");
     assert!(js(&b, "return document.getElementById('health').textContent").await.as_str().unwrap().starts_with("health: "));
+    let deployments = table(&b, "bluegreen").await;
+    assert!(deployments.len() == 1 && deployments[0].contains("handbook") && deployments[0].contains("(none) → ") && deployments[0].contains("switched"), "{deployments:?}");
 
     // Sync the web collection: cancelled at the question, nothing runs; accepted, it runs.
     let sync = "Array.from(document.querySelectorAll('#collections tbody tr')).filter(function (r) { return r.cells[0].textContent === 'web'; })[0].querySelector('button[data-action=sync]')";

@@ -169,6 +169,7 @@
       jobs: api('GET', '/v1/admin/jobs'),
       canaries: api('GET', '/v1/admin/canaries'),
       ab: api('GET', '/v1/admin/ab'),
+      deployments: api('GET', '/deployment/status'),
       backups: api('GET', '/v1/admin/backups'),
       cache: api('GET', '/v1/admin/cache').catch(function () { return null; })
     };
@@ -218,6 +219,12 @@
       var stage = (r.stage_percentage !== undefined ? r.stage_percentage + ' % of traffic, ' : '') + 'stage ' + (c.stage + 1) + ' of ' + c.plan.stages.length;
       return row([c.id, c.plan.alias + ': ' + c.plan.stable + ' → ' + c.plan.canary, state + (c.status.reason ? ' (' + c.status.reason + ')' : ''), stage, armText(arms.stable), armText(arms.canary), actions]);
     }), 'No canaries.');
+    var watched = d.deployments.monitoring || {};
+    fill('bluegreen', (d.deployments.deployments || []).map(function (x) {
+      return row([x.id, x.alias, (x.blue || '(none)') + ' → ' + x.green, x.status + (watched[x.alias] !== undefined || Object.keys(watched).some(function (k) { return watched[k] === x.id; }) ? ', watched' : ''), x.points, new Date(x.finished_ms).toISOString()]);
+    }), 'No blue-green deployments yet.');
+    var cleanups = d.deployments.cleanups || [];
+    $('cleanups').textContent = cleanups.length ? 'Pending cleanups: ' + cleanups.map(function (c) { return c.collection + ' at ' + new Date(c.due_ms).toISOString() + ' (' + c.reason + ')'; }).join('; ') : 'No pending cleanups.';
     fill('ab', (d.ab.ab_tests || []).map(function (t) {
       return row([t.id, t.alias, (t.status && t.status.state) || JSON.stringify(t.status), (t.variants || []).map(function (v) { return v.id + ' (' + v.weight + ')'; }).join(', ')]);
     }), 'No A/B tests.');
