@@ -278,7 +278,7 @@ async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
     let mut plain = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        for path in ["/", "/ui/app.js", "/ui/app.css", "/v1/libraries"] {
+        for path in ["/", "/ui/common.js", "/ui/app.js", "/ui/app.css", "/v1/libraries"] {
             assert_eq!(request(&base, "GET", path, None).await.0, 200);
         }
         let (status, head) = request(&base, "POST", "/v1/search", Some(r#"{"query": "spawn a task in the background", "limit": 20}"#)).await;
@@ -315,7 +315,7 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
     let base = server.base.clone();
     ingest(&engine, &dir.path().join("docs"), &base).await;
 
-    for path in ["/", "/ui/app.js", "/ui/app.css"] {
+    for path in ["/", "/console", "/ui/common.js", "/ui/app.js", "/ui/console.js", "/ui/app.css"] {
         let (status, head) = get_head(&base, path).await;
         assert_eq!(status, 200, "{path} needs no key");
         let csp = head.get("content-security-policy").map(String::as_str).unwrap_or("");

@@ -6,35 +6,13 @@
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
+  var api = aidocs.api, key = aidocs.key, node = aidocs.node;
   var q = $('q'), library = $('library'), version = $('version');
   var results = $('results'), status = $('status'), facetsBox = $('facets');
   var FACETS = ['language', 'framework', 'doc_type'];
-  var KEY = 'aidocs-api-key';
   var filters = {};
   var libs = [];
   var timer = null, seq = 0, searches = 0;
-
-  function key() { return sessionStorage.getItem(KEY) || ''; }
-
-  function api(path, body) {
-    var headers = { 'Accept': 'application/json' };
-    if (key()) headers['Authorization'] = 'Bearer ' + key();
-    var init = { headers: headers };
-    if (body !== undefined) {
-      init.method = 'POST';
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (data) {
-        if (r.ok) return data;
-        var err = new Error((data && data.error && data.error.message) || ('HTTP ' + r.status));
-        err.status = r.status;
-        err.retry = r.headers.get('Retry-After');
-        throw err;
-      });
-    });
-  }
 
   function say(text, isError) {
     status.textContent = text;
@@ -50,13 +28,6 @@
     if (e.status === 429) return 'Too many searches right now; try again' + (e.retry ? ' in ' + e.retry + ' s.' : ' shortly.');
     if (e.status === 503) return 'Search is unavailable for the moment: ' + e.message;
     return 'Search failed: ' + e.message;
-  }
-
-  function node(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text !== undefined) n.textContent = text;
-    return n;
   }
 
   // Only web, file and same-site links are followed; anything else (javascript:, data:) is not a link.
@@ -134,7 +105,7 @@
   }
 
   function loadLibraries(wanted) {
-    return api('/v1/libraries').then(function (r) {
+    return api('GET', '/v1/libraries').then(function (r) {
       libs = r.libraries || [];
       library.replaceChildren(node('option', null, 'Default library'));
       library.firstChild.value = '';
@@ -250,7 +221,7 @@
     if (Object.keys(filter).length) body.filter = filter;
     say('Searching…');
     var started = performance.now();
-    return api('/v1/search', body).then(function (r) {
+    return api('POST', '/v1/search', body).then(function (r) {
       if (mine !== seq) return;
       render(r, text);
       var ms = Math.round(performance.now() - started);
@@ -271,7 +242,7 @@
   var reader = $('reader'), readerOpener = null;
   function openSection(hit, lib, opener) {
     readerOpener = opener;
-    api('/v1/sections/' + encodeURIComponent(hit.id) + (lib ? '?library=' + encodeURIComponent(lib) : '')).then(function (s) {
+    api('GET', '/v1/sections/' + encodeURIComponent(hit.id) + (lib ? '?library=' + encodeURIComponent(lib) : '')).then(function (s) {
       $('reader-title').textContent = (s.section.heading_path || []).join(' › ') || s.title;
       $('reader-text').textContent = s.section.text;
       $('reader-link').href = safeHref(s.section.url);
@@ -326,7 +297,7 @@
   $('key-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var k = $('key').value.trim();
-    if (k) sessionStorage.setItem(KEY, k); else sessionStorage.removeItem(KEY);
+    aidocs.setKey(k);
     $('key').value = '';
     var wanted = { collection: library.value, version: version.value };
     loadLibraries(wanted).then(function (ok) {
@@ -338,7 +309,7 @@
     });
   });
   $('key-clear').addEventListener('click', function () {
-    sessionStorage.removeItem(KEY);
+    aidocs.setKey('');
     say('API key forgotten.');
   });
 

@@ -5,33 +5,10 @@
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
-  var KEY = 'aidocs-api-key';
+  var api = aidocs.api, key = aidocs.key, node = aidocs.node;
   var status = $('status');
   var samples = [];
   var loading = null;
-
-  function key() { return sessionStorage.getItem(KEY) || ''; }
-
-  // The answer of `method path`: its JSON on success, else an Error with `status`. `body`
-  // undefined sends none.
-  function api(method, path, body) {
-    var headers = { 'Accept': 'application/json' };
-    if (key()) headers['Authorization'] = 'Bearer ' + key();
-    var init = { method: method, headers: headers };
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(path, init).then(function (r) {
-      return r.json().catch(function () { return null; }).then(function (data) {
-        if (r.ok) return data;
-        var err = new Error((data && data.error && data.error.message) || ('HTTP ' + r.status));
-        err.status = r.status;
-        err.data = data;
-        throw err;
-      });
-    });
-  }
 
   function say(text, isError) {
     status.textContent = text;
@@ -49,13 +26,6 @@
     }
     if (e.status === 429) return 'Too many requests; try again shortly.';
     return e.message;
-  }
-
-  function node(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text !== undefined && text !== null) n.textContent = String(text);
-    return n;
   }
 
   function row(cells) {
@@ -296,13 +266,13 @@
   $('key-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var k = $('key').value.trim();
-    if (k) sessionStorage.setItem(KEY, k); else sessionStorage.removeItem(KEY);
+    aidocs.setKey(k);
     $('key').value = '';
     say('Loading…');
     load().then(function () { if (!status.classList.contains('error')) $('key-box').open = false; });
   });
   $('key-clear').addEventListener('click', function () {
-    sessionStorage.removeItem(KEY);
+    aidocs.setKey('');
     say('Key forgotten.');
   });
 

@@ -17,6 +17,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 const INDEX: &str = include_str!("../../ui/index.html");
+const COMMON_JS: &str = include_str!("../../ui/common.js");
 const APP_JS: &str = include_str!("../../ui/app.js");
 const APP_CSS: &str = include_str!("../../ui/app.css");
 const CONSOLE: &str = include_str!("../../ui/console.html");
@@ -28,6 +29,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 pub fn router() -> Router<Engine> {
     Router::new()
         .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route("/ui/common.js", get(|| async { asset("text/javascript; charset=utf-8", COMMON_JS) }))
         .route("/ui/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route("/ui/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/console", get(|| async { asset("text/html; charset=utf-8", CONSOLE) }))
