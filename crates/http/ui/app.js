@@ -6,18 +6,13 @@
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
-  var api = aidocs.api, key = aidocs.key, node = aidocs.node;
+  var api = aidocs.api, key = aidocs.key, node = aidocs.node, say = aidocs.say;
   var q = $('q'), library = $('library'), version = $('version');
   var results = $('results'), status = $('status'), facetsBox = $('facets');
   var FACETS = ['language', 'framework', 'doc_type'];
   var filters = {};
   var libs = [];
   var timer = null, seq = 0, searches = 0;
-
-  function say(text, isError) {
-    status.textContent = text;
-    status.classList.toggle('error', !!isError);
-  }
 
   function explain(e) {
     if (e.status === 401) {

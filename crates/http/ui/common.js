@@ -42,5 +42,12 @@ var aidocs = (function () {
     return n;
   }
 
-  return { key: key, setKey: setKey, api: api, node: node };
+  // The page's status line (`#status`, a live region): `text`, marked as an error or not.
+  function say(text, isError) {
+    var status = document.getElementById('status');
+    status.textContent = text;
+    status.classList.toggle('error', !!isError);
+  }
+
+  return { key: key, setKey: setKey, api: api, node: node, say: say };
 })();

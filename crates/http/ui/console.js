@@ -5,15 +5,10 @@
 'use strict';
 (function () {
   var $ = function (id) { return document.getElementById(id); };
-  var api = aidocs.api, key = aidocs.key, node = aidocs.node;
+  var api = aidocs.api, key = aidocs.key, node = aidocs.node, say = aidocs.say;
   var status = $('status');
   var samples = [];
   var loading = null;
-
-  function say(text, isError) {
-    status.textContent = text;
-    status.classList.toggle('error', !!isError);
-  }
 
   function explain(e) {
     if (e.status === 401) {
