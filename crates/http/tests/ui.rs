@@ -431,6 +431,7 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
         assert!(collections.iter().any(|r| r.starts_with(name)), "{name} in {collections:?}");
     }
     assert!(collections.iter().any(|r| r.starts_with("docs_v1") && r.contains("docs")), "the alias: {collections:?}");
+    assert!(collections.iter().all(|r| r.contains("all-MiniLM-L6-v2 (384 dims)") && (r.contains("KiB") || r.contains("MiB"))), "the model and the size on disk: {collections:?}");
     let canaries = table(&b, "canaries").await;
     assert!(canaries.len() == 1 && canaries[0].contains("c1") && canaries[0].contains("docs: docs_v1 → docs_v2") && canaries[0].contains("running"), "{canaries:?}");
     assert!(canaries[0].contains("requests"), "both arms' figures: {canaries:?}");
@@ -458,6 +459,18 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     b.client.accept_alert().await.unwrap();
     status_says(&b, "Canary c1 paused").await;
     until(&b, "the canary shows paused", "return document.querySelector('#canaries tbody tr').innerText.indexOf('paused') >= 0").await;
+
+    // A backup, then its verification, each after the question.
+    let backup = "Array.from(document.querySelectorAll('#collections tbody tr')).filter(function (r) { return r.cells[0].textContent === 'docs_v2'; })[0].querySelector('button[data-action=backup]')";
+    js(&b, &format!("{backup}.click(); return null")).await;
+    assert!(b.client.get_alert_text().await.unwrap().contains("backup of “docs_v2”"));
+    b.client.accept_alert().await.unwrap();
+    let created = status_says(&b, " created.").await;
+    until(&b, "the backup listed", "return document.querySelectorAll('#backups button[data-action=verify]').length >= 1").await;
+    b.client.find(Locator::Css("#backups button[data-action=verify]")).await.unwrap().click().await.unwrap();
+    b.client.accept_alert().await.unwrap();
+    let verified = status_says(&b, " verified: ").await;
+    assert!(created.contains(verified.split(' ').nth(1).unwrap()) && created.contains("of docs_v2"), "{created} / {verified}");
 
     // The traffic chart draws from the server's own metrics.
     until(&b, "two metric samples", "return Number(document.body.dataset.samples || 0) >= 2").await;

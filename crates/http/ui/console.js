@@ -100,6 +100,15 @@
     });
   }
 
+  function backup(name) {
+    return act('Create a full backup of “' + name + '” now?', 'POST', '/v1/admin/backups?wait=false', { collection: name }, function (r) {
+      return finished(r.job).then(function (job) {
+        if (job.state !== 'succeeded') return 'The backup of ' + name + ' ' + job.state + ': ' + (job.error ? job.error.message : '');
+        return 'Backup ' + job.result.id + ' of ' + name + ' created.';
+      });
+    });
+  }
+
   function showHealth(h) {
     var pill = $('health');
     pill.textContent = 'health: ' + h.status;
@@ -162,7 +171,10 @@
     fill('collections', (d.collections.collections || []).map(function (c) {
       var actions = node('span');
       actions.appendChild(button('Sync', 'sync', function () { sync(c.name); }));
-      return row([c.name, (c.aliases || []).join(', '), c.points, (versions[c.name] || []).join(', '), c.dims, actions]);
+      actions.appendChild(button('Back up', 'backup', function () { backup(c.name); }));
+      var props = c.properties || {};
+      var model = (props.embedding_model || '?') + ' (' + c.dims + ' dims)';
+      return row([c.name, (c.aliases || []).join(', '), c.points, (versions[c.name] || []).join(', '), model, props.disk_bytes ? bytes(Number(props.disk_bytes)) : null, actions]);
     }), 'No collections yet.');
     fill('sources', (d.sources.sources || []).map(function (s) {
       var last = s.last_run ? s.last_run.state + ' ' + (s.last_run.finished || s.last_run.started) + ' (' + s.last_run.pages_changed + ' changed)' : 'never';
@@ -251,11 +263,6 @@
   }
 
   $('refresh').addEventListener('click', function () { say('Loading…'); load(); });
-  $('backup-create').addEventListener('click', function () {
-    act('Create a full backup of every collection now?', 'POST', '/v1/admin/backups?wait=false', {}, function (r) {
-      return (r.job ? finished(r.job).then(function (j) { return j.result || j; }) : Promise.resolve(r)).then(function (b) {
-        return b.id ? 'Backup ' + b.id + ' created.' : 'Backup: ' + JSON.stringify(b);
-      });
     });
   });
   $('key-form').addEventListener('submit', function (e) {
