@@ -263,8 +263,6 @@
   }
 
   $('refresh').addEventListener('click', function () { say('Loading…'); load(); });
-    });
-  });
   $('key-form').addEventListener('submit', function (e) {
     e.preventDefault();
     var k = $('key').value.trim();
