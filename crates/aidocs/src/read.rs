@@ -204,6 +204,23 @@ pub struct Library {
     pub last_synced: Option<String>,
 }
 
+/// What a collection holds of each facet field: every value with its chunk count, over the
+/// whole collection (from the payload indexes; no chunk is read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facets {
+    /// The collection counted (an alias resolved).
+    pub collection: String,
+    /// Each of [`FACET_FIELDS`] with its values, most chunks first (ties by value), at most
+    /// [`MAX_FACET_VALUES`] each; a field no chunk sets has none.
+    pub fields: Vec<(FilterField, Vec<(String, usize)>)>,
+}
+
+/// The fields a search page offers as facets: the closed, keyword ones a chunk may carry.
+pub const FACET_FIELDS: [FilterField; 4] = [FilterField::Language, FilterField::Framework, FilterField::DocType, FilterField::Version];
+
+/// The most values reported for one facet field.
+pub const MAX_FACET_VALUES: usize = 100;
+
 /// What `resolve_library` found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resolution {
@@ -663,6 +680,17 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// Every value of each facet field in `collection` (an alias, or the default collection
+    /// when `None`) with its chunk count over the whole collection.
+    pub async fn facets(&self, collection: Option<&str>) -> Result<Facets> {
+        let c = self.resolve_read(collection).await?;
+        let mut fields = Vec::with_capacity(FACET_FIELDS.len());
+        for f in FACET_FIELDS {
+            fields.push((f, self.store().facet(&c, f, MAX_FACET_VALUES).await?));
+        }
+        Ok(Facets { collection: c, fields })
     }
 
     /// Map `name` (a collection, an alias, or a name with `@version` or a requirement such

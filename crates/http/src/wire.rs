@@ -10,6 +10,7 @@
 use aidocs::core::{CollectionInfo, DocMetadata, SearchMode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use utoipa::{IntoParams, ToSchema};
 
@@ -900,6 +901,47 @@ impl From<Vec<aidocs::read::Library>> for Libraries {
                 .collect(),
         }
     }
+}
+
+/// One value of a facet field and how many chunks carry it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FacetCount {
+    pub value: String,
+    pub count: usize,
+}
+
+/// The answer of `GET /v1/facets`: each facet field's values over the whole collection,
+/// most chunks first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FacetsResponse {
+    /// The collection counted (an alias resolved).
+    pub collection: String,
+    /// `language`, `framework`, `doc_type` and `version`, each with its values (at most 100);
+    /// a field no chunk sets is an empty list.
+    pub facets: BTreeMap<String, Vec<FacetCount>>,
+}
+
+impl From<aidocs::read::Facets> for FacetsResponse {
+    fn from(f: aidocs::read::Facets) -> Self {
+        Self {
+            collection: f.collection,
+            facets: f
+                .fields
+                .into_iter()
+                .map(|(field, values)| (field.as_str().to_owned(), values.into_iter().map(|(value, count)| FacetCount { value, count }).collect()))
+                .collect(),
+        }
+    }
+}
+
+/// `GET /v1/facets` query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FacetQuery {
+    /// The collection or alias; default `search.default_collection`.
+    #[serde(default)]
+    pub collection: Option<String>,
 }
 
 /// `GET /v1/resolve` query.

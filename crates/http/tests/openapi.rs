@@ -30,6 +30,7 @@ const SURFACE: &[(&str, &str, Option<&str>)] = &[
     ("get", "/v1/pages", Some("search")),
     ("get", "/v1/libraries", Some("search")),
     ("get", "/v1/resolve", Some("search")),
+    ("get", "/v1/facets", Some("search")),
     ("post", "/v1/documents", Some("admin")),
     ("get", "/v1/admin/cache", Some("admin")),
     ("delete", "/v1/admin/cache", Some("admin")),

@@ -91,6 +91,21 @@ async fn sections_pages_libraries_resolve_and_grouped_search() {
     assert!(r.get("version").is_none() && r["note"].as_str().unwrap().contains("3.11"), "{r}");
     let (code, r) = call(&app, "GET", "/v1/resolve?name=nosuchlib", None).await;
     assert_eq!((code.as_u16(), r["error"]["code"].as_str()), (404, Some("not_found")), "{r}");
+
+    // Facets: every value over the whole collection. Each chunk is version 3.11; no chunk
+    // sets a language, framework or doc type.
+    let chunks = l["libraries"][0]["chunks"].as_u64().unwrap();
+    assert!(chunks > 10, "{l}");
+    let (code, f) = call(&app, "GET", "/v1/facets", None).await;
+    assert_eq!(code, 200, "{f}");
+    assert_eq!(f, json!({"collection": "docs", "facets": {"version": [{"value": "3.11", "count": chunks}], "language": [], "framework": [], "doc_type": []}}));
+    let (code, same) = call(&app, "GET", "/v1/facets?collection=docs", None).await;
+    assert_eq!((code.as_u16(), &same), (200, &f));
+    let (code, e) = call(&app, "GET", "/v1/facets?collection=nosuch", None).await;
+    assert_eq!((code.as_u16(), e["error"]["code"].as_str()), (404, Some("collection_not_found")), "{e}");
+    let (code, e) = call(&app, "GET", "/v1/facets?field=language", None).await;
+    assert_eq!((code.as_u16(), e["error"]["code"].as_str()), (400, Some("invalid_request")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("field"), "{e}");
 }
 
 /// An answer that lives only in library B is found by a search over `"*"` (and over a list)

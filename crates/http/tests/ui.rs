@@ -218,6 +218,25 @@ async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
     pressed.click().await.unwrap();
     searched(&b, 4).await;
 
+    // Facet counts are the whole collection's (GET /v1/facets), not the hits on screen: with
+    // the results narrowed to python, the rust facet is still offered with every rust chunk.
+    let facet = b.client.find(Locator::Css("button.facet[data-field=language][data-value=python]")).await.unwrap();
+    facet.click().await.unwrap();
+    searched(&b, 5).await;
+    let hrefs: Vec<String> = serde_json::from_value(js(&b, "return Array.from(document.querySelectorAll('a.section')).map(function (a) { return a.getAttribute('href'); })").await).unwrap();
+    assert!(!hrefs.is_empty() && hrefs.iter().all(|h| h.contains("/docs/python/")), "{hrefs:?}");
+    let language = |l: &str| aidocs::core::Filter::default().and(aidocs::core::FilterField::Language, aidocs::core::FilterValue::Keyword(l.into()));
+    let rust_chunks = engine.store().count("docs", &language("rust")).await.unwrap();
+    let python_chunks = engine.store().count("docs", &language("python")).await.unwrap();
+    assert!(rust_chunks >= 3 && python_chunks >= 1, "{rust_chunks} {python_chunks}");
+    let rust = b.client.find(Locator::Css("button.facet[data-field=language][data-value=rust]")).await.unwrap();
+    assert_eq!(rust.attr("data-count").await.unwrap(), Some(rust_chunks.to_string()), "the rust facet counts the collection's rust chunks");
+    assert_eq!(rust.text().await.unwrap(), format!("language: rust ({rust_chunks})"));
+    let pressed = b.client.find(Locator::Css("button.facet[aria-pressed=true]")).await.unwrap();
+    assert_eq!(pressed.attr("data-count").await.unwrap(), Some(python_chunks.to_string()));
+    pressed.click().await.unwrap();
+    searched(&b, 6).await;
+
     // The keyboard: `/` to the box, arrows through the sections, Enter opens the deep link.
     js(&b, "document.activeElement.blur(); return null").await;
     press(&b, '/').await;
@@ -413,6 +432,12 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     assert_eq!(request_as(&base, "POST", "/v1/admin/canaries", Some(canary), Some("0p3rator-key")).await.0, 201);
     let deploy = serde_json::json!({"alias": "handbook", "source": dir.path().join("docs_v2")}).to_string();
     assert_eq!(request_as(&base, "POST", "/v1/admin/deploy/blue-green", Some(&deploy), Some("0p3rator-key")).await.0, 200);
+    let ab = r#"{"id": "modes", "alias": "handbook", "variants": [{"id": "hybrid", "weight": 0.5}, {"id": "dense", "weight": 0.5, "mode": "dense"}]}"#;
+    assert_eq!(request_as(&base, "POST", "/v1/admin/ab", Some(ab), Some("0p3rator-key")).await.0, 201);
+    for q in ["install", "install the server", "release tarball", "cargo", "from the release", "server"] {
+        let body = serde_json::json!({"query": q, "collection": "handbook"}).to_string();
+        assert_eq!(request_as(&base, "POST", "/v1/search", Some(&body), Some("r3ader-key")).await.0, 200);
+    }
 
     let b = Browser::start(1280, 900).await;
     b.client.goto(&format!("{base}/console")).await.unwrap();
@@ -436,6 +461,13 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     assert!(canaries.len() == 1 && canaries[0].contains("c1") && canaries[0].contains("docs: docs_v1 → docs_v2") && canaries[0].contains("running"), "{canaries:?}");
     assert!(canaries[0].contains("requests"), "both arms' figures: {canaries:?}");
     assert!(js(&b, "return document.getElementById('health').textContent").await.as_str().unwrap().starts_with("health: "));
+    // The A/B test with each variant's own figures from GET /v1/admin/ab/{id}: all six
+    // searches counted, split between the variants.
+    let ab = table(&b, "ab").await;
+    assert!(ab.len() == 1 && ab[0].starts_with("modes") && ab[0].contains("handbook") && ab[0].contains("running"), "{ab:?}");
+    assert!(ab[0].contains("hybrid (control), weight 0.5: ") && ab[0].contains("dense, weight 0.5: ") && ab[0].contains("p95"), "{ab:?}");
+    let counted: u64 = ab[0].split(" requests").filter_map(|before| before.rsplit(' ').next()?.parse::<u64>().ok()).sum();
+    assert_eq!(counted, 6, "per-variant requests add up to the searches made: {ab:?}");
     let deployments = table(&b, "bluegreen").await;
     assert!(deployments.len() == 1 && deployments[0].contains("handbook") && deployments[0].contains("(none) → ") && deployments[0].contains("switched"), "{deployments:?}");
 
@@ -459,6 +491,14 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     b.client.accept_alert().await.unwrap();
     status_says(&b, "Canary c1 paused").await;
     until(&b, "the canary shows paused", "return document.querySelector('#canaries tbody tr').innerText.indexOf('paused') >= 0").await;
+
+    // Stop the A/B test, after the question: the alias serves plainly again.
+    b.client.find(Locator::Css("#ab button[data-action=stop]")).await.unwrap().click().await.unwrap();
+    assert!(b.client.get_alert_text().await.unwrap().contains("“modes”"));
+    b.client.accept_alert().await.unwrap();
+    status_says(&b, "A/B test modes stopped").await;
+    until(&b, "the A/B test shows stopped", "return document.querySelector('#ab tbody tr').innerText.indexOf('stopped') >= 0").await;
+    assert!(engine.rollout().ab_tests().await.unwrap().iter().all(|t| t.id != "modes" || t.status == aidocs_rollout::ab::AbStatus::Stopped));
 
     // A backup, then its verification, each after the question.
     let backup = "Array.from(document.querySelectorAll('#collections tbody tr')).filter(function (r) { return r.cells[0].textContent === 'docs_v2'; })[0].querySelector('button[data-action=backup]')";

@@ -1,5 +1,5 @@
 // The search page of aidocs-server. It talks only to the public API (/v1/search,
-// /v1/libraries, /v1/sections) with the key kept in this tab's session storage. Text from
+// /v1/libraries, /v1/facets, /v1/sections) with the key kept in this tab's session storage. Text from
 // the index is only ever set as text (textContent, text nodes and <mark> elements): page
 // content is never parsed as HTML. No inline script or style: the page's
 // Content-Security-Policy allows none.
@@ -125,22 +125,36 @@
     });
   }
 
-  function renderFacets(hits) {
+  // Facet values come from the whole collection (GET /v1/facets: every value with its chunk
+  // count), fetched once per collection, not from the twenty hits on screen.
+  var facetCache = {};
+  function loadFacets(name) {
+    var k = name || '';
+    if (!facetCache[k]) {
+      facetCache[k] = api('GET', '/v1/facets' + (name ? '?collection=' + encodeURIComponent(name) : '')).then(function (r) {
+        return r.facets || {};
+      }).catch(function () {
+        delete facetCache[k];
+        return {};
+      });
+    }
+    return facetCache[k];
+  }
+
+  function renderFacets(facets) {
     facetsBox.replaceChildren();
     FACETS.forEach(function (f) {
-      var counts = {};
-      hits.forEach(function (h) {
-        var v = h.metadata && h.metadata[f];
-        if (v) counts[v] = (counts[v] || 0) + 1;
-      });
-      if (filters[f] && !counts[filters[f]]) counts[filters[f]] = 0;
-      Object.keys(counts).sort().forEach(function (v) {
-        var on = filters[f] === v;
-        var b = node('button', 'facet', f.replace('_', ' ') + ': ' + v + (on ? '' : ' (' + counts[v] + ')'));
+      var values = (facets[f] || []).slice();
+      if (filters[f] && !values.some(function (c) { return c.value === filters[f]; })) values.push({ value: filters[f], count: 0 });
+      values.forEach(function (c) {
+        var v = c.value, on = filters[f] === v;
+        var b = node('button', 'facet', f.replace('_', ' ') + ': ' + v + (on ? '' : ' (' + c.count + ')'));
         b.type = 'button';
+        b.title = c.count + (c.count === 1 ? ' section' : ' sections') + ' in this library';
         b.setAttribute('aria-pressed', on ? 'true' : 'false');
         b.dataset.field = f;
         b.dataset.value = v;
+        b.dataset.count = String(c.count);
         b.addEventListener('click', function () {
           if (on) delete filters[f]; else filters[f] = v;
           search();
@@ -150,7 +164,7 @@
     });
   }
 
-  function render(r, text) {
+  function render(r, text, facets) {
     var words = terms(text);
     var pages = [];
     var byPage = {};
@@ -193,7 +207,7 @@
       out.push(art);
     });
     results.replaceChildren.apply(results, out);
-    renderFacets(r.hits);
+    renderFacets(facets);
     if (!version.value && r.collection) fillVersions(library.value || r.collection, '');
   }
 
@@ -216,9 +230,10 @@
     if (Object.keys(filter).length) body.filter = filter;
     say('Searching…');
     var started = performance.now();
-    return api('POST', '/v1/search', body).then(function (r) {
+    return Promise.all([api('POST', '/v1/search', body), loadFacets(library.value)]).then(function (both) {
       if (mine !== seq) return;
-      render(r, text);
+      var r = both[0];
+      render(r, text, both[1]);
       var ms = Math.round(performance.now() - started);
       var n = r.hits.length;
       say(n ? n + (n === 1 ? ' result' : ' results') + ' in ' + ms + ' ms' + (r.default_version ? ' (version ' + r.default_version + ')' : '') : 'No results for “' + text + '”.');

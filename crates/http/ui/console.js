@@ -66,6 +66,22 @@
     return a.requests + ' requests, ' + (100 * a.error_rate).toFixed(1) + ' % errors, p95 ' + (a.p95_ms === null || a.p95_ms === undefined ? '—' : Math.round(a.p95_ms) + ' ms');
   }
 
+  // One A/B variant's figures; against the control, the p-value of the latency and
+  // click-through differences, and whether either is significant.
+  function variantText(v, control) {
+    var ms = function (x) { return x === null || x === undefined ? '—' : Math.round(x) + ' ms'; };
+    var pct = function (x) { return (100 * (x || 0)).toFixed(1) + ' %'; };
+    var text = v.id + (v.id === control ? ' (control)' : '') + ', weight ' + v.weight;
+    if (v.requests === undefined) return text;
+    text += ': ' + v.requests + ' requests, mean ' + ms(v.mean_latency_ms) + ', p95 ' + ms(v.p95_ms) + ', ' + pct(v.error_rate) + ' errors, ' + pct(v.zero_result_rate) + ' empty, ' + v.clicks + ' clicks (' + pct(v.click_through_rate) + ')';
+    var c = v.vs_control;
+    if (c) {
+      var p = function (x) { return x.p_value === null || x.p_value === undefined ? 'too little data' : 'p = ' + x.p_value.toFixed(3) + (x.significant ? ', significant' : ''); };
+      text += '; vs control: latency ' + p(c.latency) + '; click-through ' + p(c.click_through_rate);
+    }
+    return text;
+  }
+
   // A state-changing action: asks first, then calls, then says what happened and refreshes.
   function act(question, method, path, body, done) {
     if (!window.confirm(question)) {
@@ -152,9 +168,14 @@
       var d = {};
       names.forEach(function (n, i) { d[n] = values[i]; });
       var active = (d.canaries.canaries || []).filter(function (c) { return c.status.state === 'running' || c.status.state === 'paused'; });
-      return Promise.all(active.map(function (c) { return api('GET', '/v1/admin/canaries/' + encodeURIComponent(c.id)).catch(function () { return c; }); })).then(function (reports) {
+      var tests = (d.ab.ab_tests || []).filter(function (t) { return t.status === 'running'; }).slice(0, 10);
+      var canaryReports = Promise.all(active.map(function (c) { return api('GET', '/v1/admin/canaries/' + encodeURIComponent(c.id)).catch(function () { return c; }); }));
+      var abReports = Promise.all(tests.map(function (t) { return api('GET', '/v1/admin/ab/' + encodeURIComponent(t.id)).catch(function () { return t; }); }));
+      return Promise.all([canaryReports, abReports]).then(function (both) {
         d.reports = {};
-        reports.forEach(function (r) { d.reports[r.id] = r; });
+        both[0].forEach(function (r) { d.reports[r.id] = r; });
+        d.abReports = {};
+        both[1].forEach(function (r) { d.abReports[r.id] = r; });
         render(d);
         if (!status.classList.contains('error') && status.textContent === 'Loading…') say('');
         document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
@@ -203,7 +224,14 @@
     var cleanups = d.deployments.cleanups || [];
     $('cleanups').textContent = cleanups.length ? 'Pending cleanups: ' + cleanups.map(function (c) { return c.collection + ' at ' + new Date(c.due_ms).toISOString() + ' (' + c.reason + ')'; }).join('; ') : 'No pending cleanups.';
     fill('ab', (d.ab.ab_tests || []).map(function (t) {
-      return row([t.id, t.alias, (t.status && t.status.state) || JSON.stringify(t.status), (t.variants || []).map(function (v) { return v.id + ' (' + v.weight + ')'; }).join(', ')]);
+      var r = d.abReports[t.id] || t;
+      var figures = node('ul', 'variants');
+      (r.variants || []).forEach(function (v) {
+        figures.appendChild(node('li', null, variantText(v, r.control)));
+      });
+      var actions = node('span');
+      if (t.status === 'running') actions.appendChild(button('Stop', 'stop', function () { act('Stop A/B test “' + t.id + '”? Traffic on ' + t.alias + ' goes back to the alias.', 'POST', '/v1/admin/ab/' + encodeURIComponent(t.id) + '/stop', {}, function () { return 'A/B test ' + t.id + ' stopped.'; }); }));
+      return row([t.id, t.alias, String(t.status), figures, actions]);
     }), 'No A/B tests.');
     fill('backups', (d.backups.backups || []).slice().reverse().map(function (b) {
       var verify = button('Verify', 'verify', function () {

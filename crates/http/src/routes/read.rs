@@ -1,9 +1,10 @@
 //! Reading documentation whole: `GET /v1/sections/{id}`, `GET /v1/pages`,
 //! `GET /v1/libraries` and `GET /v1/resolve` (what the MCP tools `get_section`, `get_page`,
-//! `list_libraries` and `resolve_library` answer, as JSON).
+//! `list_libraries` and `resolve_library` answer, as JSON), and `GET /v1/facets` (the
+//! filter values a collection holds, for a search page's facets).
 
 use crate::error::ApiError;
-use crate::wire::{Libraries, LibraryQuery, PageQuery, PageResponse, Resolution, ResolveQuery, SectionResponse};
+use crate::wire::{FacetQuery, FacetsResponse, Libraries, LibraryQuery, PageQuery, PageResponse, Resolution, ResolveQuery, SectionResponse};
 use aidocs::{Engine, ErrorCode};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -12,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<Engine> {
-    OpenApiRouter::new().routes(routes!(section)).routes(routes!(page)).routes(routes!(libraries)).routes(routes!(resolve))
+    OpenApiRouter::new().routes(routes!(section)).routes(routes!(page)).routes(routes!(libraries)).routes(routes!(resolve)).routes(routes!(facets))
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
@@ -52,4 +53,13 @@ async fn libraries(State(engine): State<Engine>) -> Result<Json<Libraries>, ApiE
 async fn resolve(State(engine): State<Engine>, q: Result<Query<ResolveQuery>, QueryRejection>) -> Result<Json<Resolution>, ApiError> {
     let q = query(q)?;
     Ok(Json(engine.resolve_library(&q.name, q.version.as_deref()).await?.into()))
+}
+
+/// Every value of `language`, `framework`, `doc_type` and `version` in a collection with its
+/// chunk count over the whole collection (from the payload indexes), most chunks first.
+#[utoipa::path(get, path = "/v1/facets", tag = "read", params(FacetQuery),
+    responses((status = 200, description = "The facet values", body = FacetsResponse), (status = 404, description = "not_found: no such collection", body = crate::wire::ErrorBody)))]
+async fn facets(State(engine): State<Engine>, q: Result<Query<FacetQuery>, QueryRejection>) -> Result<Json<FacetsResponse>, ApiError> {
+    let q = query(q)?;
+    Ok(Json(engine.facets(q.collection.as_deref().map(str::trim)).await?.into()))
 }
