@@ -28,6 +28,9 @@ pub enum Error {
     /// An optional dependency (the cache) cannot serve an admin operation right now.
     #[error("{0}")]
     Unavailable(String),
+    /// What was fetched is over a configured size limit; the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// No such object (canary, deployment); the message names it.
     #[error("{0}")]
     NotFound(String),
@@ -166,6 +169,7 @@ impl Error {
             Error::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             Error::Unavailable(_) => ErrorCode::Unavailable,
             Error::NotFound(_) => ErrorCode::NotFound,
+            Error::TooLarge(_) => ErrorCode::PayloadTooLarge,
             Error::Conflict(_) => ErrorCode::Conflict,
             Error::ValidationFailed(_) => ErrorCode::ValidationFailed,
             Error::Embedding(CoreError::InvalidInput(_)) | Error::Dependency { source: CoreError::InvalidInput(_), .. } => ErrorCode::InvalidRequest,

@@ -309,6 +309,9 @@ impl Config {
         if let Some(r) = self.ingest.allowed_roots.iter().find(|r| !r.is_absolute()) {
             return bad(&format!("ingest.allowed_roots: `{}` must be an absolute path", r.display()));
         }
+        if self.ingest.max_git_checkout_mb == 0 {
+            return bad("ingest.max_git_checkout_mb must be positive");
+        }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return bad(&format!("server.bind `{}` is not an address like 127.0.0.1:8000", self.server.bind));
         }

@@ -1011,6 +1011,9 @@ pub struct IngestSettings {
     /// Directories whose files `POST /v1/documents {"path"}` may read. Empty (the default):
     /// path ingest over HTTP is refused. The CLI is not limited by it.
     pub allowed_roots: Vec<PathBuf>,
+    /// The most a Git source's checkout may take on disk, in MiB: a clone or fetch that
+    /// grows past it is stopped, its files removed, and the run fails naming the limit.
+    pub max_git_checkout_mb: u64,
 }
 
 /// Metadata applied to every document of an ingest run unless its front matter says otherwise.
@@ -1157,6 +1160,6 @@ impl Default for StoreSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new() }
+        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new(), max_git_checkout_mb: 2048 }
     }
 }

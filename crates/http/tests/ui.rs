@@ -485,6 +485,13 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     assert!(!docs.hits().is_empty(), "the sync fetched the site again");
     until(&b, "the sync job listed", "return Array.from(document.querySelectorAll('#jobs tbody tr')).some(function (r) { return r.innerText.indexOf('sync') === 0 && r.innerText.indexOf('succeeded') > 0; })").await;
 
+    // A collection built from a directory has nothing to re-crawl: the page says so.
+    let sync_v1 = "Array.from(document.querySelectorAll('#collections tbody tr')).filter(function (r) { return r.cells[0].textContent === 'docs_v1'; })[0].querySelector('button[data-action=sync]')";
+    js(&b, &format!("{sync_v1}.click(); return null")).await;
+    b.client.accept_alert().await.unwrap();
+    let said = status_says(&b, "The sync of docs_v1 failed").await;
+    assert!(said.contains("has no web sources"), "{said}");
+
     // Pause the canary, after the question.
     b.client.find(Locator::Css("#canaries button[data-action=pause]")).await.unwrap().click().await.unwrap();
     assert!(b.client.get_alert_text().await.unwrap().contains("c1"));

@@ -733,6 +733,76 @@ async fn git_repositories_through_the_api_reach_only_what_the_guard_allows() {
     assert!(hosts.iter().all(|h| h.starts_with("127.0.0.1:")), "the redirect to localhost was not followed: {hosts:?}");
 }
 
+/// A repository bigger than `ingest.max_git_checkout_mb`: git is stopped while it fetches,
+/// the checkout removed, the answer a 413 naming the limit, and what was indexed stays.
+/// Requests for one repository at once (three refs, one checkout) take turns and all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_checkouts_are_capped_in_size_and_taken_in_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    versioned_repo(&repo);
+    // A branch with 3 MiB that does not compress.
+    git(&repo, &["checkout", "-q", "-b", "big"]);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(repo.join("docs/blob.bin"), noise).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "big"]);
+    git(&repo, &["checkout", "-q", "main"]);
+    let served = dir.path().join("served");
+    serve_bare(&repo, &served, "repo.git");
+    let server = git_http(served, None).await;
+    let data = dir.path().join("data");
+    let mut cfg = web_config(&data);
+    cfg.ingest.max_git_checkout_mb = 1;
+    let engine = Engine::open(cfg).unwrap();
+    let app = aidocs_http::router(engine.clone());
+    let call = |body: serde_json::Value| {
+        let (app, req) = (app.clone(), Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap());
+        async move {
+            let r = app.oneshot(req).await.unwrap();
+            let s = r.status().as_u16();
+            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+    let top = |collection: &'static str| {
+        let engine = engine.clone();
+        let mut r = SearchRequest::new("how do I run the installer".to_owned());
+        r.collection = Some(collection.into());
+        r.limit = Some(1);
+        async move { engine.search(r).await.unwrap().hits.first().map(|h| h.snippet.clone()).unwrap_or_default() }
+    };
+    let url = format!("{}/repo.git", server.base);
+    let checkouts = || -> Vec<String> { std::fs::read_dir(data.join("sources")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default() };
+
+    let (status, v) = call(serde_json::json!({"git": {"url": url, "path": "docs"}, "collection": "lib"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(checkouts().len(), 1, "{:?}", checkouts());
+    let (status, v) = call(serde_json::json!({"git": {"url": url, "ref": "big", "path": "docs"}, "collection": "lib"})).await;
+    assert_eq!((status, v["error"]["code"].as_str()), (413, Some("payload_too_large")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("past 1 MiB (ingest.max_git_checkout_mb)"), "{v}");
+    assert!(checkouts().is_empty(), "the oversized checkout is removed: {:?}", checkouts());
+    assert!(top("lib").await.contains("photon"), "what was indexed stays");
+
+    // Three refs of one repository at once: one checkout, taken in turns.
+    let runs = [("main", "at_main"), ("v1.0.0", "at_v1"), ("v2.0.0", "at_v2")].map(|(r, c)| call(serde_json::json!({"git": {"url": url, "ref": r, "path": "docs"}, "collection": c})));
+    let [a, b, c] = runs;
+    let (a, b, c) = tokio::join!(a, b, c);
+    for (status, v) in [&a, &b, &c] {
+        assert_eq!(*status, 200, "{v}");
+        assert_eq!(v["reports"][0]["report"]["documents_written"], 1, "{v}");
+    }
+    assert!(top("at_main").await.contains("photon") && top("at_v1").await.contains("quantum") && top("at_v2").await.contains("photon"));
+    assert_eq!(checkouts().len(), 1, "{:?}", checkouts());
+}
+
 /// A private Git repository as a scheduled source: `[sources.auth]` reaches git (in its
 /// environment, never its command line) for the source's own origin only; without it, or
 /// with a wrong token, the run fails without showing the token; a redirect to another host

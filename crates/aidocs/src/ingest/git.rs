@@ -5,7 +5,8 @@
 //! are skipped by hash and files gone from the branch lose their chunks. Symbolic links are
 //! never followed, and a `path` that leads outside the checkout is refused, so a repository
 //! cannot pull the server's own files into the index. Runs the `git` program (no prompt, a
-//! time limit).
+//! time limit, a size limit on the checkout: `ingest.max_git_checkout_mb`); runs on one
+//! checkout take turns.
 
 use super::IngestService;
 use super::dir::DirectorySource;
@@ -13,7 +14,9 @@ use crate::error::{Error, Result};
 use crate::progress::IngestProgress;
 use crate::report::IngestReport;
 use aidocs_core::DocMetadata;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Longest one git command may take.
@@ -78,9 +81,47 @@ fn git_err(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("git {what}: {detail}"))
 }
 
+/// How often the size of a checkout is measured while git writes it.
+const SIZE_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// A directory git writes into and the most it may hold, in bytes.
+#[derive(Debug, Clone, Copy)]
+struct SizeLimit<'a> {
+    dir: &'a Path,
+    max_bytes: u64,
+}
+
+impl SizeLimit<'_> {
+    fn error(&self) -> Error {
+        Error::TooLarge(format!("the repository's checkout grew past {} MiB (ingest.max_git_checkout_mb); it was stopped and removed", self.max_bytes >> 20))
+    }
+}
+
+/// Bytes of the regular files under `dir` (links not followed; unreadable entries count 0).
+fn disk_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 /// Run `git args` in `dir` with `config`, without a terminal prompt, within
 /// [`GIT_TIMEOUT`]; its trimmed stdout, or its stderr as the error.
 fn git(dir: &Path, config: &GitConfig, args: &[&str]) -> Result<String> {
+    git_limited(dir, config, args, None)
+}
+
+/// [`git`], stopped (killed) as soon as `limit.dir` holds more than `limit.max_bytes`.
+fn git_limited(dir: &Path, config: &GitConfig, args: &[&str], limit: Option<SizeLimit<'_>>) -> Result<String> {
     let what = args.first().copied().unwrap_or("");
     let mut child = std::process::Command::new("git")
         .current_dir(dir)
@@ -110,6 +151,7 @@ fn git(dir: &Path, config: &GitConfig, args: &[&str]) -> Result<String> {
     let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let started = Instant::now();
+    let mut measured = Instant::now();
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -118,11 +160,19 @@ fn git(dir: &Path, config: &GitConfig, args: &[&str]) -> Result<String> {
                 let _ = child.wait();
                 return Err(git_err(what, format!("took longer than {} s", GIT_TIMEOUT.as_secs())));
             }
+            Ok(None) if limit.is_some_and(|l| measured.elapsed() >= SIZE_CHECK_EVERY && { measured = Instant::now(); disk_bytes(l.dir) > l.max_bytes }) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(limit.map(|l| l.error()).unwrap_or_else(|| Error::Internal("size limit".into())));
+            }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(git_err(what, e)),
         }
     };
     let (stdout, stderr) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+    if let Some(l) = limit.filter(|l| disk_bytes(l.dir) > l.max_bytes) {
+        return Err(l.error());
+    }
     if !status.success() {
         let stderr = String::from_utf8_lossy(&stderr);
         let last = stderr.lines().filter(|l| !l.trim().is_empty()).next_back().unwrap_or("no message");
@@ -143,16 +193,24 @@ fn git_config_env(config: &GitConfig) -> Vec<(String, String)> {
 }
 
 /// Bring `checkout` to the tip of `branch` of `url` (cloned when missing or when it tracks
-/// another URL). Returns the commit and the branch.
-fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitConfig) -> Result<(String, String)> {
+/// another URL), never letting it grow past `max_bytes` (a checkout that does is removed).
+/// Returns the commit and the branch.
+fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitConfig, max_bytes: u64) -> Result<(String, String)> {
     let git = |dir: &Path, args: &[&str]| git(dir, config, args);
+    let limited = |dir: &Path, watch: &Path, args: &[&str]| git_limited(dir, config, args, Some(SizeLimit { dir: watch, max_bytes }));
     let parent = checkout.parent().ok_or_else(|| Error::Internal("a checkout needs a parent directory".into()))?;
     std::fs::create_dir_all(parent).map_err(|e| Error::Internal(format!("{}: {e}", parent.display())))?;
     let current = checkout.join(".git").is_dir().then(|| git(checkout, &["remote", "get-url", "origin"]).ok()).flatten();
     if current.as_deref() == Some(url) {
         let refspec = branch.unwrap_or("HEAD");
-        git(checkout, &["fetch", "--depth", "1", "--no-tags", "origin", refspec])?;
-        git(checkout, &["reset", "--hard", "--quiet", "FETCH_HEAD"])?;
+        let fetched = limited(checkout, checkout, &["fetch", "--depth", "1", "--no-tags", "origin", refspec])
+            .and_then(|_| limited(checkout, checkout, &["reset", "--hard", "--quiet", "FETCH_HEAD"]));
+        if let Err(e) = fetched {
+            if matches!(e, Error::TooLarge(_)) {
+                let _ = std::fs::remove_dir_all(checkout);
+            }
+            return Err(e);
+        }
         git(checkout, &["clean", "-ffdxq"])?;
     } else {
         // A fresh clone beside it, renamed into place: never half a checkout.
@@ -163,7 +221,7 @@ fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitC
             args.extend(["--branch", b]);
         }
         args.extend(["--", url, &target]);
-        let cloned = git(parent, &args);
+        let cloned = limited(parent, &fresh, &args);
         if let Err(e) = cloned {
             let _ = std::fs::remove_dir_all(&fresh);
             return Err(e);
@@ -208,6 +266,20 @@ fn version_key(tag: &str) -> Vec<(u64, String)> {
         }
     }
     key
+}
+
+/// The lock of one checkout directory, shared by every run in this process that uses it
+/// (the checkout is a path on disk, so the lock is process-wide); dropped with its last run.
+fn checkout_lock(checkout: &Path) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: LazyLock<Mutex<HashMap<PathBuf, Weak<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+    locks.retain(|_, l| l.strong_count() > 0);
+    if let Some(l) = locks.get(checkout).and_then(Weak::upgrade) {
+        return l;
+    }
+    let l = Arc::new(tokio::sync::Mutex::new(()));
+    locks.insert(checkout.to_path_buf(), Arc::downgrade(&l));
+    l
 }
 
 /// The checkout directory's name for a repository URL named by `who` (`cli`, `api`):
@@ -287,12 +359,17 @@ impl IngestService {
     }
 
     /// Bring a Git source's checkout up to date and ingest its files into `collection`.
+    /// Runs on one checkout take turns: a second request for the same repository waits for
+    /// the first to finish reading its files.
     pub async fn git(&self, req: GitIngestRequest, progress: &dyn IngestProgress) -> Result<GitIngestReport> {
         let checkout = self.engine.config().data_dir.join("sources").join(&req.name);
         let (url, config) = self.remote(&req).await?;
+        let lock = checkout_lock(&checkout);
+        let _turn = lock.lock().await;
         let branch = req.branch.clone();
         let dir = checkout.clone();
-        let (commit, branch) = tokio::task::spawn_blocking(move || sync_checkout(&dir, &url, branch.as_deref(), &config))
+        let max_bytes = self.engine.config().ingest.max_git_checkout_mb.saturating_mul(1 << 20);
+        let (commit, branch) = tokio::task::spawn_blocking(move || sync_checkout(&dir, &url, branch.as_deref(), &config, max_bytes))
             .await
             .map_err(|e| Error::Internal(format!("git task failed: {e}")))??;
         let root = ingest_root(&checkout, req.path.as_deref())?;
