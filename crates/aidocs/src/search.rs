@@ -5,7 +5,7 @@
 
 use crate::engine::{Engine, ms};
 use crate::error::{Error, Result};
-use aidocs_core::{CoreError, DocMetadata, Filter, FilterField, FilterValue, SearchMode, StoreQuery};
+use aidocs_core::{Collapse, CoreError, DocMetadata, Filter, FilterField, FilterValue, SearchMode, StoreQuery};
 use aidocs_obs::{Outcome, Stage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -28,12 +28,29 @@ pub struct SearchRequest {
     /// Search every version a collection holds. By default a collection holding several
     /// versions side by side is searched at its newest when `filter` names no `version`.
     pub all_versions: bool,
+    /// One result per section or per chunk; `None` takes `search.collapse`.
+    pub collapse: Option<Collapse>,
+}
+
+/// How many candidates per result a collapsed search fetches: the chunks of one section
+/// that a collapse folds away leave room for other sections.
+const COLLAPSE_OVERFETCH: usize = 3;
+
+/// The chunks of `scored` after the first of each section (same page and anchor; a chunk
+/// without an anchor by its heading path), in order.
+fn collapse_sections(scored: &mut Vec<aidocs_core::ScoredChunk>) {
+    let mut seen = std::collections::HashSet::new();
+    scored.retain(|s| {
+        let p = &s.payload;
+        let section = if p.anchor.is_empty() { p.heading_path.join("\u{1f}") } else { p.anchor.clone() };
+        seen.insert((p.path.clone(), p.meta.version.clone(), section))
+    });
 }
 
 impl SearchRequest {
     /// A request with defaults for everything but the query.
     pub fn new(query: impl Into<String>) -> Self {
-        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None, all_versions: false }
+        Self { query: query.into(), collection: None, limit: None, mode: None, filter: Filter::default(), hyde: None, rerank: None, all_versions: false, collapse: None }
     }
 }
 
@@ -242,7 +259,8 @@ impl Engine {
         let mut timings = StageTimings::default();
         let want_hyde = req.hyde.unwrap_or(self.cfg.hyde.enabled);
         let want_rerank = req.rerank.unwrap_or(self.cfg.rerank.enabled);
-        let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank));
+        let collapse = req.collapse.unwrap_or(self.cfg.search.collapse);
+        let cache_key = self.cache.as_ref().map(|_| self.search_key(&collection, &query, limit, mode, &req.filter, want_hyde, want_rerank, collapse));
         if let (Some(c), Some(key)) = (&self.cache, &cache_key)
             && let Some(mut hit) = c.get_json::<SearchResponse>(&c.search, key).await {
                 hit.took_ms = ms(started);
@@ -302,7 +320,8 @@ impl Engine {
             }
             None
         };
-        let fetch = if want_rerank && self.reranker.is_some() { limit.max(self.cfg.rerank.top_k) } else { limit };
+        let wanted = if collapse == Collapse::Section { limit.saturating_mul(COLLAPSE_OVERFETCH) } else { limit };
+        let fetch = if want_rerank && self.reranker.is_some() { wanted.max(self.cfg.rerank.top_k) } else { wanted };
         let q = StoreQuery {
             mode: effective,
             dense,
@@ -324,6 +343,9 @@ impl Engine {
         } else {
             None
         };
+        if collapse == Collapse::Section {
+            collapse_sections(&mut scored);
+        }
         scored.truncate(limit);
         let hits = scored
             .into_iter()
@@ -470,12 +492,13 @@ impl Engine {
     /// The search-result key: everything that shapes the answer, and the resolved
     /// collection, so an alias switch or a model change never serves an old entry.
     #[allow(clippy::too_many_arguments)]
-    fn search_key(&self, collection: &str, query: &str, limit: usize, mode: SearchMode, filter: &Filter, hyde: bool, rerank: bool) -> String {
+    fn search_key(&self, collection: &str, query: &str, limit: usize, mode: SearchMode, filter: &Filter, hyde: bool, rerank: bool, collapse: Collapse) -> String {
         let s = &self.cfg.search;
         let request = serde_json::json!({
             "q": aidocs_cache::keys::normalize_query(query),
             "mode": mode,
             "limit": limit,
+            "collapse": collapse,
             "filter": filter,
             "fusion": s.fusion,
             "prefetch": s.prefetch_limit,

@@ -385,3 +385,34 @@ async fn pdfs_are_searched_by_page() {
     let hits = engine.search(search(cases[0].0, "pdf", 5)).await.unwrap().hits;
     assert!(hits.iter().any(|h| h.anchor == "page=10" && h.path == "libtasn1.pdf"), "{hits:?}");
 }
+
+/// One slot per section: by default the chunks of one long section fold into its best one,
+/// in that chunk's place, and the freed slots go to other sections; `collapse: none`
+/// answers every chunk (on real Python pages, whose long sections span several chunks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slot_per_section_unless_asked_for_every_chunk() {
+    let docs = tempfile::tempdir().unwrap();
+    copy_pages(&python_docs(), &["tutorial/errors.html", "tutorial/controlflow.html", "tutorial/classes.html"], docs.path());
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    engine.ingest().directory(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
+    let section = |h: &aidocs::SearchHit| format!("{}#{}", h.path, h.anchor);
+    for q in ["catch an exception with try except", "define a class with methods and inheritance"] {
+        let chunks = engine.search(SearchRequest { collapse: Some(aidocs::core::Collapse::None), ..search(q, "py", 10) }).await.unwrap().hits;
+        let collapsed = engine.search(search(q, "py", 10)).await.unwrap().hits;
+        let of_chunks: Vec<String> = chunks.iter().map(section).collect();
+        let of_collapsed: Vec<String> = collapsed.iter().map(section).collect();
+        let distinct = |v: &[String]| v.iter().collect::<BTreeSet<_>>().len();
+        assert!(distinct(&of_chunks) < of_chunks.len(), "`{q}`: some section takes several slots without collapse: {of_chunks:?}");
+        assert_eq!((collapsed.len(), distinct(&of_collapsed)), (10, 10), "`{q}`: ten sections: {of_collapsed:?}");
+        assert_eq!(collapsed[0], chunks[0], "`{q}`: the best chunk leads either way");
+        // Each section keeps its best chunk and the order of first appearance.
+        let mut firsts: Vec<&aidocs::SearchHit> = Vec::new();
+        for h in &chunks {
+            if !firsts.iter().any(|f| section(f) == section(h)) {
+                firsts.push(h);
+            }
+        }
+        assert_eq!(collapsed[..firsts.len()].iter().collect::<Vec<_>>(), firsts, "`{q}`");
+    }
+}

@@ -1,7 +1,7 @@
 //! The settings sections: the root [`Config`] and one struct per section, each named
 //! `*Settings`, with their defaults and their conversions into the leaf crates' parameters.
 
-use aidocs_core::{Fusion, SearchMode};
+use aidocs_core::{Collapse, Fusion, SearchMode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -839,6 +839,9 @@ pub struct SearchSettings {
     pub max_filter_values: usize,
     /// Most collections one search may span (a list, or `*`).
     pub max_collections: usize,
+    /// `section` (one result per section: its best chunk) or `none` (every chunk); a
+    /// request's `collapse` overrides it.
+    pub collapse: Collapse,
 }
 
 /// Vector store backend (closed set).
@@ -1135,6 +1138,7 @@ impl Default for SearchSettings {
             max_query_chars: 2000,
             max_filter_values: 64,
             max_collections: 16,
+            collapse: Collapse::Section,
         }
     }
 }

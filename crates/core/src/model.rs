@@ -203,6 +203,38 @@ impl std::str::FromStr for SearchMode {
     }
 }
 
+/// What one result stands for (closed set): a search answers with one slot per section by
+/// default, so the chunks of one long section do not crowd out the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Collapse {
+    /// One result per section (page and anchor): its best chunk, in that chunk's place.
+    #[default]
+    Section,
+    /// Every chunk is a result of its own.
+    None,
+}
+
+impl Collapse {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Section => "section",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for Collapse {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "section" => Ok(Self::Section),
+            "none" => Ok(Self::None),
+            other => Err(format!("unknown collapse `{other}` (expected section or none)")),
+        }
+    }
+}
+
 /// Parameters of one store query; vectors are already encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreQuery {

@@ -58,6 +58,23 @@ impl From<SearchMode> for Mode {
     }
 }
 
+/// What one search hit stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollapseBy {
+    Section,
+    None,
+}
+
+impl From<CollapseBy> for aidocs::core::Collapse {
+    fn from(c: CollapseBy) -> Self {
+        match c {
+            CollapseBy::Section => Self::Section,
+            CollapseBy::None => Self::None,
+        }
+    }
+}
+
 /// `POST /v1/search`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -90,6 +107,10 @@ pub struct SearchBody {
     /// which).
     #[serde(default)]
     pub all_versions: bool,
+    /// `section` (one hit per section: its best chunk, so one long section does not take
+    /// several slots) or `none` (every chunk); default `search.collapse` (`section`).
+    #[serde(default)]
+    pub collapse: Option<CollapseBy>,
     /// `page`: also answer `grouped`, each hit's section whole, grouped by page and fitted to
     /// `max_tokens`.
     #[serde(default)]

@@ -60,6 +60,19 @@ async fn sections_pages_libraries_resolve_and_grouped_search() {
     let (code, _) = call(&app, "POST", "/v1/search", Some(json!({"query": "venv", "group_by": "chapter"}))).await;
     assert_eq!(code.as_u16(), 400);
 
+    // One hit per section by default; `collapse: none` answers every chunk.
+    let sections = |body: &Value| -> Vec<String> { body["hits"].as_array().unwrap().iter().map(|h| h["url"].as_str().unwrap().to_owned()).collect() };
+    let (code, collapsed) = call(&app, "POST", "/v1/search", Some(json!({"query": "handling exceptions with try and except", "limit": 8}))).await;
+    assert_eq!(code, 200, "{collapsed}");
+    let (code, every) = call(&app, "POST", "/v1/search", Some(json!({"query": "handling exceptions with try and except", "limit": 8, "collapse": "none"}))).await;
+    assert_eq!(code, 200, "{every}");
+    let distinct = |v: &[String]| v.iter().collect::<std::collections::BTreeSet<_>>().len();
+    assert_eq!(distinct(&sections(&collapsed)), sections(&collapsed).len(), "{collapsed}");
+    assert!(distinct(&sections(&every)) < sections(&every).len(), "{every}");
+    let (code, e) = call(&app, "POST", "/v1/search", Some(json!({"query": "venv", "collapse": "page"}))).await;
+    assert_eq!((code.as_u16(), e["error"]["code"].as_str()), (400, Some("invalid_request")), "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("collapse"), "{e}");
+
     // A section by link, then its neighbour by id.
     let link = format!("{base}/errors.html#handling-exceptions");
     let (code, s) = call(&app, "GET", &format!("/v1/sections/{}", enc(&link)), None).await;

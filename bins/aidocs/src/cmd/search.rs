@@ -27,6 +27,10 @@ pub struct Args {
     /// newest unless a `version` filter is given.
     #[arg(long)]
     all_versions: bool,
+    /// `section` (one result per section, its best chunk) or `none` (every chunk); default
+    /// from config (`search.collapse`).
+    #[arg(long)]
+    collapse: Option<String>,
     /// `page`: each hit's section whole, grouped by page, fitted to --max-tokens (Markdown,
     /// or `grouped` in --json).
     #[arg(long, value_parser = ["page"])]
@@ -40,11 +44,12 @@ pub struct Args {
 
 pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let mode = args.mode.map(|m| m.parse::<SearchMode>()).transpose().map_err(anyhow::Error::msg)?;
+    let collapse = args.collapse.map(|c| c.parse::<aidocs::core::Collapse>()).transpose().map_err(anyhow::Error::msg)?;
     let filter = aidocs::filters::from_pairs(&args.filter)?;
     let engine = open_engine(ctx.config()?)?;
     let query = args.query;
     let resp = engine
-        .search(SearchRequest { query: query.clone(), collection: args.collection, limit: args.limit, mode, filter, hyde: args.hyde, rerank: args.rerank, all_versions: args.all_versions })
+        .search(SearchRequest { query: query.clone(), collection: args.collection, limit: args.limit, mode, filter, hyde: args.hyde, rerank: args.rerank, all_versions: args.all_versions, collapse })
         .await?;
     for (stage, note) in [("hyde", &resp.hyde), ("rerank", &resp.rerank)] {
         if let Some(n) = note.as_ref().filter(|n| n.is_skipped()) {

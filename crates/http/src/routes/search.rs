@@ -45,6 +45,7 @@ async fn search(State(engine): State<Engine>, headers: axum::http::HeaderMap, Pe
         hyde: body.hyde,
         rerank: body.rerank,
         all_versions: body.all_versions,
+        collapse: body.collapse.map(Into::into),
     };
     // An A/B variant's settings replace the request's (typed, so checked at creation).
     let mut searcher = engine.clone();
