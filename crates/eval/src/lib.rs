@@ -1,8 +1,10 @@
-//! `aidocs-eval`: retrieval quality on BEIR-layout datasets, measured through the real
-//! search pipeline ([`Engine::search`]); `aidocs eval` and `cargo xtask eval` run it.
+//! `aidocs-eval`: retrieval quality on BEIR-layout datasets and on the docs-QA layout
+//! (questions over real documentation trees, answered by a section: [`docsqa`]), measured
+//! through the real search pipeline ([`Engine::search`]); `aidocs eval` and `cargo xtask
+//! eval` run it.
 //!
-//! Owns: dataset loading ([`dataset`]), the trec_eval metrics ([`metrics`]), the run (index,
-//! query per mode, score, dump) and its report. Depends on the application (`aidocs`), never
+//! Owns: dataset loading ([`dataset`], [`docsqa`]), the trec_eval metrics ([`metrics`]),
+//! the run (index, query per mode, score, dump) and its report. Depends on the application (`aidocs`), never
 //! the other way round. Must not know: HTTP, or how the engine is assembled from config.
 //!
 //! A run indexes the corpus (one point per document, title + text) into a fresh collection,
@@ -12,6 +14,7 @@
 //! BM25 parameters) only re-encode the sparse side.
 
 pub mod dataset;
+pub mod docsqa;
 pub mod metrics;
 
 use aidocs::{Engine, SearchRequest};
@@ -81,6 +84,10 @@ pub struct EvalOptions {
     /// Title weighting on the lexical side: the title counts this many times in each
     /// document's BM25 vector (1 = title + text once, as indexed in production).
     pub title_weight: usize,
+    /// Docs-QA layout: which half of the questions to ask.
+    pub split: docsqa::Selection,
+    /// One result per section or per chunk; `None` takes `search.collapse`.
+    pub collapse: Option<aidocs_core::Collapse>,
 }
 
 /// One row of the report.

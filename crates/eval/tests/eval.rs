@@ -45,6 +45,8 @@ async fn eval_scores_modes_and_dumps_rankings() {
         dump: Some(dump.clone()),
         cache_dir: cache.clone(),
         title_weight: 1,
+        split: aidocs_eval::docsqa::Selection::All,
+        collapse: None,
     };
     let report = aidocs_eval::run(&engine, &opts, &()).await.unwrap();
     assert_eq!((report.documents, report.queries), (5, 2), "only judged queries are evaluated");
@@ -70,4 +72,76 @@ async fn eval_scores_modes_and_dumps_rankings() {
     // Embeddings were cached on disk; the scratch collection is gone.
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     assert!(engine.collections().list().await.unwrap().iter().all(|c| !c.name.starts_with("eval-")));
+}
+
+/// A docs-QA dataset end to end: two small trees (one from two of its directories) ingested
+/// through the real pipeline into one collection, questions asked per split, each scored by
+/// the rank of its answering section; a filter question finds the answer only in its tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_qa_questions_are_scored_by_their_answering_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tools, lib) = (dir.path().join("tools"), dir.path().join("lib"));
+    for (path, text) in [
+        (tools.join("guide/stash.md"), "# Stash\n\n## Saving work\n\nThe stash command puts uncommitted changes aside on a stack.\n\n## Listing\n\nShow every entry of the stack.\n"),
+        (tools.join("ref/clone.md"), "# Clone\n\n## Shallow copies\n\nA depth option fetches only the newest history.\n"),
+        (tools.join("skipped/other.md"), "# Other\n\n## Unrelated\n\nNot ingested: outside the listed directories.\n"),
+        (tools.join("guide/stash.txt"), "Stash\n\nNot ingested: not one of the tree's extensions.\n"),
+        (lib.join("stash.md"), "# Cache\n\n## Saving work\n\nThe library keeps computed values aside for reuse.\n"),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let ds = dir.path().join("ds");
+    std::fs::create_dir_all(&ds).unwrap();
+    let manifest = serde_json::json!({"name": "tiny", "trees": [
+        {"name": "tools", "package": "tools-doc", "root": tools, "dirs": ["guide", "ref"], "extensions": ["md"], "metadata": {"framework": "tools"}},
+        {"name": "lib", "package": "lib-doc", "root": lib, "metadata": {"framework": "lib"}},
+    ]});
+    std::fs::write(ds.join("dataset.json"), manifest.to_string()).unwrap();
+    let questions = [
+        serde_json::json!({"id": "t1", "split": "test", "kind": "paraphrase", "query": "put my uncommitted edits aside for later", "answers": ["tools/guide/stash.md#saving-work"]}),
+        serde_json::json!({"id": "t2", "split": "test", "kind": "howto", "query": "how do I fetch only the newest history", "answers": ["tools/ref/clone.md#shallow-copies"]}),
+        serde_json::json!({"id": "t3", "split": "test", "kind": "filter", "query": "saving work", "answers": ["lib/stash.md#saving-work"], "filter": {"framework": "lib"}}),
+        serde_json::json!({"id": "d1", "split": "dev", "kind": "paraphrase", "query": "list every stack entry", "answers": ["tools/guide/stash.md#listing"]}),
+    ];
+    std::fs::write(ds.join("questions.jsonl"), questions.iter().map(|q| format!("{q}\n")).collect::<String>()).unwrap();
+    let loaded = aidocs_eval::docsqa::DocsQa::load(&ds).unwrap();
+    assert_eq!(loaded.questions.len(), 4);
+
+    let data = tempfile::tempdir().unwrap();
+    let engine = engine(data.path());
+    let mut opts = EvalOptions {
+        dataset: ds.clone(),
+        modes: vec![EvalMode::Hybrid],
+        fusions: vec![],
+        max_queries: None,
+        dump: None,
+        cache_dir: data.path().join("cache"),
+        title_weight: 1,
+        split: "test".parse().unwrap(),
+        collapse: None,
+    };
+    let report = aidocs_eval::docsqa::run(&engine, &loaded, &opts, &()).await.unwrap();
+    assert_eq!((report.pages, report.split.as_str(), report.collapse.as_str()), (3, "test", "section"), "{report:?}");
+    let hybrid = &report.rows[0];
+    assert_eq!(hybrid.all.questions, 3);
+    assert_eq!((hybrid.all.section_hit_1, hybrid.all.mrr_10, hybrid.all.page_hit_10), (1.0, 1.0, 1.0), "{hybrid:?}");
+    assert_eq!(hybrid.by_kind["filter"].questions, 1);
+    assert!(report.markdown().contains("| hybrid | rrf:20 | 1.000 |"), "{}", report.markdown());
+    assert!(engine.collections().list().await.unwrap().is_empty(), "the scratch collection is removed");
+
+    opts.split = "dev".parse().unwrap();
+    let dev = aidocs_eval::docsqa::run(&engine, &loaded, &opts, &()).await.unwrap();
+    assert_eq!((dev.rows[0].all.questions, dev.rows[0].all.section_hit_1), (1, 1.0));
+
+    // A tree whose package is not installed is named.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("dataset.json"), serde_json::json!({"name": "b", "trees": [{"name": "x", "package": "x-doc", "root": "/nonexistent/x"}]}).to_string()).unwrap();
+    std::fs::write(broken.join("questions.jsonl"), "{\"id\": \"q\", \"split\": \"test\", \"kind\": \"api\", \"query\": \"q\", \"answers\": [\"x/a.html#b\"]}\n").unwrap();
+    let err = aidocs_eval::docsqa::run(&engine, &aidocs_eval::docsqa::DocsQa::load(&broken).unwrap(), &opts, &()).await.unwrap_err();
+    assert!(err.to_string().contains("install the Debian package x-doc"), "{err}");
+    std::fs::write(broken.join("questions.jsonl"), "{\"id\": \"q\", \"split\": \"test\", \"kind\": \"api\", \"query\": \"q\", \"answers\": [\"y/a.html#b\"]}\n").unwrap();
+    let err = aidocs_eval::docsqa::DocsQa::load(&broken).unwrap_err();
+    assert!(err.to_string().contains("line 1 (q)") && err.to_string().contains("y/a.html#b"), "{err}");
 }

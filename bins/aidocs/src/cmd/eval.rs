@@ -1,5 +1,7 @@
 //! `aidocs eval`: retrieval quality on a BEIR-layout dataset (corpus.jsonl[.gz],
-//! queries.jsonl, qrels-test.tsv), in a scratch data dir unless `--data-dir` is given.
+//! queries.jsonl, qrels-test.tsv) or a docs-QA dataset (dataset.json, questions.jsonl: real
+//! documentation trees and questions answered by a section), in a scratch data dir unless
+//! `--data-dir` is given.
 
 use super::{Ctx, open_engine};
 use aidocs::core::Fusion;
@@ -33,6 +35,13 @@ pub struct Args {
     /// BM25 title weighting: count each title this many times.
     #[arg(long, default_value_t = 1)]
     title_weight: usize,
+    /// Docs-QA datasets: the questions asked, `dev` (tune on it), `test` (report on it) or
+    /// `all`.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// `section` or `none`; default from config (`search.collapse`).
+    #[arg(long)]
+    collapse: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -60,7 +69,22 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     cfg.ingest.optimize = true;
     let cache_dir = args.cache_dir.unwrap_or_else(default_eval_cache);
     let engine = open_engine(cfg)?;
-    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1) };
+    let split = args.split.parse::<aidocs_eval::docsqa::Selection>().map_err(anyhow::Error::msg)?;
+    let collapse = args.collapse.map(|c| c.parse::<aidocs::core::Collapse>()).transpose().map_err(anyhow::Error::msg)?;
+    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1), split, collapse };
+    if aidocs_eval::docsqa::DocsQa::is_layout(&opts.dataset) {
+        let ds = aidocs_eval::docsqa::DocsQa::load(&opts.dataset)?;
+        let report = aidocs_eval::docsqa::run(&engine, &ds, &opts, &BarEvalProgress::default()).await?;
+        let table = report.markdown();
+        if let Some(out) = args.out {
+            std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+        }
+        if args.json {
+            return super::print_json(&report);
+        }
+        println!("{table}");
+        return Ok(());
+    }
     let report = aidocs_eval::run(&engine, &opts, &BarEvalProgress::default()).await?;
     let table = report.markdown();
     if let Some(out) = args.out {
