@@ -218,35 +218,50 @@ pub struct Row {
     pub p95_ms: f64,
 }
 
-/// A docs-QA run.
+/// The rows of one set of questions under one setting.
 #[derive(Debug, Clone, Serialize)]
-pub struct DocsQaReport {
-    pub dataset: String,
+pub struct Run {
     /// `dev`, `test` or `all`.
     pub split: String,
     /// `section` or `none`.
     pub collapse: String,
+    pub rows: Vec<Row>,
+}
+
+/// A docs-QA report: one index, a [`Run`] per (split, collapse) asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocsQaReport {
+    pub dataset: String,
     pub trees: Vec<String>,
     pub pages: usize,
     pub chunks: usize,
     pub embedding_model: String,
     pub index_s: f64,
-    pub rows: Vec<Row>,
+    pub runs: Vec<Run>,
 }
 
 impl DocsQaReport {
     pub fn markdown(&self) -> String {
         let mut s = format!(
-            "**{}** ({} split, collapse {}): {} questions over {} pages / {} chunks of {}; model `{}`\n\n",
+            "**{}**: {} pages / {} chunks of {}; model `{}`; index built in {:.0} s\n\n",
             self.dataset,
-            self.split,
-            self.collapse,
-            self.rows.first().map_or(0, |r| r.all.questions),
             self.pages,
             self.chunks,
             self.trees.join(", "),
-            self.embedding_model
+            self.embedding_model,
+            self.index_s
         );
+        for run in &self.runs {
+            s.push_str(&run.markdown());
+            s.push('\n');
+        }
+        s
+    }
+}
+
+impl Run {
+    pub fn markdown(&self) -> String {
+        let mut s = format!("*{} half, collapse {}*: {} questions\n\n", self.split, self.collapse, self.rows.first().map_or(0, |r| r.all.questions));
         s.push_str("| mode | fusion | section hit@1 | hit@5 | hit@10 | MRR@10 | page hit@10 | distinct sections@10 | distinct pages@10 | p50 ms | p95 ms |\n");
         s.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.rows {
@@ -286,7 +301,7 @@ impl std::str::FromStr for Selection {
 }
 
 impl Selection {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Only(Split::Dev) => "dev",
             Self::Only(Split::Test) => "test",
@@ -295,9 +310,10 @@ impl Selection {
     }
 }
 
-/// Ingest the trees into a fresh collection, ask the selected questions in each row's mode,
-/// score them; the collection is removed afterwards.
-pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, progress: &dyn crate::EvalProgress) -> Result<DocsQaReport> {
+/// Ingest the trees into a fresh collection; for each selection of questions (`splits`) and
+/// each collapse setting (`collapses`; `None` is `search.collapse`), ask them in each row's
+/// mode and score them. The collection is removed afterwards.
+pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits: &[Selection], collapses: &[Option<aidocs::core::Collapse>], progress: &dyn crate::EvalProgress) -> Result<DocsQaReport> {
     let collection = format!("docsqa-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let t = Instant::now();
     let mut roots = Vec::new();
@@ -332,79 +348,87 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, progre
         engine.collections().optimize(&collection).await?;
         let chunks = engine.collections().get(&collection).await?.points;
         let index_s = t.elapsed().as_secs_f64();
-        let questions: Vec<&Question> = ds
-            .questions
-            .iter()
-            .filter(|q| match opts.split {
-                Selection::All => true,
-                Selection::Only(s) => q.split == s,
-            })
-            .take(opts.max_queries.unwrap_or(usize::MAX))
-            .collect();
-        let mut rows: Vec<(EvalMode, Option<aidocs::core::Fusion>)> = opts.modes.iter().map(|m| (*m, None)).collect();
-        rows.extend(opts.fusions.iter().map(|f| (EvalMode::Hybrid, Some(*f))));
-        let mut out = Vec::new();
-        for (mode, fusion) in rows {
-            let eng = match fusion {
-                Some(f) => engine.with_fusion(f),
-                None => engine.clone(),
-            };
-            let fusion_label = match mode {
-                EvalMode::Sparse | EvalMode::Dense => "-".to_owned(),
-                _ => eng.config().search.fusion.to_string(),
-            };
-            progress.stage(&format!("{} {}", mode.as_str(), fusion_label), questions.len());
-            let mut per = Vec::with_capacity(questions.len());
-            let mut by_kind: BTreeMap<String, Vec<QuestionMetrics>> = BTreeMap::new();
-            let mut took = Vec::new();
-            for q in &questions {
-                let mut req = SearchRequest::new(q.query.clone());
-                req.collection = Some(collection.clone());
-                req.limit = Some(K);
-                req.collapse = opts.collapse;
-                req.mode = Some(match mode {
-                    EvalMode::Sparse => SearchMode::Sparse,
-                    EvalMode::Dense => SearchMode::Dense,
-                    _ => SearchMode::Hybrid,
-                });
-                req.hyde = Some(mode == EvalMode::Hyde);
-                req.rerank = Some(mode == EvalMode::Rerank);
-                let pairs: Vec<String> = q.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                req.filter = aidocs::filters::from_pairs(&pairs)?;
-                let resp = eng.search(req).await?;
-                took.push(resp.took_ms);
-                let ranked: Vec<String> = resp.hits.iter().map(|h| key_of(&h.url)).collect();
-                let m = score(&ranked, &q.answers);
-                per.push(m);
-                by_kind.entry(q.kind.clone()).or_default().push(m);
-                progress.inc(1);
-            }
-            out.push(Row {
-                label: mode.as_str().to_owned(),
-                fusion: fusion_label,
-                all: summarize(&per),
-                by_kind: by_kind.iter().map(|(k, v)| (k.clone(), summarize(v))).collect(),
-                p50_ms: percentile(&took, 50.0),
-                p95_ms: percentile(&took, 95.0),
-            });
+        let mut runs = Vec::new();
+        for (split, collapse) in splits.iter().flat_map(|s| collapses.iter().map(move |c| (*s, *c))) {
+            let questions: Vec<&Question> = ds
+                .questions
+                .iter()
+                .filter(|q| match split {
+                    Selection::All => true,
+                    Selection::Only(s) => q.split == s,
+                })
+                .take(opts.max_queries.unwrap_or(usize::MAX))
+                .collect();
+            let rows = ask(engine, &collection, &questions, opts, collapse, progress).await?;
+            runs.push(Run { split: split.as_str().to_owned(), collapse: collapse.unwrap_or(engine.config().search.collapse).as_str().to_owned(), rows });
         }
-        Ok((out, chunks, index_s))
+        Ok((runs, chunks, index_s))
     }
     .await;
     // The collection is scratch: removed after a failed run too.
     let _ = engine.collections().delete(&collection).await;
-    let (rows, chunks, index_s) = result?;
+    let (runs, chunks, index_s) = result?;
     Ok(DocsQaReport {
         dataset: ds.manifest.name.clone(),
-        split: opts.split.as_str().to_owned(),
-        collapse: opts.collapse.unwrap_or(engine.config().search.collapse).as_str().to_owned(),
         trees: ds.manifest.trees.iter().map(|t| format!("{} ({})", t.name, t.package)).collect(),
         pages,
         chunks,
         embedding_model: engine.embedder().model_id().to_owned(),
         index_s,
-        rows,
+        runs,
     })
+}
+
+/// Every row (mode, fusion) of one selection of questions.
+async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &crate::EvalOptions, collapse: Option<aidocs::core::Collapse>, progress: &dyn crate::EvalProgress) -> Result<Vec<Row>> {
+    let mut rows: Vec<(EvalMode, Option<aidocs::core::Fusion>)> = opts.modes.iter().map(|m| (*m, None)).collect();
+    rows.extend(opts.fusions.iter().map(|f| (EvalMode::Hybrid, Some(*f))));
+    let mut out = Vec::new();
+    for (mode, fusion) in rows {
+        let eng = match fusion {
+            Some(f) => engine.with_fusion(f),
+            None => engine.clone(),
+        };
+        let fusion_label = match mode {
+            EvalMode::Sparse | EvalMode::Dense => "-".to_owned(),
+            _ => eng.config().search.fusion.to_string(),
+        };
+        progress.stage(&format!("{} {}", mode.as_str(), fusion_label), questions.len());
+        let mut per = Vec::with_capacity(questions.len());
+        let mut by_kind: BTreeMap<String, Vec<QuestionMetrics>> = BTreeMap::new();
+        let mut took = Vec::new();
+        for q in &questions {
+            let mut req = SearchRequest::new(q.query.clone());
+            req.collection = Some(collection.to_owned());
+            req.limit = Some(K);
+            req.collapse = collapse;
+            req.mode = Some(match mode {
+                EvalMode::Sparse => SearchMode::Sparse,
+                EvalMode::Dense => SearchMode::Dense,
+                _ => SearchMode::Hybrid,
+            });
+            req.hyde = Some(mode == EvalMode::Hyde);
+            req.rerank = Some(mode == EvalMode::Rerank);
+            let pairs: Vec<String> = q.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            req.filter = aidocs::filters::from_pairs(&pairs)?;
+            let resp = eng.search(req).await?;
+            took.push(resp.took_ms);
+            let ranked: Vec<String> = resp.hits.iter().map(|h| key_of(&h.url)).collect();
+            let m = score(&ranked, &q.answers);
+            per.push(m);
+            by_kind.entry(q.kind.clone()).or_default().push(m);
+            progress.inc(1);
+        }
+        out.push(Row {
+            label: mode.as_str().to_owned(),
+            fusion: fusion_label,
+            all: summarize(&per),
+            by_kind: by_kind.iter().map(|(k, v)| (k.clone(), summarize(v))).collect(),
+            p50_ms: percentile(&took, 50.0),
+            p95_ms: percentile(&took, 95.0),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -84,10 +84,6 @@ pub struct EvalOptions {
     /// Title weighting on the lexical side: the title counts this many times in each
     /// document's BM25 vector (1 = title + text once, as indexed in production).
     pub title_weight: usize,
-    /// Docs-QA layout: which half of the questions to ask.
-    pub split: docsqa::Selection,
-    /// One result per section or per chunk; `None` takes `search.collapse`.
-    pub collapse: Option<aidocs_core::Collapse>,
 }
 
 /// One row of the report.

@@ -45,8 +45,6 @@ async fn eval_scores_modes_and_dumps_rankings() {
         dump: Some(dump.clone()),
         cache_dir: cache.clone(),
         title_weight: 1,
-        split: aidocs_eval::docsqa::Selection::All,
-        collapse: None,
     };
     let report = aidocs_eval::run(&engine, &opts, &()).await.unwrap();
     assert_eq!((report.documents, report.queries), (5, 2), "only judged queries are evaluated");
@@ -110,7 +108,7 @@ async fn docs_qa_questions_are_scored_by_their_answering_section() {
 
     let data = tempfile::tempdir().unwrap();
     let engine = engine(data.path());
-    let mut opts = EvalOptions {
+    let opts = EvalOptions {
         dataset: ds.clone(),
         modes: vec![EvalMode::Hybrid],
         fusions: vec![],
@@ -118,28 +116,26 @@ async fn docs_qa_questions_are_scored_by_their_answering_section() {
         dump: None,
         cache_dir: data.path().join("cache"),
         title_weight: 1,
-        split: "test".parse().unwrap(),
-        collapse: None,
     };
-    let report = aidocs_eval::docsqa::run(&engine, &loaded, &opts, &()).await.unwrap();
-    assert_eq!((report.pages, report.split.as_str(), report.collapse.as_str()), (3, "test", "section"), "{report:?}");
-    let hybrid = &report.rows[0];
-    assert_eq!(hybrid.all.questions, 3);
+    let splits = ["test".parse().unwrap(), "dev".parse().unwrap()];
+    let collapses = [None, Some(aidocs::core::Collapse::None)];
+    let report = aidocs_eval::docsqa::run(&engine, &loaded, &opts, &splits, &collapses, &()).await.unwrap();
+    assert_eq!(report.pages, 3, "{report:?}");
+    let runs: Vec<(&str, &str, usize)> = report.runs.iter().map(|r| (r.split.as_str(), r.collapse.as_str(), r.rows[0].all.questions)).collect();
+    assert_eq!(runs, [("test", "section", 3), ("test", "none", 3), ("dev", "section", 1), ("dev", "none", 1)]);
+    let hybrid = &report.runs[0].rows[0];
     assert_eq!((hybrid.all.section_hit_1, hybrid.all.mrr_10, hybrid.all.page_hit_10), (1.0, 1.0, 1.0), "{hybrid:?}");
     assert_eq!(hybrid.by_kind["filter"].questions, 1);
+    assert_eq!(report.runs[2].rows[0].all.section_hit_1, 1.0);
     assert!(report.markdown().contains("| hybrid | rrf:20 | 1.000 |"), "{}", report.markdown());
     assert!(engine.collections().list().await.unwrap().is_empty(), "the scratch collection is removed");
-
-    opts.split = "dev".parse().unwrap();
-    let dev = aidocs_eval::docsqa::run(&engine, &loaded, &opts, &()).await.unwrap();
-    assert_eq!((dev.rows[0].all.questions, dev.rows[0].all.section_hit_1), (1, 1.0));
 
     // A tree whose package is not installed is named.
     let broken = dir.path().join("broken");
     std::fs::create_dir_all(&broken).unwrap();
     std::fs::write(broken.join("dataset.json"), serde_json::json!({"name": "b", "trees": [{"name": "x", "package": "x-doc", "root": "/nonexistent/x"}]}).to_string()).unwrap();
     std::fs::write(broken.join("questions.jsonl"), "{\"id\": \"q\", \"split\": \"test\", \"kind\": \"api\", \"query\": \"q\", \"answers\": [\"x/a.html#b\"]}\n").unwrap();
-    let err = aidocs_eval::docsqa::run(&engine, &aidocs_eval::docsqa::DocsQa::load(&broken).unwrap(), &opts, &()).await.unwrap_err();
+    let err = aidocs_eval::docsqa::run(&engine, &aidocs_eval::docsqa::DocsQa::load(&broken).unwrap(), &opts, &splits, &collapses, &()).await.unwrap_err();
     assert!(err.to_string().contains("install the Debian package x-doc"), "{err}");
     std::fs::write(broken.join("questions.jsonl"), "{\"id\": \"q\", \"split\": \"test\", \"kind\": \"api\", \"query\": \"q\", \"answers\": [\"y/a.html#b\"]}\n").unwrap();
     let err = aidocs_eval::docsqa::DocsQa::load(&broken).unwrap_err();

@@ -36,12 +36,12 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     title_weight: usize,
     /// Docs-QA datasets: the questions asked, `dev` (tune on it), `test` (report on it) or
-    /// `all`.
-    #[arg(long, default_value = "test")]
-    split: String,
-    /// `section` or `none`; default from config (`search.collapse`).
-    #[arg(long)]
-    collapse: Option<String>,
+    /// `all`; comma-separated for several, each reported on one index.
+    #[arg(long, default_value = "test", value_delimiter = ',')]
+    split: Vec<String>,
+    /// `section` or `none`, comma-separated for both; default from config (`search.collapse`).
+    #[arg(long, value_delimiter = ',')]
+    collapse: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -69,12 +69,15 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     cfg.ingest.optimize = true;
     let cache_dir = args.cache_dir.unwrap_or_else(default_eval_cache);
     let engine = open_engine(cfg)?;
-    let split = args.split.parse::<aidocs_eval::docsqa::Selection>().map_err(anyhow::Error::msg)?;
-    let collapse = args.collapse.map(|c| c.parse::<aidocs::core::Collapse>()).transpose().map_err(anyhow::Error::msg)?;
-    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1), split, collapse };
+    let splits = args.split.iter().map(|s| s.trim().parse::<aidocs_eval::docsqa::Selection>()).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let mut collapses = args.collapse.iter().map(|c| c.trim().parse::<aidocs::core::Collapse>().map(Some)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    if collapses.is_empty() {
+        collapses.push(None);
+    }
+    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1) };
     if aidocs_eval::docsqa::DocsQa::is_layout(&opts.dataset) {
         let ds = aidocs_eval::docsqa::DocsQa::load(&opts.dataset)?;
-        let report = aidocs_eval::docsqa::run(&engine, &ds, &opts, &BarEvalProgress::default()).await?;
+        let report = aidocs_eval::docsqa::run(&engine, &ds, &opts, &splits, &collapses, &BarEvalProgress::default()).await?;
         let table = report.markdown();
         if let Some(out) = args.out {
             std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
