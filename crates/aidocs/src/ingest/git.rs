@@ -160,12 +160,17 @@ fn git_limited(dir: &Path, config: &GitConfig, args: &[&str], limit: Option<Size
                 let _ = child.wait();
                 return Err(git_err(what, format!("took longer than {} s", GIT_TIMEOUT.as_secs())));
             }
-            Ok(None) if limit.is_some_and(|l| measured.elapsed() >= SIZE_CHECK_EVERY && { measured = Instant::now(); disk_bytes(l.dir) > l.max_bytes }) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(limit.map(|l| l.error()).unwrap_or_else(|| Error::Internal("size limit".into())));
+            Ok(None) => {
+                if let Some(l) = limit.filter(|_| measured.elapsed() >= SIZE_CHECK_EVERY) {
+                    measured = Instant::now();
+                    if disk_bytes(l.dir) > l.max_bytes {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(l.error());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(git_err(what, e)),
         }
     };
