@@ -173,7 +173,7 @@ pub fn score(ranked: &[String], answers: &[String]) -> QuestionMetrics {
     let pages: BTreeSet<&str> = answers.iter().map(|a| page_of(a)).collect();
     QuestionMetrics {
         rank: top.iter().position(|k| answers.contains(k)).map(|i| i + 1),
-        page_hit: top.iter().any(|k| pages.contains(page_of(k))),
+        page_hit: top.iter().any(|k| pages.contains(&page_of(k))),
         distinct_sections: top.iter().collect::<BTreeSet<_>>().len(),
         distinct_pages: top.iter().map(|k| page_of(k)).collect::<BTreeSet<_>>().len(),
     }
