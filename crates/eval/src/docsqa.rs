@@ -397,7 +397,7 @@ async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &
         let mut per = Vec::with_capacity(questions.len());
         let mut by_kind: BTreeMap<String, Vec<QuestionMetrics>> = BTreeMap::new();
         let mut took = Vec::new();
-        for q in &questions {
+        for q in questions {
             let mut req = SearchRequest::new(q.query.clone());
             req.collection = Some(collection.to_owned());
             req.limit = Some(K);
