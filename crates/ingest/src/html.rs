@@ -43,12 +43,45 @@ pub fn parse(src: &str) -> ParsedDoc {
         .find_map(|s| doc.select(&s).next())
         .unwrap_or_else(|| doc.root_element());
     let mut b = SectionBuilder::default();
+    match page_heading(&doc, root) {
+        Some(Outside::Block(block)) => walk(*block, &mut b),
+        Some(Outside::Heading(h)) => {
+            let mut text = String::new();
+            visible_text(*h, &mut text);
+            b.heading(1, collapse_ws(&text).trim(), anchor_of(h));
+        }
+        None => {}
+    }
     walk(*root, &mut b);
     let sections = b.finish();
     // The first top-level heading names the page better than <title>, which often carries
     // the site name too.
     let title = sections.iter().find_map(|s| s.heading_path.first().cloned()).or(title);
     ParsedDoc { title, sections, meta: Default::default() }
+}
+
+/// The page's own heading when it lies outside the main container.
+enum Outside<'a> {
+    /// The heading's block (AsciiDoc's `div#header`: the `h1` and the NAME line of a man
+    /// page), read before the container.
+    Block(ElementRef<'a>),
+    /// The heading alone (its block holds the container too).
+    Heading(ElementRef<'a>),
+}
+
+/// When the main container has no `h1` but the page does, outside any skipped chrome:
+/// AsciiDoc man pages (git's) put `<h1>git-stash(1) Manual Page</h1>` and the one-line
+/// purpose in `div#header`, the sections in `div#content`. Without it every section would be
+/// titled by its own heading alone (`OPTIONS`) and the page named after its first section.
+fn page_heading<'a>(doc: &'a Html, root: ElementRef<'a>) -> Option<Outside<'a>> {
+    let h1 = Selector::parse("h1").ok()?;
+    if root.select(&h1).next().is_some() {
+        return None;
+    }
+    let h = doc.select(&h1).find(|h| !h.ancestors().filter_map(ElementRef::wrap).any(|a| skipped(&a)))?;
+    let parent = h.parent().and_then(ElementRef::wrap)?;
+    let holds_root = parent.descendants().any(|d| d.id() == root.id());
+    Some(if holds_root || matches!(parent.value().name(), "body" | "html") { Outside::Heading(h) } else { Outside::Block(parent) })
 }
 
 fn heading_level(name: &str) -> Option<usize> {
@@ -272,6 +305,30 @@ asyncio.run(main())</pre></div>
         let d = parse(r#"<main><h2 id="a">A</h2><div class="admonition warning"><h4>Careful</h4><p>Mind it.</p></div></main>"#);
         assert_eq!(d.sections.len(), 1);
         assert!(d.sections[0].blocks.iter().any(|b| b.text() == "Careful"));
+    }
+
+    #[test]
+    fn a_page_heading_outside_the_content_heads_its_sections() {
+        // AsciiDoc man page layout (git-doc).
+        let html = r#"<html><head><title>git-stash(1)</title></head><body>
+            <div id="header"><h1>git-stash(1) Manual Page</h1><h2>NAME</h2>
+            <div class="sectionbody"><p>git-stash - Stash the changes in a dirty working directory away</p></div></div>
+            <div id="content"><div class="sect1"><h2 id="_options">OPTIONS</h2><div class="sectionbody"><p>-u, --include-untracked</p></div></div></div>
+            <div id="footer">Last updated</div></body></html>"#;
+        let d = parse(html);
+        assert_eq!(d.title.as_deref(), Some("git-stash(1) Manual Page"));
+        let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
+        assert_eq!(paths, [vec!["git-stash(1) Manual Page".to_owned(), "NAME".into()], vec!["git-stash(1) Manual Page".to_owned(), "OPTIONS".into()]]);
+        assert!(d.sections[0].blocks.iter().any(|b| b.text().contains("Stash the changes")));
+        assert_eq!(d.sections[1].anchor, "_options");
+        // A site banner's h1 in a skipped <header> is not the page's heading.
+        let d = parse(r#"<body><header><h1>Site</h1></header><main><h2 id="a">A</h2><p>x</p></main></body>"#);
+        assert_eq!(d.sections[0].heading_path, ["A"]);
+        // An h1 beside the container in <body>: the heading alone, not the body twice.
+        let d = parse(r#"<body><h1 id="t">Title</h1><div id="content"><h2 id="b">B</h2><p>y</p></div></body>"#);
+        let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
+        assert_eq!(paths, [vec!["Title".to_owned(), "B".into()]]);
+        assert_eq!(d.sections[0].blocks.len(), 1);
     }
 
     #[test]

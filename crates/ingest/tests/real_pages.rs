@@ -1,5 +1,5 @@
 //! The HTML parser on real manuals from Debian's documentation packages: DocBook
-//! (`postgresql-doc-15`) and Sphinx (`python3.11-doc`). Every section gets its anchor, and an
+//! (`postgresql-doc-15`), Sphinx (`python3.11-doc`) and AsciiDoc (`git-doc`). Every section gets its anchor, and an
 //! admonition box (Note, Tip, Warning...) stays in the section around it.
 
 use std::path::Path;
@@ -51,6 +51,29 @@ fn sphinx_sections_have_their_anchors() {
             assert!(!s.anchor.is_empty(), "{rel}: section {:?} has no anchor", s.heading_path);
         }
     }
+}
+
+const GIT: &str = "/usr/share/doc/git-doc";
+
+/// AsciiDoc (git-doc): a man page's sections sit under its title, the one-line purpose is
+/// the first section, and every section has the id git's own links use; the user manual
+/// (DocBook XSL) anchors sections by the `<a name>` in their headings.
+#[test]
+fn asciidoc_man_pages_head_their_sections_with_the_page() {
+    for rel in ["git-stash.html", "git-rebase.html", "gitignore.html"] {
+        let html = read(GIT, rel);
+        let d = page(GIT, rel);
+        let title = d.title.clone().unwrap_or_default();
+        assert!(title.ends_with("Manual Page") && title.starts_with(rel.trim_end_matches(".html")), "{rel}: {title}");
+        assert!(d.sections[0].blocks.iter().any(|b| b.text().contains(" - ")), "{rel}: the NAME line: {:?}", d.sections[0]);
+        for s in d.sections.iter().skip(1) {
+            assert_eq!(s.heading_path[0], title, "{rel}: every section under the page");
+            assert!(html.contains(&format!("id=\"{}\"", s.anchor)), "{rel}: {:?} anchored at `{}`", s.heading_path, s.anchor);
+        }
+    }
+    let d = page(GIT, "user-manual.html");
+    let bisect = d.sections.iter().find(|s| s.anchor == "using-bisect").expect("the bisect section by its <a name>");
+    assert!(bisect.heading_path.last().unwrap().contains("bisect"), "{:?}", bisect.heading_path);
 }
 
 const GITEA: &str = "/usr/share/gocode/src/github.com/go-openapi/spec/fixtures/bugs/1614/gitea.json";
