@@ -493,14 +493,15 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     assert!(said.contains("has no web sources"), "{said}");
 
     // Pause the canary, after the question.
-    b.client.find(Locator::Css("#canaries button[data-action=pause]")).await.unwrap().click().await.unwrap();
+    // Found and clicked in one script: the console re-renders its tables after each action.
+    js(&b, "document.querySelector('#canaries button[data-action=pause]').click(); return null").await;
     assert!(b.client.get_alert_text().await.unwrap().contains("c1"));
     b.client.accept_alert().await.unwrap();
     status_says(&b, "Canary c1 paused").await;
     until(&b, "the canary shows paused", "return document.querySelector('#canaries tbody tr').innerText.indexOf('paused') >= 0").await;
 
     // Stop the A/B test, after the question: the alias serves plainly again.
-    b.client.find(Locator::Css("#ab button[data-action=stop]")).await.unwrap().click().await.unwrap();
+    js(&b, "document.querySelector('#ab button[data-action=stop]').click(); return null").await;
     assert!(b.client.get_alert_text().await.unwrap().contains("“modes”"));
     b.client.accept_alert().await.unwrap();
     status_says(&b, "A/B test modes stopped").await;
@@ -514,7 +515,7 @@ async fn the_console_shows_the_state_and_acts_only_after_confirmation() {
     b.client.accept_alert().await.unwrap();
     let created = status_says(&b, " created.").await;
     until(&b, "the backup listed", "return document.querySelectorAll('#backups button[data-action=verify]').length >= 1").await;
-    b.client.find(Locator::Css("#backups button[data-action=verify]")).await.unwrap().click().await.unwrap();
+    js(&b, "document.querySelector('#backups button[data-action=verify]').click(); return null").await;
     b.client.accept_alert().await.unwrap();
     let verified = status_says(&b, " verified: ").await;
     assert!(created.contains(verified.split(' ').nth(1).unwrap()) && created.contains("of docs_v2"), "{created} / {verified}");
