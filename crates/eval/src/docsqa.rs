@@ -18,7 +18,7 @@
 
 use crate::EvalMode;
 use crate::metrics::percentile;
-use aidocs::core::{DocMetadata, SearchMode};
+use aidocs::core::DocMetadata;
 use aidocs::progress::NoProgress;
 use aidocs::{Engine, Error, IngestRequest, Result, SearchRequest};
 use serde::{Deserialize, Serialize};
@@ -385,14 +385,7 @@ async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &
     rows.extend(opts.fusions.iter().map(|f| (EvalMode::Hybrid, Some(*f))));
     let mut out = Vec::new();
     for (mode, fusion) in rows {
-        let eng = match fusion {
-            Some(f) => engine.with_fusion(f),
-            None => engine.clone(),
-        };
-        let fusion_label = match mode {
-            EvalMode::Sparse | EvalMode::Dense => "-".to_owned(),
-            _ => eng.config().search.fusion.to_string(),
-        };
+        let (eng, fusion_label) = crate::row_engine(engine, mode, fusion);
         progress.stage(&format!("{} {}", mode.as_str(), fusion_label), questions.len());
         let mut per = Vec::with_capacity(questions.len());
         let mut by_kind: BTreeMap<String, Vec<QuestionMetrics>> = BTreeMap::new();
@@ -402,13 +395,7 @@ async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &
             req.collection = Some(collection.to_owned());
             req.limit = Some(K);
             req.collapse = collapse;
-            req.mode = Some(match mode {
-                EvalMode::Sparse => SearchMode::Sparse,
-                EvalMode::Dense => SearchMode::Dense,
-                _ => SearchMode::Hybrid,
-            });
-            req.hyde = Some(mode == EvalMode::Hyde);
-            req.rerank = Some(mode == EvalMode::Rerank);
+            crate::set_mode(&mut req, mode);
             let pairs: Vec<String> = q.filter.iter().map(|(k, v)| format!("{k}={v}")).collect();
             req.filter = aidocs::filters::from_pairs(&pairs)?;
             let resp = eng.search(req).await?;

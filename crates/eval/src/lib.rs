@@ -219,14 +219,7 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
     let mut reports = Vec::new();
     let result = async {
         for (mode, fusion) in rows {
-            let eng = match fusion {
-                Some(f) => engine.with_fusion(f),
-                None => engine.clone(),
-            };
-            let fusion_label = match mode {
-                EvalMode::Sparse | EvalMode::Dense => "-".to_owned(),
-                _ => eng.config().search.fusion.to_string(),
-            };
+            let (eng, fusion_label) = row_engine(engine, mode, fusion);
             progress.stage(&format!("{} {}", mode.as_str(), fusion_label), queries.len());
             let mut per_query: Vec<QueryMetrics> = Vec::with_capacity(queries.len());
             let (mut took, mut hyde_ms) = (Vec::new(), Vec::new());
@@ -235,13 +228,7 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
                 let mut req = SearchRequest::new(q.text.clone());
                 req.collection = Some(collection.clone());
                 req.limit = Some(100.min(eng.config().search.max_limit));
-                req.mode = Some(match mode {
-                    EvalMode::Sparse => SearchMode::Sparse,
-                    EvalMode::Dense => SearchMode::Dense,
-                    _ => SearchMode::Hybrid,
-                });
-                req.hyde = Some(mode == EvalMode::Hyde);
-                req.rerank = Some(mode == EvalMode::Rerank);
+                set_mode(&mut req, mode);
                 let resp = eng.search(req).await?;
                 took.push(resp.took_ms);
                 if mode == EvalMode::Hyde {
@@ -299,6 +286,31 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
         index_s,
         rows: reports,
     })
+}
+
+/// The engine one row searches with (the given fusion, else the configured one) and the
+/// row's fusion label (`-` for the single-list modes).
+pub(crate) fn row_engine(engine: &Engine, mode: EvalMode, fusion: Option<Fusion>) -> (Engine, String) {
+    let eng = match fusion {
+        Some(f) => engine.with_fusion(f),
+        None => engine.clone(),
+    };
+    let label = match mode {
+        EvalMode::Sparse | EvalMode::Dense => "-".to_owned(),
+        _ => eng.config().search.fusion.to_string(),
+    };
+    (eng, label)
+}
+
+/// A request's retrieval mode, HyDE and rerank flags for a row's mode.
+pub(crate) fn set_mode(req: &mut SearchRequest, mode: EvalMode) {
+    req.mode = Some(match mode {
+        EvalMode::Sparse => SearchMode::Sparse,
+        EvalMode::Dense => SearchMode::Dense,
+        _ => SearchMode::Hybrid,
+    });
+    req.hyde = Some(mode == EvalMode::Hyde);
+    req.rerank = Some(mode == EvalMode::Rerank);
 }
 
 fn sanitize(s: &str) -> String {

@@ -644,6 +644,14 @@ fn serve_bare(repo: &Path, served: &Path, name: &str) {
     git(served, &["clone", "-q", "--bare", repo.to_str().unwrap(), name]);
 }
 
+/// `POST /v1/documents` with `body`: the status and the JSON answer.
+async fn post_documents(app: axum::Router, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let req = Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap();
+    let r = app.oneshot(req).await.unwrap();
+    let s = r.status().as_u16();
+    (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
+}
+
 /// A repository with docs at two tagged versions (the newer one on `main`).
 fn versioned_repo(repo: &Path) {
     std::fs::create_dir_all(repo.join("docs")).unwrap();
@@ -673,14 +681,7 @@ async fn git_repositories_through_the_api_reach_only_what_the_guard_allows() {
     let server = git_http(served, None).await;
     let engine = engine(&dir.path().join("data"));
     let app = aidocs_http::router(engine.clone());
-    let call = |body: serde_json::Value| {
-        let (app, req) = (app.clone(), Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap());
-        async move {
-            let r = app.oneshot(req).await.unwrap();
-            let s = r.status().as_u16();
-            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
-        }
-    };
+    let call = |body: serde_json::Value| post_documents(app.clone(), body);
     let top = |q: &str, version: Option<&str>| {
         let engine = engine.clone();
         let mut r = SearchRequest::new(q.to_owned());
@@ -764,14 +765,7 @@ async fn git_checkouts_are_capped_in_size_and_taken_in_turns() {
     cfg.ingest.max_git_checkout_mb = 1;
     let engine = Engine::open(cfg).unwrap();
     let app = aidocs_http::router(engine.clone());
-    let call = |body: serde_json::Value| {
-        let (app, req) = (app.clone(), Request::post("/v1/documents").header("content-type", "application/json").body(Body::from(body.to_string())).unwrap());
-        async move {
-            let r = app.oneshot(req).await.unwrap();
-            let s = r.status().as_u16();
-            (s, serde_json::from_slice::<serde_json::Value>(&r.into_body().collect().await.unwrap().to_bytes()).unwrap())
-        }
-    };
+    let call = |body: serde_json::Value| post_documents(app.clone(), body);
     let top = |collection: &'static str| {
         let engine = engine.clone();
         let mut r = SearchRequest::new("how do I run the installer".to_owned());

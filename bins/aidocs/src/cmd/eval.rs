@@ -78,23 +78,19 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if aidocs_eval::docsqa::DocsQa::is_layout(&opts.dataset) {
         let ds = aidocs_eval::docsqa::DocsQa::load(&opts.dataset)?;
         let report = aidocs_eval::docsqa::run(&engine, &ds, &opts, &splits, &collapses, &BarEvalProgress::default()).await?;
-        let table = report.markdown();
-        if let Some(out) = args.out {
-            std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
-        }
-        if args.json {
-            return super::print_json(&report);
-        }
-        println!("{table}");
-        return Ok(());
+        return emit(&report, report.markdown(), args.out, args.json);
     }
     let report = aidocs_eval::run(&engine, &opts, &BarEvalProgress::default()).await?;
-    let table = report.markdown();
-    if let Some(out) = args.out {
+    emit(&report, report.markdown(), args.out, args.json)
+}
+
+/// A report as its Markdown table (also to `out`), or as JSON.
+fn emit(report: &impl serde::Serialize, table: String, out: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    if let Some(out) = out {
         std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
     }
-    if args.json {
-        return super::print_json(&report);
+    if json {
+        return super::print_json(report);
     }
     println!("{table}");
     Ok(())
