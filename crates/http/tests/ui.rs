@@ -297,7 +297,7 @@ async fn a_person_searches_filters_reads_and_moves_with_the_keyboard() {
     let mut plain = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        for path in ["/", "/ui/common.js", "/ui/app.js", "/ui/app.css", "/v1/libraries"] {
+        for path in ["/", "/ui/common.js", "/ui/app.js", "/ui/app.css", "/v1/libraries", "/v1/facets?collection=docs"] {
             assert_eq!(request(&base, "GET", path, None).await.0, 200);
         }
         let (status, head) = request(&base, "POST", "/v1/search", Some(r#"{"query": "spawn a task in the background", "limit": 20}"#)).await;

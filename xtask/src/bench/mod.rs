@@ -218,7 +218,7 @@ fn browser_section(path: &Path) -> Option<String> {
          Measured by the browser test (`crates/http/tests/ui.rs`, {} build, {}) on {}, not in the run above: \
          time from navigation to the first results drawn for a shared link (`/?q=...`) whose search the server \
          answers from its cache, so the figure is the page's own cost. The baseline makes the same requests \
-         (`/`, its script and style, `GET /v1/libraries`, `POST /v1/search`) from a plain HTTP client. Medians of 5.\n\n\
+         (`/`, its script and style, `GET /v1/libraries`, `GET /v1/facets`, `POST /v1/search`) from a plain HTTP client. Medians of 5.\n\n\
          |  | ms | ms ÷ baseline |\n|---|---|---|\n\
          | the same requests from a plain client (baseline) | {plain:.1} | 1.00 |\n\
          | the page in the browser: load, script, libraries, search, draw | {browser:.0} | {:.1} |\n",
