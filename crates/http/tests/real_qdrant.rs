@@ -78,6 +78,8 @@ async fn top10(engine: &Engine, q: &str, filter: &Filter) -> Vec<String> {
     req.collection = Some("docs".into());
     req.limit = Some(10);
     req.filter = filter.clone();
+    // The stores are compared chunk for chunk: no folding of a section's chunks into one.
+    req.collapse = Some(aidocs::core::Collapse::None);
     engine.search(req).await.expect("search").hits.into_iter().map(|h| h.id).collect()
 }
 
