@@ -126,6 +126,7 @@ fn config_show_resolves_the_environment_and_redacts_secrets() {
         .env("REDIS_URL", "redis://:hunter2@cache.internal:6379/0")
         .env("QDRANT_URL", "http://qdrant.internal:6334")
         .env("AIDOCS__VECTOR_STORE__API_KEY", "qdrant-secret")
+        .env("ORT_DYLIB_PATH", data.path().join("no-libonnxruntime.so"))
         .output()
         .unwrap();
     let text = ok(&out);
@@ -138,6 +139,18 @@ fn config_show_resolves_the_environment_and_redacts_secrets() {
     assert_eq!(shown["vector_store"]["api_key"], "<redacted>");
     let cache_url = shown["cache"]["url"].as_str().unwrap();
     assert!(cache_url.starts_with("redis://") && cache_url.contains("cache.internal:6379") && cache_url.contains("redacted"), "{cache_url}");
+    assert_eq!(shown["embedding"]["provider"], "local", "auto, with no ONNX Runtime where ORT_DYLIB_PATH says, is candle");
+
+    // With the model and the runtime that `cargo xtask models` fetched, auto is ONNX Runtime.
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let out = Command::new(env!("CARGO_BIN_EXE_aidocs"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "config", "show"])
+        .env("ORT_DYLIB_PATH", models.join("onnxruntime/libonnxruntime.so.1.31.1"))
+        .env("AIDOCS__EMBEDDING__ONNX_MODEL_DIR", models.join("all-MiniLM-L6-v2-int8"))
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(shown["embedding"]["provider"], "onnx");
 }
 
 /// `aidocs sources add | list | remove` on a config file: added entries keep the file's

@@ -18,7 +18,6 @@ use aidocs_hyde::{Hyde, HydeConfig, OpenAiGenerator, OpenAiGeneratorConfig};
 use aidocs_store::EdgeStore;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -143,10 +142,13 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Build every component from config: load the model, open the store (taking the
     /// data-dir lock).
-    pub fn open(cfg: Config) -> Result<Self> {
+    pub fn open(mut cfg: Config) -> Result<Self> {
+        // A config built in code may still say `auto`; a loaded one names its engine.
+        cfg.embedding.provider = cfg.embedding.engine();
+        log_engine_choice(&cfg.embedding);
         let (embedder, counter): (Arc<dyn Embedder>, Arc<dyn TokenCounter>) =
             match cfg.embedding.provider {
-                EmbeddingProvider::Local => {
+                EmbeddingProvider::Local | EmbeddingProvider::Auto => {
                     let local = LocalEmbedder::load(LocalEmbedderConfig {
                         model_dir: cfg.embedding.model_dir.clone(),
                         model_id: cfg.embedding.model_id.clone(),
@@ -158,9 +160,7 @@ impl Engine {
                     (Arc::new(local), counter)
                 }
                 EmbeddingProvider::Onnx => {
-                    let lib = std::env::var_os("ORT_DYLIB_PATH")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(|| cfg.embedding.onnx_runtime_lib.clone());
+                    let lib = cfg.embedding.onnx_runtime_lib.clone();
                     let onnx = OnnxEmbedder::load(OnnxEmbedderConfig {
                         model_dir: cfg.embedding.onnx_model_dir.clone(),
                         runtime_lib: lib,
@@ -193,6 +193,7 @@ impl Engine {
             avg_doc_len: cfg.sparse.avg_doc_len,
         }));
         let store = open_store(&cfg)?;
+        crate::ingest::git::sweep_stale_clones(&cfg.data_dir.join("sources"));
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
         let rollouts = crate::rollout_state::Rollouts::open(&cfg)?;
@@ -462,6 +463,7 @@ impl Engine {
         };
         let states = self.breaker_states();
         let embedding = Probe {
+            backend: Some(self.cfg.embedding.provider.as_str().to_owned()),
             model: Some(self.embedder.model_id().to_owned()),
             latency_ms: Some(ms(t)),
             circuit: Some(states.get("embedding").map_or("closed", |s| s.as_str())),
@@ -514,6 +516,23 @@ impl Engine {
             }
     }
 
+}
+
+/// One line at start that says which engine embeds, and, when candle does because ONNX
+/// Runtime is missing, where it was looked for and how to get it.
+fn log_engine_choice(e: &crate::config::EmbeddingSettings) {
+    match e.provider {
+        EmbeddingProvider::Onnx => tracing::info!(engine = "onnx", model = %e.onnx_model_dir.display(), runtime = %e.onnx_runtime_lib.display(), "embedding with ONNX Runtime (int8)"),
+        EmbeddingProvider::Local | EmbeddingProvider::Auto if e.onnx_present() => tracing::info!(engine = "local", model = %e.model_dir.display(), "embedding with candle, as configured"),
+        EmbeddingProvider::Local | EmbeddingProvider::Auto => tracing::info!(
+            engine = "local",
+            model = %e.model_dir.display(),
+            "embedding with candle; ONNX Runtime, several times faster, is not at {} with its model in {} (`cargo xtask models` fetches both)",
+            e.onnx_runtime_lib.display(),
+            e.onnx_model_dir.display()
+        ),
+        EmbeddingProvider::Openai => tracing::info!(engine = "openai", base_url = %e.openai.base_url, model = %e.openai.model, "embedding through an OpenAI-compatible API"),
+    }
 }
 
 /// Open the vector store `cfg` describes, taking its data-dir lock (no model, no cache:

@@ -36,15 +36,40 @@ pub struct SearchRequest {
 /// that a collapse folds away leave room for other sections.
 const COLLAPSE_OVERFETCH: usize = 3;
 
-/// The chunks of `scored` after the first of each section (same page and anchor; a chunk
-/// without an anchor by its heading path), in order.
+/// A chunk's page: its path and version.
+fn page_key(p: &aidocs_core::ChunkPayload) -> (String, Option<String>) {
+    (p.path.clone(), p.meta.version.clone())
+}
+
+/// A chunk's section: its page and anchor (a chunk without an anchor: its heading path).
+fn section_key(p: &aidocs_core::ChunkPayload) -> (String, Option<String>, String) {
+    let section = if p.anchor.is_empty() { p.heading_path.join("\u{1f}") } else { p.anchor.clone() };
+    (p.path.clone(), p.meta.version.clone(), section)
+}
+
+/// The chunks of `scored` after the first of each section, in order.
 fn collapse_sections(scored: &mut Vec<aidocs_core::ScoredChunk>) {
     let mut seen = std::collections::HashSet::new();
-    scored.retain(|s| {
-        let p = &s.payload;
-        let section = if p.anchor.is_empty() { p.heading_path.join("\u{1f}") } else { p.anchor.clone() };
-        seen.insert((p.path.clone(), p.meta.version.clone(), section))
-    });
+    scored.retain(|s| seen.insert(section_key(&s.payload)));
+}
+
+/// Add to each candidate's score `section` times the scores of the other candidates of its
+/// section and `page` times those of its page's others, then re-rank (ties keep their order).
+fn add_neighbour_evidence(scored: &mut [aidocs_core::ScoredChunk], section: f32, page: f32) {
+    if section == 0.0 && page == 0.0 {
+        return;
+    }
+    let mut sections: HashMap<_, f32> = HashMap::new();
+    let mut pages: HashMap<_, f32> = HashMap::new();
+    for s in scored.iter() {
+        *sections.entry(section_key(&s.payload)).or_default() += s.score;
+        *pages.entry(page_key(&s.payload)).or_default() += s.score;
+    }
+    for s in scored.iter_mut() {
+        let own = s.score;
+        s.score = own + section * (sections[&section_key(&s.payload)] - own) + page * (pages[&page_key(&s.payload)] - own);
+    }
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score));
 }
 
 impl SearchRequest {
@@ -333,6 +358,7 @@ impl Engine {
         };
         let t = Instant::now();
         let mut scored = self.store.query(&collection, &q).instrument(self.stage_span(Stage::StoreQuery)).await?;
+        add_neighbour_evidence(&mut scored, self.cfg.search.section_weight, self.cfg.search.page_weight);
         timings.search_ms = ms(t);
         self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
         let rerank_note = if want_rerank {
@@ -501,6 +527,7 @@ impl Engine {
             "collapse": collapse,
             "filter": filter,
             "fusion": s.fusion,
+            "neighbours": (s.section_weight, s.page_weight),
             "prefetch": s.prefetch_limit,
             "snippet": s.snippet_chars,
             // The flag itself, then what would serve it (`None` when not configured).

@@ -245,7 +245,8 @@ async fn searches_during_ingest_keep_working() {
 }
 
 /// Both engines run the same model under one model id, so a collection indexed on candle is
-/// searchable with the ONNX Runtime engine (and they agree on the best hit).
+/// searchable with the ONNX Runtime engine (and they agree on the best hit). Candle embeds
+/// when ONNX Runtime is not on disk; `auto` takes ONNX Runtime once it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onnx_engine_searches_a_collection_built_by_candle() {
     let docs = tempfile::tempdir().unwrap();
@@ -253,18 +254,23 @@ async fn onnx_engine_searches_a_collection_built_by_candle() {
     let data = tempfile::tempdir().unwrap();
     let q = "How do I create a virtual environment?";
     let candle_top = {
-        let engine = engine(data.path());
+        let mut cfg = config(data.path());
+        cfg.embedding.provider = aidocs::config::EmbeddingProvider::Auto;
+        cfg.embedding.onnx_runtime_lib = data.path().join("no-such-libonnxruntime.so");
+        let engine = aidocs::Engine::open(cfg).unwrap();
+        assert_eq!(engine.health_detailed().await.1.embedding.backend.as_deref(), Some("local"));
         engine.ingest().directory(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
         let mut req = search(q, "py", 3);
         req.mode = Some(SearchMode::Dense);
         engine.search(req).await.unwrap().hits
     };
     let mut cfg = config(data.path());
-    cfg.embedding.provider = aidocs::config::EmbeddingProvider::Onnx;
+    cfg.embedding.provider = aidocs::config::EmbeddingProvider::Auto;
     let models = model_dir().parent().unwrap().to_path_buf();
     cfg.embedding.onnx_model_dir = models.join("all-MiniLM-L6-v2-int8");
     cfg.embedding.onnx_runtime_lib = models.join("onnxruntime/libonnxruntime.so.1.31.1");
     let engine = aidocs::Engine::open(cfg).unwrap();
+    assert_eq!(engine.health_detailed().await.1.embedding.backend.as_deref(), Some("onnx"), "auto takes ONNX Runtime when it is there");
     let mut req = search(q, "py", 3);
     req.mode = Some(SearchMode::Dense);
     let onnx_top = engine.search(req).await.unwrap().hits;

@@ -53,6 +53,7 @@ pub const ENV_FALLBACKS: &[(&str, &str)] = &[
     ("DRAGONFLY_URL", "cache.url, when empty and REDIS_URL is unset"),
     ("OPENAI_API_KEY", "embedding.openai.api_key and hyde.api_key, when empty"),
     ("OPENAI_BASE_URL", "embedding.openai.base_url (replaces the configured value)"),
+    ("ORT_DYLIB_PATH", "embedding.onnx_runtime_lib (replaces the configured value)"),
 ];
 
 /// Raw settings (defaults, template, file, `AIDOCS__*`) -> resolved settings: applies every
@@ -99,6 +100,12 @@ pub fn resolve(mut cfg: Config, env: &dyn EnvVars) -> Result<Config, ConfigError
     if let Some(url) = var("OPENAI_BASE_URL") {
         cfg.embedding.openai.base_url = url;
     }
+    if let Some(lib) = var("ORT_DYLIB_PATH") {
+        cfg.embedding.onnx_runtime_lib = lib.into();
+    }
+    // `auto` becomes the engine it stands for, once, so every part and every report sees
+    // the same choice.
+    cfg.embedding.provider = cfg.embedding.engine();
     for (i, source) in cfg.sources.iter_mut().enumerate() {
         let at = format!("sources[{i}] (`{}`)", source.name);
         for (field, value) in source.auth.iter_mut().flat_map(|a| a.values_mut()) {

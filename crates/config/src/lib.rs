@@ -38,7 +38,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 
 /// One line per template (`aidocs config templates`).
 pub const TEMPLATE_SUMMARIES: &[(&str, &str)] = &[
-    ("personal-use", "one machine on the embedded defaults: local model, embedded store, in-process cache, listens on 127.0.0.1 (formerly `minimal-cost`)"),
+    ("personal-use", "one machine on the embedded defaults: in-process model, embedded store, in-process cache, listens on 127.0.0.1 (formerly `minimal-cost`)"),
     ("development", "local development: data in data-dev/, no index optimisation after ingest (fast re-ingest)"),
     ("production", "listens on 0.0.0.0:8000, 1 MiB request bodies, up to 100 results per search, indexes optimised after ingest"),
     ("testing", "automated tests: a random port, small WAL segments, indexes optimised after ingest"),
@@ -171,6 +171,14 @@ impl Config {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         if self.search.max_limit == 0 || self.search.default_limit == 0 || self.search.default_limit > self.search.max_limit {
             return bad("search.default_limit must be between 1 and search.max_limit");
+        }
+        for (name, w) in [("search.section_weight", self.search.section_weight), ("search.page_weight", self.search.page_weight)] {
+            if !(0.0..=1.0).contains(&w) {
+                return Err(ConfigError::Invalid(format!("{name} must be between 0 and 1 (got {w})")));
+            }
+        }
+        if !(1..=10).contains(&self.sparse.heading_weight) {
+            return bad("sparse.heading_weight must be between 1 and 10");
         }
         if self.chunking.max_tokens < 16 {
             return bad("chunking.max_tokens must be at least 16");
@@ -439,6 +447,28 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// `auto` resolves to ONNX Runtime only when its model and its runtime are both on
+    /// disk, to candle otherwise; `ORT_DYLIB_PATH` names the runtime; a provider named
+    /// explicitly is kept whatever is on disk.
+    #[test]
+    fn auto_engine_is_onnx_only_when_model_and_runtime_are_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        assert_eq!(cfg.embedding.provider, EmbeddingProvider::Auto);
+        cfg.embedding.onnx_model_dir = dir.path().join("int8");
+        cfg.embedding.onnx_runtime_lib = dir.path().join("ort/libonnxruntime.so");
+        assert_eq!(resolve(cfg.clone(), &NoEnv).unwrap().embedding.provider, EmbeddingProvider::Local, "neither is there");
+        std::fs::create_dir_all(dir.path().join("int8")).unwrap();
+        std::fs::write(dir.path().join("int8/model.onnx"), b"onnx").unwrap();
+        assert_eq!(resolve(cfg.clone(), &NoEnv).unwrap().embedding.provider, EmbeddingProvider::Local, "no runtime");
+        let lib = dir.path().join("elsewhere.so");
+        std::fs::write(&lib, b"elf").unwrap();
+        let found = resolve(cfg.clone(), &env(&[("ORT_DYLIB_PATH", lib.to_str().unwrap())])).unwrap();
+        assert_eq!((found.embedding.provider, found.embedding.onnx_runtime_lib.as_path()), (EmbeddingProvider::Onnx, lib.as_path()));
+        cfg.embedding.provider = EmbeddingProvider::Local;
+        assert_eq!(resolve(cfg, &env(&[("ORT_DYLIB_PATH", lib.to_str().unwrap())])).unwrap().embedding.provider, EmbeddingProvider::Local, "an explicit choice stays");
     }
 
     #[test]

@@ -686,6 +686,11 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbeddingProvider {
+    /// The default: `onnx` when its model (`onnx_model_dir/model.onnx`) and runtime
+    /// (`onnx_runtime_lib`) are both on disk (`cargo xtask models`, the container image and
+    /// the release tarball put them there), else `local`. Chosen once, when the config
+    /// resolves: `aidocs config show` and `/health/detailed` name the engine it chose.
+    Auto,
     /// all-MiniLM-L6-v2 in-process on candle (pure Rust, f32).
     Local,
     /// The same model on ONNX Runtime (`onnx_model_dir`, `onnx_runtime_lib`): int8 export,
@@ -699,6 +704,7 @@ pub enum EmbeddingProvider {
 impl EmbeddingProvider {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Local => "local",
             Self::Onnx => "onnx",
             Self::Openai => "openai",
@@ -714,7 +720,7 @@ pub struct EmbeddingSettings {
     pub model_dir: PathBuf,
     /// Model for `onnx` (model.onnx, tokenizer.json, config.json).
     pub onnx_model_dir: PathBuf,
-    /// `libonnxruntime.so` for `onnx` (`ORT_DYLIB_PATH` overrides).
+    /// `libonnxruntime.so` for `onnx` (the environment's `ORT_DYLIB_PATH` replaces it).
     pub onnx_runtime_lib: PathBuf,
     /// Recorded in collections; both engines run the same model, so they share it.
     pub model_id: String,
@@ -796,6 +802,21 @@ impl OpenAiEmbeddingSettings {
 }
 
 impl EmbeddingSettings {
+    /// The engine these settings embed with: the configured provider, or for `auto` the
+    /// ONNX Runtime engine when its model and runtime are on disk, else candle.
+    pub fn engine(&self) -> EmbeddingProvider {
+        match self.provider {
+            EmbeddingProvider::Auto if self.onnx_present() => EmbeddingProvider::Onnx,
+            EmbeddingProvider::Auto => EmbeddingProvider::Local,
+            chosen => chosen,
+        }
+    }
+
+    /// Whether the ONNX engine's model and runtime library are both on disk.
+    pub fn onnx_present(&self) -> bool {
+        self.onnx_model_dir.join("model.onnx").is_file() && self.onnx_runtime_lib.is_file()
+    }
+
     /// Price per million tokens of the configured model.
     pub fn price(&self) -> f64 {
         let model = match self.provider {
@@ -812,6 +833,11 @@ pub struct SparseSettings {
     pub k1: f32,
     pub b: f32,
     pub avg_doc_len: f32,
+    /// How many times a chunk's own heading (the last of its heading path; the page title
+    /// when it has none) counts in its BM25 term frequencies: 1 counts it once, like any
+    /// line of the text; more weighs the heading above the body (1..=10). Applies to chunks
+    /// written after a change; a re-index (`aidocs deploy blue-green`) applies it to all.
+    pub heading_weight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -842,6 +868,13 @@ pub struct SearchSettings {
     /// `section` (one result per section: its best chunk) or `none` (every chunk); a
     /// request's `collapse` overrides it.
     pub collapse: Collapse,
+    /// Evidence from neighbours among the candidates, added to each candidate's fused score
+    /// before ranking: this share of the scores of the other candidates of its section
+    /// (0..=1; 0 ranks every chunk on its own).
+    pub section_weight: f32,
+    /// The same from the other candidates of its page (0..=1): a page that matches in many
+    /// places lifts its sections above a lone match elsewhere.
+    pub page_weight: f32,
 }
 
 /// Vector store backend (closed set).
@@ -1092,12 +1125,12 @@ impl Default for ServerSettings {
 impl Default for EmbeddingSettings {
     fn default() -> Self {
         Self {
-            provider: EmbeddingProvider::Local,
+            provider: EmbeddingProvider::Auto,
             model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
             onnx_model_dir: PathBuf::from("models/all-MiniLM-L6-v2-int8"),
             onnx_runtime_lib: PathBuf::from("models/onnxruntime/libonnxruntime.so.1.31.1"),
             model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
-            batch_size: 32,
+            batch_size: 8,
             adaptive_batching: true,
             max_seq_len: 256,
             threads: 0,
@@ -1115,7 +1148,7 @@ impl Default for EmbeddingSettings {
 impl Default for SparseSettings {
     fn default() -> Self {
         let d = aidocs_embed::Bm25Config::default();
-        Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len }
+        Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len, heading_weight: 1 }
     }
 }
 
@@ -1139,6 +1172,8 @@ impl Default for SearchSettings {
             max_filter_values: 64,
             max_collections: 16,
             collapse: Collapse::Section,
+            section_weight: 0.0,
+            page_weight: 0.0,
         }
     }
 }

@@ -90,6 +90,10 @@ impl OnnxEmbedder {
         );
         let mut builder = Session::builder(env).map_err(|e| bad(&model, &e))?;
         builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| bad(&model, &e))?;
+        // Batches vary in size and length, so a memory pattern planned for one shape is
+        // never reused; keeping it on held 1.6 GB at peak ingesting the Python tutorial
+        // (off: 1.07 GB at 32 sentences a batch, 0.45 GB at 8; docs/benchmarks.md).
+        builder = builder.with_memory_pattern(false).map_err(|e| bad(&model, &e))?;
         if cfg.threads > 0 {
             builder = builder.with_intra_threads(cfg.threads).map_err(|e| bad(&model, &e))?;
         }

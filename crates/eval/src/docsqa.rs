@@ -314,7 +314,8 @@ impl Selection {
 /// each collapse setting (`collapses`; `None` is `search.collapse`), ask them in each row's
 /// mode and score them. The collection is removed afterwards.
 pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits: &[Selection], collapses: &[Option<aidocs::core::Collapse>], progress: &dyn crate::EvalProgress) -> Result<DocsQaReport> {
-    let collection = format!("docsqa-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let scratch_name = format!("docsqa-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let collection = opts.keep_collection.clone().unwrap_or(scratch_name);
     let t = Instant::now();
     let mut roots = Vec::new();
     for tree in &ds.manifest.trees {
@@ -328,6 +329,11 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
     progress.stage("ingesting trees", roots.len());
     let mut pages = 0;
     let scratch = tempfile::tempdir().map_err(|e| Error::Internal(format!("scratch dir: {e}")))?;
+    // A kept collection is staged at the same place each run, so its pages keep their ids.
+    let staging = match &opts.keep_collection {
+        Some(name) => engine.config().data_dir.join("docsqa-staging").join(name),
+        None => scratch.path().to_path_buf(),
+    };
     let result = async {
         for (i, (tree, path, sub)) in roots.iter().enumerate() {
             if !path.is_dir() {
@@ -336,7 +342,8 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
             let path = if tree.extensions.is_empty() {
                 path.clone()
             } else {
-                let staged = scratch.path().join(i.to_string());
+                let staged = staging.join(i.to_string());
+                let _ = std::fs::remove_dir_all(&staged);
                 stage(path, &staged, &tree.extensions).map_err(|e| Error::Internal(format!("staging {}: {e}", path.display())))?;
                 staged
             };
@@ -365,8 +372,10 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
         Ok((runs, chunks, index_s))
     }
     .await;
-    // The collection is scratch: removed after a failed run too.
-    let _ = engine.collections().delete(&collection).await;
+    // A scratch collection is removed after a failed run too.
+    if opts.keep_collection.is_none() {
+        let _ = engine.collections().delete(&collection).await;
+    }
     let (runs, chunks, index_s) = result?;
     Ok(DocsQaReport {
         dataset: ds.manifest.name.clone(),

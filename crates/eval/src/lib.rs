@@ -84,6 +84,10 @@ pub struct EvalOptions {
     /// Title weighting on the lexical side: the title counts this many times in each
     /// document's BM25 vector (1 = title + text once, as indexed in production).
     pub title_weight: usize,
+    /// Docs-QA: index into this collection and keep it (a second run reuses it: unchanged
+    /// pages are skipped), for runs with `--data-dir` that vary only search settings.
+    /// `None`: a scratch collection, removed afterwards.
+    pub keep_collection: Option<String>,
 }
 
 /// One row of the report.

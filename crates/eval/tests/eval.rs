@@ -45,6 +45,7 @@ async fn eval_scores_modes_and_dumps_rankings() {
         dump: Some(dump.clone()),
         cache_dir: cache.clone(),
         title_weight: 1,
+        keep_collection: None,
     };
     let report = aidocs_eval::run(&engine, &opts, &()).await.unwrap();
     assert_eq!((report.documents, report.queries), (5, 2), "only judged queries are evaluated");
@@ -116,6 +117,7 @@ async fn docs_qa_questions_are_scored_by_their_answering_section() {
         dump: None,
         cache_dir: data.path().join("cache"),
         title_weight: 1,
+        keep_collection: None,
     };
     let splits = ["test".parse().unwrap(), "dev".parse().unwrap()];
     let collapses = [None, Some(aidocs::core::Collapse::None)];
@@ -129,6 +131,14 @@ async fn docs_qa_questions_are_scored_by_their_answering_section() {
     assert_eq!(report.runs[2].rows[0].all.section_hit_1, 1.0);
     assert!(report.markdown().contains("| hybrid | rrf:20 | 1.000 |"), "{}", report.markdown());
     assert!(engine.collections().list().await.unwrap().is_empty(), "the scratch collection is removed");
+
+    // A kept collection stays, and a second run over it writes nothing and scores the same.
+    let kept = EvalOptions { keep_collection: Some("docsqa_kept".into()), ..opts.clone() };
+    let first = aidocs_eval::docsqa::run(&engine, &loaded, &kept, &splits[..1], &collapses[..1], &()).await.unwrap();
+    let again = aidocs_eval::docsqa::run(&engine, &loaded, &kept, &splits[..1], &collapses[..1], &()).await.unwrap();
+    assert_eq!((first.pages, again.pages, again.chunks), (3, 0, first.chunks), "the second run reuses the index");
+    assert_eq!(again.runs[0].rows[0].all.mrr_10, first.runs[0].rows[0].all.mrr_10);
+    assert_eq!(engine.collections().list().await.unwrap().len(), 1);
 
     // A tree whose package is not installed is named.
     let broken = dir.path().join("broken");

@@ -13,6 +13,7 @@ use aidocs_crawl::testkit::DocServer;
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 use tower::ServiceExt;
@@ -734,18 +735,11 @@ async fn git_repositories_through_the_api_reach_only_what_the_guard_allows() {
     assert!(hosts.iter().all(|h| h.starts_with("127.0.0.1:")), "the redirect to localhost was not followed: {hosts:?}");
 }
 
-/// A repository bigger than `ingest.max_git_checkout_mb`: git is stopped while it fetches,
-/// the checkout removed, the answer a 413 naming the limit, and what was indexed stays.
-/// Requests for one repository at once (three refs, one checkout) take turns and all land.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn git_checkouts_are_capped_in_size_and_taken_in_turns() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    versioned_repo(&repo);
-    // A branch with 3 MiB that does not compress.
-    git(&repo, &["checkout", "-q", "-b", "big"]);
+/// A branch `big` of `repo` with a file of `bytes` that does not compress.
+fn big_branch(repo: &Path, bytes: usize) {
+    git(repo, &["checkout", "-q", "-b", "big"]);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..3 << 20)
+    let noise: Vec<u8> = (0..bytes)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -754,9 +748,105 @@ async fn git_checkouts_are_capped_in_size_and_taken_in_turns() {
         })
         .collect();
     std::fs::write(repo.join("docs/blob.bin"), noise).unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "big"]);
-    git(&repo, &["checkout", "-q", "main"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "big"]);
+    git(repo, &["checkout", "-q", "main"]);
+}
+
+const CLONE_CHILD: &str = "AIDOCS_TEST_CLONE_CHILD";
+
+/// The child half of `kill_9_during_a_clone_leaves_no_clone_after_a_restart`: runs only
+/// when the parent re-executes this test binary with `CLONE_CHILD` set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_git_clone_to_be_killed() {
+    let Ok(dir) = std::env::var(CLONE_CHILD) else { return };
+    let dir = Path::new(&dir);
+    let engine = Engine::open(web_config(&dir.join("data"))).unwrap();
+    let req = aidocs::ingest::git::GitIngestRequest {
+        name: "killed".into(),
+        collection: "lib".into(),
+        url: format!("file://{}", dir.join("repo").display()),
+        branch: Some("big".into()),
+        path: Some("docs".into()),
+        base_url: None,
+        metadata: Default::default(),
+        versions_from_tags: None,
+        remote: aidocs::ingest::git::Remote::Operator,
+        credentials: None,
+    };
+    let _ = engine.ingest().git(req, &NoProgress).await;
+    panic!("the parent should have killed this run while git was cloning");
+}
+
+/// `kill -9` while git clones: the clone's directory (`sources/.clone-<id>`) is left behind
+/// by the killed process, and the next start removes it (its lock died with the process);
+/// the source then clones and ingests as usual.
+#[test]
+fn kill_9_during_a_clone_leaves_no_clone_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    versioned_repo(&repo);
+    big_branch(&repo, 64 << 20);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_git_clone_to_be_killed", "--nocapture", "--test-threads=1"])
+        .env(CLONE_CHILD, dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let sources = dir.path().join("data/sources");
+    let clones = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&sources).map(|d| d.flatten().map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".clone-")).collect()).unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let clone = loop {
+        assert!(std::time::Instant::now() < deadline, "git never started cloning");
+        assert!(child.try_wait().unwrap().is_none(), "the child exited before it was killed");
+        if let Some(c) = clones().into_iter().find(|c| c.join(".git").exists()) {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // The whole process group, git included, as a container runtime or systemd kills a
+    // service.
+    let killed = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(killed.success());
+    child.wait().unwrap();
+    assert!(clone.exists(), "the killed run left its clone behind");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let engine = Engine::open(web_config(&dir.path().join("data"))).unwrap();
+        assert!(clones().is_empty(), "the restart removed the abandoned clone: {:?}", clones());
+        let req = aidocs::ingest::git::GitIngestRequest {
+            name: "killed".into(),
+            collection: "lib".into(),
+            url: format!("file://{}", repo.display()),
+            branch: Some("main".into()),
+            path: Some("docs".into()),
+            base_url: None,
+            metadata: Default::default(),
+            versions_from_tags: None,
+            remote: aidocs::ingest::git::Remote::Operator,
+            credentials: None,
+        };
+        let run = engine.ingest().git(req, &NoProgress).await.unwrap();
+        assert_eq!(run.report.documents_written, 1, "{run:?}");
+        assert!(sources.join("killed/.git").is_dir());
+        assert!(clones().is_empty(), "{:?}", clones());
+    });
+}
+
+/// A repository bigger than `ingest.max_git_checkout_mb`: git is stopped while it fetches,
+/// the checkout removed, the answer a 413 naming the limit, and what was indexed stays.
+/// Requests for one repository at once (three refs, one checkout) take turns and all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_checkouts_are_capped_in_size_and_taken_in_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    versioned_repo(&repo);
+    big_branch(&repo, 3 << 20);
     let served = dir.path().join("served");
     serve_bare(&repo, &served, "repo.git");
     let server = git_http(served, None).await;

@@ -42,6 +42,11 @@ pub struct Args {
     /// `section` or `none`, comma-separated for both; default from config (`search.collapse`).
     #[arg(long, value_delimiter = ',')]
     collapse: Vec<String>,
+    /// Docs-QA datasets: index into this collection and keep it; a later run with the same
+    /// `--data-dir` reuses it (unchanged pages are skipped), to compare search settings
+    /// quickly. Default: a scratch collection, removed afterwards.
+    #[arg(long)]
+    keep_collection: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -74,7 +79,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if collapses.is_empty() {
         collapses.push(None);
     }
-    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1) };
+    let opts = EvalOptions { dataset: args.dataset, modes, fusions, max_queries: args.max_queries, dump: args.dump, cache_dir, title_weight: args.title_weight.max(1), keep_collection: args.keep_collection };
     if aidocs_eval::docsqa::DocsQa::is_layout(&opts.dataset) {
         let ds = aidocs_eval::docsqa::DocsQa::load(&opts.dataset)?;
         let report = aidocs_eval::docsqa::run(&engine, &ds, &opts, &splits, &collapses, &BarEvalProgress::default()).await?;

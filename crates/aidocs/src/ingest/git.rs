@@ -1,7 +1,7 @@
 //! Git repositories as a source: a shallow checkout of one branch kept under
 //! `<data_dir>/sources/<name>`, brought up to date by a fetch and a hard reset on each run
 //! (a first clone goes to a temporary directory renamed into place, so a crash leaves no half
-//! checkout), then its files under `path` ingested as a [`DirectorySource`]: unchanged files
+//! checkout; what a killed clone leaves is removed at the next start or clone), then its files under `path` ingested as a [`DirectorySource`]: unchanged files
 //! are skipped by hash and files gone from the branch lose their chunks. Symbolic links are
 //! never followed, and a `path` that leads outside the checkout is refused, so a repository
 //! cannot pull the server's own files into the index. Runs the `git` program (no prompt, a
@@ -218,8 +218,10 @@ fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitC
         }
         git(checkout, &["clean", "-ffdxq"])?;
     } else {
-        // A fresh clone beside it, renamed into place: never half a checkout.
-        let fresh = parent.join(format!(".clone-{}", uuid::Uuid::new_v4().simple()));
+        // A fresh clone beside it, renamed into place: never half a checkout. The clone's
+        // directory stays locked while git writes, so a sweep passes it by.
+        sweep_stale_clones(parent);
+        let (fresh, _held) = fresh_clone_dir(parent)?;
         let target = fresh.to_string_lossy().into_owned();
         let mut args = vec!["clone", "--depth", "1", "--single-branch", "--no-tags", "--quiet"];
         if let Some(b) = branch {
@@ -242,6 +244,58 @@ fn sync_checkout(checkout: &Path, url: &str, branch: Option<&str>, config: &GitC
         None => git(checkout, &["rev-parse", "--abbrev-ref", "HEAD"])?,
     };
     Ok((commit, branch))
+}
+
+/// Where fresh clones are made under a sources directory: `.clone-<id>`.
+const CLONE_PREFIX: &str = ".clone-";
+
+/// A new, empty `.clone-<id>` directory under `parent`, and the open handle that holds its
+/// lock (an OS lock on the directory itself, released when the handle drops or the process
+/// dies). Made, then locked, then checked to be the same directory still: a sweep that took
+/// it in between costs a retry, never a clone in a directory nobody holds.
+fn fresh_clone_dir(parent: &Path) -> Result<(PathBuf, std::fs::File)> {
+    use std::os::unix::fs::MetadataExt;
+    let internal = |p: &Path, e: std::io::Error| Error::Internal(format!("{}: {e}", p.display()));
+    for _ in 0..8 {
+        let dir = parent.join(format!("{CLONE_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir).map_err(|e| internal(&dir, e))?;
+        let handle = std::fs::File::open(&dir).map_err(|e| internal(&dir, e))?;
+        if handle.try_lock().is_err() {
+            continue;
+        }
+        let held = handle.metadata().map_err(|e| internal(&dir, e))?;
+        if std::fs::metadata(&dir).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+            return Ok((dir, handle));
+        }
+    }
+    Err(Error::Internal(format!("{}: no clone directory could be held", parent.display())))
+}
+
+/// Remove what killed runs left under a sources directory: `.clone-<id>` directories whose
+/// lock no process holds (a clone in progress, in this process or another sharing the
+/// directory, holds its lock and is passed by). Returns how many were removed; a directory
+/// that cannot be read or removed is logged and left.
+pub fn sweep_stale_clones(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(CLONE_PREFIX) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(handle) = std::fs::File::open(&path) else { continue };
+        if handle.try_lock().is_err() {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(path = %path.display(), "removed a clone a stopped run left behind");
+            }
+            Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove a clone a stopped run left behind"),
+        }
+    }
+    removed
 }
 
 /// Tags of `url` matching `glob` (git's own pattern matching), newest version first, at most
@@ -453,7 +507,31 @@ impl IngestService {
 
 #[cfg(test)]
 mod tests {
-    use super::{default_base_url, version_key, version_of_tag};
+    use super::{default_base_url, fresh_clone_dir, sweep_stale_clones, version_key, version_of_tag};
+
+    /// A clone a killed run left (no process holds its lock) is removed; a clone in
+    /// progress (its lock held) and a checkout are not.
+    #[test]
+    fn sweeps_only_clones_that_no_run_holds() {
+        let parent = tempfile::tempdir().unwrap();
+        let left = parent.path().join(".clone-0123abcd");
+        std::fs::create_dir_all(left.join(".git/objects")).unwrap();
+        std::fs::write(left.join(".git/objects/pack"), vec![0u8; 4096]).unwrap();
+        let checkout = parent.path().join("cli-file-repo");
+        std::fs::create_dir_all(&checkout).unwrap();
+        let (busy, held) = fresh_clone_dir(parent.path()).unwrap();
+        std::fs::write(busy.join("half"), b"git is writing").unwrap();
+
+        assert_eq!(sweep_stale_clones(parent.path()), 1);
+        assert!(!left.exists(), "the abandoned clone is removed");
+        assert!(busy.join("half").is_file(), "a clone in progress is left alone");
+        assert!(checkout.is_dir());
+
+        drop(held);
+        assert_eq!(sweep_stale_clones(parent.path()), 1, "once its run is gone, it goes too");
+        assert!(!busy.exists());
+        assert_eq!(sweep_stale_clones(&parent.path().join("missing")), 0);
+    }
 
     #[test]
     fn tags_order_by_version_and_name_versions() {

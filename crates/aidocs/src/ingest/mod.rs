@@ -29,7 +29,7 @@ use crate::engine::{Engine, ms};
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
 use crate::report::{IngestReport, NoteKind};
-use aidocs_core::{ChunkPayload, DocMetadata, Point, TokenCounter};
+use aidocs_core::{ChunkPayload, DocMetadata, Point, SparseEncoder, SparseVector, TokenCounter};
 use aidocs_ingest::{Chunker, ChunkerConfig, point_id, sha256_hex};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -173,9 +173,9 @@ impl IngestService {
             SourceEvent::Document { item, doc, bytes } => {
                 report.detail.read(bytes);
                 let (doc, chunks) = {
-                    let (cfg, counter) = (self.engine.config().clone(), self.engine.counter.clone());
+                    let (cfg, counter, sparse) = (self.engine.cfg.clone(), self.engine.counter.clone(), self.engine.sparse().clone());
                     tokio::task::spawn_blocking(move || {
-                        let chunks = prepare_chunks(&doc, &cfg, counter.as_ref());
+                        let chunks = prepare_chunks(&doc, &cfg, counter.as_ref(), sparse.as_ref());
                         (doc, chunks)
                     })
                     .await
@@ -233,14 +233,9 @@ impl IngestService {
         let deletes = std::mem::take(&mut batch.deletes);
         let store = self.engine.store();
         if !chunks.is_empty() {
-            let texts: Vec<String> = chunks.iter().map(|c| c.1.clone()).collect();
+            let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
             let dense = self.engine.embed(&texts).await?;
-            let sparse = self.engine.sparse();
-            let points = chunks
-                .into_iter()
-                .zip(dense)
-                .map(|((id, text, payload), dense)| Point { id, sparse: sparse.encode_doc(&text), dense, payload })
-                .collect();
+            let points = chunks.into_iter().zip(dense).map(|(c, dense)| Point { id: c.id, sparse: c.sparse, dense, payload: c.payload }).collect();
             store.upsert(collection, points).await?;
         }
         let n = deletes.len();
@@ -282,10 +277,19 @@ impl Run {
     }
 }
 
-/// Pending writes of an ingest run: (id, text to encode, payload) and ids to delete after.
+/// A chunk ready to write but for its dense vector: its id, the text the embedder sees, its
+/// sparse vector (encoded on the chunking thread) and its payload.
+struct Staged {
+    id: uuid::Uuid,
+    text: String,
+    sparse: SparseVector,
+    payload: ChunkPayload,
+}
+
+/// Pending writes of an ingest run: staged chunks and ids to delete after.
 #[derive(Default)]
 struct Batch {
-    chunks: Vec<(uuid::Uuid, String, ChunkPayload)>,
+    chunks: Vec<Staged>,
     deletes: Vec<uuid::Uuid>,
 }
 
@@ -297,8 +301,8 @@ impl Batch {
     /// unchanged. The old ids the new chunks do not reuse are deleted after the write
     /// (upsert first, so a crash in between never leaves a hole). Returns the number of
     /// chunks queued.
-    fn stage(&mut self, doc_hash: &str, chunks: Vec<(uuid::Uuid, String, ChunkPayload)>, old: Option<&(HashSet<String>, Vec<uuid::Uuid>)>) -> Option<usize> {
-        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.0).collect();
+    fn stage(&mut self, doc_hash: &str, chunks: Vec<Staged>, old: Option<&(HashSet<String>, Vec<uuid::Uuid>)>) -> Option<usize> {
+        let new_ids: HashSet<uuid::Uuid> = chunks.iter().map(|c| c.id).collect();
         let complete = |ids: &Vec<uuid::Uuid>| ids.len() == new_ids.len() && ids.iter().all(|id| new_ids.contains(id));
         if old.is_some_and(|(hashes, ids)| hashes.len() == 1 && hashes.contains(doc_hash) && complete(ids)) {
             return None;
@@ -312,8 +316,9 @@ impl Batch {
     }
 }
 
-/// Chunk a document and build each chunk's id, encoder text and payload.
-fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> Vec<(uuid::Uuid, String, ChunkPayload)> {
+/// Chunk a document and build each chunk's id, encoder text, sparse vector and payload. The
+/// sparse vector counts the chunk's own heading `sparse.heading_weight` times.
+fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter, sparse: &dyn SparseEncoder) -> Vec<Staged> {
     let chunker = Chunker::new(
         ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
         counter,
@@ -326,6 +331,13 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> V
             let content_hash = sha256_hex(&c.text);
             let id = point_id(&doc.source_id, i as u32, &content_hash);
             let text = c.embedding_text(&doc.title);
+            let extra = cfg.sparse.heading_weight.saturating_sub(1) as usize;
+            let sparse = if extra == 0 {
+                sparse.encode_doc(&text)
+            } else {
+                let heading = c.heading_path.last().map_or(doc.title.as_str(), String::as_str);
+                sparse.encode_doc(&format!("{}{text}", format!("{heading}\n").repeat(extra)))
+            };
             let url = if c.anchor.is_empty() { doc.url.clone() } else { format!("{}#{}", doc.url, c.anchor) };
             let payload = ChunkPayload {
                 source: doc.source_id.clone(),
@@ -340,7 +352,7 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter) -> V
                 doc_hash: doc.doc_hash.clone(),
                 meta: doc.meta.clone(),
             };
-            (id, text, payload)
+            Staged { id, text, sparse, payload }
         })
         .collect()
 }
