@@ -652,6 +652,37 @@ mod tests {
         assert!(StageNote::skipped("x").is_skipped() && !StageNote::applied("y").is_skipped());
     }
 
+    fn chunk(path: &str, anchor: &str, score: f32) -> aidocs_core::ScoredChunk {
+        let payload = aidocs_core::ChunkPayload { path: path.into(), anchor: anchor.into(), ..Default::default() };
+        aidocs_core::ScoredChunk { id: uuid::Uuid::new_v4(), score, payload }
+    }
+
+    fn order(scored: &[aidocs_core::ScoredChunk]) -> Vec<String> {
+        scored.iter().map(|s| format!("{}#{}", s.payload.path, s.payload.anchor)).collect()
+    }
+
+    /// Weights 0 keep the store's order; a page weight lifts a page that matches in several
+    /// places above a lone stronger match; a section weight lifts a section with several
+    /// matching chunks above a sibling with one.
+    #[test]
+    fn neighbour_evidence_reranks_by_section_and_page() {
+        let lone_then_page = || vec![chunk("lone.html", "a", 0.50), chunk("api.html", "x", 0.40), chunk("api.html", "y", 0.30), chunk("api.html", "z", 0.20)];
+        let mut kept = lone_then_page();
+        super::add_neighbour_evidence(&mut kept, 0.0, 0.0);
+        assert_eq!(order(&kept), order(&lone_then_page()));
+
+        let mut by_page = lone_then_page();
+        super::add_neighbour_evidence(&mut by_page, 0.0, 0.25);
+        // api#x: 0.40 + 0.25 * (0.30 + 0.20) = 0.525 > lone#a 0.50.
+        assert_eq!(order(&by_page), ["api.html#x", "lone.html#a", "api.html#y", "api.html#z"]);
+        assert!((by_page[0].score - 0.525).abs() < 1e-6, "{}", by_page[0].score);
+
+        let mut by_section = vec![chunk("p.html", "one", 0.50), chunk("p.html", "two", 0.45), chunk("p.html", "two", 0.30)];
+        super::add_neighbour_evidence(&mut by_section, 0.5, 0.0);
+        // two: 0.45 + 0.5 * 0.30 = 0.60 and 0.30 + 0.5 * 0.45 = 0.525, both above one's 0.50.
+        assert_eq!(order(&by_section), ["p.html#two", "p.html#two", "p.html#one"]);
+    }
+
     #[test]
     fn snippet_cuts_on_words() {
         assert_eq!(super::snippet("short  text\nhere", 50), "short text here");

@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let (cfg, w) = Config::load(&ConfigSource::default()).unwrap();
-        assert_eq!(cfg, Config::default());
+        assert_eq!(cfg, resolved_defaults());
         assert!(w.is_empty());
     }
 
@@ -411,7 +411,14 @@ mod tests {
     fn shipped_default_toml_matches_the_built_in_defaults() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
         let (cfg, _) = Config::load(&ConfigSource { file: Some(path), ..Default::default() }).unwrap();
-        assert_eq!(cfg, Config::default(), "config/default.toml must document the real defaults");
+        assert_eq!(cfg, resolved_defaults(), "config/default.toml must document the real defaults");
+    }
+
+    /// The built-in defaults as loading resolves them (`auto` becomes an engine).
+    fn resolved_defaults() -> Config {
+        let mut cfg = Config::default();
+        cfg.embedding.provider = cfg.embedding.engine();
+        cfg
     }
 
     #[test]

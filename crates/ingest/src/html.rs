@@ -5,16 +5,18 @@ use ego_tree::NodeRef;
 use scraper::{ElementRef, Html, Node, Selector};
 
 /// Containers tried in order for the main content; the first match wins.
-const MAIN_SELECTORS: &[&str] = &["main", "[role=main]", "article", "div.body", "div#content", "div.document", "body"];
+const MAIN_SELECTORS: &[&str] = &["main", "[role=main]", "article", "div.body", "div#content", "div.document", "div.contents", "body"];
 /// Elements dropped with their subtree.
 const SKIP_TAGS: &[&str] = &[
     "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "button", "svg", "iframe",
     "template", "head", "select", "input",
 ];
-/// Classes of navigation chrome dropped with their subtree (Sphinx, DocBook, common themes).
+/// Classes of navigation chrome dropped with their subtree (Sphinx, DocBook, common themes;
+/// Doxygen's `◆` permalinks; rustdoc's version and source links and trait tooltips).
 const SKIP_CLASSES: &[&str] = &[
     "sphinxsidebar", "related", "headerlink", "navheader", "navfooter", "breadcrumbs", "breadcrumb",
-    "sidebar", "navigation", "nav", "toc-sidebar", "skip-link", "copybutton",
+    "sidebar", "navigation", "nav", "toc-sidebar", "skip-link", "copybutton", "permalink", "rightside",
+    "out-of-band", "srclink", "notable-traits",
 ];
 /// Classes of admonition boxes (DocBook `div.note` / `div.tip` / `div.warning` with an
 /// `h3.title`, Sphinx and MkDocs `.admonition`, Docusaurus `.alert`): a heading inside one
@@ -71,12 +73,18 @@ enum Outside<'a> {
 
 /// When the main container has no `h1` but the page does, outside any skipped chrome:
 /// AsciiDoc man pages (git's) put `<h1>git-stash(1) Manual Page</h1>` and the one-line
-/// purpose in `div#header`, the sections in `div#content`. Without it every section would be
-/// titled by its own heading alone (`OPTIONS`) and the page named after its first section.
+/// purpose in `div#header`, the sections in `div#content`; Doxygen puts `Json::Value Class
+/// Reference` in `div.headertitle > div.title` above `div.contents`. Without it every
+/// section would be titled by its own heading alone (`OPTIONS`) and the page named after
+/// its first section.
 fn page_heading<'a>(doc: &'a Html, root: ElementRef<'a>) -> Option<Outside<'a>> {
     let h1 = Selector::parse("h1").ok()?;
     if root.select(&h1).next().is_some() {
         return None;
+    }
+    let doxygen = Selector::parse("div.headertitle > div.title").ok()?;
+    if let Some(title) = doc.select(&doxygen).find(|t| !root.descendants().any(|d| d.id() == t.id())) {
+        return Some(Outside::Heading(title));
     }
     let h = doc.select(&h1).find(|h| !h.ancestors().filter_map(ElementRef::wrap).any(|a| skipped(&a)))?;
     let parent = h.parent().and_then(ElementRef::wrap)?;
@@ -208,18 +216,39 @@ fn index_term(el: &ElementRef) -> bool {
 /// bottom of a hostile nest costs no more than a shallow one.
 const ANCHOR_ANCESTORS: usize = 8;
 
+/// The target an empty `<a id>` / `<a name>` just before `el` sets (no link, no text): how
+/// Doxygen (`<a id="a0cf..."></a><h2 class="memtitle">`) and Javadoc (`<a id="assertTrue(boolean)">`
+/// before the `ul.blockList` that holds the `h4`) anchor what follows.
+fn target_before(el: ElementRef) -> Option<String> {
+    let prev = el.prev_siblings().find_map(|n| match n.value() {
+        Node::Element(_) => ElementRef::wrap(n),
+        Node::Text(t) if t.trim().is_empty() => None,
+        Node::Comment(_) => None,
+        // Text between them: the anchor is not right before this element.
+        _ => Some(el),
+    })?;
+    let v = prev.value();
+    if prev.id() == el.id() || v.name() != "a" || v.attr("href").is_some() || !prev.text().all(|t| t.trim().is_empty()) || index_term(&prev) {
+        return None;
+    }
+    v.id().or_else(|| v.attr("name")).map(str::to_owned)
+}
+
 /// The section anchor of a heading: its own id, an id/name on an element inside it (not an
-/// index term), or the
-/// id of the nearest enclosing element whose first heading is this one (Sphinx `<section
-/// id>`, DocBook `<div class="sect1" id>`).
+/// index term), an empty target anchor right before it, or the id of (or the empty target
+/// anchor right before) the nearest enclosing element whose first heading is this one
+/// (Sphinx `<section id>`, DocBook `<div class="sect1" id>`, Javadoc's `ul.blockList`).
 fn anchor_of(h: ElementRef) -> String {
     if let Some(id) = h.value().id() {
         return id.to_owned();
     }
-    for d in h.descendants().filter_map(ElementRef::wrap).filter(|d| !index_term(d)) {
+    for d in h.descendants().filter_map(ElementRef::wrap).filter(|d| !index_term(d) && !d.ancestors().filter_map(ElementRef::wrap).take_while(|a| a.id() != h.id()).chain([*d]).any(|a| skipped(&a))) {
         if let Some(id) = d.value().id().or_else(|| if d.value().name() == "a" { d.value().attr("name") } else { None }) {
             return id.to_owned();
         }
+    }
+    if let Some(id) = target_before(h) {
+        return id;
     }
     let mut cur = h.parent();
     for _ in 0..ANCHOR_ANCESTORS {
@@ -234,6 +263,9 @@ fn anchor_of(h: ElementRef) -> String {
         }
         if let Some(id) = el.value().id() {
             return id.to_owned();
+        }
+        if let Some(id) = target_before(el) {
+            return id;
         }
         cur = node.parent();
     }

@@ -1,6 +1,9 @@
-//! The HTML parser on real manuals from Debian's documentation packages: DocBook
-//! (`postgresql-doc-15`), Sphinx (`python3.11-doc`) and AsciiDoc (`git-doc`). Every section gets its anchor, and an
-//! admonition box (Note, Tip, Warning...) stays in the section around it.
+//! The parsers on real manuals from Debian's documentation packages, one per generator:
+//! DocBook (`postgresql-doc-15`), Sphinx (`python3.11-doc`), AsciiDoc (`git-doc`), MkDocs
+//! Material (`mkdocs-literate-nav-doc`), rustdoc and mdBook (`rust-doc`), Javadoc
+//! (`junit4-doc`), Doxygen (`libjsoncpp-doc`) and GitHub-flavoured Markdown (`nodejs`'s
+//! own docs). Every section gets the anchor the page's own links use, chrome stays out of
+//! headings, and an admonition box (Note, Tip, Warning...) stays in the section around it.
 
 use std::path::Path;
 
@@ -168,4 +171,130 @@ fn damaged_pdfs_are_named_not_panics() {
     }
     let _ = parse_bytes(DocFormat::Pdf, &flipped);
     assert!(matches!(parse_bytes(DocFormat::Pdf, b"%PDF-1.7\n%%EOF"), Err(Skipped::Invalid(_))));
+}
+
+/// Whether `anchor` is the target of an id (or an `<a name>`) on the page, HTML-escaped as
+/// the page writes it (`id="&lt;init&gt;()"`).
+fn targets(html: &str, anchor: &str) -> bool {
+    let escaped = anchor.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    [anchor, escaped.as_str()].iter().any(|a| html.contains(&format!("id=\"{a}\"")) || html.contains(&format!("name=\"{a}\"")))
+}
+
+fn pages_of(root: &str, rels: &[&str], package: &str) -> Vec<(String, aidocs_ingest::ParsedDoc)> {
+    rels.iter()
+        .map(|rel| {
+            let path = Path::new(root).join(rel);
+            let html = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (apt-get install {package})", path.display()));
+            let d = aidocs_ingest::parse(aidocs_ingest::DocFormat::Html, &html);
+            (html, d)
+        })
+        .collect()
+}
+
+/// MkDocs with the Material theme: sections under the page's `h1`, each at the id Material
+/// gives its heading, the permalink `¶` out of the text.
+#[test]
+fn mkdocs_material_sections_have_their_anchors() {
+    for (html, d) in pages_of("/usr/share/doc/mkdocs-literate-nav-doc/html", &["reference.html", "index.html"], "mkdocs-literate-nav-doc") {
+        assert!(d.sections.len() > 3, "{:?}", d.title);
+        let title = d.title.clone().unwrap();
+        for s in &d.sections {
+            assert_eq!(s.heading_path[0], title);
+            assert!(targets(&html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+            assert!(!s.heading_path.last().unwrap().contains('¶'));
+        }
+    }
+    let (_, d) = &pages_of("/usr/share/doc/mkdocs-literate-nav-doc/html", &["reference.html"], "mkdocs-literate-nav-doc")[0];
+    let s = d.sections.iter().find(|s| s.anchor == "implicit_index").expect("a config option by its id");
+    assert_eq!(s.heading_path, ["Reference", "MkDocs plugin", "Config", "implicit_index"]);
+}
+
+/// rustdoc (the standard library) and mdBook (the Rust book): an item's methods are sections
+/// at rustdoc's `method.NAME` ids, under the page's `h1`; version numbers, `source` links,
+/// the copy button and the notable-traits tooltip stay out of headings and anchors.
+#[test]
+fn rustdoc_and_mdbook_sections_have_their_anchors() {
+    let root = "/usr/share/doc/rust-doc/html";
+    let pages = pages_of(root, &["std/vec/struct.Vec.html", "book/ch08-01-vectors.html"], "rust-doc");
+    let (html, vec) = &pages[0];
+    assert_eq!(vec.title.as_deref(), Some("Struct std::vec::Vec"));
+    assert_eq!(vec.sections[0].anchor, "main-content", "the page's own section: rustdoc's content section, not the copy button");
+    let push = vec.sections.iter().find(|s| s.anchor == "method.push").expect("Vec::push by rustdoc's id");
+    assert_eq!(push.heading_path.last().unwrap(), "pub fn push(&mut self, value: T)");
+    assert_eq!(&push.heading_path[..2], ["Struct std::vec::Vec", "Implementations"]);
+    let mut methods = 0;
+    for s in &vec.sections {
+        let heading = s.heading_path.last().unwrap();
+        assert!(!heading.contains("Notable traits") && !heading.contains("source") && !heading.contains('ⓘ'), "chrome in a heading: {heading}");
+        if s.heading_path.len() > 1 {
+            assert!(targets(html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+        }
+        methods += usize::from(s.anchor.starts_with("method."));
+    }
+    assert!(methods > 50, "{methods} method sections");
+    let (html, book) = &pages[1];
+    assert!(book.sections.len() >= 6);
+    for s in &book.sections {
+        assert!(targets(html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+    }
+    assert!(book.sections.iter().any(|s| s.anchor == "reading-elements-of-vectors"));
+}
+
+/// Javadoc (JUnit 4's API): every member is a section anchored at the `<a id>` Javadoc puts
+/// before its block (`assertEquals(double,double,double)`), so links to an overload land on
+/// it; the summaries are sections at their ids too.
+#[test]
+fn javadoc_members_are_sections_at_their_ids() {
+    let pages = pages_of("/usr/share/doc/junit4/api/org/junit", &["Assert.html", "Assume.html"], "junit4-doc");
+    for (html, d) in &pages {
+        let members: Vec<_> = d.sections.iter().filter(|s| s.heading_path.get(1).is_some_and(|h| h.ends_with("Detail"))).collect();
+        assert!(members.len() > 5, "{:?}", d.title);
+        for s in members.iter().copied().chain(d.sections.iter().filter(|s| s.heading_path.get(1).is_some_and(|h| h.ends_with("Summary")))) {
+            assert!(!s.anchor.is_empty() && targets(html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+        }
+    }
+    let (_, assert) = &pages[0];
+    let s = assert.sections.iter().find(|s| s.anchor == "assertEquals(double,double,double)").expect("an overload by its own id");
+    assert_eq!(s.heading_path, ["Class Assert", "Method Detail", "assertEquals"]);
+    assert!(s.blocks.iter().any(|b| b.text().contains("delta")), "{s:?}");
+}
+
+/// Doxygen (JsonCpp): the class page is titled by Doxygen's header (not an `h1`), and every
+/// member is a section at the `<a id>` before its title, which the page's own `◆`
+/// permalinks point at; the `◆` stays out of the heading.
+#[test]
+fn doxygen_members_are_sections_at_their_ids() {
+    let (html, d) = &pages_of("/usr/share/doc/libjsoncpp-doc", &["class_json_1_1_value.html"], "libjsoncpp-doc")[0];
+    assert_eq!(d.title.as_deref(), Some("Json::Value Class Reference"));
+    assert!(d.sections.len() > 100);
+    for s in d.sections.iter().skip(1) {
+        assert_eq!(s.heading_path[0], "Json::Value Class Reference");
+        assert!(!s.heading_path.last().unwrap().contains('◆'));
+        assert!(!s.anchor.is_empty() && targets(html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+    }
+    let members: Vec<_> = d.sections.iter().filter(|s| html.contains(&format!("href=\"#{}\">&#9670;", s.anchor))).collect();
+    assert!(members.len() > 80, "{} members reached by their permalinks", members.len());
+    assert!(d.sections.iter().any(|s| s.heading_path.last().is_some_and(|h| h.starts_with("isMember()"))));
+}
+
+/// GitHub-flavoured Markdown (Node.js's BUILDING.md and README.md): every link of the
+/// table of contents reaches a section by the slug GitHub gives its heading, except a
+/// heading with no text of its own (its subsections carry it), which is no section.
+#[test]
+fn github_markdown_sections_take_githubs_slugs() {
+    for rel in ["BUILDING.md", "README.md"] {
+        let path = Path::new("/usr/share/doc/nodejs").join(rel);
+        let md = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (apt-get install nodejs)", path.display()));
+        let d = aidocs_ingest::parse(aidocs_ingest::DocFormat::Markdown, &md);
+        let anchors: std::collections::HashSet<&str> = d.sections.iter().map(|s| s.anchor.as_str()).collect();
+        // Headings whose next line with text is another heading (or a comment): no body.
+        let lines: Vec<&str> = md.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("<!--")).collect();
+        let bare: Vec<String> = lines.windows(2).filter(|w| w[0].starts_with('#') && w[1].starts_with('#')).map(|w| w[0].trim_start_matches('#').trim().to_lowercase()).collect();
+        let links: Vec<&str> = md.split("](#").skip(1).map(|p| &p[..p.find(')').unwrap()]).collect();
+        assert!(links.len() > 15, "{rel}: {} in-page links", links.len());
+        for link in links {
+            let bare_heading = bare.iter().any(|h| h.replace(|c: char| !c.is_alphanumeric() && c != ' ' && c != '-', "").replace(' ', "-") == link);
+            assert!(anchors.contains(link) || bare_heading, "{rel}: the table of contents links to #{link}, which is no section");
+        }
+    }
 }
