@@ -4,8 +4,10 @@ use crate::document::{ParsedDoc, SectionBuilder, collapse_ws};
 use ego_tree::NodeRef;
 use scraper::{ElementRef, Html, Node, Selector};
 
-/// Containers tried in order for the main content; the first match wins.
-const MAIN_SELECTORS: &[&str] = &["main", "[role=main]", "article", "div.body", "div#content", "div.document", "div.contents", "body"];
+/// Containers tried in order for the main content; the first match wins. `div#yui-main` is
+/// the content column of Django's documentation theme (its `div.document` also holds the
+/// site header, the sidebar and the footer).
+const MAIN_SELECTORS: &[&str] = &["main", "[role=main]", "article", "div.body", "div#content", "div#yui-main", "div.document", "div.contents", "body"];
 /// Elements dropped with their subtree.
 const SKIP_TAGS: &[&str] = &[
     "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "button", "svg", "iframe",

@@ -56,6 +56,24 @@ fn sphinx_sections_have_their_anchors() {
     }
 }
 
+/// Sphinx with Django's own theme (`python-django-doc`): the page is titled by its heading,
+/// not the site's name in the theme's header, and neither that header nor the sidebar's
+/// "Last update:" becomes a section.
+#[test]
+fn django_pages_are_their_content_column() {
+    for (html, d) in pages_of("/usr/share/doc/python-django-doc/html", &["topics/db/queries.html", "ref/models/querysets.html", "howto/deployment/checklist.html"], "python-django-doc") {
+        let title = d.title.clone().unwrap();
+        assert!(!title.contains("documentation"), "the site's name titles the page: {title}");
+        for s in &d.sections {
+            assert_eq!(s.heading_path[0], title, "every section under the page's own heading");
+            assert!(!s.heading_path.last().unwrap().starts_with("Last update"), "{:?}", s.heading_path);
+            assert!(!s.anchor.is_empty() && targets(&html, &s.anchor), "{:?} anchored at `{}`", s.heading_path, s.anchor);
+        }
+    }
+    let (_, d) = &pages_of("/usr/share/doc/python-django-doc/html", &["topics/db/queries.html"], "python-django-doc")[0];
+    assert_eq!(d.title.as_deref(), Some("Making queries"));
+}
+
 const GIT: &str = "/usr/share/doc/git-doc";
 
 /// AsciiDoc (git-doc): a man page's sections sit under its title, the one-line purpose is
