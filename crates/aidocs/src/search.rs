@@ -36,11 +36,6 @@ pub struct SearchRequest {
 /// that a collapse folds away leave room for other sections.
 const COLLAPSE_OVERFETCH: usize = 3;
 
-/// A chunk's page: its path and version.
-fn page_key(p: &aidocs_core::ChunkPayload) -> (String, Option<String>) {
-    (p.path.clone(), p.meta.version.clone())
-}
-
 /// A chunk's section: its page and anchor (a chunk without an anchor: its heading path).
 fn section_key(p: &aidocs_core::ChunkPayload) -> (String, Option<String>, String) {
     let section = if p.anchor.is_empty() { p.heading_path.join("\u{1f}") } else { p.anchor.clone() };
@@ -53,21 +48,19 @@ fn collapse_sections(scored: &mut Vec<aidocs_core::ScoredChunk>) {
     scored.retain(|s| seen.insert(section_key(&s.payload)));
 }
 
-/// Add to each candidate's score `section` times the scores of the other candidates of its
-/// section and `page` times those of its page's others, then re-rank (ties keep their order).
-fn add_neighbour_evidence(scored: &mut [aidocs_core::ScoredChunk], section: f32, page: f32) {
-    if section == 0.0 && page == 0.0 {
+/// Add to each candidate's score `weight` times the scores of the other candidates of its
+/// section, then re-rank (ties keep their order).
+fn add_section_evidence(scored: &mut [aidocs_core::ScoredChunk], weight: f32) {
+    if weight == 0.0 {
         return;
     }
     let mut sections: HashMap<_, f32> = HashMap::new();
-    let mut pages: HashMap<_, f32> = HashMap::new();
     for s in scored.iter() {
         *sections.entry(section_key(&s.payload)).or_default() += s.score;
-        *pages.entry(page_key(&s.payload)).or_default() += s.score;
     }
     for s in scored.iter_mut() {
         let own = s.score;
-        s.score = own + section * (sections[&section_key(&s.payload)] - own) + page * (pages[&page_key(&s.payload)] - own);
+        s.score = own + weight * (sections[&section_key(&s.payload)] - own);
     }
     scored.sort_by(|a, b| b.score.total_cmp(&a.score));
 }
@@ -358,7 +351,7 @@ impl Engine {
         };
         let t = Instant::now();
         let mut scored = self.store.query(&collection, &q).instrument(self.stage_span(Stage::StoreQuery)).await?;
-        add_neighbour_evidence(&mut scored, self.cfg.search.section_weight, self.cfg.search.page_weight);
+        add_section_evidence(&mut scored, self.cfg.search.section_weight);
         timings.search_ms = ms(t);
         self.metrics.stage(Stage::StoreQuery, t.elapsed().as_secs_f64(), effective.as_str());
         let rerank_note = if want_rerank {
@@ -527,7 +520,7 @@ impl Engine {
             "collapse": collapse,
             "filter": filter,
             "fusion": s.fusion,
-            "neighbours": (s.section_weight, s.page_weight),
+            "section_weight": s.section_weight,
             "prefetch": s.prefetch_limit,
             "snippet": s.snippet_chars,
             // The flag itself, then what would serve it (`None` when not configured).
@@ -661,26 +654,22 @@ mod tests {
         scored.iter().map(|s| format!("{}#{}", s.payload.path, s.payload.anchor)).collect()
     }
 
-    /// Weights 0 keep the store's order; a page weight lifts a page that matches in several
-    /// places above a lone stronger match; a section weight lifts a section with several
-    /// matching chunks above a sibling with one.
+    /// Weight 0 keeps the store's order; a section weight lifts a section with several
+    /// matching chunks above a sibling with one; chunks of other pages with the same anchor
+    /// are other sections.
     #[test]
-    fn neighbour_evidence_reranks_by_section_and_page() {
-        let lone_then_page = || vec![chunk("lone.html", "a", 0.50), chunk("api.html", "x", 0.40), chunk("api.html", "y", 0.30), chunk("api.html", "z", 0.20)];
-        let mut kept = lone_then_page();
-        super::add_neighbour_evidence(&mut kept, 0.0, 0.0);
-        assert_eq!(order(&kept), order(&lone_then_page()));
+    fn section_evidence_lifts_sections_that_match_in_several_chunks() {
+        let candidates = || vec![chunk("p.html", "one", 0.50), chunk("p.html", "two", 0.45), chunk("q.html", "one", 0.40), chunk("p.html", "two", 0.30)];
+        let mut kept = candidates();
+        super::add_section_evidence(&mut kept, 0.0);
+        assert_eq!(order(&kept), order(&candidates()));
 
-        let mut by_page = lone_then_page();
-        super::add_neighbour_evidence(&mut by_page, 0.0, 0.25);
-        // api#x: 0.40 + 0.25 * (0.30 + 0.20) = 0.525 > lone#a 0.50.
-        assert_eq!(order(&by_page), ["api.html#x", "lone.html#a", "api.html#y", "api.html#z"]);
-        assert!((by_page[0].score - 0.525).abs() < 1e-6, "{}", by_page[0].score);
-
-        let mut by_section = vec![chunk("p.html", "one", 0.50), chunk("p.html", "two", 0.45), chunk("p.html", "two", 0.30)];
-        super::add_neighbour_evidence(&mut by_section, 0.5, 0.0);
-        // two: 0.45 + 0.5 * 0.30 = 0.60 and 0.30 + 0.5 * 0.45 = 0.525, both above one's 0.50.
-        assert_eq!(order(&by_section), ["p.html#two", "p.html#two", "p.html#one"]);
+        let mut lifted = candidates();
+        super::add_section_evidence(&mut lifted, 0.2);
+        // p#two: 0.45 + 0.2 * 0.30 = 0.51 > p#one 0.50; q#one stays 0.40 (another page's
+        // section), above p#two's second chunk: 0.30 + 0.2 * 0.45 = 0.39.
+        assert_eq!(order(&lifted), ["p.html#two", "p.html#one", "q.html#one", "p.html#two"]);
+        assert!((lifted[0].score - 0.51).abs() < 1e-6, "{}", lifted[0].score);
     }
 
     #[test]

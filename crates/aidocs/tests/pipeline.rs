@@ -395,12 +395,16 @@ async fn pdfs_are_searched_by_page() {
 /// One slot per section: by default the chunks of one long section fold into its best one,
 /// in that chunk's place, and the freed slots go to other sections; `collapse: none`
 /// answers every chunk (on real Python pages, whose long sections span several chunks).
+/// Section evidence is off here (`search.section_weight = 0`), so the two rankings differ
+/// by the collapse alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slot_per_section_unless_asked_for_every_chunk() {
     let docs = tempfile::tempdir().unwrap();
     copy_pages(&python_docs(), &["tutorial/errors.html", "tutorial/controlflow.html", "tutorial/classes.html"], docs.path());
     let data = tempfile::tempdir().unwrap();
-    let engine = engine(data.path());
+    let mut cfg = config(data.path());
+    cfg.search.section_weight = 0.0;
+    let engine = aidocs::Engine::open(cfg).unwrap();
     engine.ingest().directory(ingest_req(docs.path(), "py"), &NoProgress).await.unwrap();
     let section = |h: &aidocs::SearchHit| format!("{}#{}", h.path, h.anchor);
     for q in ["catch an exception with try except", "define a class with methods and inheritance"] {

@@ -172,13 +172,8 @@ impl Config {
         if self.search.max_limit == 0 || self.search.default_limit == 0 || self.search.default_limit > self.search.max_limit {
             return bad("search.default_limit must be between 1 and search.max_limit");
         }
-        for (name, w) in [("search.section_weight", self.search.section_weight), ("search.page_weight", self.search.page_weight)] {
-            if !(0.0..=1.0).contains(&w) {
-                return Err(ConfigError::Invalid(format!("{name} must be between 0 and 1 (got {w})")));
-            }
-        }
-        if !(1..=10).contains(&self.sparse.heading_weight) {
-            return bad("sparse.heading_weight must be between 1 and 10");
+        if !(0.0..=1.0).contains(&self.search.section_weight) {
+            return Err(ConfigError::Invalid(format!("search.section_weight must be between 0 and 1 (got {})", self.search.section_weight)));
         }
         if self.chunking.max_tokens < 16 {
             return bad("chunking.max_tokens must be at least 16");

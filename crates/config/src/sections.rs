@@ -833,11 +833,6 @@ pub struct SparseSettings {
     pub k1: f32,
     pub b: f32,
     pub avg_doc_len: f32,
-    /// How many times a chunk's own heading (the last of its heading path; the page title
-    /// when it has none) counts in its BM25 term frequencies: 1 counts it once, like any
-    /// line of the text; more weighs the heading above the body (1..=10). Applies to chunks
-    /// written after a change; a re-index (`aidocs deploy blue-green`) applies it to all.
-    pub heading_weight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -868,13 +863,11 @@ pub struct SearchSettings {
     /// `section` (one result per section: its best chunk) or `none` (every chunk); a
     /// request's `collapse` overrides it.
     pub collapse: Collapse,
-    /// Evidence from neighbours among the candidates, added to each candidate's fused score
-    /// before ranking: this share of the scores of the other candidates of its section
-    /// (0..=1; 0 ranks every chunk on its own).
+    /// Evidence from a chunk's own section: this share of the scores of the other
+    /// candidates of its section is added to its score before ranking, so a section that
+    /// matches in several chunks rises above a sibling that matches once (0..=1; 0 ranks
+    /// every chunk on its own). 0.1 was chosen on the docs-QA dev half (docs/quality.md).
     pub section_weight: f32,
-    /// The same from the other candidates of its page (0..=1): a page that matches in many
-    /// places lifts its sections above a lone match elsewhere.
-    pub page_weight: f32,
 }
 
 /// Vector store backend (closed set).
@@ -1148,7 +1141,7 @@ impl Default for EmbeddingSettings {
 impl Default for SparseSettings {
     fn default() -> Self {
         let d = aidocs_embed::Bm25Config::default();
-        Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len, heading_weight: 1 }
+        Self { k1: d.k1, b: d.b, avg_doc_len: d.avg_doc_len }
     }
 }
 
@@ -1172,8 +1165,7 @@ impl Default for SearchSettings {
             max_filter_values: 64,
             max_collections: 16,
             collapse: Collapse::Section,
-            section_weight: 0.0,
-            page_weight: 0.0,
+            section_weight: 0.1,
         }
     }
 }

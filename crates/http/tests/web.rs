@@ -755,6 +755,22 @@ fn big_branch(repo: &Path, bytes: usize) {
 
 const CLONE_CHILD: &str = "AIDOCS_TEST_CLONE_CHILD";
 
+/// The operator's Git source `killed`: `docs/` of `branch` of the repository at `repo`.
+fn operator_git(repo: &Path, branch: &str) -> aidocs::ingest::git::GitIngestRequest {
+    aidocs::ingest::git::GitIngestRequest {
+        name: "killed".into(),
+        collection: "lib".into(),
+        url: format!("file://{}", repo.display()),
+        branch: Some(branch.into()),
+        path: Some("docs".into()),
+        base_url: None,
+        metadata: Default::default(),
+        versions_from_tags: None,
+        remote: aidocs::ingest::git::Remote::Operator,
+        credentials: None,
+    }
+}
+
 /// The child half of `kill_9_during_a_clone_leaves_no_clone_after_a_restart`: runs only
 /// when the parent re-executes this test binary with `CLONE_CHILD` set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -762,19 +778,7 @@ async fn child_git_clone_to_be_killed() {
     let Ok(dir) = std::env::var(CLONE_CHILD) else { return };
     let dir = Path::new(&dir);
     let engine = Engine::open(web_config(&dir.join("data"))).unwrap();
-    let req = aidocs::ingest::git::GitIngestRequest {
-        name: "killed".into(),
-        collection: "lib".into(),
-        url: format!("file://{}", dir.join("repo").display()),
-        branch: Some("big".into()),
-        path: Some("docs".into()),
-        base_url: None,
-        metadata: Default::default(),
-        versions_from_tags: None,
-        remote: aidocs::ingest::git::Remote::Operator,
-        credentials: None,
-    };
-    let _ = engine.ingest().git(req, &NoProgress).await;
+    let _ = engine.ingest().git(operator_git(&dir.join("repo"), "big"), &NoProgress).await;
     panic!("the parent should have killed this run while git was cloning");
 }
 
@@ -819,19 +823,7 @@ fn kill_9_during_a_clone_leaves_no_clone_after_a_restart() {
     rt.block_on(async {
         let engine = Engine::open(web_config(&dir.path().join("data"))).unwrap();
         assert!(clones().is_empty(), "the restart removed the abandoned clone: {:?}", clones());
-        let req = aidocs::ingest::git::GitIngestRequest {
-            name: "killed".into(),
-            collection: "lib".into(),
-            url: format!("file://{}", repo.display()),
-            branch: Some("main".into()),
-            path: Some("docs".into()),
-            base_url: None,
-            metadata: Default::default(),
-            versions_from_tags: None,
-            remote: aidocs::ingest::git::Remote::Operator,
-            credentials: None,
-        };
-        let run = engine.ingest().git(req, &NoProgress).await.unwrap();
+        let run = engine.ingest().git(operator_git(&repo, "main"), &NoProgress).await.unwrap();
         assert_eq!(run.report.documents_written, 1, "{run:?}");
         assert!(sources.join("killed/.git").is_dir());
         assert!(clones().is_empty(), "{:?}", clones());

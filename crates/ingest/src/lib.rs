@@ -19,7 +19,7 @@ mod source;
 pub use chunk::{Chunk, Chunker, ChunkerConfig};
 pub use document::{Block, DocFormat, Document, ParsedDoc, Section, point_id};
 pub use pdf::{MAX_PAGES as PDF_MAX_PAGES, PdfError};
-pub use source::{DirSource, IngestError, Skipped, SourceFile, content_hash, sha256_hex};
+pub use source::{DirSource, IngestError, PARSER_VERSION, Skipped, SourceFile, content_hash, sha256_hex};
 
 /// Parse `text` of the given format into sections. A PDF is binary: read it with
 /// [`parse_bytes`] (here its text is taken as the file's bytes).

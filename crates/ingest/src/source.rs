@@ -148,10 +148,23 @@ impl DirSource {
     }
 }
 
-/// A document's content hash: sha256 hex of its bytes as read and of its metadata (a
-/// changed version or tag rewrites the document; an unchanged one writes nothing).
+/// Version of what parsing and chunking make of a document. It is part of every content
+/// hash, so raising it makes the next ingest of a tree rewrite every document instead of
+/// skipping the unchanged ones: raise it with any change to a parser or the chunker that
+/// changes their output. 2: anchors for Doxygen and Javadoc members, Doxygen page titles,
+/// rustdoc's in-heading chrome, Django's content column.
+pub const PARSER_VERSION: u32 = 2;
+
+/// A document's content hash: sha256 hex of its bytes as read, its metadata and
+/// [`PARSER_VERSION`] (a changed version or tag, or a parser that reads it differently,
+/// rewrites the document; an unchanged one writes nothing).
 pub fn content_hash(bytes: &[u8], meta: &DocMetadata) -> String {
+    versioned_hash(bytes, meta, PARSER_VERSION)
+}
+
+fn versioned_hash(bytes: &[u8], meta: &DocMetadata, parser: u32) -> String {
     let mut h = Sha256::new();
+    h.update(parser.to_le_bytes());
     h.update(bytes);
     h.update(b"\0");
     h.update(serde_json::to_vec(meta).unwrap_or_default());
@@ -207,5 +220,9 @@ mod tests {
         assert_ne!(src.load(f, &v2).unwrap().doc_hash, h1.doc_hash);
         std::fs::write(&p, "# A\n\nchanged").unwrap();
         assert_ne!(src.load(f, &DocMetadata::default()).unwrap().doc_hash, h1.doc_hash);
+        // Another parser version reads the same bytes anew.
+        let meta = DocMetadata::default();
+        assert_eq!(super::content_hash(b"x", &meta), super::versioned_hash(b"x", &meta, super::PARSER_VERSION));
+        assert_ne!(super::versioned_hash(b"x", &meta, super::PARSER_VERSION), super::versioned_hash(b"x", &meta, super::PARSER_VERSION + 1));
     }
 }

@@ -316,8 +316,7 @@ impl Batch {
     }
 }
 
-/// Chunk a document and build each chunk's id, encoder text, sparse vector and payload. The
-/// sparse vector counts the chunk's own heading `sparse.heading_weight` times.
+/// Chunk a document and build each chunk's id, encoder text, sparse vector and payload.
 fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter, sparse: &dyn SparseEncoder) -> Vec<Staged> {
     let chunker = Chunker::new(
         ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
@@ -331,13 +330,7 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter, spar
             let content_hash = sha256_hex(&c.text);
             let id = point_id(&doc.source_id, i as u32, &content_hash);
             let text = c.embedding_text(&doc.title);
-            let extra = cfg.sparse.heading_weight.saturating_sub(1) as usize;
-            let sparse = if extra == 0 {
-                sparse.encode_doc(&text)
-            } else {
-                let heading = c.heading_path.last().map_or(doc.title.as_str(), String::as_str);
-                sparse.encode_doc(&format!("{}{text}", format!("{heading}\n").repeat(extra)))
-            };
+            let sparse = sparse.encode_doc(&text);
             let url = if c.anchor.is_empty() { doc.url.clone() } else { format!("{}#{}", doc.url, c.anchor) };
             let payload = ChunkPayload {
                 source: doc.source_id.clone(),
