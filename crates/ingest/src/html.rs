@@ -244,10 +244,20 @@ fn anchor_of(h: ElementRef) -> String {
     if let Some(id) = h.value().id() {
         return id.to_owned();
     }
-    for d in h.descendants().filter_map(ElementRef::wrap).filter(|d| !index_term(d) && !d.ancestors().filter_map(ElementRef::wrap).take_while(|a| a.id() != h.id()).chain([*d]).any(|a| skipped(&a))) {
-        if let Some(id) = d.value().id().or_else(|| if d.value().name() == "a" { d.value().attr("name") } else { None }) {
+    // Depth first, in document order, never into skipped chrome (rustdoc's copy button):
+    // one visit per element, however deep the heading's content nests.
+    let mut stack: Vec<NodeRef<Node>> = h.children().rev().collect();
+    while let Some(node) = stack.pop() {
+        let Some(d) = ElementRef::wrap(node) else { continue };
+        if skipped(&d) {
+            continue;
+        }
+        if !index_term(&d)
+            && let Some(id) = d.value().id().or_else(|| if d.value().name() == "a" { d.value().attr("name") } else { None })
+        {
             return id.to_owned();
         }
+        stack.extend(node.children().rev());
     }
     if let Some(id) = target_before(h) {
         return id;
