@@ -193,7 +193,7 @@ impl Engine {
             avg_doc_len: cfg.sparse.avg_doc_len,
         }));
         let store = open_store(&cfg)?;
-        crate::ingest::git::sweep_stale_clones(&cfg.data_dir.join("sources"));
+        crate::clones::sweep_stale_clones(&cfg.data_dir.join("sources"));
         let hyde = build_hyde(&cfg)?;
         let reranker = build_reranker(&cfg)?;
         let rollouts = crate::rollout_state::Rollouts::open(&cfg)?;

@@ -14,6 +14,7 @@ pub use aidocs_config as config;
 /// `aidocs config migrate`: the `aidocs-config` crate's `migrate`.
 pub use aidocs_config::migrate as config_migrate;
 pub mod backup;
+pub mod clones;
 pub mod collections;
 pub mod engine;
 pub mod error;
