@@ -1,5 +1,6 @@
 //! `aidocs-server`: load config, open the engine, serve the HTTP API (`aidocs_http::router`),
-//! start the backup schedule and rollout checks, drain on SIGINT/SIGTERM.
+//! warm the model and the store, start the backup schedule and rollout checks, drain on
+//! SIGINT/SIGTERM.
 //!
 //! Must not know: routes, search, ingest or settings rules; those live in the library crates.
 
@@ -74,6 +75,14 @@ async fn serve(args: Args, mut cfg: Config, warnings: Vec<String>) -> anyhow::Re
     tokio::spawn(engine.sources().run_schedules());
     let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!(addr = %listener.local_addr()?, "aidocs-server listening");
+    // The model and the store are warmed beside the first requests; readiness says
+    // `warming` until it is done, so a balancer sends traffic to a warm replica.
+    if engine.config().server.warm_up {
+        tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.warm_up().await }
+        });
+    }
     // Peer addresses feed the per-client rate limit.
     let app = aidocs_http::router(engine).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let (signalled, on_signal) = tokio::sync::oneshot::channel();

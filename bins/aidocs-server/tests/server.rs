@@ -1,5 +1,6 @@
 //! The real server binary on a real socket: ingest over HTTP, `kill -9`, restart, nothing lost;
-//! a second server on the same data dir is refused; SIGTERM drains and exits cleanly.
+//! a second server on the same data dir is refused; a restart warms the model and the store
+//! before it says it is ready; SIGTERM drains and exits cleanly.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -104,6 +105,23 @@ fn kill_9_after_api_ingest_loses_nothing_and_lock_is_exclusive() {
     server.child.wait().unwrap();
 
     let mut server = start(data.path());
+    // The restarted server warms the model and the collection, then says it is ready.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = http(&server.addr, "GET", "/health/ready", "");
+        if status == 200 {
+            break;
+        }
+        assert_eq!((status, body["status"].as_str()), (503, Some("warming")), "{body}");
+        assert!(Instant::now() < deadline, "still warming after 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, detailed) = http(&server.addr, "GET", "/health/detailed", "");
+    let warm = &detailed["warm_up"];
+    assert_eq!(warm["state"], "done", "{detailed}");
+    assert_eq!(warm["collections"], serde_json::json!(["durable"]), "{detailed}");
+    assert!(warm["embed_ms"].as_f64().unwrap() > 0.0 && warm["skipped"] == serde_json::json!([]), "{detailed}");
+    assert!(server.log.lock().unwrap().iter().any(|l| l.contains("warmed up")), "the warm-up is logged");
     let (status, info) = http(&server.addr, "GET", "/v1/collections/durable", "");
     assert_eq!(status, 200);
     assert_eq!(info["points"].as_u64(), Some(chunks), "acknowledged ingest lost after kill -9");

@@ -98,6 +98,33 @@ pub struct Services {
     pub reranker: Probe,
 }
 
+/// Where the warm-up is. Readiness answers 503 (`warming`) only while it runs: an engine
+/// that was never warmed (embedded in another program, a test) is ready at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum WarmState {
+    #[default]
+    NotStarted,
+    Running,
+    Done(WarmReport),
+}
+
+/// What one warm-up did and how long each part took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WarmReport {
+    /// Wall time of the embeddings, in milliseconds.
+    pub embed_ms: f64,
+    /// Wall time of the store queries, in milliseconds.
+    pub store_ms: f64,
+    /// Collections queried.
+    pub collections: Vec<String>,
+    /// Collections that could not be queried, with why (another model's vectors, a store
+    /// error): the warm-up goes on without them.
+    pub skipped: Vec<String>,
+    /// The embedder failed: the store was warmed with sparse queries only.
+    pub embed_error: Option<String>,
+}
+
 /// The assembled service. Cheap to share (`Arc` inside).
 #[derive(Clone)]
 pub struct Engine {
@@ -109,7 +136,7 @@ pub struct Engine {
     pub(crate) embedder: Arc<dyn Embedder>,
     /// The same stack without the cache: what health checks probe (a cached answer says
     /// nothing about whether the embedder works).
-    uncached_embedder: Arc<dyn Embedder>,
+    pub(crate) uncached_embedder: Arc<dyn Embedder>,
     pub(crate) sparse: Arc<dyn SparseEncoder>,
     pub(crate) counter: Arc<dyn TokenCounter>,
     pub(crate) store: Arc<dyn VectorStore>,
@@ -129,6 +156,8 @@ pub struct Engine {
     breakers: Breakers,
     /// Canary and blue-green state; `None` for engines assembled from parts.
     rollouts: Option<Arc<crate::rollout_state::Rollouts>>,
+    /// Where the start's warm-up is (`crate::warm`); readiness reads it.
+    warm: Arc<std::sync::RwLock<WarmState>>,
 }
 
 type Breakers = Arc<std::sync::RwLock<BTreeMap<&'static str, Arc<CircuitBreaker>>>>;
@@ -332,9 +361,19 @@ impl Engine {
             metrics,
             breakers,
             rollouts: None,
+            warm: Arc::default(),
         };
         engine.compose_embedder();
         engine
+    }
+
+    /// Where the warm-up at start is: [`WarmState::Running`] makes readiness answer 503.
+    pub fn warm_state(&self) -> WarmState {
+        self.warm.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_warm_state(&self, state: WarmState) {
+        *self.warm.write().unwrap_or_else(|p| p.into_inner()) = state;
     }
 
     pub fn config(&self) -> &Config {

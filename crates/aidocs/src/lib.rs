@@ -32,6 +32,7 @@ pub mod rollout_state;
 pub mod scheduler;
 pub mod search;
 pub mod sources;
+pub mod warm;
 
 pub use config::{Config, ConfigSource};
 pub use engine::Engine;

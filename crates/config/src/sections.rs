@@ -680,6 +680,9 @@ pub struct ServerSettings {
     /// Longest CPU profile `GET /v1/admin/profile` may take, in seconds (at most 300; 0
     /// turns the endpoint off). Also bounded by `admin_timeout_ms`.
     pub profile_max_seconds: u64,
+    /// At start, embed a few texts and query each collection (up to 16) before readiness
+    /// says ready (`warming` until then), so the first searches cost what later ones do.
+    pub warm_up: bool,
 }
 
 /// Embedding provider (closed set; more come with later backends).
@@ -1111,6 +1114,7 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             allow_unauthenticated: false,
             profile_max_seconds: 60,
+            warm_up: true,
         }
     }
 }

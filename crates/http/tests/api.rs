@@ -202,3 +202,71 @@ async fn an_unreachable_qdrant_server_is_a_503_naming_it() {
         "{body}"
     );
 }
+
+/// An embedder that waits for a permit before each call: the test decides when the warm-up
+/// may go on.
+struct Gated {
+    inner: std::sync::Arc<dyn aidocs::core::Embedder>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl aidocs::core::Embedder for Gated {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dims(&self) -> aidocs::core::Dims {
+        self.inner.dims()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
+        self.gate.acquire().await.unwrap().forget();
+        self.inner.embed(texts).await
+    }
+}
+
+/// Readiness says `warming` (503) while the warm-up at start runs, and ready once it is done;
+/// the warm-up queries every collection (one of another model's dimensions through its
+/// sparse index only) and counts no search.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_waits_for_the_warm_up_at_start() {
+    use aidocs::engine::WarmState;
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(docs.path().join("guide.md"), "# Guide\n\n## Install\n\nInstall the server with cargo.\n").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let engine = common::engine(data.path());
+    let app = aidocs_http::router(engine.clone());
+    assert_eq!(call(&app, "POST", "/v1/documents", Some(json!({"path": docs.path(), "collection": "warm"}))).await.0, StatusCode::OK);
+    let other = aidocs::core::CollectionSpec { name: "older-model".into(), dims: 8, properties: Default::default() };
+    engine.store().create_collection(&other).await.unwrap();
+    // An engine nobody warms (embedded in another program) is ready at once.
+    assert_eq!(call(&app, "GET", "/health/ready", None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/health/detailed", None).await.1["warm_up"], json!({"state": "not_started"}));
+
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let engine = engine.clone().with_embedder(std::sync::Arc::new(Gated { inner: engine.base_embedder().clone(), gate: gate.clone() }));
+    let app = aidocs_http::router(engine.clone());
+    let warming = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.warm_up().await }
+    });
+    let started = std::time::Instant::now();
+    while engine.warm_state() != WarmState::Running {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the warm-up did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (status, body) = call(&app, "GET", "/health/ready", None).await;
+    assert_eq!((status, &body), (StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "warming"})));
+    // (`/health/detailed` would probe the gated embedder and wait too.)
+    assert_eq!(serde_json::to_value(engine.warm_state()).unwrap(), json!({"state": "running"}));
+
+    gate.add_permits(64);
+    let report = warming.await.unwrap();
+    assert_eq!(report.collections, ["older-model", "warm"], "{report:?}");
+    assert!(report.skipped.is_empty() && report.embed_error.is_none(), "{report:?}");
+    assert!(report.embed_ms > 0.0 && report.store_ms > 0.0, "{report:?}");
+    assert_eq!(call(&app, "GET", "/health/ready", None).await.1["status"], "ready");
+    let warm = call(&app, "GET", "/health/detailed", None).await.1["warm_up"].clone();
+    assert_eq!((&warm["state"], &warm["collections"]), (&json!("done"), &json!(["older-model", "warm"])), "{warm}");
+    let metrics = engine.metrics().encode().unwrap();
+    assert!(!metrics.lines().any(|l| l.contains("search_requests_total{")), "the warm-up counts no search:\n{metrics}");
+}

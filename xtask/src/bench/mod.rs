@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
 const ORDER: &[&str] = &[
-    "embed", "store", "qdrant", "chunking", "ingest", "cache", "http", "hyde", "mcp", "overload", "profile",
+    "embed", "store", "qdrant", "chunking", "ingest", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
     "backup", "crawl",
 ];
 
@@ -75,6 +75,18 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             };
             http::mcp_only(root, &bins)
         }
+        "start" => {
+            http::QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
+            crate::models(root)?;
+            let bins = match std::env::var_os("AIDOCS_BENCH_BIN_DIR") {
+                Some(d) => PathBuf::from(d),
+                None => {
+                    build_release()?;
+                    http::release_dir()
+                }
+            };
+            http::start_only(root, &bins)
+        }
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         "report" => {
             let path = match args.get(1) {
@@ -87,7 +99,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, profile, mcp, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, mcp, start, criterion, report [RUN.json])"),
     }
 }
 
@@ -143,6 +155,7 @@ fn all(root: &Path, quick: bool) -> Result<()> {
     let (ingest, data) = http::ingest(root, &bins, &work)?;
     ingest.write_to(&out)?;
     http::sweep(&bins, &data, &work)?.write_to(&out)?;
+    http::start(&bins, &data)?.write_to(&out)?;
     http::hyde(&bins, &data, &llm.url)?.write_to(&out)?;
     http::mcp(&bins, &data)?.write_to(&out)?;
     http::overload(&bins, &data, &work)?.write_to(&out)?;
@@ -243,7 +256,7 @@ fn markdown(run: &Run, run_link: &str, figure: &mut dyn FnMut(&str, Draw) -> Res
          Regenerate with `cargo xtask bench`. It needs wrk, Redis at `REDIS_URL`, python3 with pip and Debian's \
          python3.11-doc, and takes about {:.0} minutes on this machine. `cargo xtask bench report [RUN.json]` re-renders \
          this page from a saved run. Single suites: `cargo bench --workspace --bench NAME` (embed, query, chunking, cache, \
-         backup, crawl) and `cargo xtask bench load`. What the numbers mean for configuration: \
+         backup, crawl), `cargo xtask bench load`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
          [operators/tuning.md](operators/tuning.md).\n\n",
         run.date,
         run.commit,

@@ -27,6 +27,13 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         return Ok(DocsServer::remote(client, writes).serve_stdio().await?);
     }
     let engine = open_engine(ctx.config()?)?;
+    // Warmed while the client initializes, so the agent's first search is not the slow one.
+    if engine.config().server.warm_up {
+        tokio::spawn({
+            let engine = engine.clone();
+            async move { engine.warm_up().await }
+        });
+    }
     let server = DocsServer::new(engine, Jobs::default(), writes);
     eprintln!("aidocs mcp: serving on stdio, {}", if args.allow_write { "read and write tools" } else { "read tools only" });
     Ok(server.serve_stdio().await?)

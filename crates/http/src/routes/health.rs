@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::layers::ApiStats;
 use crate::wire::Health;
+use aidocs::engine::WarmState;
 use aidocs::{Engine, ErrorCode};
 use axum::Json;
 use axum::extract::State;
@@ -32,11 +33,14 @@ async fn health() -> Json<Health> {
     Json(Health { status: "ok".into() })
 }
 
-/// Readiness: the store answers and the model is loaded. A degraded cache is reported, but
-/// the service is still ready (search bypasses it).
+/// Readiness: the store answers, the model is loaded and the warm-up at start is done. A
+/// degraded cache is reported, but the service is still ready (search bypasses it).
 #[utoipa::path(get, path = "/health/ready", tag = "health",
-    responses((status = 200, description = "`status`, `store`, `model`, `cache`", body = Object), (status = 503, description = "The store does not answer", body = Object)))]
+    responses((status = 200, description = "`status`, `store`, `model`, `cache`", body = Object), (status = 503, description = "`warming` (the model and the store are being warmed at start), or the store does not answer", body = Object)))]
 async fn ready(State(engine): State<Engine>) -> Response {
+    if engine.warm_state() == WarmState::Running {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "warming"}))).into_response();
+    }
     match engine.store().list_aliases().await {
         Ok(_) => Json(json!({
             "status": "ready",
@@ -60,7 +64,7 @@ async fn metrics(State(engine): State<Engine>) -> Result<Response, ApiError> {
 
 /// Every dependency probed, with latency, and the request counters; 503 only when unhealthy.
 #[utoipa::path(get, path = "/health/detailed", tag = "health",
-    responses((status = 200, description = "`status`, `services`, `metrics`", body = Object), (status = 503, description = "Unhealthy", body = Object)))]
+    responses((status = 200, description = "`status`, `services`, `warm_up` (the warm-up at start: `state`, and once `done` its `embed_ms`, `store_ms`, `collections` and `skipped`), `metrics`", body = Object), (status = 503, description = "Unhealthy", body = Object)))]
 async fn detailed(State(engine): State<Engine>, axum::Extension(stats): axum::Extension<Arc<ApiStats>>) -> Response {
     let (status, services) = engine.health_detailed().await;
     let requests = stats.requests.load(Ordering::Relaxed);
@@ -68,6 +72,7 @@ async fn detailed(State(engine): State<Engine>, axum::Extension(stats): axum::Ex
     let body = json!({
         "status": status,
         "services": services,
+        "warm_up": engine.warm_state(),
         "metrics": {
             "uptime_s": stats.started.elapsed().as_secs(),
             "requests_total": requests,
