@@ -203,27 +203,6 @@ async fn an_unreachable_qdrant_server_is_a_503_naming_it() {
     );
 }
 
-/// An embedder that waits for a permit before each call: the test decides when the warm-up
-/// may go on.
-struct Gated {
-    inner: std::sync::Arc<dyn aidocs::core::Embedder>,
-    gate: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl aidocs::core::Embedder for Gated {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
-    }
-    fn dims(&self) -> aidocs::core::Dims {
-        self.inner.dims()
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
-        self.gate.acquire().await.unwrap().forget();
-        self.inner.embed(texts).await
-    }
-}
-
 /// Readiness says `warming` (503) while the warm-up at start runs, and ready once it is done;
 /// the warm-up queries every collection (one of another model's dimensions through its
 /// sparse index only) and counts no search.
@@ -243,7 +222,7 @@ async fn readiness_waits_for_the_warm_up_at_start() {
     assert_eq!(call(&app, "GET", "/health/detailed", None).await.1["warm_up"], json!({"state": "not_started"}));
 
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let engine = engine.clone().with_embedder(std::sync::Arc::new(Gated { inner: engine.base_embedder().clone(), gate: gate.clone() }));
+    let engine = engine.clone().with_embedder(std::sync::Arc::new(common::Gated { inner: engine.base_embedder().clone(), gate: gate.clone() }));
     let app = aidocs_http::router(engine.clone());
     let warming = tokio::spawn({
         let engine = engine.clone();

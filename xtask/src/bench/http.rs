@@ -365,13 +365,19 @@ pub fn start(bin_dir: &Path, data: &Path) -> Result<Report> {
     Ok(report)
 }
 
-/// Ingest with ONNX into a fresh data dir, then [`start`] (`cargo xtask bench start`).
-pub fn start_only(root: &Path, bin_dir: &Path) -> Result<()> {
-    let work = crate::target_dir().join("bench-start");
+/// A fresh work dir `work` and the corpus ingested with ONNX into `work/data`: what each
+/// single-workload command (`cargo xtask bench load|profile|mcp|start`) serves.
+fn fresh_ingest(root: &Path, bin_dir: &Path, work: PathBuf) -> Result<(PathBuf, PathBuf)> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let data = work.join("data");
     run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    Ok((work, data))
+}
+
+/// Ingest with ONNX into a fresh data dir, then [`start`] (`cargo xtask bench start`).
+pub fn start_only(root: &Path, bin_dir: &Path) -> Result<()> {
+    let (_, data) = fresh_ingest(root, bin_dir, crate::target_dir().join("bench-start"))?;
     start(bin_dir, &data)?.finish()?;
     Ok(())
 }
@@ -473,11 +479,7 @@ pub fn mcp(bin_dir: &Path, data: &Path) -> Result<Report> {
 /// Ingest with ONNX into a fresh data dir, then [`mcp`] (`cargo xtask bench mcp`); `bin_dir`
 /// holds the binaries to measure.
 pub fn mcp_only(root: &Path, bin_dir: &Path) -> Result<()> {
-    let work = crate::target_dir().join("bench-mcp");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let data = work.join("data");
-    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    let (work, data) = fresh_ingest(root, bin_dir, crate::target_dir().join("bench-mcp"))?;
     let report = mcp(bin_dir, &data)?;
     report.write_to(&work)?;
     eprintln!("bench mcp: report in {}", work.display());
@@ -487,11 +489,7 @@ pub fn mcp_only(root: &Path, bin_dir: &Path) -> Result<()> {
 /// Ingest with ONNX into a fresh data dir, then [`overload`] (`cargo xtask bench load`).
 pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
     require_wrk()?;
-    let work = bin_dir.join("bench-load");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let data = work.join("data");
-    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    let (work, data) = fresh_ingest(root, bin_dir, bin_dir.join("bench-load"))?;
     overload(bin_dir, &data, &work)?.finish()?;
     Ok(())
 }
@@ -499,11 +497,7 @@ pub fn load(root: &Path, bin_dir: &Path) -> Result<()> {
 /// Ingest with ONNX into a fresh data dir, then [`profile`] (`cargo xtask bench profile`).
 pub fn profile_only(root: &Path, bin_dir: &Path) -> Result<()> {
     require_wrk()?;
-    let work = bin_dir.join("bench-profile");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let data = work.join("data");
-    run_ingest(bin_dir, &data, &corpus(root), &onnx_env())?;
+    let (work, data) = fresh_ingest(root, bin_dir, bin_dir.join("bench-profile"))?;
     profile(bin_dir, &data, &work)?.finish()?;
     Ok(())
 }

@@ -61,32 +61,8 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             build_release()?;
             http::profile_only(root, &http::release_dir())
         }
-        // `AIDOCS_BENCH_BIN_DIR` measures binaries already built (a debug build for a check
-        // of the harness; figures of record come from the release build).
-        "mcp" => {
-            http::QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
-            crate::models(root)?;
-            let bins = match std::env::var_os("AIDOCS_BENCH_BIN_DIR") {
-                Some(d) => PathBuf::from(d),
-                None => {
-                    build_release()?;
-                    http::release_dir()
-                }
-            };
-            http::mcp_only(root, &bins)
-        }
-        "start" => {
-            http::QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
-            crate::models(root)?;
-            let bins = match std::env::var_os("AIDOCS_BENCH_BIN_DIR") {
-                Some(d) => PathBuf::from(d),
-                None => {
-                    build_release()?;
-                    http::release_dir()
-                }
-            };
-            http::start_only(root, &bins)
-        }
+        "mcp" => http::mcp_only(root, &bins_to_measure(root, quick)?),
+        "start" => http::start_only(root, &bins_to_measure(root, quick)?),
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         "report" => {
             let path = match args.get(1) {
@@ -117,6 +93,21 @@ pub fn smoke() -> Result<()> {
     }
     eprintln!("bench smoke run: {} reports", suites.len());
     Ok(())
+}
+
+/// The binaries a single workload measures: `AIDOCS_BENCH_BIN_DIR` when set (binaries
+/// already built, e.g. a debug build for a check of the harness), else a fresh release
+/// build (the figures of record). Fetches the models first.
+fn bins_to_measure(root: &Path, quick: bool) -> Result<PathBuf> {
+    http::QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
+    crate::models(root)?;
+    Ok(match std::env::var_os("AIDOCS_BENCH_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            build_release()?;
+            http::release_dir()
+        }
+    })
 }
 
 fn build_release() -> Result<()> {

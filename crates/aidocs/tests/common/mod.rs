@@ -141,3 +141,24 @@ impl aidocs::core::Embedder for Slow {
         self.inner.embed(texts).await
     }
 }
+
+/// An embedder that waits for a permit of `gate` before each call, then embeds with
+/// `inner`: the test decides when work that embeds may go on (the warm-up at start).
+pub struct Gated {
+    pub inner: std::sync::Arc<dyn aidocs::core::Embedder>,
+    pub gate: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl aidocs::core::Embedder for Gated {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dims(&self) -> aidocs::core::Dims {
+        self.inner.dims()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
+        self.gate.acquire().await.unwrap().forget();
+        self.inner.embed(texts).await
+    }
+}
