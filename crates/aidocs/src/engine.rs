@@ -123,6 +123,8 @@ pub struct WarmReport {
     pub skipped: Vec<String>,
     /// The embedder failed: the store was warmed with sparse queries only.
     pub embed_error: Option<String>,
+    /// The warm-up took longer than its limit and was given up (`crate::warm::LIMIT`).
+    pub timed_out: bool,
 }
 
 /// The assembled service. Cheap to share (`Arc` inside).

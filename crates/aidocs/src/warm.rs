@@ -8,7 +8,7 @@
 
 use crate::engine::{Engine, WarmReport, WarmState, ms};
 use aidocs_core::{Filter, SearchMode, StoreQuery};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Texts the warm-up embeds and searches with: short and long, so the runtime has seen
 /// batches of several shapes.
@@ -22,12 +22,29 @@ const TEXTS: [&str; 3] = [
 /// collections a store holds.
 pub const MAX_COLLECTIONS: usize = 16;
 
+/// How long the warm-up at start may take: past it, it is given up and readiness stops
+/// waiting for it (a remote embedder or store that hangs must not keep a replica out of
+/// service).
+pub const LIMIT: Duration = Duration::from_secs(60);
+
 impl Engine {
-    /// Warm the embedder and the store (see the module doc). Never fails: what cannot be
-    /// warmed is reported and logged, and the first search pays for it as it would have.
+    /// Warm the embedder and the store (see the module doc), for at most [`LIMIT`]. Never
+    /// fails: what cannot be warmed is reported and logged, and the first search pays for it
+    /// as it would have.
     pub async fn warm_up(&self) -> WarmReport {
+        self.warm_up_within(LIMIT).await
+    }
+
+    /// [`Engine::warm_up`] given up after `limit` (the report then says `timed_out`).
+    pub async fn warm_up_within(&self, limit: Duration) -> WarmReport {
         self.set_warm_state(WarmState::Running);
-        let report = self.warm().await;
+        let report = match tokio::time::timeout(limit, self.warm()).await {
+            Ok(report) => report,
+            Err(_) => {
+                tracing::warn!(limit_ms = limit.as_millis() as u64, "the warm-up at start did not finish in time; serving without it");
+                WarmReport { timed_out: true, ..WarmReport::default() }
+            }
+        };
         tracing::info!(
             embed_ms = report.embed_ms,
             store_ms = report.store_ms,

@@ -248,4 +248,13 @@ async fn readiness_waits_for_the_warm_up_at_start() {
     assert_eq!((&warm["state"], &warm["collections"]), (&json!("done"), &json!(["older-model", "warm"])), "{warm}");
     let metrics = engine.metrics().encode().unwrap();
     assert!(!metrics.lines().any(|l| l.contains("search_requests_total{")), "the warm-up counts no search:\n{metrics}");
+
+    // An embedder that never answers: the warm-up is given up at its limit and readiness
+    // stops waiting for it.
+    let stuck = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let engine = engine.clone().with_embedder(std::sync::Arc::new(common::Gated { inner: engine.base_embedder().clone(), gate: stuck }));
+    let report = engine.warm_up_within(std::time::Duration::from_millis(300)).await;
+    assert!(report.timed_out && report.collections.is_empty(), "{report:?}");
+    assert_eq!(call(&aidocs_http::router(engine.clone()), "GET", "/health/ready", None).await.1["status"], "ready");
+    assert_eq!(serde_json::to_value(engine.warm_state()).unwrap()["timed_out"], true);
 }

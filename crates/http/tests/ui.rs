@@ -367,13 +367,14 @@ async fn the_page_asks_for_an_api_key_and_keeps_it_for_the_tab() {
 async fn the_page_says_when_searches_are_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config(&dir.path().join("data"));
-    cfg.server.rate_limit_per_minute = 2;
-    cfg.server.rate_limit_burst = 2;
+    cfg.server.rate_limit_per_minute = 3;
+    cfg.server.rate_limit_burst = 3;
     let engine = Engine::open(cfg).unwrap();
     let server = serve(engine.clone()).await;
     ingest(&engine, &dir.path().join("docs"), &server.base).await;
     let b = Browser::start(1280, 900).await;
-    // The libraries and one search: the budget of 2.
+    // The libraries, one search and the facets (asked beside it, in either order; kept for
+    // the next searches): the budget of 3.
     b.client.goto(&format!("{}/?q=spawn+a+task", server.base)).await.unwrap();
     searched(&b, 1).await;
     let q = b.client.find(Locator::Id("q")).await.unwrap();

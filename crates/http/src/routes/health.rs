@@ -64,7 +64,7 @@ async fn metrics(State(engine): State<Engine>) -> Result<Response, ApiError> {
 
 /// Every dependency probed, with latency, and the request counters; 503 only when unhealthy.
 #[utoipa::path(get, path = "/health/detailed", tag = "health",
-    responses((status = 200, description = "`status`, `services`, `warm_up` (the warm-up at start: `state`, and once `done` its `embed_ms`, `store_ms`, `collections` and `skipped`), `metrics`", body = Object), (status = 503, description = "Unhealthy", body = Object)))]
+    responses((status = 200, description = "`status`, `services`, `warm_up` (the warm-up at start: `state`, and once `done` its `embed_ms`, `store_ms`, `collections`, `skipped` and `timed_out`), `metrics`", body = Object), (status = 503, description = "Unhealthy", body = Object)))]
 async fn detailed(State(engine): State<Engine>, axum::Extension(stats): axum::Extension<Arc<ApiStats>>) -> Response {
     let (status, services) = engine.health_detailed().await;
     let requests = stats.requests.load(Ordering::Relaxed);
