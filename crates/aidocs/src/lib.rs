@@ -39,7 +39,7 @@ pub use engine::Engine;
 pub use search::{SearchHit, SearchRequest, SearchResponse, StageNote, StageTimings};
 pub use error::{Error, ErrorCode, Result};
 pub use ingest::{IngestRequest, IngestService, Record};
-pub use report::IngestReport;
+pub use report::{IngestReport, IngestStages};
 
 /// Re-exports for embedders of the library.
 pub use aidocs_core as core;

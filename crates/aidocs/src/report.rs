@@ -23,6 +23,25 @@ pub struct IngestReport {
     #[serde(flatten)]
     pub detail: SourceDetail,
     pub took_ms: f64,
+    /// Where the time went, per stage.
+    #[serde(default)]
+    pub stages: IngestStages,
+}
+
+/// Wall-clock milliseconds an ingest run spent in each stage. The pipeline overlaps them
+/// (the next documents are chunked while a batch is embedded and written), so they may add
+/// up to more than the run's `took_ms`; `embed_ms` near `took_ms` means the embedder was
+/// busy the whole run. Reading and parsing are the source's and run beside all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestStages {
+    /// Chunking, token counting and BM25 encoding of each document.
+    pub chunk_ms: f64,
+    /// Dense embedding of the chunks written.
+    pub embed_ms: f64,
+    /// Store writes: upserting points and deleting the stale ids they replace.
+    pub write_ms: f64,
+    /// Optimizing the collection's storage at the end (`ingest.optimize`).
+    pub optimize_ms: f64,
 }
 
 impl IngestReport {
@@ -37,6 +56,7 @@ impl IngestReport {
             points_deleted: 0,
             detail,
             took_ms: 0.0,
+            stages: IngestStages::default(),
         }
     }
 

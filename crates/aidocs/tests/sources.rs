@@ -147,3 +147,58 @@ async fn a_failing_source_keeps_what_was_written_and_sweeps_nothing() {
     assert!(err.to_string().contains("the page source went away"), "{err}");
     assert_eq!(sources_in(&engine, "fail").await, ["mem://a", "mem://b", "mem://c"].map(String::from).into());
 }
+
+/// Counts the documents written so far, as a progress bar would.
+#[derive(Default)]
+struct Written(std::sync::atomic::AtomicUsize);
+
+impl IngestProgress for Written {
+    fn start(&self, _: usize) {}
+    fn file_done(&self, _: &str, outcome: FileOutcome) {
+        if outcome == FileOutcome::Written {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn finish(&self, _: &IngestReport) {}
+}
+
+/// The pipeline chunks the next documents while a batch is embedded and written, and holds
+/// at most two batches: with the embedder held, it takes in two batches' worth of documents
+/// (the one in flight and the next) and waits; released, it writes every chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_chunks_one_batch_ahead_of_the_embedder_and_no_more() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(data.path());
+    cfg.ingest.batch_size = 2;
+    let engine = aidocs::Engine::open(cfg).unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let engine = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), gate.clone()));
+    let ids = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let progress = Arc::new(Written::default());
+    let run = tokio::spawn({
+        let (engine, progress) = (engine.clone(), progress.clone());
+        async move {
+            let mut source = Pages { pages: pages(&ids, "1"), complete: true, then: vec![], fail_after: None };
+            engine.ingest().run("ahead", &mut source, progress.as_ref()).await
+        }
+    });
+    let written = || progress.0.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while written() < 4 {
+        assert!(std::time::Instant::now() < deadline, "with the first batch held in the embedder, the pipeline took in {} documents, not the next batch's too", written());
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Back-pressure: nothing more is taken in while the first batch is held.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(written(), 4, "two batches of two at most");
+    assert!(!run.is_finished());
+
+    gate.add_permits(1000);
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.documents_written, report.chunks_written), (10, 10), "{report:?}");
+    assert_eq!(sources_in(&engine, "ahead").await, ids.iter().map(|id| format!("mem://{id}")).collect());
+    let s = report.stages;
+    assert!(s.embed_ms > 0.0 && s.chunk_ms > 0.0 && s.write_ms > 0.0, "{s:?}");
+    // The embedder was held for most of the run.
+    assert!(s.embed_ms >= 300.0 && s.embed_ms <= report.took_ms + 1.0, "{s:?} within {} ms", report.took_ms);
+}

@@ -222,7 +222,7 @@ async fn readiness_waits_for_the_warm_up_at_start() {
     assert_eq!(call(&app, "GET", "/health/detailed", None).await.1["warm_up"], json!({"state": "not_started"}));
 
     let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let engine = engine.clone().with_embedder(std::sync::Arc::new(common::Gated { inner: engine.base_embedder().clone(), gate: gate.clone() }));
+    let engine = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), gate.clone()));
     let app = aidocs_http::router(engine.clone());
     let warming = tokio::spawn({
         let engine = engine.clone();
@@ -252,7 +252,7 @@ async fn readiness_waits_for_the_warm_up_at_start() {
     // An embedder that never answers: the warm-up is given up at its limit and readiness
     // stops waiting for it.
     let stuck = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let engine = engine.clone().with_embedder(std::sync::Arc::new(common::Gated { inner: engine.base_embedder().clone(), gate: stuck }));
+    let engine = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), stuck));
     let report = engine.warm_up_within(std::time::Duration::from_millis(300)).await;
     assert!(report.timed_out && report.collections.is_empty(), "{report:?}");
     assert_eq!(call(&aidocs_http::router(engine.clone()), "GET", "/health/ready", None).await.1["status"], "ready");

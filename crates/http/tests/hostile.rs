@@ -179,7 +179,7 @@ fn slow_app(dir: &std::path::Path, admin_timeout_ms: u64, delay_ms: u64) -> (axu
     cfg.server.admin_timeout_ms = admin_timeout_ms;
     cfg.ingest.batch_size = 1;
     let engine = aidocs::Engine::open(cfg).unwrap();
-    let slow = std::sync::Arc::new(common::Slow { inner: engine.base_embedder().clone(), delay: std::time::Duration::from_millis(delay_ms) });
+    let slow = common::Held::slow(engine.base_embedder().clone(), std::time::Duration::from_millis(delay_ms));
     let engine = engine.with_embedder(slow);
     (aidocs_http::router(engine.clone()), engine)
 }
@@ -348,10 +348,7 @@ async fn jobs_are_shared_between_replicas_through_redis() {
         cfg.cache.url = url.clone();
         cfg.cache.namespace = namespace.clone();
         let engine = aidocs::Engine::open(cfg).unwrap();
-        let slow = std::sync::Arc::new(common::Slow {
-            inner: engine.base_embedder().clone(),
-            delay: std::time::Duration::from_millis(delay_ms),
-        });
+        let slow = common::Held::slow(engine.base_embedder().clone(), std::time::Duration::from_millis(delay_ms));
         aidocs_http::router(engine.with_embedder(slow))
     };
     let (a, b) = (replica("a", 300), replica("b", 300));

@@ -196,7 +196,7 @@ async fn deadlines_are_per_route_and_filters_are_capped() {
     cfg.server.admin_timeout_ms = 60_000;
     cfg.search.max_filter_values = 4;
     let engine = Engine::open(cfg).unwrap();
-    let slow = Arc::new(common::Slow { inner: engine.base_embedder().clone(), delay: Duration::from_millis(1000) });
+    let slow = common::Held::slow(engine.base_embedder().clone(), Duration::from_millis(1000));
     let engine = engine.with_embedder(slow);
     let app = aidocs_http::router(engine.clone());
     let docs = dir.path().join("docs");

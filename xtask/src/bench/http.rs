@@ -1,8 +1,9 @@
 //! HTTP and end-to-end workloads of `cargo xtask bench`, each against real release binaries
 //! on 127.0.0.1:
 //!
-//! - [`ingest`]: the Python tutorial through the release CLI, candle vs ONNX, then an
-//!   unchanged re-run (incremental ingest);
+//! - [`ingest`] (also `cargo xtask bench ingest`): the Python tutorial through the release
+//!   CLI, candle vs ONNX, then an unchanged re-run (incremental ingest); wall time, the time
+//!   inside the embedder, peak RSS;
 //! - [`sweep`]: `wrk` at 1 to 16 requests in flight, search cache off and on;
 //! - [`start`] (also `cargo xtask bench start`): time to ready, the first search after a
 //!   start and the steady latency after it, with and without the warm-up at start, every
@@ -195,36 +196,79 @@ fn onnx_env() -> Vec<(&'static str, String)> {
     vec![("AIDOCS__EMBEDDING__PROVIDER", "onnx".into())]
 }
 
-/// `aidocs ingest CORPUS --json` into `data`; the CLI's report and the wall time (s).
-fn run_ingest(bin_dir: &Path, data: &Path, corpus: &Path, env: &[(&str, String)]) -> Result<(serde_json::Value, f64)> {
+/// What one `aidocs ingest` run took.
+struct Ingested {
+    /// The CLI's JSON report.
+    report: serde_json::Value,
+    wall_s: f64,
+    /// The process's own peak RSS (`wait4`), bytes.
+    peak_rss: u64,
+}
+
+/// `aidocs ingest CORPUS --json` into `data`.
+fn run_ingest(bin_dir: &Path, data: &Path, corpus: &Path, env: &[(&str, String)]) -> Result<Ingested> {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
     let t = Instant::now();
-    let out = Command::new(bin_dir.join("aidocs"))
+    let mut child = Command::new(bin_dir.join("aidocs"))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("--data-dir")
         .arg(data)
         .arg("ingest")
         .arg(corpus)
         .args(["--collection", "docs", "--json"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .context("running aidocs ingest")?;
-    if !out.status.success() {
-        bail!("aidocs ingest {} failed: {}", corpus.display(), out.status);
+    let mut stdout = Vec::new();
+    child.stdout.take().expect("piped").read_to_end(&mut stdout)?;
+    // wait4, not Child::wait: the child's own peak RSS comes with its exit status.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, which `child` has not reaped.
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    if pid != child.id() as libc::pid_t {
+        bail!("wait4 on aidocs ingest: {}", std::io::Error::last_os_error());
     }
-    Ok((serde_json::from_slice(&out.stdout).context("ingest --json output")?, t.elapsed().as_secs_f64()))
+    std::mem::forget(child);
+    let wall_s = t.elapsed().as_secs_f64();
+    let status = std::process::ExitStatus::from_raw(status);
+    if !status.success() {
+        bail!("aidocs ingest {} failed: {status}", corpus.display());
+    }
+    let report = serde_json::from_slice(&stdout).context("ingest --json output")?;
+    Ok(Ingested { report, wall_s, peak_rss: usage.ru_maxrss as u64 * 1024 })
 }
 
 /// Ingest the corpus with candle (baseline), then with ONNX (the default engine where its
 /// runtime is present, as here), then again unchanged with ONNX. Returns the report and the ONNX data dir the other workloads serve.
 pub fn ingest(root: &Path, bin_dir: &Path, work: &Path) -> Result<(Report, PathBuf)> {
     let corpus = corpus(root);
-    let mut t = Table::new("", &[("wall s", 1), ("chunks written", 0), ("chunks/s", 1)]).ratio_of(0);
+    let mut t = Table::new(
+        "",
+        &[("wall s", 1), ("chunks written", 0), ("chunks/s", 1), ("embedding s", 1), ("embedding share", 2), ("peak RSS MB", 0)],
+    )
+    .ratio_of(0);
     let mut row = |label: &str, data: &Path, env: &[(&str, String)]| -> Result<serde_json::Value> {
         eprintln!("bench ingest: {label}");
-        let (r, secs) = run_ingest(bin_dir, data, &corpus, env)?;
-        let chunks = r["chunks_written"].as_f64().unwrap_or(0.0);
-        t.row(label, &[Some(secs), Some(chunks), (chunks > 0.0).then(|| chunks / secs)]);
-        Ok(r)
+        let run = run_ingest(bin_dir, data, &corpus, env)?;
+        let chunks = run.report["chunks_written"].as_f64().unwrap_or(0.0);
+        let embed_s = run.report["stages"]["embed_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+        let written = chunks > 0.0;
+        t.row(
+            label,
+            &[
+                Some(run.wall_s),
+                Some(chunks),
+                written.then(|| chunks / run.wall_s),
+                written.then_some(embed_s),
+                written.then(|| embed_s / run.wall_s),
+                Some(run.peak_rss as f64 / 1e6),
+            ],
+        );
+        Ok(run.report)
     };
     let first = row("candle (f32), `embedding.provider = \"local\"`", &work.join("ingest-candle"), &[("AIDOCS__EMBEDDING__PROVIDER", "local".into())])?;
     let onnx = work.join("data");
@@ -234,7 +278,11 @@ pub fn ingest(root: &Path, bin_dir: &Path, work: &Path) -> Result<(Report, PathB
     report.note(format!(
         "`aidocs ingest {}` with the release CLI into a fresh embedded store: {} files, {:.1} MB read, \
          parsed, chunked (up to 256 tokens), embedded, written and indexed (HNSW). Wall time of the \
-         whole command, model load included.",
+         whole command, model load included. `embedding s`: the time the run spent inside the \
+         embedder (its `stages.embed_ms`); `embedding share` is that over the wall time, the \
+         ingest's throughput as a fraction of the embedder's own on the same chunks in the same \
+         run (the pipeline chunks the next documents while a batch embeds, so the rest is model \
+         load, the last batch's write and the HNSW build). Peak RSS: the process's own (`wait4`).",
         corpus.display(),
         first["files_seen"],
         first["bytes_read"].as_f64().unwrap_or(0.0) / 1e6
@@ -376,6 +424,15 @@ fn fresh_ingest(root: &Path, bin_dir: &Path, work: PathBuf) -> Result<(PathBuf, 
 }
 
 /// Ingest with ONNX into a fresh data dir, then [`start`] (`cargo xtask bench start`).
+/// `bench ingest`: the [`ingest`] workload alone, into a fresh work dir.
+pub fn ingest_only(root: &Path, bin_dir: &Path) -> Result<()> {
+    let work = crate::target_dir().join("bench-ingest");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    ingest(root, bin_dir, &work)?.0.finish()?;
+    Ok(())
+}
+
 pub fn start_only(root: &Path, bin_dir: &Path) -> Result<()> {
     let (_, data) = fresh_ingest(root, bin_dir, crate::target_dir().join("bench-start"))?;
     start(bin_dir, &data)?.finish()?;

@@ -63,6 +63,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
         }
         "mcp" => http::mcp_only(root, &bins_to_measure(root, quick)?),
         "start" => http::start_only(root, &bins_to_measure(root, quick)?),
+        "ingest" => http::ingest_only(root, &bins_to_measure(root, quick)?),
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         "report" => {
             let path = match args.get(1) {
@@ -75,7 +76,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, profile, mcp, start, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, ingest, mcp, start, criterion, report [RUN.json])"),
     }
 }
 
@@ -247,7 +248,7 @@ fn markdown(run: &Run, run_link: &str, figure: &mut dyn FnMut(&str, Draw) -> Res
          Regenerate with `cargo xtask bench`. It needs wrk, Redis at `REDIS_URL`, python3 with pip and Debian's \
          python3.11-doc, and takes about {:.0} minutes on this machine. `cargo xtask bench report [RUN.json]` re-renders \
          this page from a saved run. Single suites: `cargo bench --workspace --bench NAME` (embed, query, chunking, cache, \
-         backup, crawl), `cargo xtask bench load`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
+         backup, crawl), `cargo xtask bench load`, `cargo xtask bench ingest`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
          [operators/tuning.md](operators/tuning.md).\n\n",
         run.date,
         run.commit,

@@ -165,6 +165,13 @@ pub fn print_report(r: &IngestReport, json: bool) -> anyhow::Result<()> {
                 r.documents_deleted, r.chunks_written, r.points_deleted, d.skipped.len(),
                 r.took_ms / 1000.0
             );
+            if r.chunks_written > 0 {
+                let t = &r.stages;
+                println!(
+                    "time by stage: chunking {:.1} s, embedding {:.1} s, writing {:.1} s, optimizing {:.1} s (stages overlap)",
+                    t.chunk_ms / 1000.0, t.embed_ms / 1000.0, t.write_ms / 1000.0, t.optimize_ms / 1000.0
+                );
+            }
             for s in &d.skipped {
                 eprintln!("skipped {}: {}", s.path, s.reason);
             }

@@ -96,7 +96,7 @@ impl IngestService {
             e.1.push(p.id);
         }
         let mut report = IngestReport::new(collection, source.detail());
-        let mut run = Run { batch: Batch::default(), seen: HashSet::new(), skipped: 0, failed: 0 };
+        let mut run = Run { batch: Batch::default(), writing: None, seen: HashSet::new(), skipped: 0, failed: 0 };
         let complete = source.complete();
         let (produced, consumed) = {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<SourceEvent>(32);
@@ -107,6 +107,11 @@ impl IngestService {
                 loop {
                     let event = tokio::select! {
                         r = &mut produce, if produced.is_none() => { produced = Some(r); continue; }
+                        w = in_flight(&mut run.writing) => {
+                            run.writing = None;
+                            w?.add_to(&mut report);
+                            continue;
+                        }
                         e = rx.recv() => match e { Some(e) => e, None => break },
                     };
                     self.event(collection, event, &mut existing, &mut run, &mut report, progress).await?;
@@ -123,9 +128,16 @@ impl IngestService {
             (produced, consumed)
         };
         source.finish(&mut report.detail);
+        // The batch in flight is finished whatever happened; after a failure of the
+        // pipeline its own error comes second.
+        let written = match run.writing.take() {
+            Some(w) => w.await,
+            None => Ok(Written::default()),
+        };
         consumed?;
+        written?.add_to(&mut report);
         // What the source sent before it failed is written; nothing is swept after a failure.
-        report.points_deleted += self.flush(collection, &mut run.batch).await?;
+        self.write(collection, std::mem::take(&mut run.batch)).await?.add_to(&mut report);
         if let Err(e) = produced {
             self.engine.invalidate_search(collection).await;
             return Err(e);
@@ -138,7 +150,7 @@ impl IngestService {
             report.points_deleted += ids.len();
             store.delete(collection, ids).await?;
         }
-        self.writes_done(collection, report.changed()).await?;
+        report.stages.optimize_ms = self.writes_done(collection, report.changed()).await?;
         report.took_ms = ms(started);
         let m = engine.metrics();
         m.ingest_documents("written", report.documents_written as u64);
@@ -154,12 +166,12 @@ impl IngestService {
     }
 
     /// One event of a source.
-    async fn event(
-        &self,
-        collection: &str,
+    async fn event<'a>(
+        &'a self,
+        collection: &'a str,
         event: SourceEvent,
         existing: &mut Existing,
-        run: &mut Run,
+        run: &mut Run<'a>,
         report: &mut IngestReport,
         progress: &dyn IngestProgress,
     ) -> Result<()> {
@@ -172,6 +184,7 @@ impl IngestService {
             SourceEvent::Discovered { total } => progress.discovered(total),
             SourceEvent::Document { item, doc, bytes } => {
                 report.detail.read(bytes);
+                let chunking = Instant::now();
                 let (doc, chunks) = {
                     let (cfg, counter, sparse) = (self.engine.cfg.clone(), self.engine.counter.clone(), self.engine.sparse().clone());
                     tokio::task::spawn_blocking(move || {
@@ -181,6 +194,7 @@ impl IngestService {
                     .await
                     .map_err(|e| Error::Internal(format!("chunking task failed: {e}")))?
                 };
+                report.stages.chunk_ms += ms(chunking);
                 if chunks.is_empty() {
                     // Like a document the source no longer has: a complete source's sweep
                     // removes its old chunks.
@@ -198,7 +212,10 @@ impl IngestService {
                 report.chunks_written += n;
                 progress.file_done(&item, FileOutcome::Written);
                 if run.batch.chunks.len() >= self.engine.config().ingest.batch_size {
-                    report.points_deleted += self.flush(collection, &mut run.batch).await?;
+                    // One batch in flight: wait for the one before, then let this one
+                    // embed and write while the next documents are chunked.
+                    run.drain(report).await?;
+                    run.writing = Some(Box::pin(self.write(collection, std::mem::take(&mut run.batch))));
                 }
             }
             SourceEvent::Unchanged { item, source_id } => {
@@ -212,6 +229,8 @@ impl IngestService {
                 progress.file_done(&item, FileOutcome::Skipped);
             }
             SourceEvent::Removed { item, source_id } => {
+                // Store operations keep the order of the events.
+                run.drain(report).await?;
                 if let Some((_, ids)) = existing.remove(&source_id) {
                     report.points_deleted += ids.len();
                     self.engine.store().delete(collection, ids).await?;
@@ -227,38 +246,50 @@ impl IngestService {
         Ok(())
     }
 
-    /// Embed and write pending chunks, then delete the stale ids they replace.
-    async fn flush(&self, collection: &str, batch: &mut Batch) -> Result<usize> {
-        let chunks = std::mem::take(&mut batch.chunks);
-        let deletes = std::mem::take(&mut batch.deletes);
+    /// Embed and write a batch's chunks, then delete the stale ids they replace.
+    async fn write(&self, collection: &str, batch: Batch) -> Result<Written> {
+        let Batch { chunks, deletes } = batch;
         let store = self.engine.store();
+        let mut written = Written::default();
         if !chunks.is_empty() {
+            let embedding = Instant::now();
             let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
             let dense = self.engine.embed(&texts).await?;
+            written.embed_ms = ms(embedding);
+            let writing = Instant::now();
             let points = chunks.into_iter().zip(dense).map(|(c, dense)| Point { id: c.id, sparse: c.sparse, dense, payload: c.payload }).collect();
             store.upsert(collection, points).await?;
+            written.write_ms = ms(writing);
         }
-        let n = deletes.len();
+        let deleting = Instant::now();
+        written.points_deleted = deletes.len();
         store.delete(collection, deletes).await?;
-        Ok(n)
+        written.write_ms += ms(deleting);
+        Ok(written)
     }
 
     /// The end of every run: when anything changed, drop cached searches of the collection
     /// and, with `ingest.optimize`, optimize its storage.
-    async fn writes_done(&self, collection: &str, changed: bool) -> Result<()> {
+    async fn writes_done(&self, collection: &str, changed: bool) -> Result<f64> {
         if changed {
             self.engine.invalidate_search(collection).await;
             if self.engine.config().ingest.optimize {
+                let optimizing = Instant::now();
                 self.engine.store().optimize(collection).await?;
+                return Ok(ms(optimizing));
             }
         }
-        Ok(())
+        Ok(0.0)
     }
 }
 
 /// The state of one pipeline run beside its report.
-struct Run {
+struct Run<'a> {
+    /// Chunks staged for the next write.
     batch: Batch,
+    /// The batch being embedded and written, at most one: the pipeline keeps chunking
+    /// beside it, and holds at most two batches of chunks (back-pressure).
+    writing: Option<Writing<'a>>,
     /// Source ids the source named this run.
     seen: HashSet<String>,
     /// Items not ingested (any kind but failed) and failed fetches, for the metrics.
@@ -266,7 +297,43 @@ struct Run {
     failed: u64,
 }
 
-impl Run {
+/// A batch's embedding and store writes, polled beside the pipeline's loop (not spawned:
+/// dropping the run drops it, so no write outlives the ingest lock).
+type Writing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Written>> + Send + 'a>>;
+
+/// What writing one batch did.
+#[derive(Debug, Default)]
+struct Written {
+    points_deleted: usize,
+    embed_ms: f64,
+    write_ms: f64,
+}
+
+impl Written {
+    fn add_to(self, report: &mut IngestReport) {
+        report.points_deleted += self.points_deleted;
+        report.stages.embed_ms += self.embed_ms;
+        report.stages.write_ms += self.write_ms;
+    }
+}
+
+/// The batch in flight to completion, or never when there is none (a `select!` branch).
+async fn in_flight(writing: &mut Option<Writing<'_>>) -> Result<Written> {
+    match writing {
+        Some(w) => w.await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Run<'_> {
+    /// Wait for the batch in flight, if any, and count it.
+    async fn drain(&mut self, report: &mut IngestReport) -> Result<()> {
+        if let Some(w) = self.writing.take() {
+            w.await?.add_to(report);
+        }
+        Ok(())
+    }
+
     fn note(&mut self, report: &mut IngestReport, kind: NoteKind, item: &str, reason: &str) {
         match kind {
             NoteKind::Failed => self.failed += 1,

@@ -121,15 +121,32 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// An embedder that takes `delay` per call, then embeds with `inner` (deadlines, jobs that
-/// outlive their request).
-pub struct Slow {
-    pub inner: std::sync::Arc<dyn aidocs::core::Embedder>,
-    pub delay: std::time::Duration,
+/// An embedder that waits before each call, then embeds with `inner`: for a fixed time
+/// ([`Held::slow`]: deadlines, jobs that outlive their request) or for a permit of a
+/// semaphore ([`Held::gated`]: the test decides when work that embeds may go on).
+pub struct Held {
+    inner: std::sync::Arc<dyn aidocs::core::Embedder>,
+    wait: Wait,
+}
+
+enum Wait {
+    Delay(std::time::Duration),
+    Gate(std::sync::Arc<tokio::sync::Semaphore>),
+}
+
+impl Held {
+    pub fn slow(inner: std::sync::Arc<dyn aidocs::core::Embedder>, delay: std::time::Duration) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { inner, wait: Wait::Delay(delay) })
+    }
+
+    /// Each call takes (and keeps) one permit of `gate`.
+    pub fn gated(inner: std::sync::Arc<dyn aidocs::core::Embedder>, gate: std::sync::Arc<tokio::sync::Semaphore>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self { inner, wait: Wait::Gate(gate) })
+    }
 }
 
 #[async_trait::async_trait]
-impl aidocs::core::Embedder for Slow {
+impl aidocs::core::Embedder for Held {
     fn model_id(&self) -> &str {
         self.inner.model_id()
     }
@@ -137,28 +154,10 @@ impl aidocs::core::Embedder for Slow {
         self.inner.dims()
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.embed(texts).await
-    }
-}
-
-/// An embedder that waits for a permit of `gate` before each call, then embeds with
-/// `inner`: the test decides when work that embeds may go on (the warm-up at start).
-pub struct Gated {
-    pub inner: std::sync::Arc<dyn aidocs::core::Embedder>,
-    pub gate: std::sync::Arc<tokio::sync::Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl aidocs::core::Embedder for Gated {
-    fn model_id(&self) -> &str {
-        self.inner.model_id()
-    }
-    fn dims(&self) -> aidocs::core::Dims {
-        self.inner.dims()
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, aidocs::core::CoreError> {
-        self.gate.acquire().await.unwrap().forget();
+        match &self.wait {
+            Wait::Delay(d) => tokio::time::sleep(*d).await,
+            Wait::Gate(g) => g.acquire().await.expect("the test's gate stays open").forget(),
+        }
         self.inner.embed(texts).await
     }
 }
