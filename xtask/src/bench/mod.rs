@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
 const ORDER: &[&str] = &[
-    "embed", "store", "qdrant", "chunking", "ingest", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
+    "embed", "store", "qdrant", "scale", "chunking", "ingest", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
     "backup", "crawl",
 ];
 
@@ -65,6 +65,8 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
         "start" => http::start_only(root, &bins_to_measure(root, quick)?),
         "ingest" => http::ingest_only(root, &bins_to_measure(root, quick)?),
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
+        // The scale curve alone (10k, 100k, 1M points; `AIDOCS_BENCH_SCALE` for others).
+        "scale" => crate::run(crate::cargo().args(["bench", "--workspace", "--bench", "scale"])),
         "report" => {
             let path = match args.get(1) {
                 Some(p) => PathBuf::from(p.as_str()),
@@ -76,7 +78,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, profile, ingest, mcp, start, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, ingest, mcp, start, scale, criterion, report [RUN.json])"),
     }
 }
 
@@ -88,7 +90,7 @@ pub fn smoke() -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     crate::run(crate::cargo().args(["test", "--workspace", "--locked", "--bench", "*"]).env("AIDOCS_BENCH_POINTS", "2000").env(REPORT_DIR_ENV, &out))?;
     let suites: Vec<String> = collect(&out)?.into_iter().map(|r| r.suite).collect();
-    let want = ["embed", "store", "qdrant", "chunking", "cache", "backup", "crawl"];
+    let want = ["embed", "store", "qdrant", "scale", "chunking", "cache", "backup", "crawl"];
     if suites != want {
         bail!("bench smoke run: expected reports {want:?}, got {suites:?} in {}", out.display());
     }
@@ -248,7 +250,7 @@ fn markdown(run: &Run, run_link: &str, figure: &mut dyn FnMut(&str, Draw) -> Res
          Regenerate with `cargo xtask bench`. It needs wrk, Redis at `REDIS_URL`, python3 with pip and Debian's \
          python3.11-doc, and takes about {:.0} minutes on this machine. `cargo xtask bench report [RUN.json]` re-renders \
          this page from a saved run. Single suites: `cargo bench --workspace --bench NAME` (embed, query, chunking, cache, \
-         backup, crawl), `cargo xtask bench load`, `cargo xtask bench ingest`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
+         backup, crawl), `cargo xtask bench load`, `cargo xtask bench scale`, `cargo xtask bench ingest`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
          [operators/tuning.md](operators/tuning.md).\n\n",
         run.date,
         run.commit,
