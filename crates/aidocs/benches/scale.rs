@@ -13,7 +13,7 @@
 //! in RAM (`on_disk_vectors`, `quantization`), the settings docs/operators/tuning.md
 //! recommends at that size. The baseline row is the smallest size.
 
-use aidocs_benchkit::{LinePlot, Report, Table, Topics, exact_top_k, mean, percentile, recall, time_ms};
+use aidocs_benchkit::{LinePlot, Report, Table, Topics, dir_bytes, exact_top_k, mean, percentile, recall, time_ms};
 use aidocs_core::{
     ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode, SparseEncoder, SparseVector,
     StoreQuery, VectorStore,
@@ -178,18 +178,6 @@ fn truth(vectors: &[Vec<f32>], qs: &[(Vec<f32>, SparseVector)]) -> Vec<Vec<usize
     })
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
-            Err(_) => 0,
-        })
-        .sum()
-}
 
 fn sizes() -> Vec<usize> {
     if let Some(list) = std::env::var("AIDOCS_BENCH_SCALE").ok().filter(|s| !s.is_empty()) {

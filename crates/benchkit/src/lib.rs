@@ -341,6 +341,20 @@ pub fn exact_top_k(vectors: &[Vec<f32>], query: &[f32], k: usize) -> Vec<usize> 
     scored.into_iter().map(|(_, i)| i).collect()
 }
 
+/// Bytes of the files under `dir`, recursively (a store's size on disk).
+pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// Share of `truth` found in `got`.
 pub fn recall(truth: &[usize], got: &[usize]) -> f64 {
     if truth.is_empty() {

@@ -16,7 +16,7 @@
 //! Criterion times dense, hybrid and filtered hybrid too. `AIDOCS_BENCH_POINTS` changes the
 //! size; `AIDOCS_BENCH_REPORT` collects the reports (`cargo xtask bench`).
 
-use aidocs_benchkit::{Report, Table, Topics, exact_top_k, mean, percentile, recall, time_ms};
+use aidocs_benchkit::{Report, Table, Topics, dir_bytes, exact_top_k, mean, percentile, recall, time_ms};
 use aidocs_core::{
     ChunkPayload, CollectionSpec, DocMetadata, Filter, FilterField, FilterValue, Fusion, Point, SearchMode, SparseVector,
     StoreQuery, VectorStore,
@@ -102,19 +102,6 @@ fn mode_run(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, queries: &[Ve
     })
 }
 
-/// Bytes under `dir`, recursively.
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(_) => e.metadata().map_or(0, |m| m.len()),
-            Err(_) => 0,
-        })
-        .sum()
-}
 
 /// Resident memory of a process in MiB (`VmRSS`).
 fn rss_mib(pid: u32) -> f64 {
