@@ -167,9 +167,29 @@ impl IngestProgress for Written {
 /// (the one in flight and the next) and waits; released, it writes every chunk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_chunks_one_batch_ahead_of_the_embedder_and_no_more() {
+    let report = held_pipeline(aidocs::config::IngestOverlap::On, 4).await;
+    let s = report.stages;
+    assert!(s.embed_ms > 0.0 && s.chunk_ms > 0.0 && s.write_ms > 0.0, "{s:?}");
+    // The embedder was held for most of the run.
+    assert!(s.embed_ms >= 300.0 && s.embed_ms <= report.took_ms + 1.0, "{s:?} within {} ms", report.took_ms);
+}
+
+/// `ingest.overlap = "off"` (what `auto` picks where the embedder's threads take every
+/// core): nothing more is chunked while a batch is embedded and written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_overlap_the_pipeline_takes_in_nothing_while_a_batch_embeds() {
+    let report = held_pipeline(aidocs::config::IngestOverlap::Off, 2).await;
+    assert!(report.stages.embed_ms >= 300.0, "{:?}", report.stages);
+}
+
+/// Ingests ten one-chunk pages in batches of two through an embedder held on a semaphore;
+/// checks that exactly `taken` documents are taken in while the first batch is held, then
+/// releases it and checks that all ten are written.
+async fn held_pipeline(overlap: aidocs::config::IngestOverlap, taken: usize) -> aidocs::IngestReport {
     let data = tempfile::tempdir().unwrap();
     let mut cfg = common::config(data.path());
     cfg.ingest.batch_size = 2;
+    cfg.ingest.overlap = overlap;
     let engine = aidocs::Engine::open(cfg).unwrap();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let engine = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), gate.clone()));
@@ -184,21 +204,18 @@ async fn the_pipeline_chunks_one_batch_ahead_of_the_embedder_and_no_more() {
     });
     let written = || progress.0.load(std::sync::atomic::Ordering::SeqCst);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while written() < 4 {
-        assert!(std::time::Instant::now() < deadline, "with the first batch held in the embedder, the pipeline took in {} documents, not the next batch's too", written());
+    while written() < taken {
+        assert!(std::time::Instant::now() < deadline, "with the first batch held in the embedder, the pipeline took in {} documents, not {taken}", written());
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // Back-pressure: nothing more is taken in while the first batch is held.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(written(), 4, "two batches of two at most");
+    assert_eq!(written(), taken, "documents taken in while the first batch is held ({overlap:?})");
     assert!(!run.is_finished());
 
     gate.add_permits(1000);
     let report = run.await.unwrap().unwrap();
     assert_eq!((report.documents_written, report.chunks_written), (10, 10), "{report:?}");
     assert_eq!(sources_in(&engine, "ahead").await, ids.iter().map(|id| format!("mem://{id}")).collect());
-    let s = report.stages;
-    assert!(s.embed_ms > 0.0 && s.chunk_ms > 0.0 && s.write_ms > 0.0, "{s:?}");
-    // The embedder was held for most of the run.
-    assert!(s.embed_ms >= 300.0 && s.embed_ms <= report.took_ms + 1.0, "{s:?} within {} ms", report.took_ms);
+    report
 }

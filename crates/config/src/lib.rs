@@ -417,6 +417,35 @@ mod tests {
     }
 
     #[test]
+    fn ingest_overlaps_only_where_the_embedder_leaves_a_core_free() {
+        let mut cfg = Config::default();
+        let (on, off, auto) = (IngestOverlap::On, IngestOverlap::Off, IngestOverlap::Auto);
+        let case = |cfg: &Config, provider, threads, overlap, cores| {
+            let mut e = cfg.embedding.clone();
+            e.provider = provider;
+            e.threads = threads;
+            let mut i = cfg.ingest.clone();
+            i.overlap = overlap;
+            i.overlaps(&e, cores)
+        };
+        // ONNX Runtime's default of one thread per core, and candle, take every core.
+        assert!(!case(&cfg, EmbeddingProvider::Onnx, 0, auto, 2));
+        assert!(!case(&cfg, EmbeddingProvider::Onnx, 2, auto, 2));
+        assert!(!case(&cfg, EmbeddingProvider::Local, 0, auto, 8));
+        assert!(case(&cfg, EmbeddingProvider::Onnx, 3, auto, 4));
+        assert!(case(&cfg, EmbeddingProvider::Openai, 0, auto, 1));
+        assert!(case(&cfg, EmbeddingProvider::Local, 0, on, 2));
+        assert!(!case(&cfg, EmbeddingProvider::Openai, 0, off, 8));
+        // `auto` of the provider is the engine it stands for.
+        cfg.embedding.onnx_model_dir = "/nonexistent".into();
+        assert!(!case(&cfg, EmbeddingProvider::Auto, 1, auto, 4), "auto without the ONNX files is candle");
+        let (parsed, _) = load_file("[ingest]\noverlap = \"off\"\n", "toml").unwrap();
+        assert_eq!(parsed.ingest.overlap, IngestOverlap::Off);
+        let err = load_file("[ingest]\noverlap = \"sometimes\"\n", "toml").unwrap_err().to_string();
+        assert!(err.contains("overlap") || err.contains("sometimes"), "{err}");
+    }
+
+    #[test]
     fn every_template_loads() {
         for (name, _) in TEMPLATES {
             let (cfg, _) = Config::load(&ConfigSource { template: Some(name.to_string()), ..Default::default() }).unwrap();

@@ -1046,6 +1046,43 @@ pub struct IngestSettings {
     /// The most a Git source's checkout may take on disk, in MiB: a clone or fetch that
     /// grows past it is stopped, its files removed, and the run fails naming the limit.
     pub max_git_checkout_mb: u64,
+    /// Whether the next documents are chunked while a batch embeds (`auto`: where cores
+    /// are left beside the embedder's own threads).
+    pub overlap: IngestOverlap,
+}
+
+/// Whether an ingest chunks the next documents while a batch embeds and writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestOverlap {
+    /// Overlap where it pays: when the embedder leaves a core free (ONNX Runtime with
+    /// `embedding.threads` below the core count) or embeds elsewhere (`openai`). Beside an
+    /// embedder whose threads take every core, chunking (a few percent of the embedder's
+    /// time: the most an overlap can save) competes for the same cores and measured no
+    /// faster (docs/operators/tuning.md), so there it runs serially.
+    #[default]
+    Auto,
+    /// Always overlap.
+    On,
+    /// Never: chunk, then embed and write, one batch at a time.
+    Off,
+}
+
+impl IngestSettings {
+    /// Whether an ingest overlaps chunking with embedding on a machine of `cores` cores,
+    /// embedding with `embedding`.
+    pub fn overlaps(&self, embedding: &EmbeddingSettings, cores: usize) -> bool {
+        match self.overlap {
+            IngestOverlap::On => true,
+            IngestOverlap::Off => false,
+            IngestOverlap::Auto => match embedding.engine() {
+                EmbeddingProvider::Openai => true,
+                EmbeddingProvider::Onnx => embedding.threads > 0 && embedding.threads < cores,
+                // candle's matrix kernels use every core.
+                EmbeddingProvider::Local | EmbeddingProvider::Auto => false,
+            },
+        }
+    }
 }
 
 /// Metadata applied to every document of an ingest run unless its front matter says otherwise.
@@ -1195,6 +1232,6 @@ impl Default for StoreSettings {
 
 impl Default for IngestSettings {
     fn default() -> Self {
-        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new(), max_git_checkout_mb: 2048 }
+        Self { base_url: None, batch_size: 128, optimize: true, metadata: Default::default(), allowed_roots: Vec::new(), max_git_checkout_mb: 2048, overlap: IngestOverlap::Auto }
     }
 }

@@ -23,6 +23,10 @@ pub trait Embedder: Send + Sync {
     fn tokens_used(&self) -> Option<u64> {
         None
     }
+    /// Give back memory kept between calls for reuse (an inference runtime's arena), e.g.
+    /// before an ingest's final optimize; the next call may be slower while it grows again.
+    /// Never fails: an embedder that cannot release logs why. Default: nothing kept.
+    async fn release_memory(&self) {}
 }
 
 /// Sparse (lexical) encoder.

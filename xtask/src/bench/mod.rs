@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
 const ORDER: &[&str] = &[
-    "embed", "store", "qdrant", "scale", "chunking", "ingest", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
+    "embed", "store", "qdrant", "scale", "chunking", "ingest", "pipeline", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
     "backup", "crawl",
 ];
 
@@ -67,6 +67,11 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         // The scale curve alone (10k, 100k, 1M points; `AIDOCS_BENCH_SCALE` for others).
         "scale" => crate::run(crate::cargo().args(["bench", "--workspace", "--bench", "scale"])),
+        // The ingest pipeline against its embedder alone, in one process, on the same chunks.
+        "pipeline" => {
+            crate::models(root)?;
+            crate::run(crate::cargo().args(["bench", "--workspace", "--bench", "pipeline"]))
+        }
         "report" => {
             let path = match args.get(1) {
                 Some(p) => PathBuf::from(p.as_str()),
@@ -78,7 +83,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, profile, ingest, mcp, start, scale, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, ingest, pipeline, mcp, start, scale, criterion, report [RUN.json])"),
     }
 }
 
@@ -90,7 +95,7 @@ pub fn smoke() -> Result<()> {
     let _ = std::fs::remove_dir_all(&out);
     crate::run(crate::cargo().args(["test", "--workspace", "--locked", "--bench", "*"]).env("AIDOCS_BENCH_POINTS", "2000").env(REPORT_DIR_ENV, &out))?;
     let suites: Vec<String> = collect(&out)?.into_iter().map(|r| r.suite).collect();
-    let want = ["embed", "store", "qdrant", "scale", "chunking", "cache", "backup", "crawl"];
+    let want = ["embed", "store", "qdrant", "scale", "chunking", "pipeline", "cache", "backup", "crawl"];
     if suites != want {
         bail!("bench smoke run: expected reports {want:?}, got {suites:?} in {}", out.display());
     }

@@ -96,7 +96,11 @@ impl IngestService {
             e.1.push(p.id);
         }
         let mut report = IngestReport::new(collection, source.detail());
-        let mut run = Run { batch: Batch::default(), writing: None, seen: HashSet::new(), skipped: 0, failed: 0 };
+        let cfg = engine.config();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let overlap = cfg.ingest.overlaps(&cfg.embedding, cores);
+        tracing::debug!(overlap, cores, embedding_threads = cfg.embedding.threads, "ingest pipeline");
+        let mut run = Run { batch: Batch::default(), writing: None, overlap, seen: HashSet::new(), skipped: 0, failed: 0 };
         let complete = source.complete();
         let (produced, consumed) = {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<SourceEvent>(32);
@@ -149,6 +153,11 @@ impl IngestService {
             let ids: Vec<uuid::Uuid> = gone.iter().filter_map(|s| existing.remove(s)).flat_map(|(_, ids)| ids).collect();
             report.points_deleted += ids.len();
             store.delete(collection, ids).await?;
+        }
+        if report.chunks_written > 0 {
+            // The embedder is done with this run: what its runtime keeps for the next batch
+            // goes back before the optimize, where the run's memory peaks.
+            engine.base_embedder().release_memory().await;
         }
         report.stages.optimize_ms = self.writes_done(collection, report.changed()).await?;
         report.took_ms = ms(started);
@@ -216,6 +225,9 @@ impl IngestService {
                     // embed and write while the next documents are chunked.
                     run.drain(report).await?;
                     run.writing = Some(Box::pin(self.write(collection, std::mem::take(&mut run.batch))));
+                    if !run.overlap {
+                        run.drain(report).await?;
+                    }
                 }
             }
             SourceEvent::Unchanged { item, source_id } => {
@@ -290,6 +302,9 @@ struct Run<'a> {
     /// The batch being embedded and written, at most one: the pipeline keeps chunking
     /// beside it, and holds at most two batches of chunks (back-pressure).
     writing: Option<Writing<'a>>,
+    /// Whether the next documents are chunked while `writing` runs (`ingest.overlap`);
+    /// otherwise each batch is written before the next document is chunked.
+    overlap: bool,
     /// Source ids the source named this run.
     seen: HashSet<String>,
     /// Items not ingested (any kind but failed) and failed fetches, for the metrics.
