@@ -112,6 +112,10 @@ fn build(rt: &tokio::runtime::Runtime, dir: &Path, n: usize) -> (Vec<Vec<f32>>, 
                 })
                 .collect();
             store.upsert("docs", pts).await.unwrap();
+            let done = (start + 1000).min(n);
+            if done % 50_000 == 0 {
+                eprintln!("bench scale: {done} of {n} points upserted, {:.0} points/s so far", done as f64 / started.elapsed().as_secs_f64());
+            }
         }
         let upsert = started.elapsed().as_secs_f64();
         let started = Instant::now();
