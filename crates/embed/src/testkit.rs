@@ -1,6 +1,7 @@
 //! Test support (feature `testkit`): writes a small, randomly initialised BERT cross-encoder
 //! in the real Hugging Face file layout, for tests of rerank code paths on machines where
-//! no trained cross-encoder can be downloaded. Not for production use.
+//! no trained cross-encoder can be downloaded; loads the real ONNX engine from the models
+//! `cargo xtask models` fetched. Not for production use.
 
 use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
@@ -84,4 +85,23 @@ pub fn write_random_cross_encoder(dir: &Path, tokenizer_json: &Path, seed: u64) 
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&config)?)?;
     std::fs::copy(tokenizer_json, dir.join("tokenizer.json"))?;
     Ok(tensors)
+}
+
+/// The ONNX Runtime engine on the int8 model `cargo xtask models` put under the
+/// repository's `models/`, two threads, `batch_size` sentences a batch.
+#[cfg(feature = "onnx")]
+pub fn onnx_embedder(batch_size: usize) -> crate::OnnxEmbedder {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    let lib = root.join("onnxruntime/libonnxruntime.so.1.31.1");
+    assert!(lib.is_file(), "ONNX Runtime missing at {}: run `cargo xtask models`", lib.display());
+    crate::OnnxEmbedder::load(crate::OnnxEmbedderConfig {
+        model_dir: root.join("all-MiniLM-L6-v2-int8"),
+        runtime_lib: lib,
+        model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
+        max_seq_len: 256,
+        batch_size,
+        threads: 2,
+        memory: None,
+    })
+    .expect("the ONNX engine loads")
 }

@@ -3,8 +3,6 @@
 #![cfg(feature = "onnx")]
 
 use aidocs_core::Embedder;
-use aidocs_embed::{OnnxEmbedder, OnnxEmbedderConfig};
-use std::path::PathBuf;
 
 /// Anonymous resident memory of this process, in MB.
 fn anon_mb() -> f64 {
@@ -15,19 +13,7 @@ fn anon_mb() -> f64 {
 
 #[tokio::test]
 async fn release_memory_hands_the_arena_back_and_embeds_the_same_afterwards() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let lib = root.join("onnxruntime/libonnxruntime.so.1.31.1");
-    assert!(lib.is_file(), "ONNX Runtime missing at {}: run `cargo xtask models`", lib.display());
-    let emb = OnnxEmbedder::load(OnnxEmbedderConfig {
-        model_dir: root.join("all-MiniLM-L6-v2-int8"),
-        runtime_lib: lib,
-        model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        max_seq_len: 256,
-        batch_size: 8,
-        threads: 2,
-        memory: None,
-    })
-    .unwrap();
+    let emb = aidocs_embed::testkit::onnx_embedder(8);
     // Eight texts of 256 tokens: the arena grows to hold their activations.
     let long: Vec<String> = (0..8).map(|i| format!("section {i} ") + &"the parser reads a token and a value ".repeat(60)).collect();
     let before = emb.embed(&long).await.unwrap();

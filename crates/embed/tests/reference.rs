@@ -62,20 +62,7 @@ fn token_counter_counts_without_truncation() {
 #[cfg(feature = "onnx")]
 #[tokio::test]
 async fn onnx_engine_matches_reference_vectors() {
-    use aidocs_embed::{OnnxEmbedder, OnnxEmbedderConfig};
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    let lib = root.join("onnxruntime/libonnxruntime.so.1.31.1");
-    assert!(lib.is_file(), "ONNX Runtime missing at {}: run `cargo xtask models`", lib.display());
-    let emb = OnnxEmbedder::load(OnnxEmbedderConfig {
-        model_dir: root.join("all-MiniLM-L6-v2-int8"),
-        runtime_lib: lib,
-        model_id: "sentence-transformers/all-MiniLM-L6-v2".into(),
-        max_seq_len: 256,
-        batch_size: 4,
-        threads: 2,
-        memory: None,
-    })
-    .unwrap();
+    let emb = aidocs_embed::testkit::onnx_embedder(4);
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/minilm_reference.json")).unwrap();
     let items = fixture["items"].as_array().unwrap();
