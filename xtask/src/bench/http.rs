@@ -279,10 +279,10 @@ pub fn ingest(root: &Path, bin_dir: &Path, work: &Path) -> Result<(Report, PathB
         "`aidocs ingest {}` with the release CLI into a fresh embedded store: {} files, {:.1} MB read, \
          parsed, chunked (up to 256 tokens), embedded, written and indexed (HNSW). Wall time of the \
          whole command, model load included. `embedding s`: the time the run spent inside the \
-         embedder (its `stages.embed_ms`); `embedding share` is that over the wall time, the \
-         ingest's throughput as a fraction of the embedder's own on the same chunks in the same \
-         run (the pipeline chunks the next documents while a batch embeds, so the rest is model \
-         load, the last batch's write and the HNSW build). Peak RSS: the process's own (`wait4`).",
+         embedder (its `stages.embed_ms`); `embedding share` is that over the wall time (the \
+         rest is model load, chunking, writes and the HNSW build; `cargo xtask bench pipeline` \
+         compares an ingest with its embedder alone on the same batches). Peak RSS: the \
+         process's own (`wait4`).",
         corpus.display(),
         first["files_seen"],
         first["bytes_read"].as_f64().unwrap_or(0.0) / 1e6
