@@ -222,7 +222,8 @@ impl IngestService {
                 progress.file_done(&item, FileOutcome::Written);
                 if run.batch.chunks.len() >= self.engine.config().ingest.batch_size {
                     // One batch in flight: wait for the one before, then let this one
-                    // embed and write while the next documents are chunked.
+                    // embed and write while the next documents are chunked; without the
+                    // overlap, finish it first.
                     run.drain(report).await?;
                     run.writing = Some(Box::pin(self.write(collection, std::mem::take(&mut run.batch))));
                     if !run.overlap {
