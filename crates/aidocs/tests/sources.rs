@@ -192,7 +192,8 @@ async fn held_pipeline(overlap: aidocs::config::IngestOverlap, taken: usize) -> 
     cfg.ingest.overlap = overlap;
     let engine = aidocs::Engine::open(cfg).unwrap();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let engine = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), gate.clone()));
+    let held = common::Held::gated(engine.base_embedder().clone(), gate.clone());
+    let engine = engine.clone().with_embedder(held.clone());
     let ids = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
     let progress = Arc::new(Written::default());
     let run = tokio::spawn({
@@ -217,5 +218,11 @@ async fn held_pipeline(overlap: aidocs::config::IngestOverlap, taken: usize) -> 
     let report = run.await.unwrap().unwrap();
     assert_eq!((report.documents_written, report.chunks_written), (10, 10), "{report:?}");
     assert_eq!(sources_in(&engine, "ahead").await, ids.iter().map(|id| format!("mem://{id}")).collect());
+    // The embedder was asked once to give back its runtime's memory, after the last batch.
+    assert_eq!(held.releases(), 1);
+    // Nothing to embed, nothing to give back.
+    let mut source = Pages { pages: pages(&ids, "1"), complete: true, then: vec![], fail_after: None };
+    let again = engine.ingest().run("ahead", &mut source, &Written::default()).await.unwrap();
+    assert_eq!((again.documents_unchanged, again.chunks_written, held.releases()), (10, 0, 1), "{again:?}");
     report
 }

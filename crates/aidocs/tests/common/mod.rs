@@ -123,10 +123,12 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
 
 /// An embedder that waits before each call, then embeds with `inner`: for a fixed time
 /// ([`Held::slow`]: deadlines, jobs that outlive their request) or for a permit of a
-/// semaphore ([`Held::gated`]: the test decides when work that embeds may go on).
+/// semaphore ([`Held::gated`]: the test decides when work that embeds may go on). Counts
+/// the calls of `release_memory` it passes on ([`Held::releases`]).
 pub struct Held {
     inner: std::sync::Arc<dyn aidocs::core::Embedder>,
     wait: Wait,
+    releases: std::sync::atomic::AtomicUsize,
 }
 
 enum Wait {
@@ -136,12 +138,17 @@ enum Wait {
 
 impl Held {
     pub fn slow(inner: std::sync::Arc<dyn aidocs::core::Embedder>, delay: std::time::Duration) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { inner, wait: Wait::Delay(delay) })
+        std::sync::Arc::new(Self { inner, wait: Wait::Delay(delay), releases: Default::default() })
     }
 
     /// Each call takes (and keeps) one permit of `gate`.
     pub fn gated(inner: std::sync::Arc<dyn aidocs::core::Embedder>, gate: std::sync::Arc<tokio::sync::Semaphore>) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self { inner, wait: Wait::Gate(gate) })
+        std::sync::Arc::new(Self { inner, wait: Wait::Gate(gate), releases: Default::default() })
+    }
+
+    /// How many times `release_memory` was called.
+    pub fn releases(&self) -> usize {
+        self.releases.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -159,5 +166,9 @@ impl aidocs::core::Embedder for Held {
             Wait::Gate(g) => g.acquire().await.expect("the test's gate stays open").forget(),
         }
         self.inner.embed(texts).await
+    }
+    async fn release_memory(&self) {
+        self.releases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.release_memory().await
     }
 }
