@@ -226,3 +226,48 @@ async fn held_pipeline(overlap: aidocs::config::IngestOverlap, taken: usize) -> 
     assert_eq!((again.documents_unchanged, again.chunks_written, held.releases()), (10, 0, 1), "{again:?}");
     report
 }
+
+/// A client that hangs up while a batch is in flight (the run's future dropped, as axum
+/// drops a handler's): nothing is written after the drop, even when the held embedding
+/// then finishes; the ingest lock is free again; a second run writes every document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_with_a_batch_in_flight_writes_nothing_after_and_the_next_run_completes() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(data.path());
+    cfg.ingest.batch_size = 2;
+    cfg.ingest.overlap = aidocs::config::IngestOverlap::On;
+    let engine = aidocs::Engine::open(cfg).unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(1));
+    let held = engine.clone().with_embedder(common::Held::gated(engine.base_embedder().clone(), gate.clone()));
+    let ids = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let progress = Arc::new(Written::default());
+    let run = tokio::spawn({
+        let (held, progress) = (held.clone(), progress.clone());
+        async move {
+            let mut source = Pages { pages: pages(&ids, "1"), complete: true, then: vec![], fail_after: None };
+            held.ingest().run("dropped", &mut source, progress.as_ref()).await
+        }
+    });
+    // The first batch embeds (one permit) and is written; the second is held in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while progress.0.load(std::sync::atomic::Ordering::SeqCst) < 6 {
+        assert!(std::time::Instant::now() < deadline, "took in {} documents", progress.0.load(std::sync::atomic::Ordering::SeqCst));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    let after_drop = sources_in(&engine, "dropped").await;
+    assert_eq!(after_drop.len(), 2, "the first batch is written, the held one is not: {after_drop:?}");
+    // The held embedding may now finish: its result goes nowhere.
+    gate.add_permits(1000);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sources_in(&engine, "dropped").await, after_drop, "a write outlived the dropped run");
+
+    let mut source = Pages { pages: pages(&ids, "1"), complete: true, then: vec![], fail_after: None };
+    let report = tokio::time::timeout(std::time::Duration::from_secs(60), engine.ingest().run("dropped", &mut source, &Written::default()))
+        .await
+        .expect("the ingest lock was released with the dropped run")
+        .unwrap();
+    assert_eq!((report.documents_unchanged, report.documents_written), (2, 8), "{report:?}");
+    assert_eq!(sources_in(&engine, "dropped").await, ids.iter().map(|id| format!("mem://{id}")).collect());
+}
