@@ -150,9 +150,9 @@ pub struct Engine {
     /// Collections whose embedding model was checked against this engine's (briefly cached:
     /// a replica may recreate a collection in a shared store).
     pub(crate) model_checked: moka::sync::Cache<String, ()>,
-    /// The `version` values of each collection, in version order (briefly cached; dropped
-    /// when the collection's content changes here).
-    pub(crate) versions: moka::sync::Cache<String, Arc<Vec<String>>>,
+    /// The `version` values of each collection, in version order, and how many libraries it
+    /// holds (briefly cached; dropped when the collection's content changes here).
+    pub(crate) versions: moka::sync::Cache<String, Arc<crate::read::VersionFacts>>,
     pub(crate) metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,

@@ -265,6 +265,14 @@ fn page_url(p: &ChunkPayload) -> String {
     p.url.split('#').next().unwrap_or_default().to_owned()
 }
 
+/// What a collection's default version is decided from.
+pub(crate) struct VersionFacts {
+    /// Its `version` values, in version order.
+    pub(crate) versions: Arc<Vec<String>>,
+    /// How many `framework` values it holds, up to 2 (counted only with several versions).
+    pub(crate) frameworks: usize,
+}
+
 /// The most versions of one library that reads list.
 const MAX_VERSIONS: usize = 10_000;
 
@@ -624,20 +632,27 @@ impl Engine {
 
     /// [`Self::versions`] of a collection by its own name (an alias already resolved).
     pub(crate) async fn versions_of(&self, c: String) -> Result<Arc<Vec<String>>> {
+        Ok(self.version_facts(c).await?.versions.clone())
+    }
+
+    /// The versions and the number of libraries (`framework` values) of a collection, from
+    /// the payload indexes (no chunk is read); briefly cached.
+    async fn version_facts(&self, c: String) -> Result<Arc<VersionFacts>> {
         if let Some(v) = self.versions.get(&c) {
             return Ok(v);
         }
-        // From the `version` payload index: no chunk is read.
         let mut versions: Vec<String> = self.store().facet(&c, FilterField::Version, MAX_VERSIONS).await?.into_iter().map(|(v, _)| v).collect();
         versions.sort_by_key(|v| version_key(v));
-        let versions = Arc::new(versions);
-        self.versions.insert(c, versions.clone());
-        Ok(versions)
+        let frameworks = if versions.len() > 1 { self.store().facet(&c, FilterField::Framework, 2).await?.len() } else { 0 };
+        let facts = Arc::new(VersionFacts { versions: Arc::new(versions), frameworks });
+        self.versions.insert(c, facts.clone());
+        Ok(facts)
     }
 
     /// The version a search of `collection` defaults to when none is asked for: the newest,
     /// when the collection holds several side by side; `None` with one version or none (all
-    /// of it is that version).
+    /// of it is that version), and `None` when it holds several libraries (`framework`
+    /// values): their version numbers are not comparable, so every version is searched.
     pub async fn default_version(&self, collection: &str) -> Result<Option<String>> {
         let c = self.store().resolve(collection).await?;
         self.default_version_of(c).await
@@ -645,8 +660,8 @@ impl Engine {
 
     /// [`Self::default_version`] of a collection by its own name (an alias already resolved).
     pub(crate) async fn default_version_of(&self, c: String) -> Result<Option<String>> {
-        let v = self.versions_of(c).await?;
-        Ok(if v.len() > 1 { v.last().cloned() } else { None })
+        let facts = self.version_facts(c).await?;
+        Ok(if facts.versions.len() > 1 && facts.frameworks <= 1 { facts.versions.last().cloned() } else { None })
     }
 
     /// The collection a read names (an alias resolved), or the default collection.

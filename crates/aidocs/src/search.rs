@@ -26,7 +26,8 @@ pub struct SearchRequest {
     /// Rerank the fused candidates; `None` takes `rerank.enabled`.
     pub rerank: Option<bool>,
     /// Search every version a collection holds. By default a collection holding several
-    /// versions side by side is searched at its newest when `filter` names no `version`.
+    /// versions side by side of one library is searched at its newest when `filter` names no
+    /// `version`; a collection of several libraries (`framework` values) at all versions.
     pub all_versions: bool,
     /// One result per section or per chunk; `None` takes `search.collapse`.
     pub collapse: Option<Collapse>,
@@ -166,7 +167,7 @@ pub struct SearchResponse {
     pub cached: bool,
     /// The version searched because the collection holds several and the request named
     /// none: the newest. Absent when the request filtered by version, asked for
-    /// `all_versions`, or the collection holds one version or none.
+    /// `all_versions`, or the collection holds one version or none, or several libraries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_version: Option<String>,
     pub hits: Vec<SearchHit>,

@@ -1,6 +1,7 @@
 //! Reading as a coding agent does, on the real Python tutorial: search answers fitted to a
 //! token budget (checked with this test's own tokenizer count), and versions resolved
-//! honestly with two versions of one tree side by side in one library.
+//! honestly with two versions of one tree side by side in one library, and a collection of
+//! two libraries searched across both.
 
 mod common;
 
@@ -139,6 +140,39 @@ async fn versions_side_by_side_resolve_honestly_and_filter_search() {
     assert_eq!(engine.libraries().await.unwrap().iter().find(|l| l.name == "python").unwrap().versions, ["3.12"]);
     assert_eq!(engine.default_version("python").await.unwrap(), None, "one version left: no default filter, the cache was dropped");
     assert_eq!(engine.search(plain).await.unwrap().default_version, None);
+}
+
+/// Two libraries in one collection (two `framework` values), each at its own version: the
+/// version numbers of different libraries are not comparable, so a search without a version
+/// searches both, never only the library whose number sorts last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_of_several_libraries_is_searched_across_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = [
+        ("web", "views.md", "# Views\n\n## Error pages\n\nA custom handler renders the page shown when a URL matches nothing.\n"),
+        ("vcs", "bisect.md", "# Bisect\n\n## Finding a regression\n\nA binary search over the history finds the commit that introduced a bug.\n"),
+    ];
+    let engine = common::engine(&dir.path().join("data"));
+    for ((tree, file, text), (framework, version)) in pages.into_iter().zip([("django", "3.2"), ("git", "2.39")]) {
+        let root = dir.path().join(tree);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(file), text).unwrap();
+        let metadata = DocMetadata { framework: Some(framework.into()), version: Some(version.into()), ..Default::default() };
+        engine.ingest().directory(IngestRequest { path: root, collection: "docs".into(), metadata, base_url: None }, &NoProgress).await.unwrap();
+    }
+    assert_eq!(engine.default_version("docs").await.unwrap(), None, "no version of one library stands for another");
+    let resp = engine
+        .search(SearchRequest { collection: Some("docs".into()), limit: Some(10), ..SearchRequest::new("find the commit that introduced a bug by binary search") })
+        .await
+        .unwrap();
+    assert_eq!(resp.default_version, None);
+    assert_eq!(resp.hits[0].metadata.framework.as_deref(), Some("git"), "{:?}", resp.hits);
+    let frameworks: std::collections::BTreeSet<_> = resp.hits.iter().filter_map(|h| h.metadata.framework.clone()).collect();
+    assert_eq!(frameworks.into_iter().collect::<Vec<_>>(), ["django", "git"], "both libraries are searched");
+    // A version asked for still filters.
+    let filter = Filter::default().and(FilterField::Version, FilterValue::Keyword("3.2".into()));
+    let resp = engine.search(SearchRequest { collection: Some("docs".into()), filter, ..SearchRequest::new("binary search") }).await.unwrap();
+    assert!(!resp.hits.is_empty() && resp.hits.iter().all(|h| h.metadata.framework.as_deref() == Some("django")), "{:?}", resp.hits);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

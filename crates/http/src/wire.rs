@@ -103,8 +103,9 @@ pub struct SearchBody {
     #[serde(default)]
     pub rerank: Option<bool>,
     /// Search every version. By default a collection holding several versions side by side
-    /// is searched at its newest when `filter` names no `version` (`default_version` says
-    /// which).
+    /// of one library is searched at its newest when `filter` names no `version`
+    /// (`default_version` says which); a collection of several libraries (`framework`
+    /// values) is searched at every version.
     #[serde(default)]
     pub all_versions: bool,
     /// `section` (one hit per section: its best chunk, so one long section does not take
