@@ -102,6 +102,16 @@ fn mode_run(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, queries: &[Ve
     })
 }
 
+/// Latencies (ms) and the ids each query returned, for a fixed query set.
+fn run_set(rt: &tokio::runtime::Runtime, store: &dyn VectorStore, set: &[StoreQuery]) -> (Vec<f64>, Vec<Vec<usize>>) {
+    let mut ids = Vec::with_capacity(set.len());
+    let lat = time_ms(set.len(), |i| {
+        let hits = rt.block_on(store.query("bench", &set[i])).unwrap();
+        ids.push(hits.iter().map(|h| h.id.as_u128() as usize - 1).collect());
+    });
+    (lat, ids)
+}
+
 
 /// Resident memory of a process in MiB (`VmRSS`).
 fn rss_mib(pid: u32) -> f64 {
@@ -220,11 +230,13 @@ fn bench(c: &mut Criterion) {
 
     let dir = tempfile::tempdir().unwrap();
     let store = EdgeStore::open(EdgeStoreConfig::new(dir.path().join("plain"))).unwrap();
-    let (up_plain, opt_plain) = fill(&rt, &store, &vectors, &mut rng);
+    // Both collections get the same sparse vectors (one seed), so one exact search is the
+    // recall truth of both.
+    let (up_plain, opt_plain) = fill(&rt, &store, &vectors, &mut aidocs_benchkit::seeded(11));
     let mut qcfg = EdgeStoreConfig::new(dir.path().join("int8"));
     qcfg.collection.quantization = Some(ScalarQuantization::default());
     let quantized = EdgeStore::open(qcfg).unwrap();
-    let (up_q, opt_q) = fill(&rt, &quantized, &vectors, &mut rng);
+    let (up_q, opt_q) = fill(&rt, &quantized, &vectors, &mut aidocs_benchkit::seeded(11));
     eprintln!("{n} points: upsert {up_plain:.1} s, optimize {opt_plain:.1} s; int8: upsert {up_q:.1} s, optimize {opt_q:.1} s");
 
     // Baseline: exact brute force over the same vectors (also the recall ground truth).
@@ -265,11 +277,24 @@ fn bench(c: &mut Criterion) {
     report.sample("store_dense_hnsw_ms", "ms", default_lat.clone());
     report.sample("store_exact_bruteforce_ms", "ms", brute.clone());
 
+    // Each mode's queries are drawn once (dense and sparse vectors), so that every setting
+    // answers the same ones and recall is against the engine's exact search of each query.
     let cases = query_modes();
-    let mut t = Table::new("Query modes (default settings)", &[("p50 ms", 3), ("p95 ms", 3)]).ratio_of(1);
+    let mut t = Table::new("Query modes by setting (recall@10 against the same query with `exact = true`)", &[("p50 ms", 3), ("p95 ms", 3), ("recall@10", 4)])
+        .ratio_of(1);
+    let exact = with(&store, &|p| p.exact = true);
     for (name, mode, filter) in &cases {
-        let lat = mode_run(&rt, &store, &queries, *mode, filter, &mut rng);
-        t.values(mode_label(name), &[percentile(&lat, 50.0), percentile(&lat, 95.0)]);
+        let set: Vec<StoreQuery> = queries.iter().map(|q| query(q.clone(), &mut rng, *mode, filter.clone())).collect();
+        let (_, truth) = run_set(&rt, &exact, &set);
+        let (lat, got) = run_set(&rt, &store, &set);
+        let r = mean(&truth.iter().zip(&got).map(|(t, g)| recall(t, g)).collect::<Vec<_>>());
+        t.values(format!("{}, default", mode_label(name)), &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+        if *mode == SearchMode::Hybrid {
+            let (lat, got) = run_set(&rt, &quantized, &set);
+            let r = mean(&truth.iter().zip(&got).map(|(t, g)| recall(t, g)).collect::<Vec<_>>());
+            t.values(format!("{}, int8 quantization", mode_label(name)), &[percentile(&lat, 50.0), percentile(&lat, 95.0), r]);
+    eprintln!("{n} points: upsert {up_plain:.1} s, optimize {opt_plain:.1} s; int8: upsert {up_q:.1} s, optimize {opt_q:.1} s");
+        }
     }
     report.table(t);
     let mut t = Table::new("Index build (1,000-point upsert batches, each flushed; then optimize)", &[("upsert s", 1), ("optimize s", 1), ("points/s", 0)]).ratio_of(1);

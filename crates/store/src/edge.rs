@@ -929,12 +929,15 @@ impl VectorStore for EdgeStore {
                 SearchMode::Dense => (vec![], need(dense, "dense")?, q.limit),
                 SearchMode::Sparse => (vec![], need(sparse, "sparse")?, q.limit),
                 SearchMode::Hybrid => {
+                    // The request's filter goes on the root only: the engine merges a root
+                    // filter into every prefetch, so repeating it here would check each
+                    // condition twice per visited point.
                     let pf = |query, params| Prefetch {
                         prefetches: vec![],
                         query: Some(query),
                         limit: q.prefetch_limit.max(q.limit),
                         params,
-                        filter: filter.clone(),
+                        filter: None,
                         score_threshold: None,
                     };
                     let prefetches = vec![pf(need(dense, "dense")?, Some(dense_params.clone())), pf(need(sparse, "sparse")?, None)];

@@ -938,7 +938,7 @@ impl VectorStore for QdrantStore {
         let sparse = || (nearest(convert::sparse_input(q.sparse.as_ref().unwrap_or(&Default::default()))), SPARSE, None);
         let mut req = pb::QueryPoints {
             collection_name: collection.to_owned(),
-            filter: filter.clone(),
+            filter,
             with_payload: Some(with_payload(false)),
             with_vectors: Some(with_vectors(false)),
             ..Default::default()
@@ -961,12 +961,14 @@ impl VectorStore for QdrantStore {
                 need(q.dense.is_some(), "dense")?;
                 need(q.sparse.is_some(), "sparse")?;
                 let per = q.prefetch_limit.max(q.limit) as u64;
+                // The request's filter stays on the root: Qdrant merges a root filter into
+                // every prefetch, so repeating it here would check each condition twice.
                 req.prefetch = [dense(), sparse()]
                     .into_iter()
                     .map(|(query, using, params)| pb::PrefetchQuery {
                         query: Some(query),
                         using: Some(using.into()),
-                        filter: filter.clone(),
+                        filter: None,
                         params,
                         limit: Some(per),
                         ..Default::default()
