@@ -334,6 +334,7 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
         Some(name) => engine.config().data_dir.join("docsqa-staging").join(name),
         None => scratch.path().to_path_buf(),
     };
+    let mut dump = crate::Dump::create(opts.dump.as_deref())?;
     let result = async {
         for (i, (tree, path, sub)) in roots.iter().enumerate() {
             if !path.is_dir() {
@@ -366,8 +367,9 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
                 })
                 .take(opts.max_queries.unwrap_or(usize::MAX))
                 .collect();
-            let rows = ask(engine, &collection, &questions, opts, collapse, progress).await?;
-            runs.push(Run { split: split.as_str().to_owned(), collapse: collapse.unwrap_or(engine.config().search.collapse).as_str().to_owned(), rows });
+            let collapse_label = collapse.unwrap_or(engine.config().search.collapse).as_str().to_owned();
+            let rows = ask(engine, &collection, &questions, opts, collapse, (&mut dump, split.as_str(), &collapse_label), progress).await?;
+            runs.push(Run { split: split.as_str().to_owned(), collapse: collapse_label, rows });
         }
         Ok((runs, chunks, index_s))
     }
@@ -377,6 +379,7 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
         let _ = engine.collections().delete(&collection).await;
     }
     let (runs, chunks, index_s) = result?;
+    dump.finish()?;
     Ok(DocsQaReport {
         dataset: ds.manifest.name.clone(),
         trees: ds.manifest.trees.iter().map(|t| format!("{} ({})", t.name, t.package)).collect(),
@@ -388,8 +391,18 @@ pub async fn run(engine: &Engine, ds: &DocsQa, opts: &crate::EvalOptions, splits
     })
 }
 
-/// Every row (mode, fusion) of one selection of questions.
-async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &crate::EvalOptions, collapse: Option<aidocs::core::Collapse>, progress: &dyn crate::EvalProgress) -> Result<Vec<Row>> {
+/// Every row (mode, fusion) of one selection of questions. With a dump, one JSON line per
+/// question and row: the question, its answers, the rank of the first answering section
+/// (`null`: not in the top ten) and the ranked hits (key, score, heading path).
+async fn ask(
+    engine: &Engine,
+    collection: &str,
+    questions: &[&Question],
+    opts: &crate::EvalOptions,
+    collapse: Option<aidocs::core::Collapse>,
+    (dump, split, collapse_label): (&mut crate::Dump, &str, &str),
+    progress: &dyn crate::EvalProgress,
+) -> Result<Vec<Row>> {
     let mut rows: Vec<(EvalMode, Option<aidocs::core::Fusion>)> = opts.modes.iter().map(|m| (*m, None)).collect();
     rows.extend(opts.fusions.iter().map(|f| (EvalMode::Hybrid, Some(*f))));
     let mut out = Vec::new();
@@ -411,6 +424,18 @@ async fn ask(engine: &Engine, collection: &str, questions: &[&Question], opts: &
             took.push(resp.took_ms);
             let ranked: Vec<String> = resp.hits.iter().map(|h| key_of(&h.url)).collect();
             let m = score(&ranked, &q.answers);
+            if dump.is_on() {
+                let hits: Vec<serde_json::Value> = resp
+                    .hits
+                    .iter()
+                    .zip(&ranked)
+                    .map(|(h, key)| serde_json::json!({"key": key, "score": h.score, "heading_path": h.heading_path}))
+                    .collect();
+                dump.line(&serde_json::json!({
+                    "split": split, "collapse": collapse_label, "mode": mode.as_str(), "fusion": fusion_label,
+                    "id": q.id, "kind": q.kind, "query": q.query, "answers": q.answers, "rank": m.rank, "hits": hits,
+                }))?;
+            }
             per.push(m);
             by_kind.entry(q.kind.clone()).or_default().push(m);
             progress.inc(1);

@@ -90,6 +90,39 @@ pub struct EvalOptions {
     pub keep_collection: Option<String>,
 }
 
+/// The per-query dump (`--dump FILE`, JSON Lines): nothing when no file was asked for.
+pub(crate) struct Dump(Option<std::io::BufWriter<std::fs::File>>);
+
+impl Dump {
+    /// Create (truncate) `path`; a path that cannot be written is the caller's mistake.
+    pub(crate) fn create(path: Option<&Path>) -> Result<Self> {
+        let file = match path {
+            Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::InvalidRequest(format!("cannot write {}: {e}", p.display())))?),
+            None => None,
+        };
+        Ok(Self(file.map(std::io::BufWriter::new)))
+    }
+
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Append one JSON value as a line (nothing when off).
+    pub(crate) fn line(&mut self, value: &serde_json::Value) -> Result<()> {
+        match self.0.as_mut() {
+            Some(w) => writeln!(w, "{value}").map_err(|e| Error::Internal(format!("dump: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<()> {
+        match self.0 {
+            Some(mut w) => w.flush().map_err(|e| Error::Internal(format!("dump: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One row of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModeReport {
@@ -214,12 +247,7 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
 
     let mut rows: Vec<(EvalMode, Option<Fusion>)> = opts.modes.iter().map(|m| (*m, None)).collect();
     rows.extend(opts.fusions.iter().map(|f| (EvalMode::Hybrid, Some(*f))));
-    let mut dump = match &opts.dump {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| Error::InvalidRequest(format!("cannot write {}: {e}", p.display())))?,
-        )),
-        None => None,
-    };
+    let mut dump = Dump::create(opts.dump.as_deref())?;
     let mut reports = Vec::new();
     let result = async {
         for (mode, fusion) in rows {
@@ -245,10 +273,9 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
                     }
                 }
                 let ranked: Vec<String> = resp.hits.iter().map(|h| h.path.clone()).collect();
-                if let Some(w) = dump.as_mut() {
+                if dump.is_on() {
                     let results: Vec<(&str, f32)> = resp.hits.iter().map(|h| (h.path.as_str(), h.score)).collect();
-                    let line = serde_json::json!({"mode": mode.as_str(), "fusion": fusion_label, "qid": q.id, "results": results});
-                    writeln!(w, "{line}").map_err(|e| Error::Internal(format!("dump: {e}")))?;
+                    dump.line(&serde_json::json!({"mode": mode.as_str(), "fusion": fusion_label, "qid": q.id, "results": results}))?;
                 }
                 per_query.push(score_query(&q.id, &ranked, &ds.qrels[&q.id]));
                 progress.inc(1);
@@ -275,9 +302,7 @@ pub async fn run(engine: &Engine, opts: &EvalOptions, progress: &dyn EvalProgres
     // The eval collection is scratch: always removed, also after a failed row.
     let _ = engine.collections().delete(&collection).await;
     result?;
-    if let Some(mut w) = dump {
-        w.flush().map_err(|e| Error::Internal(format!("dump: {e}")))?;
-    }
+    dump.finish()?;
     Ok(EvalReport {
         dataset: ds.name.clone(),
         corpus_sha256: ds.corpus_sha256.clone(),

@@ -133,8 +133,20 @@ async fn docs_qa_questions_are_scored_by_their_answering_section() {
     assert!(engine.collections().list().await.unwrap().is_empty(), "the scratch collection is removed");
 
     // A kept collection stays, and a second run over it writes nothing and scores the same.
-    let kept = EvalOptions { keep_collection: Some("docsqa_kept".into()), ..opts.clone() };
+    // It also dumps each question of each row: answers, the rank of the first answer, hits.
+    let dump = data.path().join("docsqa.jsonl");
+    let kept = EvalOptions { keep_collection: Some("docsqa_kept".into()), dump: Some(dump.clone()), ..opts.clone() };
     let first = aidocs_eval::docsqa::run(&engine, &loaded, &kept, &splits[..1], &collapses[..1], &()).await.unwrap();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&dump).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["t1", "t2", "t3"], "one line per test question of the one row");
+    let t3 = &lines[2];
+    assert_eq!((t3["split"].as_str(), t3["collapse"].as_str(), t3["mode"].as_str()), (Some("test"), Some("section"), Some("hybrid")));
+    assert_eq!(t3["rank"], 1, "{t3}");
+    assert_eq!(t3["hits"][0]["key"], "lib/stash.md#saving-work", "{t3}");
+    assert_eq!(t3["hits"][0]["heading_path"], serde_json::json!(["Cache", "Saving work"]), "{t3}");
+    assert_eq!(t3["answers"], serde_json::json!(["lib/stash.md#saving-work"]));
     let again = aidocs_eval::docsqa::run(&engine, &loaded, &kept, &splits[..1], &collapses[..1], &()).await.unwrap();
     assert_eq!((first.pages, again.pages, again.chunks), (3, 0, first.chunks), "the second run reuses the index");
     assert_eq!(again.runs[0].rows[0].all.mrr_10, first.runs[0].rows[0].all.mrr_10);

@@ -23,7 +23,8 @@ pub struct Args {
     /// Only the first N test queries.
     #[arg(long)]
     max_queries: Option<usize>,
-    /// Write per-query rankings (JSONL) here.
+    /// Write per-query rankings (JSON Lines) here: BEIR ids and scores; for a docs-QA set,
+    /// each question with its answers, the rank of the first answering section and the hits.
     #[arg(long)]
     dump: Option<PathBuf>,
     /// Write the Markdown table here.
