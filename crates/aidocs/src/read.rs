@@ -241,21 +241,35 @@ pub struct Resolution {
 
 /// Merge chunks (any order) into sections in reading order: chunks of one section (same
 /// anchor and heading path) that follow each other on the page become one text. Each
-/// section comes with the ids of its chunks.
+/// section comes with the ids of its chunks. A section's lead (its first sentences again)
+/// adds its id but not its text, unless none of its section's chunks is there.
 fn sections_of(mut chunks: Vec<(String, ChunkPayload)>) -> Vec<(SectionText, Vec<String>)> {
     chunks.sort_by_key(|(_, p)| p.chunk_index);
     let mut out: Vec<(SectionText, Vec<String>)> = Vec::new();
+    // The text of the lead that opened each section in `out`, if one did.
+    let mut leads: Vec<Option<String>> = Vec::new();
     let mut last: Option<(String, Vec<String>, u32)> = None;
     for (id, p) in chunks {
         let same = last.as_ref().is_some_and(|(a, h, i)| *a == p.anchor && *h == p.heading_path && p.chunk_index == i + 1);
         last = Some((p.anchor.clone(), p.heading_path.clone(), p.chunk_index));
         if let (true, Some((s, ids))) = (same, out.last_mut()) {
-            s.text.push_str("\n\n");
-            s.text.push_str(&p.text);
+            if !p.lead {
+                if !s.text.is_empty() {
+                    s.text.push_str("\n\n");
+                }
+                s.text.push_str(&p.text);
+            }
             ids.push(id);
             continue;
         }
-        out.push((SectionText { id: id.clone(), url: p.url.clone(), heading_path: p.heading_path.clone(), text: p.text.clone(), score: None, truncated: false }, vec![id]));
+        let text = if p.lead { String::new() } else { p.text.clone() };
+        leads.push(p.lead.then(|| p.text.clone()));
+        out.push((SectionText { id: id.clone(), url: p.url.clone(), heading_path: p.heading_path.clone(), text, score: None, truncated: false }, vec![id]));
+    }
+    for ((s, _), lead) in out.iter_mut().zip(leads) {
+        if s.text.is_empty() && let Some(lead) = lead {
+            s.text = lead;
+        }
     }
     out
 }
@@ -832,6 +846,7 @@ mod tests {
                 heading_path: vec![anchor.into()],
                 text: text.into(),
                 chunk_index: i,
+                lead: false,
                 content_hash: String::new(),
                 doc_hash: String::new(),
                 meta: DocMetadata::default(),
@@ -846,6 +861,19 @@ mod tests {
         assert_eq!(texts, [("id0", "A1\n\nA2", 2), ("id2", "B1\n\nB2", 2)]);
         // Not adjacent (a gap between): two sections.
         assert_eq!(sections_of(vec![chunk(0, "a", "x"), chunk(2, "a", "y")]).len(), 2);
+    }
+
+    #[test]
+    fn a_lead_belongs_to_its_section_without_repeating_its_text() {
+        let lead = |i, a, t| {
+            let (id, mut p) = chunk(i, a, t);
+            p.lead = true;
+            (id, p)
+        };
+        let s = sections_of(vec![chunk(1, "a", "A1 A2"), lead(0, "a", "A1"), chunk(2, "a", "A3"), lead(3, "b", "B1")]);
+        let texts: Vec<(&str, &str, Vec<&str>)> = s.iter().map(|(s, ids)| (s.id.as_str(), s.text.as_str(), ids.iter().map(String::as_str).collect())).collect();
+        // Section b's chunks are not among these: its lead stands in for it.
+        assert_eq!(texts, [("id0", "A1 A2\n\nA3", vec!["id0", "id1", "id2"]), ("id3", "B1", vec!["id3"])]);
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn point(rng: &mut StdRng, n: u64) -> Point {
             heading_path: vec![format!("Page {}", n / 20), format!("Section {n}")],
             text: text.join(" "),
             chunk_index: (n % 20) as u32,
+            lead: false,
             content_hash: format!("{n:064x}"),
             doc_hash: format!("{:064x}", n / 20),
             meta: DocMetadata { language: Some("rust".into()), doc_type: Some("guide".into()), ..Default::default() },

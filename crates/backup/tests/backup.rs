@@ -33,6 +33,7 @@ fn point(rng: &mut rand::rngs::StdRng, n: u128, version: u32) -> Point {
             heading_path: vec![format!("Doc {}", n / 10), format!("Section {n}")],
             text: format!("section {n}, revision {version}: ünïcode and \"quotes\""),
             chunk_index: (n % 10) as u32,
+            lead: false,
             content_hash: format!("c{n}-{version}"),
             doc_hash: format!("d{}", n / 10),
             meta: DocMetadata { language: Some("python".into()), difficulty_level: Some((n % 3) as i64), ..Default::default() },

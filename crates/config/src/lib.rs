@@ -181,6 +181,9 @@ impl Config {
         if self.chunking.overlap_tokens >= self.chunking.max_tokens {
             return bad("chunking.overlap_tokens must be smaller than chunking.max_tokens");
         }
+        if self.chunking.lead_tokens >= self.chunking.max_tokens {
+            return bad("chunking.lead_tokens must be smaller than chunking.max_tokens (0 turns section leads off)");
+        }
         if self.embedding.batch_size == 0 || self.ingest.batch_size == 0 {
             return bad("embedding.batch_size and ingest.batch_size must be positive");
         }

@@ -843,6 +843,9 @@ pub struct SparseSettings {
 pub struct ChunkingSettings {
     pub max_tokens: usize,
     pub overlap_tokens: usize,
+    /// Tokens of a section's lead: a short extra chunk (heading path and the section's first
+    /// sentences) for each section whose first chunk is longer than 1.5 times this; 0 = none.
+    pub lead_tokens: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1188,7 +1191,7 @@ impl Default for SparseSettings {
 
 impl Default for ChunkingSettings {
     fn default() -> Self {
-        Self { max_tokens: 256, overlap_tokens: 32 }
+        Self { max_tokens: 256, overlap_tokens: 32, lead_tokens: 128 }
     }
 }
 

@@ -68,6 +68,10 @@ pub struct ChunkPayload {
     /// Text of the chunk as embedded (without the heading prefix).
     pub text: String,
     pub chunk_index: u32,
+    /// A section's lead (its first sentences again, as a short chunk of their own): searched
+    /// like any chunk, skipped by readers of whole sections. Stored only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lead: bool,
     /// sha256 of the chunk text.
     pub content_hash: String,
     /// sha256 of the whole source file; equal hash means the file is unchanged.

@@ -63,7 +63,7 @@ fn main() {
         let urls: Vec<String> = pages.iter().map(|p| p.0.clone()).collect();
         let t = Instant::now();
         let counter = Words;
-        let chunker = aidocs_ingest::Chunker::new(aidocs_ingest::ChunkerConfig { max_tokens: 400, overlap_tokens: 40 }, &counter);
+        let chunker = aidocs_ingest::Chunker::new(aidocs_ingest::ChunkerConfig { max_tokens: 400, overlap_tokens: 40, lead_tokens: 0 }, &counter);
         let chunks: usize = pages
             .iter()
             .map(|(_, body)| {

@@ -5,6 +5,13 @@
 //! single unsplittable piece is larger; code blocks are kept whole unless one alone exceeds
 //! the budget (then it is split at line boundaries); prose is split at sentence boundaries
 //! (then words); consecutive chunks of a section share up to `overlap_tokens` of prose.
+//!
+//! A section whose first chunk is longer than 1.5 x `lead_tokens` also gets a **lead**: one
+//! short chunk of its first sentences (within `lead_tokens`), placed before its chunks. A
+//! short question matches a short text better than a long one (the sentence-embedding model
+//! was trained on short texts, and BM25 normalises by length), so the lead lets the heading
+//! and opening of a long section compete. A lead is searched like any chunk and belongs to
+//! its section; readers of whole sections skip its text (the section's chunks repeat it).
 
 use crate::document::{Block, Section};
 use aidocs_core::TokenCounter;
@@ -15,11 +22,13 @@ use unicode_segmentation::UnicodeSegmentation;
 pub struct ChunkerConfig {
     pub max_tokens: usize,
     pub overlap_tokens: usize,
+    /// Budget of a section's lead; 0 = no leads.
+    pub lead_tokens: usize,
 }
 
 impl Default for ChunkerConfig {
     fn default() -> Self {
-        Self { max_tokens: 256, overlap_tokens: 32 }
+        Self { max_tokens: 256, overlap_tokens: 32, lead_tokens: 128 }
     }
 }
 
@@ -33,6 +42,8 @@ pub struct Chunk {
     pub text: String,
     /// Tokens of `text` (without the heading prefix).
     pub tokens: usize,
+    /// The section's lead: its first sentences again, as a short chunk of their own.
+    pub lead: bool,
 }
 
 impl Chunk {
@@ -68,9 +79,16 @@ impl<'a> Chunker<'a> {
         for (i, s) in sections.iter().enumerate() {
             let head = if s.heading_path.is_empty() { title.to_owned() } else { s.heading_path.join(" > ") };
             let budget = self.cfg.max_tokens.saturating_sub(self.counter.count(&head) + 2).max(self.cfg.max_tokens / 4).max(8);
-            for text in self.chunk_blocks(&s.blocks, budget) {
+            let texts = self.chunk_blocks(&s.blocks, budget);
+            let lead = self.cfg.lead_tokens;
+            if lead > 0 && texts.first().is_some_and(|t| self.counter.count(t) > lead + lead / 2)
+                && let Some(text) = self.chunk_blocks(&s.blocks, lead.min(budget)).into_iter().next() {
+                    let tokens = self.counter.count(&text);
+                    out.push(Chunk { section: i, heading_path: s.heading_path.clone(), anchor: s.anchor.clone(), text, tokens, lead: true });
+                }
+            for text in texts {
                 let tokens = self.counter.count(&text);
-                out.push(Chunk { section: i, heading_path: s.heading_path.clone(), anchor: s.anchor.clone(), text, tokens });
+                out.push(Chunk { section: i, heading_path: s.heading_path.clone(), anchor: s.anchor.clone(), text, tokens, lead: false });
             }
         }
         out
@@ -235,7 +253,7 @@ mod tests {
 
     #[test]
     fn small_section_is_one_chunk() {
-        let c = Chunker::new(ChunkerConfig { max_tokens: 50, overlap_tokens: 5 }, &Words);
+        let c = Chunker::new(ChunkerConfig { max_tokens: 50, overlap_tokens: 5, lead_tokens: 0 }, &Words);
         let chunks = c.chunk("T", &[section(vec![Block::Text("One. Two.".into()), Block::Code("x = 1\ny = 2".into())])]);
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].text, "One. Two.\n\nx = 1\ny = 2");
@@ -247,7 +265,7 @@ mod tests {
     fn respects_budget_with_overlap_and_keeps_code_whole() {
         let prose: String = (0..30).map(|i| format!("Sentence number {i} here. ")).collect();
         let code = (0..5).map(|i| format!("let v{i} = {i};")).collect::<Vec<_>>().join("\n");
-        let cfg = ChunkerConfig { max_tokens: 30, overlap_tokens: 8 };
+        let cfg = ChunkerConfig { max_tokens: 30, overlap_tokens: 8, lead_tokens: 0 };
         let c = Chunker::new(cfg, &Words);
         let chunks = c.chunk("T", &[section(vec![Block::Text(prose), Block::Code(code.clone())])]);
         assert!(chunks.len() > 3);
@@ -269,7 +287,7 @@ mod tests {
     #[test]
     fn oversized_code_block_is_split_at_lines() {
         let code = (0..40).map(|i| format!("line {i} of code")).collect::<Vec<_>>().join("\n");
-        let c = Chunker::new(ChunkerConfig { max_tokens: 30, overlap_tokens: 0 }, &Words);
+        let c = Chunker::new(ChunkerConfig { max_tokens: 30, overlap_tokens: 0, lead_tokens: 0 }, &Words);
         let chunks = c.chunk("T", &[section(vec![Block::Code(code.clone())])]);
         assert!(chunks.len() >= 6);
         let rejoined = chunks.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join("\n");
@@ -284,5 +302,25 @@ mod tests {
         s2.anchor = "two".into();
         let chunks = c.chunk("T", &[section(vec![Block::Text("First.".into())]), s2]);
         assert_eq!(chunks.iter().map(|c| (c.section, c.anchor.as_str())).collect::<Vec<_>>(), [(0, "guide"), (1, "two")]);
+    }
+
+    #[test]
+    fn a_long_section_gets_a_lead_of_its_first_sentences_and_a_short_one_none() {
+        let c = Chunker::new(ChunkerConfig { max_tokens: 40, overlap_tokens: 0, lead_tokens: 8 }, &Words);
+        let long: String = (0..20).map(|i| format!("Sentence {i} is here. ")).collect();
+        let mut short = section(vec![Block::Text("Only four words here.".into())]);
+        short.anchor = "short".into();
+        let chunks = c.chunk("T", &[section(vec![Block::Text(long.clone())]), short.clone()]);
+        let leads: Vec<&Chunk> = chunks.iter().filter(|c| c.lead).collect();
+        assert_eq!(leads.len(), 1, "only the section longer than 1.5 x 8 tokens: {chunks:?}");
+        assert!(chunks[0].lead, "the lead comes first, before its section's chunks");
+        assert_eq!((chunks[0].section, chunks[0].anchor.as_str()), (0, "guide"));
+        assert_eq!(chunks[0].text, "Sentence 0 is here. Sentence 1 is here.");
+        assert!(chunks[0].tokens <= 8);
+        // The section's own chunks are the same as without leads, and still hold all of it.
+        let plain = Chunker::new(ChunkerConfig { lead_tokens: 0, ..c.cfg }, &Words).chunk("T", &[section(vec![Block::Text(long)]), short]);
+        let rest: Vec<&str> = chunks.iter().filter(|c| !c.lead).map(|c| c.text.as_str()).collect();
+        assert_eq!(rest, plain.iter().map(|c| c.text.as_str()).collect::<Vec<_>>());
+        assert!(plain.iter().all(|c| !c.lead));
     }
 }

@@ -53,7 +53,7 @@ proptest! {
             prop_assert!(!s.blocks.is_empty(), "empty sections are dropped");
         }
         let counter = Words;
-        let chunker = Chunker::new(ChunkerConfig { max_tokens, overlap_tokens: max_tokens / 4 }, &counter);
+        let chunker = Chunker::new(ChunkerConfig { max_tokens, overlap_tokens: max_tokens / 4, lead_tokens: max_tokens / 4 }, &counter);
         let chunks = chunker.chunk(doc.title.as_deref().unwrap_or(""), &doc.sections);
         let mut last = 0;
         for c in &chunks {
@@ -62,6 +62,14 @@ proptest! {
             prop_assert!(c.section < doc.sections.len());
             prop_assert!(!c.text.trim().is_empty());
         }
+        // A lead is short and opens its section: the section's own chunks follow it.
+        for w in chunks.windows(2) {
+            if w[0].lead {
+                prop_assert!(!w[1].lead && w[1].section == w[0].section, "a lead without its section's chunks after it");
+                prop_assert!(w[0].tokens <= max_tokens / 4, "lead over its budget: {:?}", w[0].text);
+            }
+        }
+        prop_assert!(chunks.last().is_none_or(|c| !c.lead));
     }
 
     #[test]

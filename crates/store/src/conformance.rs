@@ -31,6 +31,7 @@ pub fn point(n: u128, dense: [f32; DIMS], terms: &[(u32, f32)], lang: &str) -> P
             heading_path: vec![format!("Doc {n}")],
             text: format!("text of {n}"),
             chunk_index: 0,
+            lead: false,
             content_hash: format!("h{n}"),
             doc_hash: format!("d{n}"),
             meta: DocMetadata {

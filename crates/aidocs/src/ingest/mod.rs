@@ -402,7 +402,7 @@ impl Batch {
 /// Chunk a document and build each chunk's id, encoder text, sparse vector and payload.
 fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter, sparse: &dyn SparseEncoder) -> Vec<Staged> {
     let chunker = Chunker::new(
-        ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens },
+        ChunkerConfig { max_tokens: cfg.chunking.max_tokens, overlap_tokens: cfg.chunking.overlap_tokens, lead_tokens: cfg.chunking.lead_tokens },
         counter,
     );
     chunker
@@ -424,6 +424,7 @@ fn prepare_chunks(doc: &Document, cfg: &Config, counter: &dyn TokenCounter, spar
                 heading_path: c.heading_path,
                 text: c.text,
                 chunk_index: i as u32,
+                lead: c.lead,
                 content_hash,
                 doc_hash: doc.doc_hash.clone(),
                 meta: doc.meta.clone(),

@@ -65,6 +65,7 @@ impl IngestService {
                             heading_path: Vec::new(),
                             text: r.text,
                             chunk_index: 0,
+                            lead: false,
                             doc_hash: content_hash.clone(),
                             content_hash,
                             meta: r.metadata,
