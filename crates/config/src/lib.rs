@@ -617,6 +617,18 @@ mod tests {
     }
 
     #[test]
+    fn section_leads_are_on_by_default_and_must_fit_in_a_chunk() {
+        let load = |text: &str| {
+            let raw = figment::Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(text)).extract::<Config>().unwrap();
+            resolve(raw, &env(&[])).map(|c| c.chunking.lead_tokens).map_err(|e| e.to_string())
+        };
+        assert_eq!(load(""), Ok(128));
+        assert_eq!(load("[chunking]\nlead_tokens = 0"), Ok(0), "0 turns leads off");
+        let m = load("[chunking]\nmax_tokens = 100\nlead_tokens = 100").unwrap_err();
+        assert!(m.contains("chunking.lead_tokens must be smaller than chunking.max_tokens"), "{m}");
+    }
+
+    #[test]
     fn a_private_git_source_takes_credentials_over_https_only() {
         let load = |url: &str| {
             let text = format!("[[sources]]\nname = \"lib\"\ncollection = \"docs\"\nkind = \"git\"\nurls = [\"{url}\"]\nschedule = \"every 6h\"\n[sources.auth]\nbearer = \"tok\"\n");
