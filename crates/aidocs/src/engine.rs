@@ -127,6 +127,14 @@ pub struct WarmReport {
     pub timed_out: bool,
 }
 
+/// What a collection's default version is decided from (cached per collection by the engine).
+pub(crate) struct VersionFacts {
+    /// Its `version` values, in version order.
+    pub(crate) versions: Arc<Vec<String>>,
+    /// How many `framework` values it holds, up to 2 (counted only with several versions).
+    pub(crate) frameworks: usize,
+}
+
 /// The assembled service. Cheap to share (`Arc` inside).
 #[derive(Clone)]
 pub struct Engine {
@@ -152,7 +160,7 @@ pub struct Engine {
     pub(crate) model_checked: moka::sync::Cache<String, ()>,
     /// The `version` values of each collection, in version order, and how many libraries it
     /// holds (briefly cached; dropped when the collection's content changes here).
-    pub(crate) versions: moka::sync::Cache<String, Arc<crate::read::VersionFacts>>,
+    pub(crate) versions: moka::sync::Cache<String, Arc<VersionFacts>>,
     pub(crate) metrics: Metrics,
     /// The circuit breakers by dependency name, shared with the metrics source.
     breakers: Breakers,

@@ -279,14 +279,6 @@ fn page_url(p: &ChunkPayload) -> String {
     p.url.split('#').next().unwrap_or_default().to_owned()
 }
 
-/// What a collection's default version is decided from.
-pub(crate) struct VersionFacts {
-    /// Its `version` values, in version order.
-    pub(crate) versions: Arc<Vec<String>>,
-    /// How many `framework` values it holds, up to 2 (counted only with several versions).
-    pub(crate) frameworks: usize,
-}
-
 /// The most versions of one library that reads list.
 const MAX_VERSIONS: usize = 10_000;
 
@@ -651,14 +643,14 @@ impl Engine {
 
     /// The versions and the number of libraries (`framework` values) of a collection, from
     /// the payload indexes (no chunk is read); briefly cached.
-    async fn version_facts(&self, c: String) -> Result<Arc<VersionFacts>> {
+    async fn version_facts(&self, c: String) -> Result<Arc<crate::engine::VersionFacts>> {
         if let Some(v) = self.versions.get(&c) {
             return Ok(v);
         }
         let mut versions: Vec<String> = self.store().facet(&c, FilterField::Version, MAX_VERSIONS).await?.into_iter().map(|(v, _)| v).collect();
         versions.sort_by_key(|v| version_key(v));
         let frameworks = if versions.len() > 1 { self.store().facet(&c, FilterField::Framework, 2).await?.len() } else { 0 };
-        let facts = Arc::new(VersionFacts { versions: Arc::new(versions), frameworks });
+        let facts = Arc::new(crate::engine::VersionFacts { versions: Arc::new(versions), frameworks });
         self.versions.insert(c, facts.clone());
         Ok(facts)
     }
