@@ -82,7 +82,7 @@ impl<'a> Chunker<'a> {
             let texts = self.chunk_blocks(&s.blocks, budget);
             let lead = self.cfg.lead_tokens;
             if lead > 0 && texts.first().is_some_and(|t| self.counter.count(t) > lead + lead / 2)
-                && let Some(text) = self.chunk_blocks(&s.blocks, lead.min(budget)).into_iter().next() {
+                && let Some(text) = self.first_chunk(&s.blocks, lead.min(budget)) {
                     let tokens = self.counter.count(&text);
                     out.push(Chunk { section: i, heading_path: s.heading_path.clone(), anchor: s.anchor.clone(), text, tokens, lead: true });
                 }
@@ -97,38 +97,59 @@ impl<'a> Chunker<'a> {
     fn pieces(&self, blocks: &[Block], budget: usize) -> Vec<Piece> {
         let mut pieces = Vec::new();
         for (bi, block) in blocks.iter().enumerate() {
-            match block {
-                Block::Code(code) => {
-                    let tokens = self.counter.count(code);
-                    if tokens <= budget {
-                        pieces.push(Piece { text: code.clone(), tokens, block: bi, code: true });
-                    } else {
-                        for part in self.split_lines(code, budget) {
-                            let tokens = self.counter.count(&part);
-                            pieces.push(Piece { text: part, tokens, block: bi, code: true });
-                        }
+            self.block_pieces(bi, block, budget, &mut pieces);
+        }
+        pieces
+    }
+
+    /// The first chunk `chunk_blocks` would make, splitting only the blocks it needs: the
+    /// pieces up to the first one that no longer fits decide it, so a long section's lead
+    /// costs its opening blocks, not a second pass over the whole section.
+    fn first_chunk(&self, blocks: &[Block], budget: usize) -> Option<String> {
+        let mut pieces = Vec::new();
+        let mut seen = 0;
+        for (bi, block) in blocks.iter().enumerate() {
+            let from = pieces.len();
+            self.block_pieces(bi, block, budget, &mut pieces);
+            seen += pieces[from..].iter().map(|p| p.tokens).sum::<usize>();
+            if seen > budget {
+                break;
+            }
+        }
+        self.pack_pieces(pieces, budget).into_iter().next()
+    }
+
+    fn block_pieces(&self, bi: usize, block: &Block, budget: usize, pieces: &mut Vec<Piece>) {
+        match block {
+            Block::Code(code) => {
+                let tokens = self.counter.count(code);
+                if tokens <= budget {
+                    pieces.push(Piece { text: code.clone(), tokens, block: bi, code: true });
+                } else {
+                    for part in self.split_lines(code, budget) {
+                        let tokens = self.counter.count(&part);
+                        pieces.push(Piece { text: part, tokens, block: bi, code: true });
                     }
                 }
-                Block::Text(text) => {
-                    for sentence in text.split_sentence_bounds() {
-                        let s = sentence.trim();
-                        if s.is_empty() {
-                            continue;
-                        }
-                        let tokens = self.counter.count(s);
-                        if tokens <= budget {
-                            pieces.push(Piece { text: s.to_owned(), tokens, block: bi, code: false });
-                        } else {
-                            for part in self.split_words(s, budget) {
-                                let tokens = self.counter.count(&part);
-                                pieces.push(Piece { text: part, tokens, block: bi, code: false });
-                            }
+            }
+            Block::Text(text) => {
+                for sentence in text.split_sentence_bounds() {
+                    let s = sentence.trim();
+                    if s.is_empty() {
+                        continue;
+                    }
+                    let tokens = self.counter.count(s);
+                    if tokens <= budget {
+                        pieces.push(Piece { text: s.to_owned(), tokens, block: bi, code: false });
+                    } else {
+                        for part in self.split_words(s, budget) {
+                            let tokens = self.counter.count(&part);
+                            pieces.push(Piece { text: part, tokens, block: bi, code: false });
                         }
                     }
                 }
             }
         }
-        pieces
     }
 
     /// Greedy split into runs of lines within budget (an over-long line is split by words).
@@ -189,7 +210,10 @@ impl<'a> Chunker<'a> {
     }
 
     fn chunk_blocks(&self, blocks: &[Block], budget: usize) -> Vec<String> {
-        let pieces = self.pieces(blocks, budget);
+        self.pack_pieces(self.pieces(blocks, budget), budget)
+    }
+
+    fn pack_pieces(&self, pieces: Vec<Piece>, budget: usize) -> Vec<String> {
         let mut chunks: Vec<Vec<Piece>> = Vec::new();
         let mut cur: Vec<Piece> = Vec::new();
         let mut cur_tokens = 0;
@@ -322,5 +346,30 @@ mod tests {
         let rest: Vec<&str> = chunks.iter().filter(|c| !c.lead).map(|c| c.text.as_str()).collect();
         assert_eq!(rest, plain.iter().map(|c| c.text.as_str()).collect::<Vec<_>>());
         assert!(plain.iter().all(|c| !c.lead));
+    }
+
+    #[test]
+    fn the_lead_is_the_first_chunk_of_the_whole_section_whatever_its_blocks() {
+        let c = Chunker::new(ChunkerConfig { max_tokens: 40, overlap_tokens: 4, lead_tokens: 12 }, &Words);
+        // Paragraphs and code of every size around the budget: short ones that all fit,
+        // one that ends exactly at it, code longer than it, a sentence longer than it.
+        let para = |n: usize| Block::Text((0..n).map(|i| format!("Word{i} here now. ")).collect());
+        let code = |n: usize| Block::Code((0..n).map(|i| format!("let x{i} = 1;")).collect::<Vec<_>>().join("\n"));
+        let cases: Vec<Vec<Block>> = vec![
+            vec![para(1), para(1), para(1), para(1), para(1)],
+            vec![para(4), para(4)],
+            vec![code(5), para(3)],
+            vec![para(1), code(20), para(10)],
+            vec![Block::Text((0..30).map(|i| format!("w{i}")).collect::<Vec<_>>().join(" ")), para(2)],
+            vec![para(2), Block::Text(String::new()), para(9)],
+        ];
+        for blocks in cases {
+            let whole = c.chunk_blocks(&blocks, 12).into_iter().next();
+            assert_eq!(c.first_chunk(&blocks, 12), whole, "{blocks:?}");
+            // And the section holds far more than the lead: the lead did not read it all.
+            let mut long = blocks.clone();
+            long.extend((0..50).map(|_| para(5)));
+            assert_eq!(c.first_chunk(&long, 12), c.chunk_blocks(&long, 12).into_iter().next());
+        }
     }
 }
