@@ -58,6 +58,12 @@ impl Embedder for GuardedEmbedder {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
         guarded(&self.breaker, self.inner.embed(texts)).await
     }
+    fn tokens_used(&self) -> Option<u64> {
+        self.inner.tokens_used()
+    }
+    async fn release_memory(&self) {
+        self.inner.release_memory().await
+    }
 }
 
 /// A [`Generator`] behind a breaker named `generator`.

@@ -45,4 +45,10 @@ impl Embedder for MeteredEmbedder {
         self.metrics.embedding_tokens(self.provider, self.inner.model_id(), tokens, self.usd_per_million);
         Ok(vectors)
     }
+    fn tokens_used(&self) -> Option<u64> {
+        self.inner.tokens_used()
+    }
+    async fn release_memory(&self) {
+        self.inner.release_memory().await
+    }
 }

@@ -69,4 +69,12 @@ impl Embedder for CachedEmbedder {
         }
         Ok(out.into_iter().map(|v| v.unwrap_or_default()).collect())
     }
+
+    fn tokens_used(&self) -> Option<u64> {
+        self.inner.tokens_used()
+    }
+
+    async fn release_memory(&self) {
+        self.inner.release_memory().await
+    }
 }

@@ -158,10 +158,12 @@ async fn killed_redis_opens_the_breaker_and_recovery_closes_it() {
     assert_eq!(cache.stats().health, "ok");
 }
 
-/// Embeds text as [len, 1, 0...]; counts how many texts it was asked for.
+/// Embeds text as [len, 1, 0...]; counts how many texts it was asked for, and how many
+/// times it was asked to release memory.
 #[derive(Default)]
 struct Counting {
     texts: AtomicUsize,
+    releases: AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -176,6 +178,21 @@ impl Embedder for Counting {
         self.texts.fetch_add(texts.len(), Ordering::SeqCst);
         Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0, 0.0, 0.0]).collect())
     }
+    fn tokens_used(&self) -> Option<u64> {
+        Some(7)
+    }
+    async fn release_memory(&self) {
+        self.releases.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn cached_embedder_passes_release_memory_and_token_counts_to_the_embedder_it_wraps() {
+    let inner = Arc::new(Counting::default());
+    let emb = CachedEmbedder::new(inner.clone(), Arc::new(MemoryCache::new(1 << 20)), "test", Duration::from_secs(60));
+    emb.release_memory().await;
+    assert_eq!(inner.releases.load(Ordering::SeqCst), 1, "the runtime's arena is the inner embedder's to give back");
+    assert_eq!(emb.tokens_used(), Some(7), "the provider's own count, not the trait's default None");
 }
 
 #[tokio::test]

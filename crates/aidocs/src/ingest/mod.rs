@@ -156,8 +156,9 @@ impl IngestService {
         }
         if report.chunks_written > 0 {
             // The embedder is done with this run: what its runtime keeps for the next batch
-            // goes back before the optimize, where the run's memory peaks.
-            engine.base_embedder().release_memory().await;
+            // goes back before the optimize, where the run's memory peaks. Through the
+            // engine's stack: each wrapper passes it on to the embedder it wraps.
+            engine.embedder().release_memory().await;
         }
         report.stages.optimize_ms = self.writes_done(collection, report.changed()).await?;
         report.took_ms = ms(started);
