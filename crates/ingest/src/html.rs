@@ -47,8 +47,15 @@ pub fn parse(src: &str) -> ParsedDoc {
         .find_map(|s| doc.select(&s).next())
         .unwrap_or_else(|| doc.root_element());
     let mut b = SectionBuilder::default();
+    let mut name_line = None;
     match page_heading(&doc, root) {
-        Some(Outside::Block(block)) => walk(*block, &mut b),
+        Some(Outside::Block(block)) => match man_page_name(block, root) {
+            Some(name) => {
+                b.heading(1, &name.title, name.anchor);
+                name_line = Some(name.line);
+            }
+            None => walk(*block, &mut b),
+        },
         Some(Outside::Heading(h)) => {
             let mut text = String::new();
             visible_text(*h, &mut text);
@@ -57,7 +64,11 @@ pub fn parse(src: &str) -> ParsedDoc {
         None => {}
     }
     walk(*root, &mut b);
-    let sections = b.finish();
+    let mut sections = b.finish();
+    if let Some(line) = name_line
+        && let Some(d) = sections.iter_mut().find(|s| s.heading_path.last().is_some_and(|h| h == "DESCRIPTION")) {
+            d.blocks.insert(0, crate::document::Block::Text(line));
+        }
     // The first top-level heading names the page better than <title>, which often carries
     // the site name too.
     let title = sections.iter().find_map(|s| s.heading_path.first().cloned()).or(title);
@@ -92,6 +103,36 @@ fn page_heading<'a>(doc: &'a Html, root: ElementRef<'a>) -> Option<Outside<'a>> 
     let parent = h.parent().and_then(ElementRef::wrap)?;
     let holds_root = parent.descendants().any(|d| d.id() == root.id());
     Some(if holds_root || matches!(parent.value().name(), "body" | "html") { Outside::Heading(h) } else { Outside::Block(parent) })
+}
+
+/// An AsciiDoc man page's header: `h1` `git-clean(1) Manual Page`, then `h2` NAME and one
+/// line `git-clean - Remove untracked files from the working tree`.
+struct ManPageName {
+    title: String,
+    anchor: String,
+    line: String,
+}
+
+/// The NAME line of a man page whose content has a DESCRIPTION section: it opens that
+/// section instead of being a one-line section of its own. As its own section it outranked
+/// the DESCRIPTION on the very words it summarises and linked to the top of the page; the
+/// two say what the command does, and the DESCRIPTION is where a reader goes on reading.
+/// `None` when the header is not laid out that way (it is then read as it stands).
+fn man_page_name(block: ElementRef, root: ElementRef) -> Option<ManPageName> {
+    let h2 = Selector::parse("h2").ok()?;
+    let text_of = |e: ElementRef| {
+        let mut t = String::new();
+        visible_text(*e, &mut t);
+        collapse_ws(&t).trim().to_owned()
+    };
+    let h1 = block.select(&Selector::parse("h1").ok()?).next()?;
+    let name = block.select(&h2).find(|h| text_of(*h) == "NAME")?;
+    let line = text_of(name.next_siblings().find_map(ElementRef::wrap)?);
+    let (_, purpose) = line.split_once(" - ")?;
+    if purpose.trim().is_empty() || !root.select(&h2).any(|h| text_of(h) == "DESCRIPTION") {
+        return None;
+    }
+    Some(ManPageName { title: text_of(h1), anchor: anchor_of(h1), line })
 }
 
 fn heading_level(name: &str) -> Option<usize> {
@@ -357,14 +398,28 @@ asyncio.run(main())</pre></div>
         let html = r#"<html><head><title>git-stash(1)</title></head><body>
             <div id="header"><h1>git-stash(1) Manual Page</h1><h2>NAME</h2>
             <div class="sectionbody"><p>git-stash - Stash the changes in a dirty working directory away</p></div></div>
-            <div id="content"><div class="sect1"><h2 id="_options">OPTIONS</h2><div class="sectionbody"><p>-u, --include-untracked</p></div></div></div>
+            <div id="content"><div class="sect1"><h2 id="_description">DESCRIPTION</h2><div class="sectionbody"><p>Use git stash when you want to record the current state.</p></div></div>
+            <div class="sect1"><h2 id="_options">OPTIONS</h2><div class="sectionbody"><p>-u, --include-untracked</p></div></div></div>
             <div id="footer">Last updated</div></body></html>"#;
         let d = parse(html);
-        assert_eq!(d.title.as_deref(), Some("git-stash(1) Manual Page"));
+        // The NAME line opens the DESCRIPTION; it is no section of its own.
+        let page = "git-stash(1) Manual Page";
+        assert_eq!(d.title.as_deref(), Some(page));
         let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
-        assert_eq!(paths, [vec!["git-stash(1) Manual Page".to_owned(), "NAME".into()], vec!["git-stash(1) Manual Page".to_owned(), "OPTIONS".into()]]);
-        assert!(d.sections[0].blocks.iter().any(|b| b.text().contains("Stash the changes")));
-        assert_eq!(d.sections[1].anchor, "_options");
+        assert_eq!(paths, [vec![page.to_owned(), "DESCRIPTION".into()], vec![page.to_owned(), "OPTIONS".into()]]);
+        let texts: Vec<&str> = d.sections[0].blocks.iter().map(|b| b.text()).collect();
+        assert_eq!(texts, ["git-stash - Stash the changes in a dirty working directory away", "Use git stash when you want to record the current state."]);
+        assert_eq!((d.sections[0].anchor.as_str(), d.sections[1].anchor.as_str()), ("_description", "_options"));
+        // A NAME that is not `name - purpose`, or a page without a DESCRIPTION: read as it stands.
+        for odd in [html.replace("git-stash - Stash", "Stash"), html.replace(">DESCRIPTION<", ">DISCUSSION<")] {
+            let d = parse(&odd);
+            let first = d.sections[1].heading_path[1].clone();
+            assert_eq!(d.title.as_deref(), Some("git-stash(1) Manual Page"));
+            let paths: Vec<Vec<String>> = d.sections.iter().map(|s| s.heading_path.clone()).collect();
+            assert_eq!(paths, [vec![page.to_owned(), "NAME".into()], vec![page.to_owned(), first], vec![page.to_owned(), "OPTIONS".into()]]);
+            assert!(d.sections[0].blocks.iter().any(|b| b.text().contains("Stash the changes")));
+            assert!(d.sections[1].blocks.iter().all(|b| !b.text().contains("Stash the changes")));
+        }
         // A site banner's h1 in a skipped <header> is not the page's heading.
         let d = parse(r#"<body><header><h1>Site</h1></header><main><h2 id="a">A</h2><p>x</p></main></body>"#);
         assert_eq!(d.sections[0].heading_path, ["A"]);

@@ -152,8 +152,9 @@ impl DirSource {
 /// hash, so raising it makes the next ingest of a tree rewrite every document instead of
 /// skipping the unchanged ones: raise it with any change to a parser or the chunker that
 /// changes their output. 2: anchors for Doxygen and Javadoc members, Doxygen page titles,
-/// rustdoc's in-heading chrome, Django's content column. 3: section leads.
-pub const PARSER_VERSION: u32 = 3;
+/// rustdoc's in-heading chrome, Django's content column. 3: section leads. 4: a man page's
+/// NAME line in its page heading.
+pub const PARSER_VERSION: u32 = 4;
 
 /// A document's content hash: sha256 hex of its bytes as read, its metadata and
 /// [`PARSER_VERSION`] (a changed version or tag, or a parser that reads it differently,

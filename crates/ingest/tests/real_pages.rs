@@ -76,9 +76,10 @@ fn django_pages_are_their_content_column() {
 
 const GIT: &str = "/usr/share/doc/git-doc";
 
-/// AsciiDoc (git-doc): a man page's sections sit under its title, the one-line purpose is
-/// the first section, and every section has the id git's own links use; the user manual
-/// (DocBook XSL) anchors sections by the `<a name>` in their headings.
+/// AsciiDoc (git-doc): a man page's sections sit under its title, the NAME line opens the
+/// DESCRIPTION (it is no section of its own), and every section has the id
+/// git's own links use; the user manual (DocBook XSL) anchors sections by the `<a name>` in
+/// their headings.
 #[test]
 fn asciidoc_man_pages_head_their_sections_with_the_page() {
     for rel in ["git-stash.html", "git-rebase.html", "gitignore.html"] {
@@ -86,8 +87,12 @@ fn asciidoc_man_pages_head_their_sections_with_the_page() {
         let d = page(GIT, rel);
         let title = d.title.clone().unwrap_or_default();
         assert!(title.ends_with("Manual Page") && title.starts_with(rel.trim_end_matches(".html")), "{rel}: {title}");
-        assert!(d.sections[0].blocks.iter().any(|b| b.text().contains(" - ")), "{rel}: the NAME line: {:?}", d.sections[0]);
-        for s in d.sections.iter().skip(1) {
+        assert!(d.sections.iter().all(|s| s.heading_path.last().is_some_and(|h| h != "NAME")), "{rel}: NAME is no section");
+        let desc = d.sections.iter().find(|s| s.anchor == "_description").unwrap_or_else(|| panic!("{rel}: a DESCRIPTION"));
+        let line = desc.blocks[0].text();
+        let name = rel.trim_end_matches(".html");
+        assert!(line.starts_with(&format!("{name} - ")) && html.contains(&line[name.len() + 3..]), "{rel}: the NAME line opens the DESCRIPTION: {line:?}");
+        for s in &d.sections {
             assert_eq!(s.heading_path[0], title, "{rel}: every section under the page");
             assert!(html.contains(&format!("id=\"{}\"", s.anchor)), "{rel}: {:?} anchored at `{}`", s.heading_path, s.anchor);
         }
