@@ -121,34 +121,30 @@ impl<'a> Chunker<'a> {
 
     fn block_pieces(&self, bi: usize, block: &Block, budget: usize, pieces: &mut Vec<Piece>) {
         match block {
-            Block::Code(code) => {
-                let tokens = self.counter.count(code);
-                if tokens <= budget {
-                    pieces.push(Piece { text: code.clone(), tokens, block: bi, code: true });
-                } else {
-                    for part in self.split_lines(code, budget) {
-                        let tokens = self.counter.count(&part);
-                        pieces.push(Piece { text: part, tokens, block: bi, code: true });
-                    }
-                }
-            }
+            Block::Code(code) => self.push_within(pieces, code, bi, true, budget),
             Block::Text(text) => {
                 for sentence in text.split_sentence_bounds() {
                     let s = sentence.trim();
-                    if s.is_empty() {
-                        continue;
-                    }
-                    let tokens = self.counter.count(s);
-                    if tokens <= budget {
-                        pieces.push(Piece { text: s.to_owned(), tokens, block: bi, code: false });
-                    } else {
-                        for part in self.split_words(s, budget) {
-                            let tokens = self.counter.count(&part);
-                            pieces.push(Piece { text: part, tokens, block: bi, code: false });
-                        }
+                    if !s.is_empty() {
+                        self.push_within(pieces, s, bi, false, budget);
                     }
                 }
             }
+        }
+    }
+
+    /// One piece of `text`, or, when it exceeds the budget, its runs of lines (code) or of
+    /// words (prose) within it.
+    fn push_within(&self, pieces: &mut Vec<Piece>, text: &str, bi: usize, code: bool, budget: usize) {
+        let tokens = self.counter.count(text);
+        if tokens <= budget {
+            pieces.push(Piece { text: text.to_owned(), tokens, block: bi, code });
+            return;
+        }
+        let parts = if code { self.split_lines(text, budget) } else { self.split_words(text, budget) };
+        for part in parts {
+            let tokens = self.counter.count(&part);
+            pieces.push(Piece { text: part, tokens, block: bi, code });
         }
     }
 
