@@ -35,6 +35,13 @@ const BLOCK_TAGS: &[&str] = &[
 ];
 
 pub fn parse(src: &str) -> ParsedDoc {
+    parse_with(src, true)
+}
+
+/// `fold_name`: a man page's NAME line goes into its DESCRIPTION ([`man_page_name`]); when
+/// the parse makes no DESCRIPTION section, the page is read again without, so the line
+/// keeps its own section and is never lost.
+fn parse_with(src: &str, fold_name: bool) -> ParsedDoc {
     let doc = Html::parse_document(src);
     let title = Selector::parse("title")
         .ok()
@@ -49,7 +56,7 @@ pub fn parse(src: &str) -> ParsedDoc {
     let mut b = SectionBuilder::default();
     let mut name_line = None;
     match page_heading(&doc, root) {
-        Some(Outside::Block(block)) => match man_page_name(block, root) {
+        Some(Outside::Block(block)) => match man_page_name(block).filter(|_| fold_name) {
             Some(name) => {
                 b.heading(1, &name.title, name.anchor);
                 name_line = Some(name.line);
@@ -65,10 +72,12 @@ pub fn parse(src: &str) -> ParsedDoc {
     }
     walk(*root, &mut b);
     let mut sections = b.finish();
-    if let Some(line) = name_line
-        && let Some(d) = sections.iter_mut().find(|s| s.heading_path.last().is_some_and(|h| h == "DESCRIPTION")) {
-            d.blocks.insert(0, crate::document::Block::Text(line));
+    if let Some(line) = name_line {
+        match sections.iter_mut().find(|s| s.heading_path.last().is_some_and(|h| h == "DESCRIPTION")) {
+            Some(d) => d.blocks.insert(0, crate::document::Block::Text(line)),
+            None => return parse_with(src, false),
         }
+    }
     // The first top-level heading names the page better than <title>, which often carries
     // the site name too.
     let title = sections.iter().find_map(|s| s.heading_path.first().cloned()).or(title);
@@ -113,12 +122,12 @@ struct ManPageName {
     line: String,
 }
 
-/// The NAME line of a man page whose content has a DESCRIPTION section: it opens that
-/// section instead of being a one-line section of its own. As its own section it outranked
+/// The NAME line of a man page, to open its DESCRIPTION section instead of being a
+/// one-line section of its own. As its own section it outranked
 /// the DESCRIPTION on the very words it summarises and linked to the top of the page; the
 /// two say what the command does, and the DESCRIPTION is where a reader goes on reading.
 /// `None` when the header is not laid out that way (it is then read as it stands).
-fn man_page_name(block: ElementRef, root: ElementRef) -> Option<ManPageName> {
+fn man_page_name(block: ElementRef) -> Option<ManPageName> {
     let h2 = Selector::parse("h2").ok()?;
     let text_of = |e: ElementRef| {
         let mut t = String::new();
@@ -129,7 +138,7 @@ fn man_page_name(block: ElementRef, root: ElementRef) -> Option<ManPageName> {
     let name = block.select(&h2).find(|h| text_of(*h) == "NAME")?;
     let line = text_of(name.next_siblings().find_map(ElementRef::wrap)?);
     let (_, purpose) = line.split_once(" - ")?;
-    if purpose.trim().is_empty() || !root.select(&h2).any(|h| text_of(h) == "DESCRIPTION") {
+    if purpose.trim().is_empty() {
         return None;
     }
     Some(ManPageName { title: text_of(h1), anchor: anchor_of(h1), line })
@@ -411,7 +420,9 @@ asyncio.run(main())</pre></div>
         assert_eq!(texts, ["git-stash - Stash the changes in a dirty working directory away", "Use git stash when you want to record the current state."]);
         assert_eq!((d.sections[0].anchor.as_str(), d.sections[1].anchor.as_str()), ("_description", "_options"));
         // A NAME that is not `name - purpose`, or a page without a DESCRIPTION: read as it stands.
-        for odd in [html.replace("git-stash - Stash", "Stash"), html.replace(">DESCRIPTION<", ">DISCUSSION<")] {
+        // Nor when the DESCRIPTION heading is in something the parser drops: the line stays.
+        let hidden = html.replace(r#"<div class="sect1"><h2 id="_description">DESCRIPTION</h2>"#, r#"<div class="sect1"><nav><h2>DESCRIPTION</h2></nav><h2 id="_discussion">DISCUSSION</h2>"#);
+        for odd in [html.replace("git-stash - Stash", "Stash"), html.replace(">DESCRIPTION<", ">DISCUSSION<"), hidden] {
             let d = parse(&odd);
             let first = d.sections[1].heading_path[1].clone();
             assert_eq!(d.title.as_deref(), Some("git-stash(1) Manual Page"));
