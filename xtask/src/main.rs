@@ -51,7 +51,7 @@ const WHEELS: &[Wheel] = &[
 ];
 
 const DEMO_ADDR: &str = "127.0.0.1:8000";
-const PYTHON_DOCS: &str = "/usr/share/doc/python3.11/html";
+pub const PYTHON_DOCS: &str = "/usr/share/doc/python3.11/html";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
         Some("release") => release::release(&root, &release::parse_args(&args[1..])?),
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval [docsqa]  SciFact + NFCorpus in every mode and the docs-QA set (crates/eval/docsqa) -> docs/quality.md; `eval docsqa`: only the docs-QA section (extra args go to `aidocs eval`)\n  bench [all|load|profile|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only; profile: the cost of a CPU profile under load only;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run\n  fuzz [CASES]  every property-based fuzz suite (`fuzz` test targets) with CASES cases per property (default 2000)");
+            eprintln!("usage: cargo xtask <models|demo|ci|eval|bench|release>\n  models  fetch all-MiniLM-L6-v2 into models/ (idempotent)\n  demo    build, ingest docs, start aidocs-server on {DEMO_ADDR}, run an example query\n  ci      everything CI checks: models, every test, then each bench once at a small size\n  eval [docsqa]  SciFact + NFCorpus in every mode and the docs-QA set (crates/eval/docsqa) -> docs/quality.md; `eval docsqa`: only the docs-QA section (extra args go to `aidocs eval`)\n  bench [all|load|profile|serve|criterion|report [RUN.json]]  all (default): every criterion suite and end-to-end workload\n          -> docs/benchmarks.md, docs/bench/runs/<commit>-<host>.json, docs/bench/*.svg; load: the overload test only; profile: the cost of a CPU profile under load only; serve: serving the whole Python and PostgreSQL manuals with no cache;\n          criterion: cargo bench --workspace; report: re-render docs/benchmarks.md from a saved run\n  release [--version V] [--dry-run]  dist build, tarball, SHA256SUMS and CycloneDX SBOM in <target>/dist; tags vV unless --dry-run\n  fuzz [CASES]  every property-based fuzz suite (`fuzz` test targets) with CASES cases per property (default 2000)");
             bail!("unknown or missing task")
         }
     }

@@ -8,6 +8,10 @@
 //! - [`start`] (also `cargo xtask bench start`): time to ready, the first search after a
 //!   start and the steady latency after it, with and without the warm-up at start, every
 //!   question different;
+//! - [`serve`] (also `cargo xtask bench serve`): serving at real size, the whole Python 3.11
+//!   and PostgreSQL 15 manuals against the tutorial, no cache of any kind, every question
+//!   different: time to ready, the first search, one client's p50 / p99, wrk at 1 to 4 in
+//!   flight, the server's RSS, each ingest's peak RSS; the issue's goals stated met or not;
 //! - [`hyde`]: per-search latency with HyDE against a real llama.cpp server;
 //! - [`mcp`] (also `cargo xtask bench mcp`): the MCP tool `search_docs` over streamable HTTP
 //!   beside `POST /v1/search` (plain and grouped by page), cache off and on, as ratios;
@@ -73,9 +77,35 @@ const MODIFIERS: &[&str] = &[
 /// modifier and a second question's words. No cache of any kind can answer it from an
 /// earlier request.
 fn unique_query(i: usize) -> String {
-    let (q, m) = (QUERIES.len(), MODIFIERS.len());
-    format!("{} {} {}", QUERIES[i % q], MODIFIERS[(i / q) % m], QUERIES[(i / (q * m)) % q])
+    compose(QUERIES, i)
 }
+
+/// Question `i` composed from `queries` as [`unique_query`] does: different from every
+/// other `i` below `queries.len()² × MODIFIERS.len()`.
+fn compose(queries: &[&str], i: usize) -> String {
+    let (q, m) = (queries.len(), MODIFIERS.len());
+    format!("{} {} {}", queries[i % q], MODIFIERS[(i / q) % m], queries[(i / (q * m)) % q])
+}
+
+/// Questions about the PostgreSQL manual, asked beside [`QUERIES`] in [`serve`].
+const PG_QUERIES: &[&str] = &[
+    "create an index on an expression",
+    "reclaim disk space with vacuum",
+    "grant select on a table to a role",
+    "set up streaming replication",
+    "read the output of explain analyze",
+    "window functions over a partition",
+    "serializable isolation level anomalies",
+    "restore a pg_dump archive",
+    "query a jsonb column",
+    "foreign key with on delete cascade",
+    "how much memory for shared_buffers",
+    "listen and notify between sessions",
+];
+
+/// The corpora [`serve`] ingests: the whole Python 3.11 and PostgreSQL 15 HTML manuals
+/// (Debian python3.11-doc and postgresql-doc-15).
+pub const SERVE_CORPORA: [&str; 2] = [crate::PYTHON_DOCS, "/usr/share/doc/postgresql-doc-15/html"];
 
 const LUA: &str = r#"
 local queries = {QUERIES}
@@ -439,6 +469,157 @@ pub fn start_only(root: &Path, bin_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Requests in flight in [`serve`]'s wrk phases.
+const SERVE_SWEEP: [usize; 3] = [1, 2, 4];
+
+/// What [`serve_one`] measured on one data dir.
+struct Served {
+    ready_s: f64,
+    first_ms: f64,
+    /// Sequential searches after the first, ms.
+    one_client: Vec<f64>,
+    /// (requests in flight, wrk's result).
+    sweep: Vec<(usize, Wrk)>,
+    /// The server's RSS after the load, and its peak (VmHWM), MB.
+    rss_mb: f64,
+    peak_rss_mb: f64,
+}
+
+/// Start a release `aidocs-server` on `data` with no cache of any kind (warm-up at start
+/// on, the default), time it to ready, then one keep-alive client's searches (the first
+/// timed apart), then wrk at [`SERVE_SWEEP`] in flight; every question composed from
+/// `queries` ([`compose`]).
+fn serve_one(bin_dir: &Path, data: &Path, script: &Path, queries: &[&str]) -> Result<Served> {
+    let mut env = onnx_env();
+    env.push(("AIDOCS__CACHE__KIND", "none".into()));
+    env.push(("AIDOCS__SERVER__MAX_CONCURRENT_REQUESTS", "64".into()));
+    let started = Instant::now();
+    let server = Server::start(bin_dir, data, &env)?;
+    let ready_s = started.elapsed().as_secs_f64();
+    // Past the indices the wrk phases use, so no question of the run is asked twice there.
+    let first = 20_000;
+    let body = |i: usize| serde_json::json!({"query": compose(queries, i), "limit": 10}).to_string();
+    let lat: Vec<f64> = timed_searches(&server.addr, (first..=first + count(300)).map(body))?.into_iter().map(|(ms, _)| ms).collect();
+    let mut sweep = Vec::new();
+    for c in SERVE_SWEEP {
+        eprintln!("bench serve: {}: {c} in flight", data.display());
+        let r = wrk(&server.addr, script, c, secs(SWEEP_PHASE))?;
+        if r.non_2xx() > 0 {
+            bail!("{} non-2xx answers at {c} in flight on {}", r.non_2xx(), data.display());
+        }
+        sweep.push((c, r));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).context("reading the server's /proc status")?;
+    let kb = |key: &str| status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    let (rss, peak) = (kb("VmRSS:").context("no VmRSS")?, kb("VmHWM:").context("no VmHWM")?);
+    Ok(Served { ready_s, first_ms: lat[0], one_client: lat[1..].to_vec(), sweep, rss_mb: rss / 1024.0, peak_rss_mb: peak / 1024.0 })
+}
+
+/// Serving at real size: the Python tutorial (the baseline) and the whole Python 3.11 and
+/// PostgreSQL 15 manuals ([`SERVE_CORPORA`]), each ingested with ONNX into a fresh data dir
+/// under `work`, then served with no cache of any kind and every question different:
+/// time to ready, the first search, one client's p50 / p99, wrk at 1, 2 and 4 in flight,
+/// the server's RSS; and each ingest's wall time and peak RSS. Quick mode serves the
+/// tutorial twice (a check of the harness).
+pub fn serve(root: &Path, bin_dir: &Path, work: &Path) -> Result<Report> {
+    let tutorial = corpus(root);
+    let quick = QUICK.load(Ordering::Relaxed);
+    let big_name = if quick { "tutorial again (quick run)" } else { "Python 3.11 + PostgreSQL 15 manuals" };
+    let manuals: Vec<PathBuf> = if quick {
+        vec![tutorial.clone()]
+    } else {
+        for c in SERVE_CORPORA {
+            if !Path::new(c).is_dir() {
+                bail!("{c} is missing: apt-get install python3.11-doc postgresql-doc-15 (the serving corpus)");
+            }
+        }
+        SERVE_CORPORA.iter().map(PathBuf::from).collect()
+    };
+    let mut ingest = Table::new("Ingest of each corpus (ONNX, release CLI)", &[("wall s", 1), ("chunks written", 0), ("chunks/s", 1), ("peak RSS MB", 0)]).ratio_of(3);
+    let mut ingest_row = |label: String, data: &Path, corpus: &Path| -> Result<f64> {
+        eprintln!("bench serve: ingest {}", corpus.display());
+        let run = run_ingest(bin_dir, data, corpus, &onnx_env())?;
+        let chunks = run.report["chunks_written"].as_f64().unwrap_or(0.0);
+        ingest.values(label, &[run.wall_s, chunks, chunks / run.wall_s, run.peak_rss as f64 / 1e6]);
+        Ok(chunks)
+    };
+    let small = work.join("serve-tutorial");
+    let big = work.join("serve-manuals");
+    for d in [&small, &big] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let small_chunks = ingest_row(format!("`{}`", tutorial.display()), &small, &tutorial)?;
+    let mut big_chunks = 0.0;
+    for m in &manuals {
+        big_chunks += ingest_row(format!("`{}` (into the manuals' collection)", m.display()), &big, m)?;
+    }
+    let queries: Vec<&str> = QUERIES.iter().chain(PG_QUERIES).copied().collect();
+    let script = write_script_for(work, "search-serve.lua", "", true, &queries)?;
+    let small_run = serve_one(bin_dir, &small, &script, &queries)?;
+    let big_run = serve_one(bin_dir, &big, &script, &queries)?;
+    let mut one = Table::new(
+        "One keep-alive client, every question different, no cache",
+        &[("chunks", 0), ("ready s", 2), ("first search ms", 1), ("p50 ms", 2), ("p99 ms", 2), ("first / p50", 2), ("server RSS MB", 0), ("server peak RSS MB", 0)],
+    )
+    .ratio_of(4);
+    let mut load = Table::new("wrk, every question different, no cache", &[("chunks", 0), ("req/s", 1), ("p50 ms", 2), ("p99 ms", 2)]).ratio_of(1);
+    for (name, chunks, r) in [("tutorial", small_chunks, &small_run), (big_name, big_chunks, &big_run)] {
+        let (p50, p99) = (percentile(&r.one_client, 50.0), percentile(&r.one_client, 99.0));
+        one.values(name, &[chunks, r.ready_s, r.first_ms, p50, p99, r.first_ms / p50, r.rss_mb, r.peak_rss_mb]);
+        for (c, w) in &r.sweep {
+            load.values(format!("{name}, {c} in flight"), &[chunks, w.requests_per_s(), w.ms("p50_us"), w.ms("p99_us")]);
+        }
+    }
+    let p99 = percentile(&big_run.one_client, 99.0);
+    let best = big_run.sweep.iter().map(|(_, w)| w.requests_per_s()).fold(0.0, f64::max);
+    let cold = big_run.first_ms / percentile(&big_run.one_client, 50.0);
+    let verdict = |met: bool| if met { "met" } else { "**not met**" };
+    let mut report = Report::new("serve", "Serving at real size, no cache");
+    report.note(format!(
+        "Release binaries, ONNX engine, hybrid search, limit 10, `cache.kind = \"none\"` (no search, \
+         embedding or HyDE cache), `server.max_concurrent_requests = 64`, the warm-up at start on \
+         (the default). Each corpus is ingested into a fresh data dir, then served by a fresh \
+         `aidocs-server`: `ready s` from spawning it to `/health/ready` answering 200; then one \
+         keep-alive client in the xtask sends {} searches in turn, the first timed apart (`first \
+         search`); then `wrk` (2 threads at most) for {} s per level. Every question is composed \
+         from {} tutorial and PostgreSQL questions and {} modifiers, and none repeats within a \
+         phase; with no cache of any kind, every search embeds its query and queries the store. \
+         RSS from the server's `/proc` status after the load (VmRSS, VmHWM). Load generator and \
+         server share the machine's cores.",
+        count(300) + 1,
+        secs(SWEEP_PHASE).as_secs(),
+        queries.len(),
+        MODIFIERS.len()
+    ));
+    report.note(format!(
+        "Goals at {big_chunks:.0} chunks: one client's p99 <= 10 ms: {p99:.2} ms, {}; >= 150 req/s: \
+         {best:.1} req/s at best, {}; first search <= 2x the steady p50: {cold:.2}x, {}; peak ingest \
+         RSS <= 600 MB: {:.0} MB at most, {}.",
+        verdict(p99 <= 10.0),
+        verdict(best >= 150.0),
+        verdict(cold <= 2.0),
+        ingest.rows.iter().filter_map(|r| r.cells[3]).fold(0.0, f64::max),
+        verdict(ingest.rows.iter().filter_map(|r| r.cells[3]).all(|mb| mb <= 600.0)),
+    ));
+    report.table(one);
+    report.table(load);
+    report.table(ingest);
+    report.sample("http_serve_manuals_1_client_ms", "ms", big_run.one_client);
+    Ok(report)
+}
+
+/// `cargo xtask bench serve`: [`serve`] alone, in a fresh work dir.
+pub fn serve_only(root: &Path, bin_dir: &Path) -> Result<()> {
+    require_wrk()?;
+    let work = crate::target_dir().join("bench-serve");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let report = serve(root, bin_dir, &work)?;
+    report.write_to(&work)?;
+    report.finish()?;
+    Ok(())
+}
+
 /// Per-search latency with HyDE (one hypothetical passage from a real llama.cpp server)
 /// against plain hybrid search, one client, no cache.
 pub fn hyde(bin_dir: &Path, data: &Path, llm_url: &str) -> Result<Report> {
@@ -690,9 +871,14 @@ pub fn profile(bin_dir: &Path, data: &Path, work: &Path) -> Result<Report> {
 /// [`unique_query`] composes them (wrk runs at most 2 threads; they interleave); else the
 /// tutorial questions at random, which repeat.
 fn write_script(work: &Path, name: &str, delay_fn: &str, unique: bool) -> Result<PathBuf> {
+    write_script_for(work, name, delay_fn, unique, QUERIES)
+}
+
+/// [`write_script`] over `queries` instead of the tutorial questions.
+fn write_script_for(work: &Path, name: &str, delay_fn: &str, unique: bool, queries: &[&str]) -> Result<PathBuf> {
     let lua_list = |words: &[&str]| format!("{{{}}}", words.iter().map(|q| format!("\"{q}\"")).collect::<Vec<_>>().join(", "));
     let lua = LUA
-        .replace("{QUERIES}", &lua_list(QUERIES))
+        .replace("{QUERIES}", &lua_list(queries))
         .replace("{MODIFIERS}", &lua_list(MODIFIERS))
         .replace("{UNIQUE}", if unique { "true" } else { "false" })
         .replace("{DELAY_FN}", delay_fn);

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Order of the sections in docs/benchmarks.md; suites not listed follow in name order.
 const ORDER: &[&str] = &[
-    "embed", "store", "qdrant", "scale", "chunking", "ingest", "pipeline", "cache", "http", "start", "hyde", "mcp", "overload", "profile",
+    "embed", "store", "qdrant", "scale", "chunking", "ingest", "pipeline", "cache", "http", "start", "serve", "hyde", "mcp", "overload", "profile",
     "backup", "crawl",
 ];
 
@@ -63,6 +63,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
         }
         "mcp" => http::mcp_only(root, &bins_to_measure(root, quick)?),
         "start" => http::start_only(root, &bins_to_measure(root, quick)?),
+        "serve" => http::serve_only(root, &bins_to_measure(root, quick)?),
         "ingest" => http::ingest_only(root, &bins_to_measure(root, quick)?),
         "criterion" => crate::run(crate::cargo().args(["bench", "--workspace"])),
         // The scale curve alone (10k, 100k, 1M points; `AIDOCS_BENCH_SCALE` for others).
@@ -83,7 +84,7 @@ pub fn main(root: &Path, args: &[String]) -> Result<()> {
             let docs = path.parent().and_then(Path::parent).and_then(Path::parent).filter(|d| d.join("bench/runs").is_dir());
             render(docs.unwrap_or(&root.join("docs")), &run, &path)
         }
-        other => bail!("unknown bench `{other}` (all, load, profile, ingest, pipeline, mcp, start, scale, criterion, report [RUN.json])"),
+        other => bail!("unknown bench `{other}` (all, load, profile, ingest, pipeline, mcp, start, serve, scale, criterion, report [RUN.json])"),
     }
 }
 
@@ -136,6 +137,13 @@ fn all(root: &Path, quick: bool) -> Result<()> {
     if !Path::new(crate::PYTHON_DOCS).is_dir() {
         bail!("{} is missing: apt-get install python3.11-doc (the ingest, HTTP and crawl corpus)", crate::PYTHON_DOCS);
     }
+    if !quick {
+        for c in http::SERVE_CORPORA {
+            if !Path::new(c).is_dir() {
+                bail!("{c} is missing: apt-get install python3.11-doc postgresql-doc-15 (the serving corpus)");
+            }
+        }
+    }
     let python = python_env()?;
     build_release()?;
     let llm = crate::LlmServer::start(root)?;
@@ -155,6 +163,7 @@ fn all(root: &Path, quick: bool) -> Result<()> {
     ingest.write_to(&out)?;
     http::sweep(&bins, &data, &work)?.write_to(&out)?;
     http::start(&bins, &data)?.write_to(&out)?;
+    http::serve(root, &bins, &work)?.write_to(&out)?;
     http::hyde(&bins, &data, &llm.url)?.write_to(&out)?;
     http::mcp(&bins, &data)?.write_to(&out)?;
     http::overload(&bins, &data, &work)?.write_to(&out)?;
@@ -253,9 +262,9 @@ fn markdown(run: &Run, run_link: &str, figure: &mut dyn FnMut(&str, Draw) -> Res
          measured in the same run, and its last column is the ratio to that baseline. Raw results (all runs are kept, keyed \
          by commit and host): [{run_link}]({run_link}).\n\n\
          Regenerate with `cargo xtask bench`. It needs wrk, Redis at `REDIS_URL`, python3 with pip and Debian's \
-         python3.11-doc, and takes about {:.0} minutes on this machine. `cargo xtask bench report [RUN.json]` re-renders \
+         python3.11-doc and postgresql-doc-15, and takes about {:.0} minutes on this machine. `cargo xtask bench report [RUN.json]` re-renders \
          this page from a saved run. Single suites: `cargo bench --workspace --bench NAME` (embed, query, chunking, cache, \
-         backup, crawl), `cargo xtask bench load`, `cargo xtask bench scale`, `cargo xtask bench ingest`, `cargo xtask bench mcp` and `cargo xtask bench start`. What the numbers mean for configuration: \
+         backup, crawl), `cargo xtask bench load`, `cargo xtask bench scale`, `cargo xtask bench ingest`, `cargo xtask bench mcp`, `cargo xtask bench start` and `cargo xtask bench serve`. What the numbers mean for configuration: \
          [operators/tuning.md](operators/tuning.md).\n\n",
         run.date,
         run.commit,
