@@ -107,6 +107,16 @@ const PG_QUERIES: &[&str] = &[
 /// (Debian python3.11-doc and postgresql-doc-15).
 pub const SERVE_CORPORA: [&str; 2] = [crate::PYTHON_DOCS, "/usr/share/doc/postgresql-doc-15/html"];
 
+/// Fails naming the Debian packages when a corpus of [`serve`] is missing.
+pub fn require_serve_corpora() -> Result<()> {
+    for c in SERVE_CORPORA {
+        if !Path::new(c).is_dir() {
+            bail!("{c} is missing: apt-get install python3.11-doc postgresql-doc-15 (the serving corpus)");
+        }
+    }
+    Ok(())
+}
+
 const LUA: &str = r#"
 local queries = {QUERIES}
 local modifiers = {MODIFIERS}
@@ -528,11 +538,7 @@ pub fn serve(root: &Path, bin_dir: &Path, work: &Path) -> Result<Report> {
     let manuals: Vec<PathBuf> = if quick {
         vec![tutorial.clone()]
     } else {
-        for c in SERVE_CORPORA {
-            if !Path::new(c).is_dir() {
-                bail!("{c} is missing: apt-get install python3.11-doc postgresql-doc-15 (the serving corpus)");
-            }
-        }
+        require_serve_corpora()?;
         SERVE_CORPORA.iter().map(PathBuf::from).collect()
     };
     let mut ingest = Table::new("Ingest of each corpus (ONNX, release CLI)", &[("wall s", 1), ("chunks written", 0), ("chunks/s", 1), ("peak RSS MB", 0)]).ratio_of(3);

@@ -138,11 +138,7 @@ fn all(root: &Path, quick: bool) -> Result<()> {
         bail!("{} is missing: apt-get install python3.11-doc (the ingest, HTTP and crawl corpus)", crate::PYTHON_DOCS);
     }
     if !quick {
-        for c in http::SERVE_CORPORA {
-            if !Path::new(c).is_dir() {
-                bail!("{c} is missing: apt-get install python3.11-doc postgresql-doc-15 (the serving corpus)");
-            }
-        }
+        http::require_serve_corpora()?;
     }
     let python = python_env()?;
     build_release()?;
