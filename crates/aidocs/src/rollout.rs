@@ -366,7 +366,9 @@ impl RolloutService {
     /// sharing the rollout state, each cleanup is claimed as a slot (`cleanup:<collection>`
     /// at its due time, `rollout.lease_s`), so one replica deletes it and the others leave it
     /// alone; a failed delete lets its lease lapse, and a later check (here or on another
-    /// replica) takes it over and tries again.
+    /// replica) takes it over and tries again. A won slot whose cleanup is no longer listed
+    /// was run by another replica between our read of the list and our claim: it is
+    /// finished without running again.
     async fn run_due_cleanups(&self) -> Result<()> {
         use aidocs_rollout::schedule::{self, Claim};
         let r = self.rollouts()?;
@@ -383,6 +385,15 @@ impl RolloutService {
         for c in due {
             let job = cleanup_job(&c.collection);
             let lease = match schedule::claim(store, clock, &job, c.due_ms, &coord.holder, self.engine.config().rollout.lease()).await.map_err(rollout_err)? {
+                // Our list may be stale: a replica that ran this cleanup takes it off the list
+                // and then prunes its slot, so a fresh slot won here can be a finished cleanup
+                // claimed a second time. Checked against the list as it is now.
+                Claim::Won(lease) if !self.read_deployments().await?.cleanups.iter().any(|n| n.collection == c.collection && n.due_ms == c.due_ms) => {
+                    tracing::debug!(collection = %c.collection, "another replica ran this cleanup already");
+                    lease.finish(store, clock, Ok(format!("`{}`: already cleaned up by another replica", c.collection).into())).await.map_err(rollout_err)?;
+                    schedule::prune(store, &job, 0).await.map_err(rollout_err)?;
+                    continue;
+                }
                 Claim::Won(lease) => lease,
                 Claim::Held { holder, .. } => {
                     tracing::debug!(collection = %c.collection, %holder, "another replica is running this cleanup");
