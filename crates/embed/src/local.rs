@@ -50,10 +50,13 @@ struct Inner {
     cfg: LocalEmbedderConfig,
 }
 
-/// In-process sentence embedder. Cheap to clone (shared model).
+/// In-process sentence embedder. Cheap to clone (shared model). Async calls run on one
+/// thread of the embedder's own ([`crate::batch::Worker`]); `embed_blocking` runs on the
+/// caller's.
 #[derive(Clone)]
 pub struct LocalEmbedder {
     inner: Arc<Inner>,
+    worker: Arc<crate::batch::Worker<Arc<Inner>>>,
 }
 
 impl std::fmt::Debug for LocalEmbedder {
@@ -116,16 +119,10 @@ impl LocalEmbedder {
             .map_err(|e| bad(&weights, &e))?;
         let model = BertModel::load(vb, &bert_cfg).map_err(|e| bad(&weights, &e))?;
         let tokenizer = load_tokenizer(&dir, cfg.max_seq_len)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                model,
-                tokenizer,
-                device,
-                dims,
-                sizer,
-                cfg,
-            }),
-        })
+        let inner = Arc::new(Inner { model, tokenizer, device, dims, sizer, cfg });
+        let worker = crate::batch::Worker::spawn("aidocs-embed", inner.clone())
+            .map_err(|e| EmbedError::Inference(format!("cannot start the embedding thread: {e}")))?;
+        Ok(Self { inner, worker: Arc::new(worker) })
     }
 
     /// A token counter sharing this model's tokenizer.
@@ -135,7 +132,13 @@ impl LocalEmbedder {
 
     /// Embed synchronously (CPU-bound; call from a blocking context).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inner = &self.inner;
+        self.inner.embed_blocking(texts)
+    }
+}
+
+impl Inner {
+    fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let inner = self;
         crate::batch::embed_batched(
             &inner.tokenizer,
             texts,
@@ -148,11 +151,11 @@ impl LocalEmbedder {
     }
 
     fn forward(&self, ids: &[u32], mask: &[u32], n: usize, len: usize) -> candle_core::Result<Vec<Vec<f32>>> {
-        let dev = &self.inner.device;
+        let dev = &self.device;
         let input_ids = Tensor::from_slice(ids, (n, len), dev)?;
         let attention = Tensor::from_slice(mask, (n, len), dev)?;
         let token_type = input_ids.zeros_like()?;
-        let hidden = self.inner.model.forward(&input_ids, &token_type, Some(&attention))?;
+        let hidden = self.model.forward(&input_ids, &token_type, Some(&attention))?;
         // Mean pooling over real tokens.
         let mask_f = attention.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
@@ -172,8 +175,8 @@ impl Embedder for LocalEmbedder {
         self.inner.dims
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
-        let this = self.clone();
-        crate::batch::off_runtime(texts, move |t| this.embed_blocking(t)).await
+        let texts = texts.to_vec();
+        self.worker.run(move |e: &Arc<Inner>| e.embed_blocking(&texts)).await
     }
 }
 

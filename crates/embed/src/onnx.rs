@@ -39,10 +39,12 @@ struct Inner {
     cfg: OnnxEmbedderConfig,
 }
 
-/// Sentence embedder on ONNX Runtime. Cheap to clone.
+/// Sentence embedder on ONNX Runtime. Cheap to clone. Async calls run on one thread of
+/// the embedder's own ([`crate::batch::Worker`]); `embed_blocking` runs on the caller's.
 #[derive(Clone)]
 pub struct OnnxEmbedder {
     inner: Arc<Inner>,
+    worker: Arc<crate::batch::Worker<Arc<Inner>>>,
 }
 
 impl std::fmt::Debug for OnnxEmbedder {
@@ -99,15 +101,10 @@ impl OnnxEmbedder {
         }
         let session = builder.commit_from_file(&model).map_err(|e| bad(&model, &e))?;
         let tokenizer = load_tokenizer(&cfg.model_dir, cfg.max_seq_len)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                session: Mutex::new(session),
-                tokenizer,
-                dims,
-                sizer,
-                cfg,
-            }),
-        })
+        let inner = Arc::new(Inner { session: Mutex::new(session), tokenizer, dims, sizer, cfg });
+        let worker = crate::batch::Worker::spawn("aidocs-embed", inner.clone())
+            .map_err(|e| EmbedError::Inference(format!("cannot start the embedding thread: {e}")))?;
+        Ok(Self { inner, worker: Arc::new(worker) })
     }
 
     pub fn token_counter(&self) -> ModelTokenCounter {
@@ -115,8 +112,7 @@ impl OnnxEmbedder {
     }
 
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inner = &self.inner;
-        embed_batched(&inner.tokenizer, texts, &inner.sizer, |ids, mask, n, len| self.forward(ids, mask, n, len, None))
+        self.inner.embed_blocking(texts)
     }
 
     /// Hand the memory ONNX Runtime keeps between runs (its CPU arena, about 150 MB after
@@ -124,6 +120,16 @@ impl OnnxEmbedder {
     /// arena shrinkage on, which frees every arena region nothing uses. The next batch grows
     /// the arena again.
     pub fn release_memory_blocking(&self) -> Result<(), EmbedError> {
+        self.inner.release_memory_blocking()
+    }
+}
+
+impl Inner {
+    fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        embed_batched(&self.tokenizer, texts, &self.sizer, |ids, mask, n, len| self.forward(ids, mask, n, len, None))
+    }
+
+    fn release_memory_blocking(&self) -> Result<(), EmbedError> {
         let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
         let mut options = RunOptions::new().map_err(infer)?;
         options.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(infer)?;
@@ -132,7 +138,7 @@ impl OnnxEmbedder {
 
     /// One forward pass over row-major `n x len` ids and mask, mean-pooled.
     fn forward(&self, ids: &[u32], mask: &[u32], n: usize, len: usize, options: Option<&RunOptions>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inner = &self.inner;
+        let inner = self;
         let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
         let to_i64 = |v: &[u32]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
         let shape = [n as i64, len as i64];
@@ -163,15 +169,12 @@ impl Embedder for OnnxEmbedder {
         self.inner.dims
     }
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, CoreError> {
-        let this = self.clone();
-        crate::batch::off_runtime(texts, move |t| this.embed_blocking(t)).await
+        let texts = texts.to_vec();
+        self.worker.run(move |e: &Arc<Inner>| e.embed_blocking(&texts)).await
     }
     async fn release_memory(&self) {
-        let this = self.clone();
-        match tokio::task::spawn_blocking(move || this.release_memory_blocking()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "could not release ONNX Runtime's arena"),
-            Err(e) => tracing::warn!(error = %e, "releasing ONNX Runtime's arena failed"),
+        if let Err(e) = self.worker.run(|e: &Arc<Inner>| e.release_memory_blocking()).await {
+            tracing::warn!(error = %e, "could not release ONNX Runtime's arena");
         }
     }
 }
