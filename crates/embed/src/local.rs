@@ -138,11 +138,10 @@ impl LocalEmbedder {
 
 impl Inner {
     fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inner = self;
         crate::batch::embed_batched(
-            &inner.tokenizer,
+            &self.tokenizer,
             texts,
-            &inner.sizer,
+            &self.sizer,
             |ids, mask, n, len| {
                 self.forward(ids, mask, n, len)
                     .map_err(|e| EmbedError::Inference(e.to_string()))

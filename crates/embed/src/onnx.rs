@@ -138,7 +138,6 @@ impl Inner {
 
     /// One forward pass over row-major `n x len` ids and mask, mean-pooled.
     fn forward(&self, ids: &[u32], mask: &[u32], n: usize, len: usize, options: Option<&RunOptions>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let inner = self;
         let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
         let to_i64 = |v: &[u32]| v.iter().map(|&x| x as i64).collect::<Vec<i64>>();
         let shape = [n as i64, len as i64];
@@ -146,17 +145,17 @@ impl Inner {
         let attention = Tensor::from_array((shape, to_i64(mask))).map_err(infer)?;
         let token_types = Tensor::from_array((shape, vec![0i64; n * len])).map_err(infer)?;
         let inputs = ort::inputs!["input_ids" => input_ids, "attention_mask" => attention, "token_type_ids" => token_types];
-        let mut session = inner.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let outputs = match options {
             Some(o) => session.run_with_options(inputs, o),
             None => session.run(inputs),
         }
         .map_err(infer)?;
         let (_, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(infer)?;
-        if hidden.len() != n * len * inner.dims {
+        if hidden.len() != n * len * self.dims {
             return Err(EmbedError::Inference(format!("unexpected output size {}", hidden.len())));
         }
-        Ok(mean_pool_normalize(hidden, mask, n, len, inner.dims))
+        Ok(mean_pool_normalize(hidden, mask, n, len, self.dims))
     }
 }
 
