@@ -6,7 +6,7 @@
 //! (HyDE and rerank are skipped with a note) or answers 503 (no embedding, no dense search).
 //! Invalid input is the caller's fault and never counts against the dependency.
 
-use aidocs_core::{BreakerConfig, CircuitBreaker, CoreError, Dims, Embedder, Generator, Reranker};
+use aidocs_core::{BreakerConfig, CircuitBreaker, CoreError, Dims, Embedder, Generator, Release, Reranker};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -61,8 +61,8 @@ impl Embedder for GuardedEmbedder {
     fn tokens_used(&self) -> Option<u64> {
         self.inner.tokens_used()
     }
-    async fn release_memory(&self) {
-        self.inner.release_memory().await
+    async fn release_memory(&self, what: Release) {
+        self.inner.release_memory(what).await
     }
 }
 

@@ -3,7 +3,7 @@
 //! It sits directly on the model, under the cache and the breaker, so only texts the model
 //! really embedded are counted.
 
-use aidocs_core::{CoreError, Dims, Embedder, TokenCounter};
+use aidocs_core::{CoreError, Dims, Embedder, Release, TokenCounter};
 use aidocs_obs::Metrics;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl Embedder for MeteredEmbedder {
     fn tokens_used(&self) -> Option<u64> {
         self.inner.tokens_used()
     }
-    async fn release_memory(&self) {
-        self.inner.release_memory().await
+    async fn release_memory(&self, what: Release) {
+        self.inner.release_memory(what).await
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use aidocs::core::Filter;
+use aidocs::core::{Filter, Release};
 use aidocs::ingest::{DocFormat, Document, Owns, Source, SourceEvent, parse};
 use aidocs::progress::{FileOutcome, IngestProgress};
 use aidocs::report::{DirectoryDetail, NoteKind, SourceDetail};
@@ -218,12 +218,17 @@ async fn held_pipeline(overlap: aidocs::config::IngestOverlap, taken: usize) -> 
     let report = run.await.unwrap().unwrap();
     assert_eq!((report.documents_written, report.chunks_written), (10, 10), "{report:?}");
     assert_eq!(sources_in(&engine, "ahead").await, ids.iter().map(|id| format!("mem://{id}")).collect());
-    // The embedder was asked once to give back its runtime's memory, after the last batch.
-    assert_eq!(held.releases(), 1);
+    // The embedder was asked once to give back its runtime's scratch memory (not the model:
+    // by default the process goes on searching), after the last batch.
+    assert_eq!(held.releases(), [Release::Scratch]);
     // Nothing to embed, nothing to give back.
     let mut source = Pages { pages: pages(&ids, "1"), complete: true, then: vec![], fail_after: None };
     let again = engine.ingest().run("ahead", &mut source, &Written::default()).await.unwrap();
-    assert_eq!((again.documents_unchanged, again.chunks_written, held.releases()), (10, 0, 1), "{again:?}");
+    assert_eq!((again.documents_unchanged, again.chunks_written, held.releases().len()), (10, 0, 1), "{again:?}");
+    // A caller that will not embed again (the CLI) has the model given back too.
+    let mut source = Pages { pages: pages(&ids[..2], "2"), complete: false, then: vec![], fail_after: None };
+    let changed = engine.ingest().releasing(Release::Model).run("ahead", &mut source, &Written::default()).await.unwrap();
+    assert_eq!((changed.chunks_written, held.releases()), (2, vec![Release::Scratch, Release::Model]), "{changed:?}");
     report
 }
 

@@ -1,7 +1,7 @@
 //! [`CachedEmbedder`]: any [`Embedder`] behind a [`Cache`], batch-aware.
 
 use crate::{codec, keys};
-use aidocs_core::{Cache, CoreError, Dims, Embedder};
+use aidocs_core::{Cache, CoreError, Dims, Embedder, Release};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,7 @@ impl Embedder for CachedEmbedder {
         self.inner.tokens_used()
     }
 
-    async fn release_memory(&self) {
-        self.inner.release_memory().await
+    async fn release_memory(&self, what: Release) {
+        self.inner.release_memory(what).await
     }
 }

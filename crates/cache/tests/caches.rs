@@ -181,7 +181,8 @@ impl Embedder for Counting {
     fn tokens_used(&self) -> Option<u64> {
         Some(7)
     }
-    async fn release_memory(&self) {
+    async fn release_memory(&self, what: aidocs_core::Release) {
+        assert_eq!(what, aidocs_core::Release::Model, "passed on as asked");
         self.releases.fetch_add(1, Ordering::SeqCst);
     }
 }
@@ -190,7 +191,7 @@ impl Embedder for Counting {
 async fn cached_embedder_passes_release_memory_and_token_counts_to_the_embedder_it_wraps() {
     let inner = Arc::new(Counting::default());
     let emb = CachedEmbedder::new(inner.clone(), Arc::new(MemoryCache::new(1 << 20)), "test", Duration::from_secs(60));
-    emb.release_memory().await;
+    emb.release_memory(aidocs_core::Release::Model).await;
     assert_eq!(inner.releases.load(Ordering::SeqCst), 1, "the runtime's arena is the inner embedder's to give back");
     assert_eq!(emb.tokens_used(), Some(7), "the provider's own count, not the trait's default None");
 }

@@ -23,10 +23,24 @@ pub trait Embedder: Send + Sync {
     fn tokens_used(&self) -> Option<u64> {
         None
     }
-    /// Give back memory kept between calls for reuse (an inference runtime's arena), e.g.
-    /// before an ingest's final optimize; the next call may be slower while it grows again.
-    /// Never fails: an embedder that cannot release logs why. Default: nothing kept.
-    async fn release_memory(&self) {}
+    /// Give back memory kept between calls: with [`Release::Scratch`] what is kept for reuse
+    /// (an inference runtime's arena), with [`Release::Model`] the loaded model as well, e.g.
+    /// before an ingest's final optimize. The contract of `embed` still holds afterwards: the
+    /// next call may be slower (the arena grows again, the model is loaded again) and gives
+    /// the same vectors. Never fails: an embedder that cannot release logs why. Default:
+    /// nothing kept.
+    async fn release_memory(&self, _what: Release) {}
+}
+
+/// What [`Embedder::release_memory`] gives back (closed set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Memory kept between calls for reuse (an arena); the model stays loaded. For a
+    /// process that goes on embedding, such as a server after a scheduled ingest.
+    Scratch,
+    /// The model too, loaded again by the next call (a second or so). For a process that
+    /// will not embed again soon, such as the CLI after its ingest has embedded everything.
+    Model,
 }
 
 /// Sparse (lexical) encoder.

@@ -6,7 +6,7 @@
 
 use crate::batch::{embed_batched, mean_pool_normalize};
 use crate::local::{EmbedError, ModelTokenCounter, load_tokenizer};
-use aidocs_core::{CoreError, Dims, Embedder};
+use aidocs_core::{CoreError, Dims, Embedder, Release};
 use async_trait::async_trait;
 use ort::session::{RunOptions, Session};
 use ort::session::builder::GraphOptimizationLevel;
@@ -32,7 +32,9 @@ pub struct OnnxEmbedderConfig {
 }
 
 struct Inner {
-    session: Mutex<Session>,
+    /// `None` after [`Release::Model`]: the next forward pass loads it again.
+    session: Mutex<Option<Session>>,
+    env: &'static ort::environment::Environment,
     tokenizer: Tokenizer,
     dims: Dims,
     sizer: crate::memory::BatchSizer,
@@ -70,6 +72,33 @@ fn runtime(lib: &PathBuf) -> Result<&'static ort::environment::Environment, Embe
     r.as_ref().map_err(|e| EmbedError::BadFile { path: lib.clone(), detail: e.clone() })
 }
 
+/// Hands the C heap's free pages back to the system. ONNX Runtime allocates through
+/// malloc, and glibc keeps the pages of freed blocks below its mmap threshold for reuse:
+/// without this, a dropped session stays in the process's resident memory.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// A session of `cfg`'s model on `env`.
+fn open_session(env: &ort::environment::Environment, cfg: &OnnxEmbedderConfig) -> Result<Session, EmbedError> {
+    let model = cfg.model_dir.join("model.onnx");
+    let bad = |e: &dyn std::fmt::Display| EmbedError::BadFile { path: model.clone(), detail: e.to_string() };
+    let mut builder = Session::builder(env).map_err(|e| bad(&e))?;
+    builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| bad(&e))?;
+    // Batches vary in size and length, so a memory pattern planned for one shape is
+    // never reused; keeping it on held 1.6 GB at peak ingesting the Python tutorial
+    // (off: 1.07 GB at 32 sentences a batch, 0.45 GB at 8; docs/benchmarks.md).
+    builder = builder.with_memory_pattern(false).map_err(|e| bad(&e))?;
+    if cfg.threads > 0 {
+        builder = builder.with_intra_threads(cfg.threads).map_err(|e| bad(&e))?;
+    }
+    builder.commit_from_file(&model).map_err(|e| bad(&e))
+}
+
 impl OnnxEmbedder {
     pub fn load(cfg: OnnxEmbedderConfig) -> Result<Self, EmbedError> {
         let env = runtime(&cfg.runtime_lib)?;
@@ -90,18 +119,9 @@ impl OnnxEmbedder {
             crate::memory::EncoderShape::from_config_json(&text),
             cfg.memory.clone(),
         );
-        let mut builder = Session::builder(env).map_err(|e| bad(&model, &e))?;
-        builder = builder.with_optimization_level(GraphOptimizationLevel::Level3).map_err(|e| bad(&model, &e))?;
-        // Batches vary in size and length, so a memory pattern planned for one shape is
-        // never reused; keeping it on held 1.6 GB at peak ingesting the Python tutorial
-        // (off: 1.07 GB at 32 sentences a batch, 0.45 GB at 8; docs/benchmarks.md).
-        builder = builder.with_memory_pattern(false).map_err(|e| bad(&model, &e))?;
-        if cfg.threads > 0 {
-            builder = builder.with_intra_threads(cfg.threads).map_err(|e| bad(&model, &e))?;
-        }
-        let session = builder.commit_from_file(&model).map_err(|e| bad(&model, &e))?;
+        let session = open_session(env, &cfg)?;
         let tokenizer = load_tokenizer(&cfg.model_dir, cfg.max_seq_len)?;
-        let inner = Arc::new(Inner { session: Mutex::new(session), tokenizer, dims, sizer, cfg });
+        let inner = Arc::new(Inner { session: Mutex::new(Some(session)), env, tokenizer, dims, sizer, cfg });
         let worker = crate::batch::Worker::spawn("aidocs-embed", inner.clone())
             .map_err(|e| EmbedError::Inference(format!("cannot start the embedding thread: {e}")))?;
         Ok(Self { inner, worker: Arc::new(worker) })
@@ -115,12 +135,13 @@ impl OnnxEmbedder {
         self.inner.embed_blocking(texts)
     }
 
-    /// Hand the memory ONNX Runtime keeps between runs (its CPU arena, about 150 MB after
-    /// batches of 8 x 256 tokens) back to the allocator: one run of a one-token input with
-    /// arena shrinkage on, which frees every arena region nothing uses. The next batch grows
-    /// the arena again.
-    pub fn release_memory_blocking(&self) -> Result<(), EmbedError> {
-        self.inner.release_memory_blocking()
+    /// [`Release::Scratch`]: hand the memory ONNX Runtime keeps between runs (its CPU arena,
+    /// about 150 MB after batches of 8 x 256 tokens) back to the allocator: one run of a
+    /// one-token input with arena shrinkage on, which frees every arena region nothing uses;
+    /// the next batch grows the arena again. [`Release::Model`]: drop the session, arena and
+    /// model (about 150 MB more for all-MiniLM-L6-v2 int8); the next call loads it again.
+    pub fn release_memory_blocking(&self, what: Release) -> Result<(), EmbedError> {
+        self.inner.release_memory_blocking(what)
     }
 }
 
@@ -129,11 +150,22 @@ impl Inner {
         embed_batched(&self.tokenizer, texts, &self.sizer, |ids, mask, n, len| self.forward(ids, mask, n, len, None))
     }
 
-    fn release_memory_blocking(&self) -> Result<(), EmbedError> {
+    fn release_memory_blocking(&self, what: Release) -> Result<(), EmbedError> {
+        match what {
+            Release::Model => {
+                drop(self.session.lock().unwrap_or_else(|p| p.into_inner()).take());
+                trim_heap();
+                return Ok(());
+            }
+            Release::Scratch if self.session.lock().unwrap_or_else(|p| p.into_inner()).is_none() => return Ok(()),
+            Release::Scratch => {}
+        }
         let infer = |e: ort::Error| EmbedError::Inference(e.to_string());
         let mut options = RunOptions::new().map_err(infer)?;
         options.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(infer)?;
-        self.forward(&[101], &[1], 1, 1, Some(&options)).map(drop)
+        self.forward(&[101], &[1], 1, 1, Some(&options))?;
+        trim_heap();
+        Ok(())
     }
 
     /// One forward pass over row-major `n x len` ids and mask, mean-pooled.
@@ -145,7 +177,14 @@ impl Inner {
         let attention = Tensor::from_array((shape, to_i64(mask))).map_err(infer)?;
         let token_types = Tensor::from_array((shape, vec![0i64; n * len])).map_err(infer)?;
         let inputs = ort::inputs!["input_ids" => input_ids, "attention_mask" => attention, "token_type_ids" => token_types];
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let session = match &mut *guard {
+            Some(session) => session,
+            slot @ None => {
+                tracing::info!(model = %self.cfg.model_id, "loading the ONNX model again after it was released");
+                slot.insert(open_session(self.env, &self.cfg)?)
+            }
+        };
         let outputs = match options {
             Some(o) => session.run_with_options(inputs, o),
             None => session.run(inputs),
@@ -171,9 +210,9 @@ impl Embedder for OnnxEmbedder {
         let texts = texts.to_vec();
         self.worker.run(move |e: &Arc<Inner>| e.embed_blocking(&texts)).await
     }
-    async fn release_memory(&self) {
-        if let Err(e) = self.worker.run(|e: &Arc<Inner>| e.release_memory_blocking()).await {
-            tracing::warn!(error = %e, "could not release ONNX Runtime's arena");
+    async fn release_memory(&self, what: Release) {
+        if let Err(e) = self.worker.run(move |e: &Arc<Inner>| e.release_memory_blocking(what)).await {
+            tracing::warn!(error = %e, ?what, "could not release ONNX Runtime's memory");
         }
     }
 }

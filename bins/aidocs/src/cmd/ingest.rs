@@ -102,7 +102,8 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let input = args.input()?;
     let collection = args.collection.clone().or_else(|| args.library.clone()).unwrap_or_else(|| cfg.search.default_collection.clone());
-    let engine = open_engine(cfg)?;
+    // The command exits after this one run: the model is unloaded before its final optimize.
+    let ingest = open_engine(cfg)?.ingest().releasing(aidocs::core::Release::Model);
     let progress = aidocs::progress::for_terminal();
     let report = match input {
         Input::Path(_) | Input::Git(_) if !args.bounds.render.is_none() => bail!("--render is for web sources (a URL, --sitemap or --urls), not a path or a repository"),
@@ -121,7 +122,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 remote: aidocs::ingest::git::Remote::Operator,
                 credentials: None,
             };
-            let runs = engine.ingest().git_source(req, progress.as_ref()).await?;
+            let runs = ingest.git_source(req, progress.as_ref()).await?;
             if args.json {
                 return super::print_json(&runs);
             }
@@ -131,7 +132,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        Input::Path(path) => engine.ingest().directory(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?,
+        Input::Path(path) => ingest.directory(IngestRequest { path, collection, metadata, base_url: args.base_url }, progress.as_ref()).await?,
         Input::Web(kind, urls) => {
             let source = WebSource {
                 kind,
@@ -145,7 +146,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
                 metadata,
                 render: args.bounds.render,
             };
-            engine.ingest().web(aidocs::ingest::WebIngestRequest { collection, source }, progress.as_ref()).await?
+            ingest.web(aidocs::ingest::WebIngestRequest { collection, source }, progress.as_ref()).await?
         }
     };
     print_report(&report, args.json)

@@ -56,7 +56,7 @@ impl Target {
         Ok(match self {
             Self::Local(cfg) => {
                 let collection = collection.unwrap_or_else(|| cfg.search.default_collection.clone());
-                Self::engine(cfg)?.ingest().sync(&collection, progress).await?
+                Self::engine(cfg)?.ingest().releasing(aidocs::core::Release::Model).sync(&collection, progress).await?
             }
             Self::Remote(c) => c.post_as::<wire::SyncResponse>("/v1/admin/sync", &wire::SyncBody { collection }).await?.reports,
         })

@@ -29,7 +29,7 @@ use crate::engine::{Engine, ms};
 use crate::error::{Error, Result};
 use crate::progress::{FileOutcome, IngestProgress};
 use crate::report::{IngestReport, NoteKind};
-use aidocs_core::{ChunkPayload, DocMetadata, Point, SparseEncoder, SparseVector, TokenCounter};
+use aidocs_core::{ChunkPayload, DocMetadata, Point, Release, SparseEncoder, SparseVector, TokenCounter};
 use aidocs_ingest::{Chunker, ChunkerConfig, point_id, sha256_hex};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -50,7 +50,7 @@ impl Engine {
     /// The ingest service of this engine: directories, web sources and their re-crawls,
     /// pre-split records, and any other [`Source`], through one pipeline.
     pub fn ingest(&self) -> IngestService {
-        IngestService { engine: self.clone() }
+        IngestService { engine: self.clone(), release: Release::Scratch }
     }
 }
 
@@ -59,12 +59,23 @@ impl Engine {
 #[derive(Clone)]
 pub struct IngestService {
     engine: Engine,
+    release: Release,
 }
 
 /// Per source id: the doc hashes and point ids the store holds for it.
 type Existing = HashMap<String, (HashSet<String>, Vec<uuid::Uuid>)>;
 
 impl IngestService {
+    /// What each run asks the embedder to give back once it has embedded everything, before
+    /// the final optimize (where an ingest's memory peaks): [`Release::Scratch`] by default,
+    /// for a process that goes on searching; [`Release::Model`] for one that exits after the
+    /// run (the CLI's `ingest` and `sync`), so the model's memory is not held beside the
+    /// optimize's.
+    pub fn releasing(mut self, what: Release) -> Self {
+        self.release = what;
+        self
+    }
+
     /// Ingest a directory tree (or one file), incrementally: unchanged documents are skipped
     /// without embedding, changed ones have all their chunks rewritten and stale chunks
     /// removed, documents gone from the tree are removed. Returns only after every write is
@@ -156,9 +167,10 @@ impl IngestService {
         }
         if report.chunks_written > 0 {
             // The embedder is done with this run: what its runtime keeps for the next batch
-            // goes back before the optimize, where the run's memory peaks. Through the
-            // engine's stack: each wrapper passes it on to the embedder it wraps.
-            engine.embedder().release_memory().await;
+            // (and the model, when the caller will not embed again) goes back before the
+            // optimize, where the run's memory peaks. Through the engine's stack: each
+            // wrapper passes it on to the embedder it wraps.
+            engine.embedder().release_memory(self.release).await;
         }
         report.stages.optimize_ms = self.writes_done(collection, report.changed()).await?;
         report.took_ms = ms(started);

@@ -124,11 +124,11 @@ pub fn write_tree(root: &Path, files: &[(&str, &str)]) {
 /// An embedder that waits before each call, then embeds with `inner`: for a fixed time
 /// ([`Held::slow`]: deadlines, jobs that outlive their request) or for a permit of a
 /// semaphore ([`Held::gated`]: the test decides when work that embeds may go on). Counts
-/// the calls of `release_memory` it passes on ([`Held::releases`]).
+/// the calls of `release_memory` it passes on, with what each asked for ([`Held::releases`]).
 pub struct Held {
     inner: std::sync::Arc<dyn aidocs::core::Embedder>,
     wait: Wait,
-    releases: std::sync::atomic::AtomicUsize,
+    releases: std::sync::Mutex<Vec<aidocs::core::Release>>,
 }
 
 enum Wait {
@@ -146,9 +146,9 @@ impl Held {
         std::sync::Arc::new(Self { inner, wait: Wait::Gate(gate), releases: Default::default() })
     }
 
-    /// How many times `release_memory` was called.
-    pub fn releases(&self) -> usize {
-        self.releases.load(std::sync::atomic::Ordering::SeqCst)
+    /// What each call of `release_memory` asked for, in order.
+    pub fn releases(&self) -> Vec<aidocs::core::Release> {
+        self.releases.lock().unwrap().clone()
     }
 }
 
@@ -167,8 +167,8 @@ impl aidocs::core::Embedder for Held {
         }
         self.inner.embed(texts).await
     }
-    async fn release_memory(&self) {
-        self.releases.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.inner.release_memory().await
+    async fn release_memory(&self, what: aidocs::core::Release) {
+        self.releases.lock().unwrap().push(what);
+        self.inner.release_memory(what).await
     }
 }
