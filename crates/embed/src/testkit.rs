@@ -105,3 +105,15 @@ pub fn onnx_embedder(batch_size: usize) -> crate::OnnxEmbedder {
     })
     .expect("the ONNX engine loads")
 }
+
+/// Anonymous resident memory of this process (`RssAnon`), in MB. Tests that read it run
+/// alone in their test binary: tests of one binary share the process.
+pub fn anon_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/self/status");
+    kib / 1024.0
+}

@@ -3,13 +3,7 @@
 #![cfg(feature = "onnx")]
 
 use aidocs_core::{Embedder, Release};
-
-/// Anonymous resident memory of this process, in MB.
-fn anon_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("RssAnon:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
-    kib / 1024.0
-}
+use aidocs_embed::testkit::anon_rss_mb as anon_mb;
 
 /// One test, not two: tests of one binary share the process whose memory it reads.
 #[tokio::test]
